@@ -1,4 +1,5 @@
 #include "yamltree.h"
+#include "timeutil.h"
 
 #include <errno.h>
 #include <math.h>
@@ -372,31 +373,13 @@ int yt_get_double(const struct yt_node *node, const char *what, double *out, str
 
 int yt_get_seconds(const struct yt_node *node, const char *what, double *out, struct st_error *err)
 {
-	char *end;
-	double v, mult = 1;
 	int rc = want_scalar(node, what, "a duration", err);
 
 	if (rc)
 		return rc;
-	errno = 0;
-	v = strtod(node->scalar, &end);
-	if (errno || end == node->scalar || !isfinite(v) || v < 0)
-		goto bad;
-	if (!strcmp(end, "") || !strcmp(end, "s"))
-		mult = 1;
-	else if (!strcmp(end, "ms"))
-		mult = 0.001;
-	else if (!strcmp(end, "m"))
-		mult = 60;
-	else if (!strcmp(end, "h"))
-		mult = 3600;
-	else if (!strcmp(end, "d"))
-		mult = 86400;
-	else
-		goto bad;
-	*out = v * mult;
+	if (time_parse_duration(node->scalar, out) != 0)
+		return yt_error_at(err, ST_ECONFIG, node,
+				   "%s must be a duration like 30, 500ms, 5m or 2h, not '%s'", what,
+				   node->scalar);
 	return 0;
-bad:
-	return yt_error_at(err, ST_ECONFIG, node,
-			   "%s must be a duration like 30, 500ms, 5m or 2h, not '%s'", what, node->scalar);
 }

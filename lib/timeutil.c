@@ -1,0 +1,111 @@
+#include "timeutil.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+double time_monotonic(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+double time_wall(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+int time_parse_duration(const char *text, double *seconds)
+{
+	char *end;
+	double v, mult;
+
+	if (!text || !*text)
+		return -1;
+	errno = 0;
+	v = strtod(text, &end);
+	if (errno || end == text || !isfinite(v) || v < 0)
+		return -1;
+	if (!*end || !strcmp(end, "s"))
+		mult = 1;
+	else if (!strcmp(end, "ms"))
+		mult = 0.001;
+	else if (!strcmp(end, "m") || !strcmp(end, "min"))
+		mult = 60;
+	else if (!strcmp(end, "h"))
+		mult = 3600;
+	else if (!strcmp(end, "d"))
+		mult = 86400;
+	else
+		return -1;
+	*seconds = v * mult;
+	return 0;
+}
+
+char *time_format_rfc3339(double t, char *buf, size_t size)
+{
+	time_t secs = (time_t)floor(t);
+	int ms = (int)((t - floor(t)) * 1000.0);
+	struct tm tm;
+
+	if (ms > 999)
+		ms = 999;
+	gmtime_r(&secs, &tm);
+	snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+		 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms);
+	return buf;
+}
+
+char *time_format_compact(double t, char *buf, size_t size)
+{
+	time_t secs = (time_t)floor(t);
+	struct tm tm;
+
+	gmtime_r(&secs, &tm);
+	snprintf(buf, size, "%04d%02d%02d_%02d%02d%02d", tm.tm_year + 1900, tm.tm_mon + 1,
+		 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+	return buf;
+}
+
+char *time_format_duration(double seconds, char *buf, size_t size)
+{
+	long s;
+
+	if (seconds < 0)
+		seconds = 0;
+	if (seconds < 1) {
+		snprintf(buf, size, "%.0fms", seconds * 1000);
+		return buf;
+	}
+	if (seconds < 60) {
+		snprintf(buf, size, "%.1fs", seconds);
+		return buf;
+	}
+	s = (long)seconds;
+	if (s < 3600)
+		snprintf(buf, size, "%ldm%02lds", s / 60, s % 60);
+	else if (s < 86400)
+		snprintf(buf, size, "%ldh%02ldm", s / 3600, (s % 3600) / 60);
+	else
+		snprintf(buf, size, "%ldd%02ldh", s / 86400, (s % 86400) / 3600);
+	return buf;
+}
+
+void time_sleep(double seconds)
+{
+	struct timespec req, rem;
+
+	if (seconds <= 0)
+		return;
+	req.tv_sec = (time_t)seconds;
+	req.tv_nsec = (long)((seconds - (double)req.tv_sec) * 1e9);
+	while (nanosleep(&req, &rem) == -1 && errno == EINTR)
+		req = rem;
+}

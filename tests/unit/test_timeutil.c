@@ -1,0 +1,50 @@
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "timeutil.h"
+
+static void test_parse_duration(void **state)
+{
+	double s;
+
+	(void)state;
+	assert_int_equal(time_parse_duration("90", &s), 0);
+	assert_true(s == 90);
+	assert_int_equal(time_parse_duration("5m", &s), 0);
+	assert_true(s == 300);
+	assert_int_equal(time_parse_duration("1h", &s), 0);
+	assert_true(s == 3600);
+	assert_int_equal(time_parse_duration("2d", &s), 0);
+	assert_true(s == 172800);
+	assert_int_equal(time_parse_duration("250ms", &s), 0);
+	assert_true(s > 0.2499 && s < 0.2501);
+	assert_int_equal(time_parse_duration("-1s", &s), -1);
+	assert_int_equal(time_parse_duration("5 m", &s), -1);
+	assert_int_equal(time_parse_duration("", &s), -1);
+	assert_int_equal(time_parse_duration("1w", &s), -1);
+}
+
+static void test_formats(void **state)
+{
+	char buf[64];
+
+	(void)state;
+	assert_string_equal(time_format_rfc3339(1795819456.5, buf, sizeof(buf)), "2026-11-27T22:44:16.500Z");
+	assert_string_equal(time_format_compact(1795819456.5, buf, sizeof(buf)), "20261127_224416");
+	assert_string_equal(time_format_duration(0.85, buf, sizeof(buf)), "850ms");
+	assert_string_equal(time_format_duration(12.34, buf, sizeof(buf)), "12.3s");
+	assert_string_equal(time_format_duration(245, buf, sizeof(buf)), "4m05s");
+	assert_string_equal(time_format_duration(3 * 3600 + 12 * 60, buf, sizeof(buf)), "3h12m");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_parse_duration),
+		cmocka_unit_test(test_formats),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
