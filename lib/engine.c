@@ -181,26 +181,8 @@ static void scope_of(const struct run *r, struct expr_scope *s, unsigned keep)
 	s->keep = keep;
 }
 
-/* Remembers the string values of secret arguments (declared, or named like
- * a secret at any depth) so they can be scrubbed from error text. */
-static void collect_secrets(struct run *r, const json_t *v, int secret)
-{
-	const char *k;
-	json_t *m;
-	size_t i;
-
-	if (json_is_string(v) && secret) {
-		if (json_string_length(v) > 0)
-			json_array_append_new(r->secrets, json_string(json_string_value(v)));
-	} else if (json_is_object(v)) {
-		json_object_foreach((json_t *)v, k, m)
-			collect_secrets(r, m, secret || redact_name_is_secret(k));
-	} else if (json_is_array(v)) {
-		json_array_foreach(v, i, m)
-			collect_secrets(r, m, secret);
-	}
-}
-
+/* Remembers the values of secret arguments (declared, or named like a
+ * secret at any depth) so they can be scrubbed wherever they reappear. */
 static void collect_arg_secrets(struct run *r, const struct engine_action *a, const json_t *args)
 {
 	const char *k;
@@ -209,7 +191,8 @@ static void collect_arg_secrets(struct run *r, const struct engine_action *a, co
 	json_object_foreach((json_t *)args, k, m) {
 		const struct engine_arg_spec *s = engine_action_arg(a, k);
 
-		collect_secrets(r, m, (s && (s->flags & ENGINE_ARG_SECRET)) || redact_name_is_secret(k));
+		redact_collect(m, (s && (s->flags & ENGINE_ARG_SECRET)) || redact_name_is_secret(k),
+			       r->secrets);
 	}
 }
 
@@ -269,7 +252,10 @@ static int prepare(struct run *r, const struct runbook_call *call, json_t **args
 		goto out;
 	collect_arg_secrets(r, call->action, *args);
 	*shown = engine_args_redacted(call->action, *args);
-	if (!*shown) {
+	/* A secret can travel into an innocent argument ("content: ${args.token}"). */
+	if (!*shown || redact_json_values(*shown, r->secrets) != 0) {
+		json_decref(*shown);
+		*shown = NULL;
 		json_decref(*args);
 		*args = NULL;
 		rc = st_error_set(err, ST_ENOMEM, "out of memory preparing arguments");
@@ -695,7 +681,7 @@ int engine_run(const struct runbook *rb, const json_t *params, const struct engi
 		rc = st_error_set(err, ST_ENOMEM, "out of memory starting the run");
 		goto out;
 	}
-	collect_secrets(&r, params, 0);
+	redact_collect(params, 0, r.secrets);
 
 	if (rb->lock) {
 		if ((rc = lock_acquire(opts->state_dir, rb->lock, opts->command_line, &lock, &takeover,

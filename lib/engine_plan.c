@@ -20,6 +20,7 @@ struct plan {
 	const struct engine_options *opts;
 	struct expr_scope scope;
 	int resolved;             /* dry-run: params given */
+	json_t *secrets;          /* secret values seen so far, scrubbed from the text */
 	struct sbuf line;
 };
 
@@ -56,15 +57,25 @@ static int show_value(struct sbuf *sb, const json_t *v)
 	return rc;
 }
 
-static int show_args(struct sbuf *sb, const struct engine_action *a, const json_t *args)
+static int show_args(struct plan *p, struct sbuf *sb, const struct engine_action *a,
+		     const json_t *args)
 {
-	json_t *red = engine_args_redacted(a, args);
+	json_t *red;
 	const char *k;
 	json_t *v;
 	int rc = 0;
 
-	if (!red)
+	json_object_foreach((json_t *)args, k, v) {
+		const struct engine_arg_spec *s = engine_action_arg(a, k);
+
+		redact_collect(v, (s && (s->flags & ENGINE_ARG_SECRET)) || redact_name_is_secret(k),
+			       p->secrets);
+	}
+	red = engine_args_redacted(a, args);
+	if (!red || redact_json_values(red, p->secrets) != 0) {
+		json_decref(red);
 		return ST_ENOMEM;
+	}
 	json_object_foreach(red, k, v) {
 		if ((rc = sbuf_printf(sb, " %s=", k)) != 0 || (rc = show_value(sb, v)) != 0)
 			break;
@@ -106,10 +117,22 @@ static int show_call(struct plan *p, struct sbuf *sb, const struct runbook_call 
 	json_t *args = NULL;
 	int rc;
 
+	const struct engine_arg_spec *spec;
+
 	if ((rc = expr_resolve(call->args, &p->scope, &args, err)) != 0)
 		return rc;
+	/* Defaults are part of what will run: show them too. */
+	for (spec = call->action->args; spec && spec->name; spec++) {
+		json_t *v = json_object_get(args, spec->name);
+
+		if ((!v || json_is_null(v)) && spec->def &&
+		    json_object_set_new(args, spec->name, json_string(spec->def))) {
+			json_decref(args);
+			return st_error_set(err, ST_ENOMEM, "out of memory");
+		}
+	}
 	if ((rc = sbuf_puts(sb, call->action->name)) == 0)
-		rc = show_args(sb, call->action, args);
+		rc = show_args(p, sb, call->action, args);
 	json_decref(args);
 	if (rc == 0 && (call->action->flags & ENGINE_ACTION_DESTRUCTIVE))
 		rc = sbuf_puts(sb, " (destructive)");
@@ -124,7 +147,8 @@ static int show_text(struct plan *p, const char *tmpl, char **out, struct st_err
 	*out = NULL;
 	if (rc)
 		return rc;
-	*out = expr_to_text(v);
+	if (redact_json_values(v, p->secrets) == 0)
+		*out = expr_to_text(v);
 	json_decref(v);
 	return *out ? 0 : st_error_set(err, ST_ENOMEM, "out of memory");
 }
@@ -216,6 +240,11 @@ int engine_plan(const struct runbook *rb, const json_t *params, const struct eng
 	p.scope.config_ud = opts->config_ud;
 	p.scope.args = params;
 	p.scope.keep = EXPR_KEEP_STEPS | (params ? 0 : EXPR_KEEP_ARGS | EXPR_KEEP_CONFIG);
+	p.secrets = json_array();
+	if (!p.secrets)
+		return st_error_set(err, ST_ENOMEM, "out of memory rendering the plan");
+	if (params)
+		redact_collect(params, 0, p.secrets);
 
 	emit(&p, "runbook %s%s%s", rb->name, rb->description ? ": " : "",
 	     rb->description ? rb->description : "");
@@ -255,5 +284,6 @@ nomem:
 out:
 	sbuf_release(&sb);
 	sbuf_release(&p.line);
+	json_decref(p.secrets);
 	return rc;
 }

@@ -1,5 +1,6 @@
 #include "redact.h"
 
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -92,4 +93,77 @@ void redact_text(char *text, size_t cap, const char *const *secrets, size_t n)
 			p += rl;
 		}
 	}
+}
+
+void redact_collect(const json_t *v, int secret, json_t *out)
+{
+	const char *k;
+	json_t *m;
+	size_t i;
+
+	if (json_is_string(v) && secret) {
+		if (json_string_length(v) > 0)
+			json_array_append_new(out, json_string(json_string_value(v)));
+	} else if (json_is_object(v)) {
+		json_object_foreach((json_t *)v, k, m)
+			redact_collect(m, secret || redact_name_is_secret(k), out);
+	} else if (json_is_array(v)) {
+		json_array_foreach(v, i, m)
+			redact_collect(m, secret, out);
+	}
+}
+
+/* Secrets as a C array for redact_text (borrowed strings). */
+static size_t secret_list(const json_t *secrets, const char **list, size_t max)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < json_array_size(secrets) && n < max; i++) {
+		const char *s = json_string_value(json_array_get(secrets, i));
+
+		if (s && *s)
+			list[n++] = s;
+	}
+	return n;
+}
+
+int redact_json_values(json_t *v, const json_t *secrets)
+{
+	const char *list[64];
+	size_t n = secret_list(secrets, list, 64), i;
+	const char *k;
+	json_t *m;
+
+	if (n == 0)
+		return 0;
+	if (json_is_string(v)) {
+		size_t len = json_string_length(v), j;
+		size_t cap = len * 3 + sizeof(REDACTED);
+		char *buf;
+		int hit = 0;
+
+		for (j = 0; j < n && !hit; j++)
+			hit = strstr(json_string_value(v), list[j]) != NULL;
+		if (!hit)
+			return 0;
+		/* Worst case every character is a one-character secret. */
+		buf = malloc(cap);
+		if (!buf)
+			return -1;
+		memcpy(buf, json_string_value(v), len + 1);
+		redact_text(buf, cap, list, n);
+		hit = json_string_set(v, buf);
+		free(buf);
+		return hit ? -1 : 0;
+	}
+	if (json_is_object(v)) {
+		json_object_foreach(v, k, m)
+			if (redact_json_values(m, secrets))
+				return -1;
+	} else if (json_is_array(v)) {
+		json_array_foreach(v, i, m)
+			if (redact_json_values(m, secrets))
+				return -1;
+	}
+	return 0;
 }

@@ -28,4 +28,12 @@ json_t *redact_json(const json_t *v);
  * NUL-terminated text (capacity cap) with "***", in place. */
 void redact_text(char *text, size_t cap, const char *const *secrets, size_t n);
 
+/* Appends to out (a JSON array) the string values found under secret
+ * names anywhere in v (or every string in v when secret is 1). */
+void redact_collect(const json_t *v, int secret, json_t *out);
+
+/* Runs redact_text() over every string value inside v, in place, with the
+ * strings of the array secrets. 0 or -1 on ENOMEM. */
+int redact_json_values(json_t *v, const json_t *secrets);
+
 #endif
