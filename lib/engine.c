@@ -653,6 +653,7 @@ int engine_run(const struct runbook *rb, const json_t *params, const struct engi
 	struct run r;
 	struct st_lock *lock = NULL;
 	struct lock_takeover takeover;
+	char *command_line = NULL;
 	struct st_error serr = { 0 }, uerr = { 0 };
 	double t0 = time_monotonic();
 	size_t i;
@@ -682,9 +683,20 @@ int engine_run(const struct runbook *rb, const json_t *params, const struct engi
 		goto out;
 	}
 	redact_collect(params, 0, r.secrets);
+	/* "run rotate api_token=..." puts a secret on the command line too. */
+	if (opts->command_line) {
+		size_t cap = strlen(opts->command_line) * 3 + sizeof(REDACTED);
+
+		if (!(command_line = malloc(cap))) {
+			rc = st_error_set(err, ST_ENOMEM, "out of memory starting the run");
+			goto out;
+		}
+		strcpy(command_line, opts->command_line);
+		scrub(&r, command_line, cap);
+	}
 
 	if (rb->lock) {
-		if ((rc = lock_acquire(opts->state_dir, rb->lock, opts->command_line, &lock, &takeover,
+		if ((rc = lock_acquire(opts->state_dir, rb->lock, command_line, &lock, &takeover,
 				       err)) != 0)
 			goto out;
 		if (takeover.stale)
@@ -693,7 +705,7 @@ int engine_run(const struct runbook *rb, const json_t *params, const struct engi
 	if ((rc = journal_open(opts->state_dir, &r.journal, err)) != 0)
 		goto out;
 	r.jrun.runbook = rb->name;
-	r.jrun.command_line = opts->command_line;
+	r.jrun.command_line = command_line;
 	r.jrun.incident = opts->incident;
 	r.jrun.params = params;
 	if ((rc = journal_start(r.journal, &r.jrun, err)) != 0) {
@@ -776,5 +788,6 @@ out:
 	json_decref(r.results);
 	json_decref(r.secrets);
 	free(r.acted);
+	free(command_line);
 	return rc;
 }

@@ -48,11 +48,22 @@ static int show_value(struct sbuf *sb, const json_t *v)
 		return ST_ENOMEM;
 	if (json_is_string(v)) {
 		quote = !*t;
-		for (c = t; *c; c++)
+		for (c = t; *c; c++) {
 			if (isspace((unsigned char)*c) || *c == '\'' || *c == '"')
 				quote = 1;
+			/* A plan line must stay one line: escape like JSON. */
+			if (iscntrl((unsigned char)*c))
+				quote = 2;
+		}
 	}
-	rc = quote ? sbuf_printf(sb, "'%s'", t) : sbuf_puts(sb, t);
+	if (quote == 2) {
+		char *j = json_dumps(v, JSON_ENCODE_ANY);
+
+		rc = j ? sbuf_puts(sb, j) : ST_ENOMEM;
+		free(j);
+	} else {
+		rc = quote ? sbuf_printf(sb, "'%s'", t) : sbuf_puts(sb, t);
+	}
 	free(t);
 	return rc;
 }

@@ -73,7 +73,8 @@ int journal_append(struct journal *j, const json_t *record, struct st_error *err
 	int rc = 0;
 
 	clean = redact_json(record);
-	if (!clean || !(text = json_dumps(clean, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII))) {
+	if (!clean || !(text = json_dumps(clean, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII |
+						   JSON_REAL_PRECISION(9)))) {
 		rc = st_error_set(err, ST_ENOMEM, "out of memory writing the journal");
 		goto out;
 	}

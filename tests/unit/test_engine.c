@@ -643,6 +643,7 @@ static void test_journal_is_json_without_secrets(void **state)
 	     "  - { name: b, action: t.do, args: { id: \"${args.db_password}\", fail: true,"
 	     " echo: \"login with hunter2 and cred-xyz\" } }\n",
 	     "db_password=hunter2", NULL);
+	fx->opts.command_line = "spilttea-ops run t db_password=hunter2";
 	assert_int_equal(run(fx), ST_EFAILED);
 	assert_null(strstr(fx->err.message, "hunter2"));
 	assert_null(strstr(fx->err.message, "cred-xyz"));
@@ -652,6 +653,7 @@ static void test_journal_is_json_without_secrets(void **state)
 	text = tu_read(path);
 	assert_null(strstr(text, "hunter2"));
 	assert_null(strstr(text, "cred-xyz"));
+	assert_non_null(strstr(text, "\"command\":\"spilttea-ops run t db_password=***\""));
 	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		json_error_t jerr;
 		json_t *rec = json_loads(line, 0, &jerr);
