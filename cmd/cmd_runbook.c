@@ -42,7 +42,7 @@ static int fail(const struct ctx *ctx, const struct st_error *err)
 	return err->code == ST_ENOMEM ? ST_EXIT_FAILED : ST_EXIT_USAGE;
 }
 
-static int want_format(const struct ctx *ctx, int json_ok, int *json)
+static int want_format(const struct ctx *ctx, const char *sub, int json_ok, int *json)
 {
 	*json = 0;
 	if (!ctx->format || !strcmp(ctx->format, "text"))
@@ -51,8 +51,8 @@ static int want_format(const struct ctx *ctx, int json_ok, int *json)
 		*json = 1;
 		return 0;
 	}
-	return cmd_usage_error(ctx, "runbook %s has no format '%s'", json_ok ? "list/actions" : "show/check",
-			       ctx->format);
+	return cmd_usage_error(ctx, "runbook %s has no format '%s' (%s)", sub, ctx->format,
+			       json_ok ? "text or json" : "only text");
 }
 
 static int print_json(json_t *v)
@@ -72,7 +72,7 @@ static int do_list(struct ctx *ctx, const struct runbook_catalog *cat)
 	json_t *arr;
 	int json, rc;
 
-	if ((rc = want_format(ctx, 1, &json)) != 0)
+	if ((rc = want_format(ctx, "list", 1, &json)) != 0)
 		return rc;
 	if (json) {
 		arr = json_array();
@@ -133,7 +133,7 @@ static int do_show(struct ctx *ctx, const struct runbook_catalog *cat, int argc,
 	struct st_error err = { 0 };
 	int json, rc;
 
-	if ((rc = want_format(ctx, 0, &json)) != 0)
+	if ((rc = want_format(ctx, "show", 0, &json)) != 0)
 		return rc;
 	if (argc != 3)
 		return cmd_usage_error(ctx, argc < 3 ? "runbook show needs a runbook name or file"
@@ -155,7 +155,7 @@ static int do_check(struct ctx *ctx, const struct runbook_catalog *cat, int argc
 {
 	int i, json, rc, status = ST_EXIT_OK;
 
-	if ((rc = want_format(ctx, 0, &json)) != 0)
+	if ((rc = want_format(ctx, "check", 0, &json)) != 0)
 		return rc;
 	if (argc < 3)
 		return cmd_usage_error(ctx, "runbook check needs at least one runbook file or name");
@@ -198,7 +198,7 @@ static int do_actions(struct ctx *ctx, const struct engine_registry *reg)
 	json_t *arr = NULL;
 	int json, rc;
 
-	if ((rc = want_format(ctx, 1, &json)) != 0)
+	if ((rc = want_format(ctx, "actions", 1, &json)) != 0)
 		return rc;
 	if (json)
 		arr = json_array();

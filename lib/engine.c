@@ -344,6 +344,10 @@ static int run_check(struct run *r, const struct runbook_step *st, int *held, ch
 									: ENGINE_RESULT_ABORTED,
 	      time_monotonic() - t0, shown, *held ? NULL : why, 0);
 out:
+	/* The check could not even be evaluated (arguments, expect). */
+	if (rc)
+		jstep(r, st, call->action, ENGINE_PHASE_CHECK, ENGINE_RESULT_FAILED,
+		      time_monotonic() - t0, shown, err->message, 0);
 	json_decref(args);
 	json_decref(shown);
 	json_decref(result);
@@ -421,10 +425,10 @@ static int run_verify(struct run *r, const struct runbook_step *st, int *attempt
 
 	*attempts = 0;
 	if ((rc = prepare(r, call, &args, &shown, err)) != 0)
-		goto out;
+		goto done;
 	scope_of(r, &scope, 0);
 	if (call->expect && (rc = expr_resolve(call->expect, &scope, &expect, err)) != 0)
-		goto out;
+		goto done;
 	for (;;) {
 		struct engine_call c = { .cancel = r->opts->cancel };
 
@@ -436,7 +440,7 @@ static int run_verify(struct run *r, const struct runbook_step *st, int *attempt
 		} else if (expect) {
 			rc = expr_expect(result, expect, why, sizeof(why), err);
 			if (rc < 0)
-				goto out;
+				goto done;
 			held = rc;
 			rc = 0;
 		} else {
@@ -463,7 +467,6 @@ static int run_verify(struct run *r, const struct runbook_step *st, int *attempt
 done:
 	jstep(r, st, call->action, ENGINE_PHASE_VERIFY, held ? ENGINE_RESULT_OK : ENGINE_RESULT_FAILED,
 	      time_monotonic() - t0, shown, held ? NULL : err->message, *attempts);
-out:
 	json_decref(args);
 	json_decref(shown);
 	json_decref(result);

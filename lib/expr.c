@@ -500,7 +500,7 @@ static int literal_equal(const json_t *actual, const json_t *expected)
 	if (!actual)
 		return 0;
 	if (json_is_object(expected) || json_is_array(expected))
-		return json_equal((json_t *)actual, (json_t *)expected);
+		return json_equal(actual, expected);
 	if (expr_number(actual, &a) == 0 && expr_number(expected, &b) == 0)
 		return a == b;
 	if (json_is_number(expected))

@@ -18,13 +18,15 @@
  *       action: docker.restart         # required; must be registered
  *       args: { container: "${config.services.backend.container}" }
  *       when: "${args.force} == true"  # skip the step unless this holds
- *       check:                         # precondition, before confirm and act
+ *       check:                         # precondition, before confirm and act;
+ *                                      #   an action error counts as "not met"
  *         action: http.probe           # read-only actions only
  *         args: { url: "${config.services.backend.health_url}" }
  *         expect: { status: "!= 200" }
  *         on_fail: abort               # abort (default, exit 3) | skip
  *       confirm: Restart the backend?  # or { prompt: ..., type: WORD }
- *       verify:                        # postcondition, polled
+ *       verify:                        # postcondition, polled; action errors
+ *                                      #   count as "not yet"
  *         action: http.probe           # read-only actions only
  *         args: { url: "..." }
  *         expect: { status: 200, "body.status": "== ok" }

@@ -72,7 +72,17 @@ static const struct engine_arg_spec probe_args[] = {
 	{ NULL, 0, 0, NULL, NULL },
 };
 
+static int fake_broken(struct engine_call *call, const json_t *args, json_t **result,
+		       struct st_error *err)
+{
+	(void)args;
+	(void)result;
+	log_call(call, NULL);
+	return st_error_set(err, ST_ESERVICE, "cannot connect");
+}
+
 static const struct engine_action fakes[] = {
+	{ "t.broken", "always fails", NULL, ENGINE_ACTION_READ_ONLY, fake_broken },
 	{ "t.do", "does something", do_args, 0, fake_do },
 	{ "t.destroy", "loses data", do_args, ENGINE_ACTION_DESTRUCTIVE, fake_do },
 	{ "t.probe", "looks", probe_args, ENGINE_ACTION_READ_ONLY, fake_probe },
@@ -412,6 +422,25 @@ static void test_verify_timeout_undoes_the_step(void **state)
 	assert_non_null(strstr(sbuf_str(&call_log), "|undo:a:x"));
 	ASSERT_JOURNAL(fx, "act:a:ok|verify:a:failed|undo:a:undone");
 	assert_int_equal(fx->report.undone, 1);
+}
+
+static void test_unresolvable_verify_and_failing_check(void **state)
+{
+	struct fx *fx = *state;
+
+	load(fx,
+	     "name: t\nsteps:\n"
+	     "  - name: a\n    action: t.do\n    args: { id: x }\n"
+	     "    check: { action: t.broken, on_fail: skip }\n"
+	     "  - name: b\n    action: t.do\n    args: { id: y }\n"
+	     "    verify: { action: t.probe, args: { ready_after: \"${steps.b.missing}\" } }\n"
+	     "    undo: { action: t.do, args: { id: ub } }\n", NULL);
+	assert_int_equal(run(fx), ST_EFAILED);
+	/* The check's action failing counts as "not met": a is skipped. */
+	ASSERT_LOG("check:a|act:b:y|undo:b:ub");
+	assert_string_equal(fx->err.message,
+			    "step 'b' failed: '${steps.b.missing}': the result of step 'b' has no 'missing'");
+	ASSERT_JOURNAL(fx, "check:a:skipped|act:b:ok|verify:b:failed|undo:b:undone");
 }
 
 static void test_undo_in_reverse_order(void **state)
@@ -888,6 +917,7 @@ int main(void)
 		T(test_check_skip),
 		T(test_verify_polls_until_it_holds),
 		T(test_verify_timeout_undoes_the_step),
+		T(test_unresolvable_verify_and_failing_check),
 		T(test_undo_in_reverse_order),
 		T(test_failed_undo_is_reported),
 		T(test_confirm_refused),
