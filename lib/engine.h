@@ -22,7 +22,7 @@
  * succeeded (the failing step's own included when only its verify failed)
  * runs in reverse order. Everything is journaled (journal.h); the run holds
  * the runbook's lock (lock.h) from before the first step to after the last
- * undo.
+ * undo. A run refused by the lock (ST_ELOCKED) has done and written nothing.
  *
  * --dry-run (engine_options.dry_run) renders the plan with resolved
  * arguments through the UI and touches nothing: no action runs (not even

@@ -396,6 +396,24 @@ static void test_embedded_selftest(void **state)
 	runbook_catalog_free(cat);
 }
 
+/* The embedded bytes are exactly the files in runbooks/ (UTF-8 included). */
+static void test_embedded_bytes_match_files(void **state)
+{
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < runbook_embedded_count; i++) {
+		char *disk = tu_read(runbook_embedded[i].file);
+
+		assert_non_null(disk);
+		assert_int_equal(strlen(disk), runbook_embedded[i].len);
+		assert_memory_equal(disk, runbook_embedded[i].data, runbook_embedded[i].len);
+		assert_int_equal(runbook_embedded[i].data[runbook_embedded[i].len], '\0');
+		free(disk);
+	}
+	assert_null(runbook_embedded[runbook_embedded_count].file);
+}
+
 static void test_catalog_dir(void **state)
 {
 	struct runbook_catalog *cat = NULL;
@@ -498,6 +516,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_params, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_yaml, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_embedded_selftest, setup, teardown),
+		cmocka_unit_test(test_embedded_bytes_match_files),
 		cmocka_unit_test_setup_teardown(test_catalog_dir, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_registry, setup, teardown),
 	};
