@@ -136,6 +136,9 @@ int cmd_run(int argc, char **argv, struct ctx *ctx)
 	opts.assume_yes = ctx->yes;
 	opts.lookup_config = cmd_engine_lookup_config;
 	opts.config_ud = ctx->config;
+	opts.config = ctx->config;
+	/* opts.services stays NULL until actions that need service clients
+	 * (docker.*, pg.*, redis.*) are registered: they define what it holds. */
 	opts.cancel = &interrupted;
 	opts.ui = &ui;
 

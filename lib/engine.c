@@ -279,6 +279,7 @@ static int invoke(struct run *r, const struct runbook_step *st, const struct run
 	c.step = st->name;
 	c.phase = phase;
 	c.attempt = attempt;
+	c.config = r->opts->config;
 	c.services = r->opts->services;
 	c.lookup_config = r->opts->lookup_config;
 	c.config_ud = r->opts->config_ud;

@@ -46,6 +46,7 @@
 
 struct runbook;
 struct runbook_step;
+struct st_config;
 
 /* ---- actions --------------------------------------------------------- */
 
@@ -94,6 +95,7 @@ struct engine_call {
 	const char *step;
 	enum engine_phase phase;
 	int attempt;                      /* verify polls count 1, 2, ...; else 1 */
+	const struct st_config *config;   /* engine_options.config; may be NULL */
 	void *services;                   /* engine_options.services: clients set up by cmd/ */
 	const char *(*lookup_config)(void *ud, const char *path);
 	void *config_ud;
@@ -222,7 +224,9 @@ struct engine_options {
 	int assume_yes;               /* --yes */
 	const char *(*lookup_config)(void *ud, const char *path);  /* ${config.*}; may be NULL */
 	void *config_ud;
-	void *services;               /* handed to actions as engine_call.services */
+	const struct st_config *config;/* handed to actions (service names, timeouts); may be NULL */
+	void *services;               /* handed to actions as engine_call.services: clients
+					 (docker, pg, redis) cmd/ opens once per run */
 	volatile sig_atomic_t *cancel;/* set by a signal handler; may be NULL */
 	const struct engine_ui *ui;   /* may be NULL: nothing shown, nobody asked */
 };
