@@ -3,9 +3,12 @@
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "timeutil.h"
 
 #define PG_LABEL_MAX 300
 
@@ -16,7 +19,15 @@ struct pg_conn {
 	 * or set inside a transaction that may still be rolled back). */
 	long long timeout_ms;
 	char sqlstate[6];
+	/* A reply is still owed (the client-side deadline passed): the next
+	 * result would answer the wrong query, so nothing more is sent. */
+	int broken;
 };
+
+/* How long past statement_timeout we wait for the server's own
+ * cancellation before giving up on a server that does not answer at all
+ * (stopped, paused, network gone). */
+#define PG_CLIENT_GRACE_S 0.5
 
 /* Copies src into dst, replacing every occurrence of secret with "***", so a
  * server or library message can never leak the password. */
@@ -79,11 +90,43 @@ static void connect_reason(const char *msg, char *out, size_t size)
 		out[0] = (char)tolower((unsigned char)out[0]);
 }
 
+/* Drives libpq's non-blocking connect until it succeeds, fails (both: 0,
+ * see PQstatus) or the deadline passes (ST_ETIMEOUT). The socket may change
+ * while libpq tries the next address, so it is fetched on every round. */
+static int connect_poll(PGconn *conn, double deadline)
+{
+	PostgresPollingStatusType st = PGRES_POLLING_WRITING;
+
+	if (PQstatus(conn) == CONNECTION_BAD)
+		return 0;
+	while (st != PGRES_POLLING_OK && st != PGRES_POLLING_FAILED) {
+		struct pollfd pfd;
+		double left = deadline - time_monotonic();
+		int n;
+
+		if (left <= 0)
+			return ST_ETIMEOUT;
+		pfd.fd = PQsocket(conn);
+		if (pfd.fd < 0)
+			return 0;
+		pfd.events = st == PGRES_POLLING_READING ? POLLIN : POLLOUT;
+		pfd.revents = 0;
+		n = poll(&pfd, 1, (int)ceil(left * 1000.0));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n == 0)
+			return ST_ETIMEOUT;
+		st = PQconnectPoll(conn);
+	}
+	return 0;
+}
+
 int pg_connect(const struct pg_params *params, struct pg_conn **out, struct st_error *err)
 {
 	const char *keys[12], *vals[12];
 	char port[16], timeout[16], reason[ST_ERROR_MESSAGE_MAX / 2], safe[ST_ERROR_MESSAGE_MAX / 2];
 	struct pg_conn *c = NULL;
+	double limit_s;
 	int k = 0, rc = 0;
 
 	*out = NULL;
@@ -98,7 +141,8 @@ int pg_connect(const struct pg_params *params, struct pg_conn **out, struct st_e
 	}
 	c->timeout_ms = -1;
 	snprintf(port, sizeof(port), "%d", params->port > 0 ? params->port : 5432);
-	snprintf(timeout, sizeof(timeout), "%d", params->connect_timeout_s > 0 ? params->connect_timeout_s : 5);
+	limit_s = params->connect_timeout_s > 0 ? params->connect_timeout_s : 5;
+	snprintf(timeout, sizeof(timeout), "%d", (int)ceil(limit_s) < 2 ? 2 : (int)ceil(limit_s));
 	snprintf(c->label, sizeof(c->label), "%s:%s", params->host ? params->host : "localhost", port);
 
 	if (params->host) {
@@ -129,9 +173,15 @@ int pg_connect(const struct pg_params *params, struct pg_conn **out, struct st_e
 	vals[k] = NULL;
 
 	/* expand_dbname = 0: a database name is a name, never a conninfo string. */
-	c->conn = PQconnectdbParams(keys, vals, 0);
+	c->conn = PQconnectStartParams(keys, vals, 0);
 	if (!c->conn) {
 		rc = st_error_set(err, ST_ENOMEM, "cannot connect to postgres at '%s': out of memory", c->label);
+		goto out;
+	}
+	if (connect_poll(c->conn, time_monotonic() + limit_s) == ST_ETIMEOUT) {
+		rc = st_error_set(err, ST_ETIMEOUT, "cannot connect to postgres at '%s': no answer within %gs",
+				  c->label, limit_s);
+		st_error_hint(err, "run 'spilttea-ops health' to see whether the postgres container is running");
 		goto out;
 	}
 	if (PQstatus(c->conn) != CONNECTION_OK) {
@@ -140,8 +190,8 @@ int pg_connect(const struct pg_params *params, struct pg_conn **out, struct st_e
 		connect_reason(msg, reason, sizeof(reason));
 		copy_redacted(safe, sizeof(safe), reason, params->password);
 		if (strstr(safe, "timeout expired")) {
-			rc = st_error_set(err, ST_ETIMEOUT, "cannot connect to postgres at '%s': %s after %ss",
-					  c->label, safe, timeout);
+			rc = st_error_set(err, ST_ETIMEOUT, "cannot connect to postgres at '%s': %s after %gs",
+					  c->label, safe, limit_s);
 			st_error_hint(err, "run 'spilttea-ops health' to see whether the postgres container is running");
 		} else if (strstr(safe, "password authentication failed") || strstr(safe, "no password supplied") ||
 			   strstr(safe, "authentication failed")) {
@@ -243,6 +293,70 @@ static void abandon_copy(PGconn *conn, ExecStatusType st)
 		PQclear(r);
 }
 
+/*
+ * PQexecParams with a client-side deadline: sends, then waits for the
+ * socket until the whole reply is in or limit_s (0: no limit) passes.
+ * Returns the last result (NULL: see PQerrorMessage, or *timed_out). A
+ * COPY result is returned at once for the caller to end the COPY.
+ */
+static PGresult *exec_wait(struct pg_conn *c, const char *sql, int nparams, const char *const *params,
+			   double limit_s, int *timed_out)
+{
+	double deadline = limit_s > 0 ? time_monotonic() + limit_s : 0;
+	PGresult *res, *last = NULL;
+
+	*timed_out = 0;
+	if (!PQsendQueryParams(c->conn, sql, nparams, NULL, params, NULL, NULL, 0))
+		return NULL;
+	for (;;) {
+		while (PQisBusy(c->conn)) {
+			struct pollfd pfd = { PQsocket(c->conn), POLLIN, 0 };
+			int ms = -1, n;
+
+			if (deadline > 0) {
+				double left = deadline - time_monotonic();
+
+				if (left <= 0) {
+					*timed_out = 1;
+					c->broken = 1;
+					PQclear(last);
+					return NULL;
+				}
+				ms = (int)ceil(left * 1000.0);
+			}
+			n = poll(&pfd, 1, ms);
+			if (n < 0 && errno != EINTR)
+				break;
+			if (n > 0 && !PQconsumeInput(c->conn))
+				break; /* PQgetResult() reports the failure */
+		}
+		res = PQgetResult(c->conn);
+		if (!res)
+			break;
+		PQclear(last);
+		last = res;
+		switch (PQresultStatus(res)) {
+		case PGRES_COPY_IN:
+		case PGRES_COPY_OUT:
+		case PGRES_COPY_BOTH:
+			return last;
+		default:
+			break;
+		}
+		if (PQstatus(c->conn) == CONNECTION_BAD)
+			break;
+	}
+	return last;
+}
+
+static int deadline_error(struct pg_conn *c, double limit_s, struct st_error *err)
+{
+	c->sqlstate[0] = '\0';
+	st_error_set(err, ST_ETIMEOUT, "postgres at '%s' did not answer within %gs", c->label, limit_s);
+	st_error_hint(err, "run 'spilttea-ops health' to see whether the postgres container is running");
+	return ST_ETIMEOUT;
+}
+
 static int set_timeout(struct pg_conn *c, double timeout_s, struct st_error *err)
 {
 	PGTransactionStatusType ts = PQtransactionStatus(c->conn);
@@ -250,7 +364,7 @@ static int set_timeout(struct pg_conn *c, double timeout_s, struct st_error *err
 	char val[32];
 	const char *params[1];
 	PGresult *res = NULL;
-	int rc = 0;
+	int rc = 0, timed_out;
 
 	if (timeout_s > 0) {
 		ms = llround(timeout_s * 1000.0);
@@ -269,8 +383,13 @@ static int set_timeout(struct pg_conn *c, double timeout_s, struct st_error *err
 	}
 	snprintf(val, sizeof(val), "%lld", ms);
 	params[0] = val;
-	res = PQexecParams(c->conn, "SELECT set_config('statement_timeout', $1, false)", 1, NULL, params,
-			   NULL, NULL, 0);
+	res = exec_wait(c, "SELECT set_config('statement_timeout', $1, false)", 1, params,
+			ms > 0 ? (double)ms / 1000.0 + PG_CLIENT_GRACE_S : 0, &timed_out);
+	if (timed_out) {
+		c->timeout_ms = -1;
+		rc = deadline_error(c, (double)ms / 1000.0 + PG_CLIENT_GRACE_S, err);
+		goto out;
+	}
 	if (!res || PQresultStatus(res) != PGRES_TUPLES_OK) {
 		c->timeout_ms = -1;
 		rc = result_error(c, res, timeout_s, err);
@@ -289,15 +408,26 @@ int pg_query(struct pg_conn *conn, const char *sql, int nparams, const char *con
 {
 	PGresult *res = NULL;
 	ExecStatusType st;
-	int rc;
+	double limit_s = timeout_s > 0 ? timeout_s + PG_CLIENT_GRACE_S : 0;
+	int rc, timed_out;
 
 	if (out)
 		*out = NULL;
 	conn->sqlstate[0] = '\0';
+	if (conn->broken) {
+		rc = st_error_set(err, ST_ESERVICE,
+				  "connection to postgres at '%s' is unusable after an unanswered query; reconnect",
+				  conn->label);
+		goto out;
+	}
 	rc = set_timeout(conn, timeout_s, err);
 	if (rc)
 		goto out;
-	res = PQexecParams(conn->conn, sql, nparams, NULL, params, NULL, NULL, 0);
+	res = exec_wait(conn, sql, nparams, params, limit_s, &timed_out);
+	if (timed_out) {
+		rc = deadline_error(conn, limit_s, err);
+		goto out;
+	}
 	st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
 	if (st == PGRES_COPY_IN || st == PGRES_COPY_OUT || st == PGRES_COPY_BOTH) {
 		abandon_copy(conn->conn, st);

@@ -33,16 +33,19 @@ struct pg_params {
 	const char *user;
 	const char *database;
 	const char *password;         /* NULL: none (trust, peer, or libpq's own PGPASSWORD/.pgpass) */
-	int connect_timeout_s;        /* <= 0: 5; libpq rounds 1 up to 2 */
+	double connect_timeout_s;     /* <= 0: 5; fractions honoured (host name lookup excepted) */
 	const char *application_name; /* NULL: "spilttea-ops"; shows in pg_stat_activity */
 	const char *sslmode;          /* NULL: libpq's default ("prefer") */
 };
 
 struct pg_conn;
 
-/* Connects and checks the session is usable. On failure *out is NULL and
- * err says "cannot connect to postgres at 'host:port': <libpq's reason>"
- * with a hint. *out is closed by the caller with pg_close(). */
+/* Connects and checks the session is usable, within connect_timeout_s
+ * (our own deadline over libpq's non-blocking connect, since libpq's
+ * connect_timeout counts whole seconds and at least 2; it is passed too).
+ * On failure *out is NULL and err says "cannot connect to postgres at
+ * 'host:port': <libpq's reason>" with a hint. *out is closed by the caller
+ * with pg_close(). */
 int pg_connect(const struct pg_params *params, struct pg_conn **out, struct st_error *err);
 
 /* NULL-safe. */
@@ -72,10 +75,15 @@ const char *pg_last_sqlstate(const struct pg_conn *conn);
  * every time because ROLLBACK would undo it, and in an aborted transaction
  * (where only ROLLBACK is accepted) not at all.
  *
+ * The server cancels the statement at timeout_s (SQLSTATE 57014); should
+ * it not answer at all (stopped, paused, unreachable) the call gives up
+ * 0.5 s later on its own, also ST_ETIMEOUT, and the connection is then
+ * unusable (every later call fails: close it and reconnect). timeout_s 0
+ * waits as long as the server takes.
+ *
  * On success *out (if out is not NULL) holds the result; caller frees it
  * with PQclear(). Results are in text format. On failure *out is NULL and
- * err carries the server message and SQLSTATE; a cancelled statement is
- * ST_ETIMEOUT.
+ * err carries the server message and SQLSTATE.
  */
 int pg_query(struct pg_conn *conn, const char *sql, int nparams, const char *const *params,
 	     double timeout_s, PGresult **out, struct st_error *err);

@@ -5,6 +5,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <dirent.h>
+#include <signal.h>
 #include <string.h>
 
 #include "pg.h"
@@ -160,6 +162,70 @@ static void test_statement_timeout(void **state)
 	assert_int_equal(pg_exec(c, "BEGIN", 0, NULL, 5, &err), 0);
 	assert_int_equal(pg_exec(c, "SELECT pg_sleep(5)", 0, NULL, 0.2, &err), ST_ETIMEOUT);
 	assert_int_equal(pg_exec(c, "ROLLBACK", 0, NULL, 5, &err), 0);
+	pg_close(c);
+}
+
+/* Host pid of the server process serving c, found by its process title
+ * ("postgres: user db 127.0.0.1(PORT) idle"), whose PORT is our socket's.
+ * Works for a containerised server too: host root sees every process. */
+static pid_t backend_host_pid(struct pg_conn *c)
+{
+	struct sockaddr_in local;
+	socklen_t len = sizeof(local);
+	char needle[32], path[300], title[512];
+	struct dirent *de;
+	pid_t found = -1;
+	DIR *proc;
+
+	if (getsockname(PQsocket(pg_raw(c)), (struct sockaddr *)&local, &len) != 0 || local.sin_family != AF_INET)
+		return -1;
+	snprintf(needle, sizeof(needle), "(%d)", ntohs(local.sin_port));
+	proc = opendir("/proc");
+	if (!proc)
+		return -1;
+	while ((de = readdir(proc)) != NULL && found < 0) {
+		FILE *f;
+		size_t n;
+
+		if (de->d_name[0] < '1' || de->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/cmdline", de->d_name);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		n = fread(title, 1, sizeof(title) - 1, f);
+		fclose(f);
+		title[n] = '\0';
+		if (strncmp(title, "postgres: ", 10) == 0 && strstr(title, needle))
+			found = (pid_t)atoi(de->d_name);
+	}
+	closedir(proc);
+	return found;
+}
+
+static void test_server_not_answering(void **state)
+{
+	struct st_error err = { 0 };
+	struct pg_conn *c = connect_ok("spilttea-test-frozen");
+	pid_t pid = backend_host_pid(c);
+	double t0, elapsed;
+	int rc, rc_after;
+
+	(void)state;
+	assert_true(pid > 0);
+	/* Settle the session's statement_timeout first, so the frozen call is
+	 * the query itself. */
+	assert_int_equal(pg_exec(c, "SELECT 1", 0, NULL, 0.3, &err), 0);
+	assert_int_equal(kill(pid, SIGSTOP), 0);
+	t0 = time_monotonic();
+	rc = pg_exec(c, "SELECT 1", 0, NULL, 0.3, &err);
+	elapsed = time_monotonic() - t0;
+	rc_after = pg_exec(c, "SELECT 1", 0, NULL, 0.3, NULL);
+	kill(pid, SIGCONT); /* before any assertion can leave the test */
+	assert_int_equal(rc, ST_ETIMEOUT);
+	assert_true(elapsed >= 0.75 && elapsed < 1.2); /* 0.3 s + 0.5 s grace */
+	assert_non_null(strstr(err.message, "did not answer within 0.8s"));
+	assert_int_equal(rc_after, ST_ESERVICE); /* unusable from now on */
 	pg_close(c);
 }
 
@@ -379,12 +445,14 @@ static void test_connect_timeout(void **state)
 	assert_true(lfd >= 0);
 	p.host = "127.0.0.1";
 	p.port = port;
-	p.connect_timeout_s = 2;
+	p.connect_timeout_s = 0.5; /* below libpq's own 2 s minimum */
 	t0 = time_monotonic();
 	assert_int_equal(pg_connect(&p, &c, &err), ST_ETIMEOUT);
 	elapsed = time_monotonic() - t0;
-	assert_true(elapsed > 1.5 && elapsed < 3.5);
-	assert_non_null(strstr(err.message, "timeout"));
+	assert_null(c);
+	assert_true(elapsed >= 0.45 && elapsed < 1.0);
+	assert_non_null(strstr(err.message, "no answer within 0.5s"));
+	assert_non_null(strstr(err.hint, "spilttea-ops health"));
 	for (i = 0; i < 4; i++)
 		close(fillers[i]);
 	close(lfd);
@@ -421,6 +489,7 @@ int main(void)
 		cmocka_unit_test(test_injection_is_data),
 		cmocka_unit_test(test_getters_and_errors),
 		cmocka_unit_test(test_statement_timeout),
+		cmocka_unit_test(test_server_not_answering),
 		cmocka_unit_test(test_saturation),
 		cmocka_unit_test(test_longest_queries_and_transactions),
 		cmocka_unit_test(test_idle_and_terminate),
