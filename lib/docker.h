@@ -76,7 +76,7 @@ const char *docker_client_host(const struct docker_client *c);
 int docker_client_negotiate(struct docker_client *c, char *version, size_t size, struct st_error *err);
 
 /*
- * Any endpoint: method, path without version ("/containers/x/json"), query
+ * Any endpoint: method, path without version ("/containers/x/json", escaped), query
  * without '?' (already URL-encoded; NULL for none), body sent as JSON (NULL
  * for none). *status gets the HTTP status (may be NULL); *out the parsed
  * JSON answer, or NULL for an empty body (out may be NULL: answer ignored).
@@ -129,7 +129,8 @@ int docker_container_start(struct docker_client *c, const char *name, double tim
 
 /* Stop / restart with grace seconds before SIGKILL (< 0: the container's
  * own StopTimeout). Already stopped (304) is success. The HTTP deadline is
- * timeout plus grace, so the grace period never counts against it. */
+ * timeout plus grace (plus 10 s, Docker's default StopTimeout, when grace
+ * < 0), so the grace period never counts against it. */
 int docker_container_stop(struct docker_client *c, const char *name, int grace, double timeout,
 			  struct st_error *err);
 int docker_container_restart(struct docker_client *c, const char *name, int grace, double timeout,

@@ -408,7 +408,10 @@ static int hijack_run(struct docker_client *c, const char *id, struct exec_out *
 			if (r > 0) {
 				if ((rc = docker_demux_feed(&x->demux, in, (size_t)r, err)))
 					goto out;
-			} else if (r == 0) {
+			} else if (r == 0 || errno == ECONNRESET) {
+				/* A peer that closes with our stdin unread resets the
+				 * connection; what it sent before was delivered first,
+				 * and a torn frame still shows in demux_finish. */
 				in_eof = 1;
 			} else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
 				rc = st_error_set(err, ST_ESERVICE, "connection to docker lost: %s",

@@ -12,11 +12,14 @@
 #include <cmocka.h>
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "docker.h"
@@ -27,6 +30,7 @@
 
 #define HIJACK_COUNT "@hijack-count" /* 101, read stdin to EOF, answer its size in a frame */
 #define EXEC_STREAM "@exec-stream"   /* 200 raw-stream, framed output, no length: until close */
+#define HIJACK_CLOSE "@hijack-close" /* 101, stop reading stdin, one frame, close */
 
 struct fake {
 	char dir[64];
@@ -124,6 +128,18 @@ static void exec_stream(int fd)
 	send_str(fd, body + 20, sizeof(body) - 1 - 20);
 }
 
+static void hijack_close(int fd)
+{
+	static const char head[] = "HTTP/1.1 101 UPGRADED\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n";
+
+	send_str(fd, head, sizeof(head) - 1);
+	/* The process is gone and reads no more stdin (the client's next write
+	 * gets EPIPE), but its last output is still on the way. */
+	shutdown(fd, SHUT_RD);
+	usleep(200 * 1000);
+	send_str(fd, "\x01\x00\x00\x00\x00\x00\x00\x03" "bye", 11);
+}
+
 static void *fake_main(void *arg)
 {
 	struct fake *f = arg;
@@ -143,6 +159,8 @@ static void *fake_main(void *arg)
 			hijack_count(fd);
 		else if (!strcmp(*a, EXEC_STREAM))
 			exec_stream(fd);
+		else if (!strcmp(*a, HIJACK_CLOSE))
+			hijack_close(fd);
 		else
 			send_str(fd, *a, strlen(*a));
 		close(fd);
@@ -273,6 +291,40 @@ static void test_refused_and_timeout(void **state)
 	assert_int_equal(docker_ping(c, DOCKER_TIMEOUT_DEFAULT, &err), ST_ETIMEOUT);
 	assert_true(time_monotonic() - t0 < 1.5);
 	docker_client_free(c);
+	fake_stop(&f);
+}
+
+static void test_permission_denied(void **state)
+{
+	struct fake f;
+	pid_t pid;
+	int status = -1;
+
+	(void)state;
+	fake_start(&f, NULL, 1);
+	assert_int_equal(chmod(f.path, 0), 0);
+	/* In a child that is not root (root would pass the permission check). */
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct docker_client *c = NULL;
+		struct st_error err;
+		int ok;
+
+		if (geteuid() == 0 && (setgid(65534) || setuid(65534)))
+			_exit(3);
+		if (docker_client_new(f.host, &c, &err))
+			_exit(4);
+		ok = docker_ping(c, 5, &err) == ST_ESERVICE && strstr(err.message, "permission denied") &&
+		     strstr(err.hint, "'docker' group");
+		if (!ok)
+			fprintf(stderr, "got: %s / %s\n", err.message, err.hint);
+		docker_client_free(c);
+		_exit(ok ? 0 : 1);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
 	fake_stop(&f);
 }
 
@@ -501,6 +553,9 @@ static void test_exec_stdin_hijack(void **state)
 		"HTTP/1.1 404 Not Found\r\nContent-Length: 39\r\n\r\n{\"message\":\"No such exec instance: e3\"}",
 		"HTTP/1.1 201 Created\r\nContent-Length: 12\r\n\r\n{\"Id\":\"e4\"}\n",
 		HIJACK_COUNT,
+		"HTTP/1.1 201 Created\r\nContent-Length: 12\r\n\r\n{\"Id\":\"e5\"}\n",
+		HIJACK_CLOSE,
+		"HTTP/1.1 200 OK\r\nContent-Length: 30\r\n\r\n{\"Running\":false,\"ExitCode\":0}",
 		NULL,
 	};
 	static const char *const argv[] = { "wc", "-c", NULL };
@@ -542,6 +597,16 @@ static void test_exec_stdin_hijack(void **state)
 	assert_int_equal(docker_exec(c, "db", &opts, &res, &err), ST_EIO);
 	assert_string_equal(err.message, "cannot run 'wc' in container 'db': cannot read 'dump.sql': disk on fire");
 	assert_false(res.stdin_complete);
+	/* The peer goes away while we write: EPIPE, not SIGPIPE (which would
+	 * kill this test), and the output that came is delivered. */
+	assert_true(signal(SIGPIPE, SIG_DFL) == SIG_DFL);
+	sbuf_reset(&o.out);
+	in.left = 50 * 1000 * 1000;
+	opts.stdin_read = feed_read;
+	assert_int_equal(docker_exec(c, "db", &opts, &res, &err), 0);
+	assert_false(res.stdin_complete);
+	assert_true(in.left > 0);
+	assert_string_equal(sbuf_str(&o.out), "bye");
 	docker_client_free(c);
 	pthread_join(f.thread, NULL);
 	f.answers = NULL;
@@ -560,6 +625,7 @@ int main(void)
 		cmocka_unit_test(test_host_selection),
 		cmocka_unit_test(test_missing_socket_fails_fast),
 		cmocka_unit_test(test_refused_and_timeout),
+		cmocka_unit_test(test_permission_denied),
 		cmocka_unit_test(test_errors_and_paths),
 		cmocka_unit_test(test_request_lines),
 		cmocka_unit_test(test_version_refused),
