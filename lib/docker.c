@@ -831,8 +831,10 @@ int docker_container_logs(struct docker_client *c, const char *name, const struc
 	docker_call_init(&call, "GET", docker_timeout(c, o->timeout, 1));
 	memset(&lc, 0, sizeof(lc));
 	/* A container with a TTY logs without frames; only inspect tells. */
-	if ((rc = docker_container_inspect(c, name, DOCKER_TIMEOUT_DEFAULT, &info, err)))
+	if ((rc = docker_container_inspect(c, name, DOCKER_TIMEOUT_DEFAULT, &info, err))) {
+		st_error_wrap(err, "cannot %s", what);
 		goto out;
+	}
 	tty = json_is_true(json_object_get(json_object_get(info, "Config"), "Tty"));
 	lc.on_line = on_line;
 	lc.ud = ud;

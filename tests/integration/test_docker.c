@@ -847,7 +847,8 @@ static void test_stats(void **state)
 	}
 	elapsed = time_monotonic() - t0;
 	fprintf(stderr, "# 4 stats + 80 inspects on 12 threads: %.2fs\n", elapsed);
-	assert_true(elapsed < 2.5);
+	/* One at a time the four stats calls would take about 4 s. */
+	assert_true(elapsed < 3.0);
 }
 
 /* ---- rename, stop, wait, remove ---- */
@@ -856,6 +857,7 @@ static void test_rename_stop_wait_remove(void **state)
 {
 	struct st_error err;
 	json_t *j = NULL;
+	char *started = NULL;
 	int status = -1;
 	double t0;
 
@@ -865,7 +867,6 @@ static void test_rename_stop_wait_remove(void **state)
 	assert_int_equal(docker_container_inspect(dc, C_RENAMED, 0, &j, &err), 0);
 	assert_string_equal(json_string_value(json_object_get(j, "Name")), "/" C_RENAMED);
 	json_decref(j);
-	assert_int_equal(docker_container_restart(dc, C_RENAMED, 5, 0, &err), 0);
 	t0 = time_monotonic();
 	/* With an init as PID 1, SIGTERM ends sleep at once: no 5 s grace wait. */
 	assert_int_equal(docker_container_stop(dc, C_RENAMED, 5, 0, &err), 0);
@@ -874,7 +875,21 @@ static void test_rename_stop_wait_remove(void **state)
 	assert_int_equal(docker_container_stop(dc, C_RENAMED, 5, 0, &err), 0);
 	assert_int_equal(docker_container_wait(dc, C_RENAMED, NULL, 10, &status, &err), 0);
 	assert_int_equal(status, 143);
-	assert_int_equal(docker_container_remove(dc, C_RENAMED, 0, 1, 0, &err), 0);
+	assert_int_equal(docker_container_inspect(dc, C_RENAMED, 0, &j, &err), 0);
+	started = strdup(json_string_value(json_object_get(json_object_get(j, "State"), "StartedAt")));
+	json_decref(j);
+	/* Restart brings it back (a stopped container just starts). */
+	assert_int_equal(docker_container_restart(dc, C_RENAMED, 1, 0, &err), 0);
+	assert_int_equal(docker_container_inspect(dc, C_RENAMED, 0, &j, &err), 0);
+	assert_true(json_is_true(json_object_get(json_object_get(j, "State"), "Running")));
+	assert_string_not_equal(json_string_value(json_object_get(json_object_get(j, "State"), "StartedAt")),
+				started);
+	json_decref(j);
+	free(started);
+	/* Removing a running container needs force. */
+	assert_int_equal(docker_container_remove(dc, C_RENAMED, 0, 1, 0, &err), ST_ECONFLICT);
+	assert_int_equal(err.http_status, 409);
+	assert_int_equal(docker_container_remove(dc, C_RENAMED, 1, 1, 0, &err), 0);
 	assert_int_equal(docker_container_inspect(dc, C_RENAMED, 0, &j, &err), ST_ENOTFOUND);
 	assert_int_equal(err.http_status, 404);
 	assert_null(j);
