@@ -33,6 +33,10 @@ check ".sandbox/env file defines every variable" bash -c '
 	[[ $ST_SANDBOX_DIR == /* && $ST_PG_PASSWORD_FILE == /* && $SPILTTEA_OPS_CONFIG == /* ]]'
 check "config.yaml present" test -s "$SPILTTEA_OPS_CONFIG"
 check "config.yaml names the sandbox endpoints" grep -q "port: $ST_PG_PORT" "$SPILTTEA_OPS_CONFIG"
+# Once the binary has the config loader, the sandbox's file must pass it.
+if [[ -n ${ST_BINARY:-} ]] && "$ST_BINARY" help config >/dev/null 2>&1; then
+	check "spilttea-ops config check accepts config.yaml" "$ST_BINARY" --config "$SPILTTEA_OPS_CONFIG" config check
+fi
 for f in "$ST_PG_PASSWORD_FILE" "$ST_REDIS_PASSWORD_FILE" "$ST_SANDBOX_DIR/backend.env" "$ST_SANDBOX_DIR/frontend.env"; do
 	check "$(basename "$f") is 0600 and not empty" bash -c '[[ -s $1 && $(stat -c %a "$1") == 600 ]]' _ "$f"
 done
