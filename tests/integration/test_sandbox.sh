@@ -131,6 +131,8 @@ rcli() { REDISCLI_AUTH=$redis_password redis-cli --no-auth-warning -h "$ST_REDIS
 check "redis: AUTH works" test "$(rcli ping 2>&1)" = PONG
 check "redis: refuses without password" bash -c 'redis-cli -h "$1" -p "$2" ping 2>&1 | grep -q NOAUTH' _ "$ST_REDIS_HOST" "$ST_REDIS_PORT"
 check "redis: maxmemory 67108864" test "$(rcli config get maxmemory 2>&1 | tail -n 1)" = 67108864
+check "redis: runbook's docker exec redis-cli INFO memory works" bash -c \
+	'docker exec spilttea-redis redis-cli INFO memory | grep -q "^maxmemory:67108864"'
 
 # Stopping PostgreSQL turns the backend's /health to 503 within seconds.
 restore() { docker start spilttea-postgres >/dev/null 2>&1; }
