@@ -88,6 +88,10 @@ check "frontend index 200" test "$code" = 200
 check "frontend index is HTML" grep -qi '<html' /tmp/spilttea-test-frontend.$$
 rm -f /tmp/spilttea-test-frontend.$$
 
+check "backend: runbook's docker exec printenv shows the AWS settings" bash -c \
+	'docker exec spilttea-backend printenv | grep -q "^AWS_ACCESS_KEY_ID=AKIA" &&
+	 test "$(docker exec spilttea-backend printenv DATABASE_PORT)" = "$1"' _ "$ST_PG_PORT"
+
 # Access log: client IP first, request, status, X-Forwarded-For, latency.
 marker="/health?probe=$$-$RANDOM"
 curl -s --max-time 5 -H 'X-Forwarded-For: 203.0.113.7' -o /dev/null "$ST_BACKEND_URL$marker"
