@@ -214,6 +214,11 @@ out:
 	return rc;
 }
 
+int pg_usable(const struct pg_conn *conn)
+{
+	return conn && !conn->broken && PQstatus(conn->conn) == CONNECTION_OK;
+}
+
 void pg_close(struct pg_conn *conn)
 {
 	if (!conn)

@@ -51,6 +51,10 @@ int pg_connect(const struct pg_params *params, struct pg_conn **out, struct st_e
 /* NULL-safe. */
 void pg_close(struct pg_conn *conn);
 
+/* 0 when an earlier unanswered query or a lost connection left conn
+ * unusable (close it and reconnect), else 1. */
+int pg_usable(const struct pg_conn *conn);
+
 /* The libpq handle, for what this module does not wrap; borrowed, valid
  * until pg_close(). Changing statement_timeout behind the module's back
  * makes its cached value wrong: use pg_query() for that too. */

@@ -214,6 +214,11 @@ out:
 	return rc;
 }
 
+int redis_usable(const struct redis_conn *conn)
+{
+	return conn && !conn->broken && conn->ctx && !conn->ctx->err;
+}
+
 void redis_close(struct redis_conn *conn)
 {
 	if (!conn)

@@ -51,6 +51,10 @@ int redis_connect(const struct redis_params *params, struct redis_conn **out, st
 /* NULL-safe. */
 void redis_close(struct redis_conn *conn);
 
+/* 0 when an earlier error or timeout left conn unusable (close it and
+ * reconnect), else 1. */
+int redis_usable(const struct redis_conn *conn);
+
 /* The hiredis context, for what this module does not wrap; borrowed. */
 redisContext *redis_raw(struct redis_conn *conn);
 
