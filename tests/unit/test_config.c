@@ -312,7 +312,7 @@ static void test_unknown_top_level(void **state)
 	(void)state;
 	hint = load_fail(MINIMAL "bogus: 1\n", 11, 1, "unknown key 'bogus'");
 	assert_string_equal(hint, "top-level keys: state_dir, runbooks_dir, docker, services, postgres, "
-			    "redis, backup, health, thresholds");
+			    "redis, backup, proxy, migrate, checklist, health, thresholds");
 	load_fail(MINIMAL "thresold: {}\n", 11, 1, "unknown key 'thresold' (did you mean 'thresholds'?)");
 	load_fail("State_dir: /x\n" L_SERVICES L_PG L_REDIS, 1, 1,
 		  "unknown key 'State_dir' (did you mean 'state_dir'?)");
