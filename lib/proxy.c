@@ -554,6 +554,39 @@ out:
 
 /* ---- switching ---------------------------------------------------------- */
 
+/* Reloads and waits (up to timeout) until every worker that ran before
+ * the reload has stopped taking connections: until then an old worker may
+ * still route a new connection to the old upstream. */
+static int reload_settled(struct docker_client *d, const struct config_proxy *cfg, double timeout,
+			  struct st_error *err)
+{
+	struct proxy_workers before, now;
+	double deadline;
+	size_t i, j, old;
+	int rc;
+
+	if ((rc = proxy_workers(d, cfg, &before, err)) != 0 || (rc = proxy_reload(d, cfg, err)) != 0)
+		return rc;
+	deadline = time_monotonic() + timeout;
+	for (;;) {
+		if ((rc = proxy_workers(d, cfg, &now, err)) != 0)
+			return rc;
+		for (old = 0, i = 0; i < now.nactive; i++)
+			for (j = 0; j < before.nactive; j++)
+				if (now.active[i] == before.active[j])
+					old++;
+		if (!old)
+			return 0;
+		if (time_monotonic() >= deadline) {
+			st_error_set(err, ST_ETIMEOUT,
+				     "proxy '%s' still runs %zu worker%s from before the reload %.0f s after it",
+				     cfg->container, old, old == 1 ? "" : "s", timeout);
+			return st_error_hint(err, "docker logs --tail 20 %s", cfg->container);
+		}
+		time_sleep(0.02);
+	}
+}
+
 /* Puts the previous upstream back (or removes the new file when there was
  * none) and reloads; best effort: failures are appended to err's message. */
 static void switch_back(struct docker_client *d, const struct config_proxy *cfg, const char *previous,
@@ -570,7 +603,7 @@ static void switch_back(struct docker_client *d, const struct config_proxy *cfg,
 	if (rc == 0 && previous)
 		rc = proxy_validate(d, cfg, &e2);
 	if (rc == 0 && previous)
-		rc = proxy_reload(d, cfg, &e2);
+		rc = reload_settled(d, cfg, 10, &e2);
 	if (rc != 0) {
 		size_t len = strlen(err->message);
 		snprintf(err->message + len, sizeof(err->message) - len,
@@ -583,7 +616,6 @@ int proxy_switch(struct docker_client *d, const struct config_proxy *cfg, long p
 		 struct proxy_switch_result *res, struct st_error *err)
 {
 	struct proxy_switch_result local;
-	struct proxy_workers before;
 	struct sbuf text = SBUF_INIT;
 	char *previous = NULL;
 	char header[256], want[160], stamp[40];
@@ -616,40 +648,14 @@ int proxy_switch(struct docker_client *d, const struct config_proxy *cfg, long p
 		goto out;
 	}
 	res->t_written = time_monotonic();
-	if ((rc = proxy_validate(d, cfg, err)) != 0 || (rc = proxy_workers(d, cfg, &before, err)) != 0 ||
-	    (rc = proxy_reload(d, cfg, err)) != 0) {
+	/* Until the workers from before the reload stop taking connections,
+	 * an answer from the new upstream proves nothing. */
+	deadline = time_monotonic() + timeout;
+	if ((rc = proxy_validate(d, cfg, err)) != 0 || (rc = reload_settled(d, cfg, timeout, err)) != 0) {
 		switch_back(d, cfg, previous, err);
 		goto out;
 	}
 	res->t_reloaded = time_monotonic();
-	deadline = res->t_reloaded + timeout;
-
-	/* Until the workers from before the reload stop taking connections,
-	 * an answer from the new upstream proves nothing. */
-	for (;;) {
-		struct proxy_workers now;
-		size_t i, j, old = 0;
-
-		if ((rc = proxy_workers(d, cfg, &now, err)) != 0) {
-			switch_back(d, cfg, previous, err);
-			goto out;
-		}
-		for (i = 0; i < now.nactive; i++)
-			for (j = 0; j < before.nactive; j++)
-				if (now.active[i] == before.active[j])
-					old++;
-		if (!old)
-			break;
-		if (time_monotonic() >= deadline) {
-			rc = st_error_set(err, ST_ETIMEOUT,
-					  "proxy '%s' still runs %zu worker%s from before the reload %.0f s after it",
-					  cfg->container, old, old == 1 ? "" : "s", timeout);
-			st_error_hint(err, "docker logs --tail 20 %s", cfg->container);
-			switch_back(d, cfg, previous, err);
-			goto out;
-		}
-		time_sleep(0.02);
-	}
 
 	snprintf(want, sizeof(want), "%s:%ld", cfg->upstream_host, port);
 	for (;;) {

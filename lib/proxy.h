@@ -134,7 +134,8 @@ struct proxy_switch_result {
 	long previous_port;       /* where the file routed before, 0 when unknown */
 	int had_previous;         /* the file existed */
 	double t_written;         /* monotonic: file replaced */
-	double t_reloaded;        /* monotonic: reload signalled */
+	double t_reloaded;        /* monotonic: reloaded, and the old workers stopped taking
+				     connections */
 	double t_confirmed;       /* monotonic: the proxy answered from the new upstream */
 	int confirmed_by_header;  /* X-Upstream named the new address */
 	long last_status;         /* of the last confirmation request */
