@@ -906,3 +906,98 @@ out:
 	lock_release(lock);
 	return rc;
 }
+
+/* ---- resolve --------------------------------------------------------------- */
+
+int migrate_resolve(const struct st_config *cfg, struct docker_client *d, struct pg_conn *pg,
+		    const char *how, const char *name, const char *command_line, migrate_output_fn out,
+		    void *ud, int *exit_code, struct st_error *err)
+{
+	struct migrate_status st;
+	const struct migrate_entry *e = NULL;
+	struct st_lock *lock = NULL;
+	struct journal *j = NULL;
+	struct journal_run jrun;
+	struct journal_step js;
+	struct exec_fwd fwd;
+	struct st_error jerr = { 0 };
+	const char *extra[3];
+	const char *container = NULL;
+	char shown[512], line[256];
+	json_t *params = NULL, *args = NULL;
+	double t0;
+	size_t i;
+	int rc, code = -1, journaled = 0;
+
+	memset(&st, 0, sizeof(st));
+	memset(&jrun, 0, sizeof(jrun));
+	if (exit_code)
+		*exit_code = -1;
+	if (strcmp(how, "--rolled-back") && strcmp(how, "--applied"))
+		return st_error_set(err, ST_EUSAGE, "resolve needs --rolled-back NAME or --applied NAME");
+	if ((rc = services_container(cfg, cfg->migrate.service, &container, err)) != 0)
+		return rc;
+	if ((rc = lock_acquire(cfg->state_dir, MIGRATE_LOCK, command_line, &lock, NULL, err)) != 0)
+		return rc;
+	if ((rc = migrate_status_read(cfg, pg, &st, err)) != 0)
+		goto out;
+	for (i = 0; i < st.count; i++)
+		if (!strcmp(st.entries[i].name, name))
+			e = &st.entries[i];
+	if (!e) {
+		rc = st_error_set(err, ST_ENOTFOUND, "no migration '%s' in '%s' or _prisma_migrations", name,
+				  cfg->migrate.dir);
+		st_error_hint(err, "spilttea-ops migrate status");
+		goto out;
+	}
+	if (!strcmp(how, "--rolled-back") ? e->state != MIGRATE_FAILED :
+	    e->state != MIGRATE_FAILED && e->state != MIGRATE_PENDING) {
+		rc = st_error_set(err, ST_EABORTED, "migration '%s' is %s: %s is for a %s one", name,
+				  migrate_state_name(e->state), how,
+				  !strcmp(how, "--rolled-back") ? "failed" : "failed or pending");
+		st_error_hint(err, "spilttea-ops migrate status");
+		goto out;
+	}
+
+	params = json_pack("{s:s, s:s}", "how", how, "name", name);
+	jrun.runbook = "migrate-resolve";
+	jrun.command_line = command_line;
+	jrun.params = params;
+	if (journal_open(cfg->state_dir, &j, &jerr) == 0 && journal_start(j, &jrun, &jerr) == 0)
+		journaled = 1;
+	extra[0] = how;
+	extra[1] = name;
+	extra[2] = NULL;
+	memset(&fwd, 0, sizeof(fwd));
+	fwd.out = out;
+	fwd.ud = ud;
+	t0 = time_monotonic();
+	rc = exec_argv(cfg, d, &cfg->migrate.resolve_command, extra, &fwd, &code, shown, sizeof(shown), err);
+	if (rc == 0 && code != 0) {
+		last_line(&fwd, line, sizeof(line));
+		rc = st_error_set(err, ST_EFAILED, "'%s' in '%s' exited %d%s%s", shown, container, code,
+				  line[0] ? ": " : "", line);
+	}
+	if (journaled) {
+		args = json_pack("{s:s, s:i}", "command", shown, "exit_code", code);
+		memset(&js, 0, sizeof(js));
+		js.step = "resolve";
+		js.action = "migrate.resolve";
+		js.phase = "act";
+		js.result = rc == 0 ? "ok" : "failed";
+		js.duration = time_monotonic() - t0;
+		js.args = args;
+		js.error = rc == 0 ? NULL : err->message;
+		journal_step(j, &jrun, &js, &jerr);
+		journal_end(j, &jrun, rc == 0 ? "ok" : "failed", rc, rc == 0 ? NULL : err->message, &jerr);
+	}
+out:
+	if (exit_code)
+		*exit_code = code;
+	json_decref(args);
+	json_decref(params);
+	journal_close(j);
+	migrate_status_release(&st);
+	lock_release(lock);
+	return rc;
+}

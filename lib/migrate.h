@@ -184,6 +184,21 @@ struct migrate_up_result {
  */
 int migrate_up(const struct migrate_up_request *rq, struct migrate_up_result *res, struct st_error *err);
 
+/* ---- migrate resolve --------------------------------------------------------- */
+
+/*
+ * Prisma's `migrate resolve`: migrate.resolve_command plus how
+ * ("--rolled-back" or "--applied") and name, in the backend container, its
+ * output streamed. Checked first against the status: --rolled-back needs a
+ * failed migration, --applied a failed or pending one (ST_EABORTED
+ * otherwise, naming its state; ST_ENOTFOUND for an unknown name). Journaled
+ * (runbook "migrate-resolve"), under the lock "migrate". A non-zero exit of
+ * the command is ST_EFAILED; *exit_code (may be NULL) gets it.
+ */
+int migrate_resolve(const struct st_config *cfg, struct docker_client *d, struct pg_conn *pg,
+		    const char *how, const char *name, const char *command_line, migrate_output_fn out,
+		    void *ud, int *exit_code, struct st_error *err);
+
 /* ---- the pre-migration backup, for rollback db ----------------------------- */
 
 struct migrate_last {
