@@ -207,7 +207,7 @@ int checklist_render_text(const struct checklist_report *r, int color, struct sb
 				  it->status == CHECKLIST_PASS ? "ok" : it->status == CHECKLIST_FAIL ? "FAIL" : "skip",
 				  off, (int)w, it->id, it->title, it->message);
 		if (it->status == CHECKLIST_FAIL && it->hint[0])
-			rc |= sbuf_printf(out, "  %*s  hint: %s\n", (int)w + 4, "", it->hint);
+			rc |= sbuf_printf(out, "  %*s  hint: %s\n", (int)w + 6, "", it->hint);
 	}
 	rc |= sbuf_printf(out, "%zu item%s: %zu passed, %zu failed, %zu skipped (%s)\n", r->count,
 			  r->count == 1 ? "" : "s", r->passed, r->failed, r->skipped,

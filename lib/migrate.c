@@ -671,17 +671,25 @@ static int wait_backend(struct docker_client *d, const char *container, const ch
 
 	for (;;) {
 		json_t *ins = NULL, *state, *health;
-		const char *status, *hs = NULL;
+		const char *s, *h = NULL;
+		char sbuf_status[32], hbuf[32];
+		const char *status = NULL, *hs = NULL;
 
 		if ((rc = docker_container_inspect(d, container, 10, &ins, err)) != 0)
 			return rc;
 		state = json_object_get(ins, "State");
-		status = json_string_value(json_object_get(state, "Status"));
+		s = json_string_value(json_object_get(state, "Status"));
 		health = json_object_get(state, "Health");
 		if (health)
-			hs = json_string_value(json_object_get(health, "Status"));
-		snprintf(last, sizeof(last), "%s%s%s", status ? status : "?", hs ? ", " : "", hs ? hs : "");
+			h = json_string_value(json_object_get(health, "Status"));
+		if (s)
+			status = strncpy(sbuf_status, s, sizeof(sbuf_status) - 1);
+		sbuf_status[sizeof(sbuf_status) - 1] = '\0';
+		if (h)
+			hs = strncpy(hbuf, h, sizeof(hbuf) - 1);
+		hbuf[sizeof(hbuf) - 1] = '\0';
 		json_decref(ins);
+		snprintf(last, sizeof(last), "%s%s%s", status ? status : "?", hs ? ", " : "", hs ? hs : "");
 		if (status && (!strcmp(status, "exited") || !strcmp(status, "dead")))
 			return st_error_set(err, ST_EFAILED, "'%s' stopped after the restart (%s)", container, last);
 		if (hs && !strcmp(hs, "unhealthy"))
