@@ -141,16 +141,14 @@ static void one_line(char *dst, size_t size, const char *src, size_t len)
 	dst[o] = '\0';
 }
 
-void container_health_log(const json_t *inspect, int entries, char *buf, size_t size)
+/* Entries from first to the end of log into buf; 0 when they all fit. */
+static int health_entries(const json_t *log, size_t first, char *buf, size_t size)
 {
-	const json_t *log = json_object_get(json_object_get(json_object_get(inspect, "State"), "Health"),
-					    "Log");
 	size_t n = json_array_size(log), i, used = 0;
 	char line[CONTAINER_EXCERPT_MAX];
 
-	if (size)
-		buf[0] = '\0';
-	for (i = n > (size_t)entries ? n - (size_t)entries : 0; i < n && size; i++) {
+	buf[0] = '\0';
+	for (i = first; i < n; i++) {
 		const json_t *e = json_array_get(log, i);
 		const char *o = json_string_value(json_object_get(e, "Output"));
 		int w;
@@ -158,10 +156,28 @@ void container_health_log(const json_t *inspect, int entries, char *buf, size_t 
 		one_line(line, sizeof(line), o ? o : "", o ? strlen(o) : 0);
 		w = snprintf(buf + used, size - used, "%sexit %d: %s", used ? "; " : "",
 			     get_int(e, "ExitCode"), line[0] ? line : "(no output)");
-		if (w < 0 || (size_t)w >= size - used)
-			break;
+		if (w < 0 || (size_t)w >= size - used) {
+			buf[0] = '\0';
+			return -1;
+		}
 		used += (size_t)w;
 	}
+	return 0;
+}
+
+void container_health_log(const json_t *inspect, int entries, char *buf, size_t size)
+{
+	const json_t *log = json_object_get(json_object_get(json_object_get(inspect, "State"), "Health"),
+					    "Log");
+	size_t n = json_array_size(log), first;
+
+	if (!size)
+		return;
+	buf[0] = '\0';
+	/* The newest entries matter most: drop older ones until they fit. */
+	for (first = n > (size_t)entries ? n - (size_t)entries : 0; first < n; first++)
+		if (health_entries(log, first, buf, size) == 0)
+			return;
 }
 
 int container_health_response_ok(long status, const char *body, size_t len)
