@@ -34,8 +34,8 @@ int actions_redis_conn(struct engine_call *call, struct redis_conn **out, struct
 	return services_redis(call->services, out, err);
 }
 
-int actions_pg_conn(struct engine_call *call, const char *database, struct pg_conn **out, int *owned,
-	       struct st_error *err)
+int actions_pg_conn(struct engine_call *call, const char *database, struct pg_conn **out,
+		    int *owned, struct st_error *err)
 {
 	*out = NULL;
 	*owned = 0;

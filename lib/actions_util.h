@@ -37,8 +37,8 @@ int actions_redis_conn(struct engine_call *call, struct redis_conn **out, struct
 /* A Postgres connection to database (NULL: the configured one). For the
  * configured database it is the run's shared connection; for another one
  * a new connection that actions_pg_done() closes. *owned says which. */
-int actions_pg_conn(struct engine_call *call, const char *database, struct pg_conn **out, int *owned,
-	       struct st_error *err);
+int actions_pg_conn(struct engine_call *call, const char *database, struct pg_conn **out,
+		    int *owned, struct st_error *err);
 void actions_pg_done(struct pg_conn *conn, int owned);
 
 /* The container named by args' container or service (ACTIONS_TARGET_ARGS).
