@@ -18,7 +18,7 @@
 #include <unistd.h>
 
 #include "atomic_file.h"
-#include "http.h"
+#include "container.h"
 #include "journal.h"
 #include "lock.h"
 #include "sbuf.h"
@@ -660,62 +660,6 @@ static void restore_hint(struct st_error *err, const struct migrate_up_result *r
 			      "spilttea-ops migrate resolve --rolled-back %s", failed);
 }
 
-/* Waits until the container runs again and is healthy: Docker's health
- * when it has a healthcheck, else url answering 2xx, else running. */
-static int wait_backend(struct docker_client *d, const char *container, const char *url, double timeout,
-			struct st_error *err)
-{
-	double deadline = time_monotonic() + timeout;
-	char last[256] = "";
-	int rc;
-
-	for (;;) {
-		json_t *ins = NULL, *state, *health;
-		const char *s, *h = NULL;
-		char sbuf_status[32], hbuf[32];
-		const char *status = NULL, *hs = NULL;
-
-		if ((rc = docker_container_inspect(d, container, 10, &ins, err)) != 0)
-			return rc;
-		state = json_object_get(ins, "State");
-		s = json_string_value(json_object_get(state, "Status"));
-		health = json_object_get(state, "Health");
-		if (health)
-			h = json_string_value(json_object_get(health, "Status"));
-		if (s)
-			status = strncpy(sbuf_status, s, sizeof(sbuf_status) - 1);
-		sbuf_status[sizeof(sbuf_status) - 1] = '\0';
-		if (h)
-			hs = strncpy(hbuf, h, sizeof(hbuf) - 1);
-		hbuf[sizeof(hbuf) - 1] = '\0';
-		json_decref(ins);
-		snprintf(last, sizeof(last), "%s%s%s", status ? status : "?", hs ? ", " : "", hs ? hs : "");
-		if (status && (!strcmp(status, "exited") || !strcmp(status, "dead")))
-			return st_error_set(err, ST_EFAILED, "'%s' stopped after the restart (%s)", container, last);
-		if (hs && !strcmp(hs, "unhealthy"))
-			return st_error_set(err, ST_EFAILED, "'%s' is unhealthy after the restart", container);
-		if (status && !strcmp(status, "running")) {
-			if (hs && !strcmp(hs, "healthy"))
-				return 0;
-			if (!hs && url) {
-				struct http_result hr;
-				struct st_error e2 = { 0 };
-				int prc = http_probe(url, 2, NULL, &hr, &e2);
-				long code = hr.status;
-				http_result_release(&hr);
-				if (prc == 0 && code >= 200 && code < 300)
-					return 0;
-			} else if (!hs) {
-				return 0;
-			}
-		}
-		if (time_monotonic() >= deadline)
-			return st_error_set(err, ST_ETIMEOUT, "'%s' not healthy %.0f s after the restart (%s)",
-					    container, timeout, last);
-		time_sleep(0.25);
-	}
-}
-
 /* "a, b and c" of the names of entries in state s (at most 5). */
 static void names_in(const struct migrate_status *st, enum migrate_state s, char *buf, size_t size)
 {
@@ -893,8 +837,8 @@ int migrate_up(const struct migrate_up_request *rq, struct migrate_up_result *re
 	}
 	step_start(&u, "health", "wait until the backend is healthy");
 	svc = config_service(cfg, cfg->migrate.service);
-	rc = wait_backend(rq->docker, container, svc ? (svc->health_url ? svc->health_url : svc->url) : NULL,
-			  rq->health_timeout > 0 ? rq->health_timeout : 120, err);
+	rc = container_wait_ready(rq->docker, container, svc ? (svc->health_url ? svc->health_url : svc->url) : NULL,
+				  rq->health_timeout > 0 ? rq->health_timeout : 120, 0.5, NULL, err);
 	step_end(&u, rc, err, NULL);
 	if (rc != 0)
 		restore_hint(err, res, NULL);
