@@ -19,6 +19,9 @@
 
 #define EXEC_OUTPUT_MAX (64 * 1024)
 #define DRAIN_MARK "worker process is shutting down"
+/* Consecutive error answers named as from the new upstream that end a
+ * switch's confirmation early. */
+#define PROXY_SWITCH_FAIL_AFTER 5
 
 /* ---- pure helpers ------------------------------------------------------- */
 
@@ -620,7 +623,7 @@ int proxy_switch(struct docker_client *d, const struct config_proxy *cfg, long p
 	char *previous = NULL;
 	char header[256], want[160], stamp[40];
 	double deadline;
-	int rc;
+	int rc, bad = 0;
 
 	if (!res)
 		res = &local;
@@ -670,6 +673,16 @@ int proxy_switch(struct docker_client *d, const struct config_proxy *cfg, long p
 				res->t_confirmed = time_monotonic();
 				res->confirmed_by_header = ans.upstream[0] != 0;
 				break;
+			}
+			/* The new upstream itself answers errors (it died, or
+			 * refuses): no point waiting for the timeout. */
+			bad = !strcmp(ans.upstream, want) ? bad + 1 : 0;
+			if (bad >= PROXY_SWITCH_FAIL_AFTER) {
+				rc = st_error_set(err, ST_EFAILED,
+						  "proxy '%s' answered %ld from the new upstream %s %d times in a row "
+						  "after the switch", cfg->container, ans.status, want, bad);
+				switch_back(d, cfg, previous, err);
+				goto out;
 			}
 		} else {
 			res->last_status = 0;

@@ -150,7 +150,8 @@ struct proxy_switch_result {
  * answers 2xx from the new upstream. On any failure the previous file is
  * put back (or the new one removed when there was none) and the proxy
  * reloaded again, and the error says what failed: ST_EFAILED (nginx -t or
- * reload refused), ST_ETIMEOUT (no 2xx from the new upstream in time),
+ * reload refused, or 5 answers in a row that X-Upstream names as the new
+ * upstream's were not 2xx), ST_ETIMEOUT (no 2xx from the new upstream in time),
  * ST_EIO, ST_ESERVICE. res may be NULL. container is only for {container}
  * and the header comment.
  */
