@@ -54,7 +54,7 @@ static const struct health_threshold pct_th = { 80, 90, 1, 1 };
 static void test_container_states(void **state)
 {
 	struct health_result r;
-	json_t *insp = load("inspect.json"), *st = NULL, *health;
+	json_t *insp = load("inspect.json"), *st = NULL, *prev, *health;
 
 	(void)state;
 	health = json_object_get(json_object_get(insp, "State"), "Health");
@@ -93,12 +93,14 @@ static void test_container_states(void **state)
 	health_result_release(&r);
 
 	/* restarted since the previous run of the same container: WARNING */
+	prev = st;
 	json_object_set_new(insp, "RestartCount", json_integer(3));
-	assert_int_equal(health_eval_container(fresh(&r, "container.x"), "x", insp, st, STARTED + 10, &st), 0);
+	assert_int_equal(health_eval_container(fresh(&r, "container.x"), "x", insp, prev, STARTED + 10, &st), 0);
 	assert_int_equal(r.status, HEALTH_WARNING);
 	assert_non_null(strstr(r.summary, "restarted 3 time(s) since the previous check"));
 	health_result_release(&r);
 	json_decref(st);
+	json_decref(prev);
 
 	json_object_set_new(json_object_get(insp, "State"), "Restarting", json_true());
 	assert_int_equal(health_eval_container(fresh(&r, "container.x"), "x", insp, NULL, STARTED + 10, &st), 0);
