@@ -5,6 +5,7 @@
  */
 #include "cmd.h"
 #include "version.h"
+#include "../lib/config.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +21,7 @@ struct command {
 
 static const struct command commands[] = {
 	{ "help", cmd_help, 0, "show help for spilttea-ops or one command" },
+	{ "config", cmd_config, CMD_NEEDS_CONFIG, "check the configuration or show it with defaults" },
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -220,8 +222,18 @@ int main(int argc, char **argv)
 		status = c->fn(2, help_argv, &ctx);
 		goto out;
 	}
+	if (c->flags & CMD_NEEDS_CONFIG) {
+		struct st_error err = { 0 };
+
+		if (config_load(ctx.config_path, &ctx.config, &err) != 0) {
+			cmd_print_error(&ctx, &err);
+			status = ST_EXIT_USAGE;
+			goto out;
+		}
+	}
 	status = c->fn(nrest, rest, &ctx);
 out:
+	config_free(ctx.config);
 	free(ctx.command_line);
 	free(rest);
 	return status;

@@ -1,0 +1,1656 @@
+/*
+ * config.c - the configuration schema and the one loader that walks it.
+ *
+ * The schema is a table of keys (dotted, relative to the table's root) with
+ * a type, flags, a default written as it would be in the file, the offset of
+ * the field it fills, a range or a list of choices, an optional value check
+ * and an optional hook run once the whole file is applied (cross-key rules,
+ * computed defaults). The loader, the effective tree behind config show and
+ * config_lookup(), and the secret refusal all read the same table, so a new
+ * key is one line here plus its field in config.h.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <libgen.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <yaml.h>
+
+#include "timeutil.h"
+
+enum ctype {
+	CT_SECTION,        /* a mapping whose keys are further rows of the same table */
+	CT_MAPOF,          /* name -> mapping checked against .items; array + count */
+	CT_STRING,         /* char *, owned */
+	CT_PATH,           /* char *, owned, made absolute against the config directory */
+	CT_INT,            /* long within [min, max] */
+	CT_NUMBER,         /* double within [min, max] */
+	CT_DURATION,       /* double seconds within [min, max]; "30s", "500ms", "5m" */
+	CT_ENUM,           /* int index into .choices */
+	CT_LIST,           /* struct config_list of strings */
+	CT_SECRET_ENV,     /* struct config_secret: the name of an environment variable */
+	CT_SECRET_FILE,    /* struct config_secret: a path */
+	CT_LITERAL_SECRET, /* a key that would put a secret in the file: always an error */
+};
+
+#define K_REQUIRED 1u
+
+#define PATH_MAX_KEY 512
+
+struct loader {
+	struct st_config *cfg;
+	struct st_error *err;
+	const struct yt_node *root;   /* the parsed document */
+};
+
+struct config_key;
+
+/* Returns NULL when value is acceptable, else what is wrong with it (static). */
+typedef const char *(*value_check_fn)(const char *value);
+/* Runs after the whole file is applied; path is the full dotted key. */
+typedef int (*key_hook_fn)(struct loader *ld, const struct config_key *k, void *base,
+			   const char *path);
+
+struct config_table {
+	const struct config_key *keys;
+	size_t n;
+	size_t item_size;      /* CT_MAPOF items: size of one item */
+	size_t name_off;       /* CT_MAPOF items: char *name in the item */
+};
+
+struct config_key {
+	const char *key;
+	enum ctype type;
+	unsigned flags;
+	size_t off;                    /* field in the table's base struct */
+	size_t count_off;              /* CT_MAPOF: size_t count in the base struct */
+	const char *def;               /* default, as it would be written in the file */
+	double min, max;               /* CT_INT, CT_NUMBER, CT_DURATION */
+	const char *const *choices;    /* CT_ENUM, NULL-terminated */
+	value_check_fn valid;          /* scalars: extra check; CT_MAPOF: check of item names */
+	key_hook_fn hook;
+	const struct config_table *items; /* CT_MAPOF */
+};
+
+/* ---- value checks ------------------------------------------------------- */
+
+static const char *valid_docker_host(const char *v)
+{
+	if (strncmp(v, "unix://", 7) != 0)
+		return "is not a unix:// address (only Unix sockets are supported)";
+	if (v[7] != '/')
+		return "needs an absolute socket path after unix://";
+	return NULL;
+}
+
+/* Docker's rule for container names: [a-zA-Z0-9][a-zA-Z0-9_.-]* */
+static const char *valid_container(const char *v)
+{
+	const char *p;
+
+	if (!*v)
+		return "must not be empty";
+	if (!((*v >= 'a' && *v <= 'z') || (*v >= 'A' && *v <= 'Z') || (*v >= '0' && *v <= '9')))
+		return "must start with a letter or digit";
+	for (p = v; *p; p++)
+		if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-", *p))
+			return "may contain only letters, digits, '_', '.' and '-'";
+	return NULL;
+}
+
+static const char *valid_image(const char *v)
+{
+	const char *p;
+
+	if (!*v)
+		return "must not be empty";
+	if (*v == '-')
+		return "must not start with '-'";
+	for (p = v; *p; p++)
+		if ((unsigned char)*p <= ' ' || *p == 0x7f)
+			return "must not contain spaces or control characters";
+	return NULL;
+}
+
+static const char *valid_url(const char *v)
+{
+	const char *host;
+
+	if (!strncmp(v, "http://", 7))
+		host = v + 7;
+	else if (!strncmp(v, "https://", 8))
+		host = v + 8;
+	else
+		return "must start with http:// or https://";
+	if (!*host || *host == '/')
+		return "needs a host";
+	return NULL;
+}
+
+/* Service names become path components of ${config.services.NAME...}. */
+static const char *valid_service_name(const char *v)
+{
+	const char *p;
+
+	if (!*v)
+		return "must not be empty";
+	for (p = v; *p; p++)
+		if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-", *p))
+			return "may contain only letters, digits, '_' and '-'";
+	return NULL;
+}
+
+static const char *valid_env_name(const char *v)
+{
+	const char *p;
+
+	if (!*v)
+		return "must not be empty";
+	if (*v >= '0' && *v <= '9')
+		return "must not start with a digit";
+	for (p = v; *p; p++)
+		if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_", *p))
+			return "may contain only letters, digits and '_'";
+	return NULL;
+}
+
+/* ---- hooks (declared here, defined after the loader) -------------------- */
+
+static int hook_docker_host(struct loader *ld, const struct config_key *k, void *base, const char *path);
+static int hook_redis(struct loader *ld, const struct config_key *k, void *base, const char *path);
+static int hook_health_containers(struct loader *ld, const struct config_key *k, void *base,
+				  const char *path);
+static int hook_threshold(struct loader *ld, const struct config_key *k, void *base, const char *path);
+
+/* ---- the schema --------------------------------------------------------- */
+
+static const char *const via_names[] = { "exec", "local", NULL };
+static const char *const compress_names[] = { "gzip", "zstd", "none", NULL };
+
+#define N_OF(a) (sizeof(a) / sizeof((a)[0]))
+#define OFF(f) offsetof(struct st_config, f)
+#define SOFF(f) offsetof(struct config_service, f)
+
+static const struct config_key service_keys[] = {
+	{ .key = "container", .type = CT_STRING, .flags = K_REQUIRED, .off = SOFF(container), .valid = valid_container },
+	{ .key = "image", .type = CT_STRING, .off = SOFF(image), .valid = valid_image },
+	{ .key = "build", .type = CT_PATH, .off = SOFF(build) },
+	{ .key = "health_url", .type = CT_STRING, .off = SOFF(health_url), .valid = valid_url },
+	{ .key = "url", .type = CT_STRING, .off = SOFF(url), .valid = valid_url },
+};
+
+static const struct config_table service_table = {
+	service_keys, N_OF(service_keys), sizeof(struct config_service), SOFF(name)
+};
+
+/* warn/crit of one metric from the runbook's "Key Metrics to Monitor". */
+#define THRESHOLD(name, w, c, hi) \
+	{ .key = "thresholds." #name, .type = CT_SECTION, .off = OFF(thresholds.name), .hook = hook_threshold }, \
+	{ .key = "thresholds." #name ".warn", .type = CT_NUMBER, .off = OFF(thresholds.name.warn), .def = w, .min = 0, .max = hi }, \
+	{ .key = "thresholds." #name ".crit", .type = CT_NUMBER, .off = OFF(thresholds.name.crit), .def = c, .min = 0, .max = hi }
+
+static const struct config_key top_keys[] = {
+	{ .key = "state_dir", .type = CT_PATH, .flags = K_REQUIRED, .off = OFF(state_dir) },
+	{ .key = "runbooks_dir", .type = CT_PATH, .off = OFF(runbooks_dir) },
+
+	{ .key = "docker", .type = CT_SECTION },
+	{ .key = "docker.host", .type = CT_STRING, .off = OFF(docker.host), .def = "unix:///var/run/docker.sock", .valid = valid_docker_host, .hook = hook_docker_host },
+	{ .key = "docker.timeout", .type = CT_DURATION, .off = OFF(docker.timeout), .def = "30s", .min = 0.001, .max = 3600 },
+
+	{ .key = "services", .type = CT_MAPOF, .flags = K_REQUIRED, .off = OFF(services), .count_off = OFF(n_services), .items = &service_table, .valid = valid_service_name },
+
+	{ .key = "postgres", .type = CT_SECTION, .flags = K_REQUIRED },
+	{ .key = "postgres.host", .type = CT_STRING, .flags = K_REQUIRED, .off = OFF(postgres.host) },
+	{ .key = "postgres.port", .type = CT_INT, .off = OFF(postgres.port), .def = "5432", .min = 1, .max = 65535 },
+	{ .key = "postgres.user", .type = CT_STRING, .flags = K_REQUIRED, .off = OFF(postgres.user) },
+	{ .key = "postgres.database", .type = CT_STRING, .flags = K_REQUIRED, .off = OFF(postgres.database) },
+	{ .key = "postgres.password_env", .type = CT_SECRET_ENV, .off = OFF(postgres.password), .valid = valid_env_name },
+	{ .key = "postgres.password_file", .type = CT_SECRET_FILE, .off = OFF(postgres.password) },
+	{ .key = "postgres.password", .type = CT_LITERAL_SECRET },
+	{ .key = "postgres.connect_timeout", .type = CT_DURATION, .off = OFF(postgres.connect_timeout), .def = "5s", .min = 1, .max = 3600 },
+	{ .key = "postgres.statement_timeout", .type = CT_DURATION, .off = OFF(postgres.statement_timeout), .def = "30s", .min = 0.001, .max = 86400 },
+
+	{ .key = "redis", .type = CT_SECTION, .flags = K_REQUIRED, .hook = hook_redis },
+	{ .key = "redis.host", .type = CT_STRING, .off = OFF(redis.host) },
+	{ .key = "redis.port", .type = CT_INT, .off = OFF(redis.port), .def = "6379", .min = 1, .max = 65535 },
+	{ .key = "redis.db", .type = CT_INT, .off = OFF(redis.db), .def = "0", .min = 0, .max = INT_MAX },
+	{ .key = "redis.password_env", .type = CT_SECRET_ENV, .off = OFF(redis.password), .valid = valid_env_name },
+	{ .key = "redis.password_file", .type = CT_SECRET_FILE, .off = OFF(redis.password) },
+	{ .key = "redis.password", .type = CT_LITERAL_SECRET },
+	{ .key = "redis.socket", .type = CT_PATH, .off = OFF(redis.socket) },
+	{ .key = "redis.timeout", .type = CT_DURATION, .off = OFF(redis.timeout), .def = "2s", .min = 0.001, .max = 3600 },
+
+	{ .key = "backup", .type = CT_SECTION },
+	{ .key = "backup.dir", .type = CT_PATH, .off = OFF(backup.dir), .def = "./backups" },
+	{ .key = "backup.keep_days", .type = CT_INT, .off = OFF(backup.keep_days), .def = "7", .min = 1, .max = 36500 },
+	{ .key = "backup.keep_min", .type = CT_INT, .off = OFF(backup.keep_min), .def = "3", .min = 1, .max = 100000 },
+	{ .key = "backup.via", .type = CT_ENUM, .off = OFF(backup.via), .def = "exec", .choices = via_names },
+	{ .key = "backup.compress", .type = CT_ENUM, .off = OFF(backup.compress), .def = "gzip", .choices = compress_names },
+
+	{ .key = "health", .type = CT_SECTION },
+	{ .key = "health.timeout", .type = CT_DURATION, .off = OFF(health.timeout), .def = "5s", .min = 0.001, .max = 3600 },
+	{ .key = "health.log_window", .type = CT_DURATION, .off = OFF(health.log_window), .def = "5m", .min = 1, .max = 7 * 86400 },
+	{ .key = "health.containers", .type = CT_LIST, .off = OFF(health.containers), .hook = hook_health_containers },
+
+	{ .key = "thresholds", .type = CT_SECTION },
+	THRESHOLD(api_response_seconds, "1", "2", 3600),
+	THRESHOLD(error_rate_percent, "0.5", "1", 100),
+	THRESHOLD(db_connections_percent, "80", "90", 100),
+	THRESHOLD(redis_memory_percent, "80", "90", 100),
+	/* CPU% is per core as docker stats reports it: 4 busy cores are 400%. */
+	THRESHOLD(container_cpu_percent, "80", "95", 100000),
+	THRESHOLD(container_memory_percent, "80", "95", 100),
+	THRESHOLD(disk_percent, "80", "90", 100),
+};
+
+static const struct config_table top_table = { top_keys, N_OF(top_keys), 0, 0 };
+
+/* ---- small helpers ------------------------------------------------------ */
+
+static int oom(struct loader *ld)
+{
+	return st_error_set(ld->err, ST_ENOMEM, "out of memory loading the configuration");
+}
+
+static void *field(void *base, size_t off)
+{
+	return (char *)base + off;
+}
+
+/* "a" + "b" -> "a.b"; either may be empty. -1 when it does not fit. */
+static int join_key(char *buf, size_t size, const char *a, const char *b)
+{
+	int n;
+
+	if (!a || !*a)
+		n = snprintf(buf, size, "%s", b);
+	else if (!b || !*b)
+		n = snprintf(buf, size, "%s", a);
+	else
+		n = snprintf(buf, size, "%s.%s", a, b);
+	return n < 0 || (size_t)n >= size ? -1 : 0;
+}
+
+static const char *last_part(const char *key)
+{
+	const char *dot = strrchr(key, '.');
+
+	return dot ? dot + 1 : key;
+}
+
+/* 1 when key's parent (everything before the last dot) is exactly parent. */
+static int has_parent(const char *key, const char *parent)
+{
+	const char *dot = strrchr(key, '.');
+	size_t plen = strlen(parent);
+
+	if (!dot)
+		return plen == 0;
+	return (size_t)(dot - key) == plen && strncmp(key, parent, plen) == 0;
+}
+
+static const struct config_key *find_key(const struct config_table *t, const char *key)
+{
+	size_t i;
+
+	for (i = 0; i < t->n; i++)
+		if (strcmp(t->keys[i].key, key) == 0)
+			return &t->keys[i];
+	return NULL;
+}
+
+static int has_required_below(const struct config_table *t, const char *section)
+{
+	size_t len = strlen(section), i;
+
+	for (i = 0; i < t->n; i++)
+		if ((t->keys[i].flags & K_REQUIRED) && strncmp(t->keys[i].key, section, len) == 0 &&
+		    t->keys[i].key[len] == '.')
+			return 1;
+	return 0;
+}
+
+static size_t edit_distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b), i, j;
+	size_t row[64];
+
+	if (lb >= N_OF(row))
+		return (size_t)-1;
+	for (j = 0; j <= lb; j++)
+		row[j] = j;
+	for (i = 1; i <= la; i++) {
+		size_t diag = row[0];
+		row[0] = i;
+		for (j = 1; j <= lb; j++) {
+			size_t up = row[j];
+			size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
+			size_t best = diag + cost;
+			if (row[j] + 1 < best)
+				best = row[j] + 1;
+			if (row[j - 1] + 1 < best)
+				best = row[j - 1] + 1;
+			row[j] = best;
+			diag = up;
+		}
+	}
+	return row[lb];
+}
+
+/* The known key under parent closest to name, when close enough to be a typo. */
+static const char *suggest_key(const struct config_table *t, const char *parent, const char *name)
+{
+	const char *best = NULL;
+	size_t best_d = (size_t)-1, len = strlen(name), limit, i;
+
+	limit = len <= 3 ? 1 : len <= 8 ? 2 : 3;
+	for (i = 0; i < t->n; i++) {
+		const struct config_key *k = &t->keys[i];
+		const char *cand;
+		size_t d;
+
+		if (k->type == CT_LITERAL_SECRET || !has_parent(k->key, parent))
+			continue;
+		cand = last_part(k->key);
+		d = strcasecmp(cand, name) == 0 ? 0 : edit_distance(name, cand);
+		if (d < best_d) {
+			best_d = d;
+			best = cand;
+		}
+	}
+	return best && best_d <= limit ? best : NULL;
+}
+
+/* Shortest text that reads back as v. */
+static void format_number(double v, char *buf, size_t size)
+{
+	int prec;
+
+	if (v == floor(v) && fabs(v) < 1e15) {
+		snprintf(buf, size, "%.0f", v);
+		return;
+	}
+	for (prec = 1; prec <= 17; prec++) {
+		snprintf(buf, size, "%.*g", prec, v);
+		if (strtod(buf, NULL) == v)
+			return;
+	}
+}
+
+/* Canonical duration text that time_parse_duration() reads back. */
+static void format_duration(double s, char *buf, size_t size)
+{
+	double ms = s * 1000.0;
+	long long ims = llround(ms);
+	char num[40];
+
+	if (fabs(ms - (double)ims) < 1e-6 && ims < (long long)1e15) {
+		long long sec = ims / 1000;
+		if (ims % 1000)
+			snprintf(buf, size, "%lldms", ims);
+		else if (sec && sec % 86400 == 0)
+			snprintf(buf, size, "%lldd", sec / 86400);
+		else if (sec && sec % 3600 == 0)
+			snprintf(buf, size, "%lldh", sec / 3600);
+		else if (sec && sec % 60 == 0)
+			snprintf(buf, size, "%lldm", sec / 60);
+		else
+			snprintf(buf, size, "%llds", sec);
+		return;
+	}
+	format_number(s, num, sizeof(num));
+	snprintf(buf, size, "%ss", num);
+}
+
+static const char *type_word(const struct config_key *k)
+{
+	switch (k->type) {
+	case CT_SECTION:
+	case CT_MAPOF: return "a mapping";
+	case CT_STRING: return "a string";
+	case CT_PATH: return "a path";
+	case CT_INT: return "an integer";
+	case CT_NUMBER: return "a number";
+	case CT_DURATION: return "a duration like 30s, 500ms or 5m";
+	case CT_ENUM: return "one of the listed names";
+	case CT_LIST: return "a list";
+	case CT_SECRET_ENV: return "the name of an environment variable";
+	case CT_SECRET_FILE: return "a path";
+	case CT_LITERAL_SECRET: return "absent";
+	}
+	return "?";
+}
+
+static char *resolve_path(const char *dir, const char *p)
+{
+	char *out;
+	size_t n;
+
+	if (p[0] == '/')
+		return strdup(p);
+	while (p[0] == '.' && p[1] == '/') {
+		p += 2;
+		while (*p == '/')
+			p++;
+	}
+	if (!*p || !strcmp(p, "."))
+		return strdup(dir);
+	n = strlen(dir) + 1 + strlen(p) + 1;
+	out = malloc(n);
+	if (out)
+		snprintf(out, n, "%s%s%s", dir, strcmp(dir, "/") ? "/" : "", p);
+	return out;
+}
+
+/* ---- applying values ---------------------------------------------------- */
+
+static int range_error(struct loader *ld, const struct config_key *k, const char *path,
+		       const struct yt_node *node, const char *text)
+{
+	char lo[40], hi[40];
+
+	if (k->type == CT_DURATION) {
+		format_duration(k->min, lo, sizeof(lo));
+		format_duration(k->max, hi, sizeof(hi));
+	} else {
+		format_number(k->min, lo, sizeof(lo));
+		format_number(k->max, hi, sizeof(hi));
+	}
+	return yt_error_at(ld->err, ST_ECONFIG, node, "%s must be between %s and %s, not '%s'", path,
+			   lo, hi, text);
+}
+
+/* Sets a scalar-typed key from text. node is where the text came from, or
+ * NULL for a default (which the tests prove valid). */
+static int set_scalar(struct loader *ld, const struct config_key *k, void *base, const char *path,
+		      const char *text, const struct yt_node *node)
+{
+	const char *why;
+	char *end;
+	char **str;
+	struct config_secret *sec;
+
+	switch (k->type) {
+	case CT_STRING:
+	case CT_PATH:
+		str = field(base, k->off);
+		if (!*text)
+			return yt_error_at(ld->err, ST_ECONFIG, node, "%s must not be empty", path);
+		if (k->valid && (why = k->valid(text)))
+			return yt_error_at(ld->err, ST_ECONFIG, node, "%s '%s' %s", path, text, why);
+		free(*str);
+		*str = k->type == CT_PATH ? resolve_path(ld->cfg->dir, text) : strdup(text);
+		return *str ? 0 : oom(ld);
+	case CT_INT: {
+		long v;
+		errno = 0;
+		v = strtol(text, &end, 10);
+		if (errno == ERANGE || (end != text && !*end && (v < k->min || v > k->max)))
+			return range_error(ld, k, path, node, text);
+		if (end == text || *end)
+			return yt_error_at(ld->err, ST_ECONFIG, node, "%s must be an integer, not '%s'",
+					   path, text);
+		*(long *)field(base, k->off) = v;
+		return 0;
+	}
+	case CT_NUMBER: {
+		double v;
+		errno = 0;
+		v = strtod(text, &end);
+		if (errno || end == text || *end || !isfinite(v))
+			return yt_error_at(ld->err, ST_ECONFIG, node, "%s must be a number, not '%s'",
+					   path, text);
+		if (v < k->min || v > k->max)
+			return range_error(ld, k, path, node, text);
+		*(double *)field(base, k->off) = v;
+		return 0;
+	}
+	case CT_DURATION: {
+		double v;
+		if (time_parse_duration(text, &v) != 0) {
+			/* "-5s" reads as a number: out of range rather than malformed. */
+			if (text[0] == '-' && time_parse_duration(text + 1, &v) == 0)
+				return range_error(ld, k, path, node, text);
+			return yt_error_at(ld->err, ST_ECONFIG, node,
+					   "%s must be a duration like 30s, 500ms or 5m, not '%s'", path, text);
+		}
+		if (v < k->min || v > k->max)
+			return range_error(ld, k, path, node, text);
+		*(double *)field(base, k->off) = v;
+		return 0;
+	}
+	case CT_ENUM: {
+		struct sbuf names = SBUF_INIT;
+		int i, rc;
+		for (i = 0; k->choices[i]; i++) {
+			if (!strcmp(k->choices[i], text)) {
+				*(int *)field(base, k->off) = i;
+				return 0;
+			}
+		}
+		for (i = 0; k->choices[i]; i++)
+			if (sbuf_printf(&names, "%s%s", i ? ", " : "", k->choices[i]) != 0) {
+				sbuf_release(&names);
+				return oom(ld);
+			}
+		rc = yt_error_at(ld->err, ST_ECONFIG, node, "%s must be one of %s, not '%s'", path,
+				 sbuf_str(&names), text);
+		sbuf_release(&names);
+		return rc;
+	}
+	case CT_SECRET_ENV:
+	case CT_SECRET_FILE:
+		sec = field(base, k->off);
+		if (sec->kind != CONFIG_SECRET_NONE)
+			return yt_error_at(ld->err, ST_ECONFIG, node,
+					   "%s conflicts with %s: give password_env or password_file, not both",
+					   path, sec->key);
+		if (!*text)
+			return yt_error_at(ld->err, ST_ECONFIG, node, "%s must not be empty", path);
+		if (k->valid && (why = k->valid(text)))
+			return yt_error_at(ld->err, ST_ECONFIG, node, "%s '%s' %s", path, text, why);
+		sec->kind = k->type == CT_SECRET_ENV ? CONFIG_SECRET_ENV : CONFIG_SECRET_FILE;
+		sec->ref = k->type == CT_SECRET_FILE ? resolve_path(ld->cfg->dir, text) : strdup(text);
+		sec->key = strdup(path);
+		return sec->ref && sec->key ? 0 : oom(ld);
+	default:
+		return st_error_set(ld->err, ST_ECONFIG, "%s: not a scalar key", path);
+	}
+}
+
+static int walk_map(struct loader *ld, const struct config_table *t, void *base, const char *rel,
+		    const char *prefix, const struct yt_node *map, const struct yt_node *pos);
+
+/* A key that is absent or written with no value. pos: where to point. */
+static int apply_absent(struct loader *ld, const struct config_table *t, const struct config_key *k,
+			void *base, const char *prefix, const char *path, const struct yt_node *pos,
+			int written_empty)
+{
+	if ((k->flags & K_REQUIRED) || (k->type == CT_SECTION && has_required_below(t, k->key))) {
+		if (written_empty)
+			return yt_error_at(ld->err, ST_ECONFIG, pos, "required key '%s' has no value", path);
+		return yt_error_at(ld->err, ST_ECONFIG, pos, "missing required key '%s'", path);
+	}
+	if (k->type == CT_SECTION)
+		return walk_map(ld, t, base, k->key, prefix, NULL, pos); /* its defaults */
+	if (k->def)
+		return set_scalar(ld, k, base, path, k->def, NULL);
+	return 0;
+}
+
+static int apply_list(struct loader *ld, const struct config_key *k, void *base, const char *path,
+		      const struct yt_node *seq)
+{
+	struct config_list *list = field(base, k->off);
+	size_t i;
+
+	list->items = calloc(seq->count ? seq->count : 1, sizeof(*list->items));
+	if (!list->items)
+		return oom(ld);
+	for (i = 0; i < seq->count; i++) {
+		const struct yt_node *v = seq->values[i];
+		if (v->kind != YT_SCALAR || yt_is_null(v) || !*v->scalar)
+			return yt_error_at(ld->err, ST_ECONFIG, v, "%s[%zu] must be a string, not %s", path,
+					   i, v->kind == YT_SCALAR ? "empty" : yt_kind_name(v->kind));
+		list->items[i] = strdup(v->scalar);
+		if (!list->items[i])
+			return oom(ld);
+		list->count++;
+	}
+	return 0;
+}
+
+static int apply_mapof(struct loader *ld, const struct config_key *k, void *base, const char *path,
+		       const struct yt_node *map)
+{
+	const struct config_table *it = k->items;
+	size_t *count = field(base, k->count_off);
+	char *items;
+	size_t i;
+	int rc;
+
+	if (map->count == 0)
+		return yt_error_at(ld->err, ST_ECONFIG, map, "%s must name at least one entry", path);
+	items = calloc(map->count, it->item_size);
+	if (!items)
+		return oom(ld);
+	/* The struct field is a typed pointer (struct config_service *...):
+	 * copy the address in rather than write through a void **. */
+	memcpy(field(base, k->off), &items, sizeof(items));
+	for (i = 0; i < map->count; i++) {
+		const char *name = map->keys[i]->scalar;
+		char *item = items + i * it->item_size;
+		char **namep = (char **)(item + it->name_off);
+		char sub[PATH_MAX_KEY];
+		const char *why;
+
+		if (join_key(sub, sizeof(sub), path, name) != 0)
+			return yt_error_at(ld->err, ST_ECONFIG, map->keys[i], "key '%s' is too long", name);
+		if (k->valid && (why = k->valid(name)))
+			return yt_error_at(ld->err, ST_ECONFIG, map->keys[i], "%s name '%s' %s", path, name, why);
+		*namep = strdup(name);
+		if (!*namep)
+			return oom(ld);
+		(*count)++;
+		if (map->values[i]->kind != YT_MAP && !yt_is_null(map->values[i]))
+			return yt_error_at(ld->err, ST_ECONFIG, map->values[i], "%s must be a mapping, not a %s",
+					   sub, yt_kind_name(map->values[i]->kind));
+		rc = walk_map(ld, it, item, "", sub,
+			      map->values[i]->kind == YT_MAP ? map->values[i] : NULL, map->keys[i]);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+static int apply_key(struct loader *ld, const struct config_table *t, const struct config_key *k,
+		     void *base, const char *prefix, const char *path, const struct yt_node *value,
+		     const struct yt_node *keynode)
+{
+	if (k->type == CT_LITERAL_SECRET) {
+		yt_error_at(ld->err, ST_ECONFIG, keynode,
+			    "%s: passwords do not belong in the configuration file", path);
+		return st_error_hint(ld->err,
+				     "replace it with 'password_env: NAME' (an environment variable) "
+				     "or 'password_file: PATH' (a file with mode 0600)");
+	}
+	if (yt_is_null(value))
+		return apply_absent(ld, t, k, base, prefix, path, value, 1);
+	switch (k->type) {
+	case CT_SECTION:
+		if (value->kind != YT_MAP)
+			break;
+		return walk_map(ld, t, base, k->key, prefix, value, keynode);
+	case CT_MAPOF:
+		if (value->kind != YT_MAP)
+			break;
+		return apply_mapof(ld, k, base, path, value);
+	case CT_LIST:
+		if (value->kind != YT_SEQ)
+			break;
+		return apply_list(ld, k, base, path, value);
+	default:
+		if (value->kind != YT_SCALAR)
+			break;
+		return set_scalar(ld, k, base, path, value->scalar, value);
+	}
+	return yt_error_at(ld->err, ST_ECONFIG, value, "%s must be %s, not a %s", path, type_word(k),
+			   yt_kind_name(value->kind));
+}
+
+static int unknown_key(struct loader *ld, const struct config_table *t, const char *rel,
+		       const char *path, const struct yt_node *keynode)
+{
+	const char *guess = suggest_key(t, rel, keynode->scalar);
+	struct sbuf known = SBUF_INIT;
+	size_t i;
+	int rc;
+
+	if (guess)
+		rc = yt_error_at(ld->err, ST_ECONFIG, keynode, "unknown key '%s' (did you mean '%s'?)",
+				 path, guess);
+	else
+		rc = yt_error_at(ld->err, ST_ECONFIG, keynode, "unknown key '%s'", path);
+	for (i = 0; i < t->n; i++) {
+		if (t->keys[i].type == CT_LITERAL_SECRET || !has_parent(t->keys[i].key, rel))
+			continue;
+		if (sbuf_printf(&known, "%s%s", known.len ? ", " : "", last_part(t->keys[i].key)) != 0) {
+			sbuf_release(&known);
+			return oom(ld);
+		}
+	}
+	if (known.len) {
+		const char *parent_end = strrchr(path, '.');
+		if (parent_end)
+			st_error_hint(ld->err, "keys under '%.*s': %s", (int)(parent_end - path), path,
+				      sbuf_str(&known));
+		else
+			st_error_hint(ld->err, "top-level keys: %s", sbuf_str(&known));
+	}
+	sbuf_release(&known);
+	return rc;
+}
+
+/* Applies map (may be NULL: nothing written) to the keys of t under rel.
+ * prefix is prepended to every key in messages ("services.backend").
+ * pos names the mapping in messages about missing keys. */
+static int walk_map(struct loader *ld, const struct config_table *t, void *base, const char *rel,
+		    const char *prefix, const struct yt_node *map, const struct yt_node *pos)
+{
+	char relkey[PATH_MAX_KEY], path[PATH_MAX_KEY];
+	size_t i;
+	int rc;
+
+	for (i = 0; map && i < map->count; i++) {
+		const struct yt_node *kn = map->keys[i];
+		const struct config_key *k;
+
+		if (join_key(relkey, sizeof(relkey), rel, kn->scalar) != 0 ||
+		    join_key(path, sizeof(path), prefix, relkey) != 0)
+			return yt_error_at(ld->err, ST_ECONFIG, kn, "key '%s' is too long", kn->scalar);
+		k = strchr(kn->scalar, '.') ? NULL : find_key(t, relkey);
+		if (!k)
+			return unknown_key(ld, t, rel, path, kn);
+		rc = apply_key(ld, t, k, base, prefix, path, map->values[i], kn);
+		if (rc)
+			return rc;
+	}
+	for (i = 0; i < t->n; i++) {
+		const struct config_key *k = &t->keys[i];
+
+		if (!has_parent(k->key, rel) || k->type == CT_LITERAL_SECRET)
+			continue;
+		if (map && yt_map_get(map, last_part(k->key)))
+			continue;
+		if (join_key(path, sizeof(path), prefix, k->key) != 0)
+			return st_error_set(ld->err, ST_ECONFIG, "key '%s' is too long", k->key);
+		rc = apply_absent(ld, t, k, base, prefix, path, pos, 0);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+/* ---- positions in the parsed document ----------------------------------- */
+
+/* Follows a dotted path through mappings (and sequences by index). Returns
+ * the value node or NULL; *key_out gets the key node naming it (the value
+ * itself inside a sequence, the root for ""). */
+static const struct yt_node *tree_find(const struct yt_node *root, const char *path,
+				       const struct yt_node **key_out)
+{
+	const struct yt_node *n = root, *key = root;
+	const char *p = path;
+
+	while (n && *p) {
+		const char *dot = strchr(p, '.');
+		size_t len = dot ? (size_t)(dot - p) : strlen(p);
+		const struct yt_node *next = NULL;
+		size_t i;
+
+		if (n->kind == YT_MAP) {
+			for (i = 0; i < n->count; i++)
+				if (strlen(n->keys[i]->scalar) == len && !strncmp(n->keys[i]->scalar, p, len)) {
+					key = n->keys[i];
+					next = n->values[i];
+					break;
+				}
+		} else if (n->kind == YT_SEQ && len > 0 && strspn(p, "0123456789") == len && len < 10) {
+			i = (size_t)strtoul(p, NULL, 10);
+			if (i < n->count)
+				key = next = n->values[i];
+		}
+		n = next;
+		p = dot ? dot + 1 : p + len;
+	}
+	if (key_out)
+		*key_out = n ? key : NULL;
+	return n;
+}
+
+/* Where to point for path: its key in the file, else the nearest ancestor's. */
+static const struct yt_node *doc_pos(const struct loader *ld, const char *path)
+{
+	char buf[PATH_MAX_KEY];
+	const struct yt_node *key = NULL;
+	char *dot;
+
+	snprintf(buf, sizeof(buf), "%s", path);
+	for (;;) {
+		if (tree_find(ld->root, buf, &key) && key)
+			return key;
+		dot = strrchr(buf, '.');
+		if (!dot)
+			return ld->root;
+		*dot = '\0';
+	}
+}
+
+/* ---- hooks -------------------------------------------------------------- */
+
+static int hook_docker_host(struct loader *ld, const struct config_key *k, void *base, const char *path)
+{
+	const char *env = getenv("DOCKER_HOST");
+	char **host = field(base, k->off);
+	const char *why;
+
+	(void)path;
+	if (!env || !*env)
+		return 0;
+	if ((why = valid_docker_host(env))) {
+		st_error_set(ld->err, ST_ECONFIG, "DOCKER_HOST '%s' %s", env, why);
+		return st_error_hint(ld->err, "unset DOCKER_HOST or set it to unix:///var/run/docker.sock");
+	}
+	free(*host);
+	*host = strdup(env);
+	if (!*host)
+		return oom(ld);
+	ld->cfg->docker.host_from_env = 1;
+	return 0;
+}
+
+static int hook_redis(struct loader *ld, const struct config_key *k, void *base, const char *path)
+{
+	struct st_config *cfg = base;
+
+	(void)k;
+	if (cfg->redis.host || cfg->redis.socket)
+		return 0;
+	yt_error_at(ld->err, ST_ECONFIG, doc_pos(ld, path), "missing required key '%s.host'", path);
+	return st_error_hint(ld->err, "give redis.host (TCP) or redis.socket (a Unix socket path)");
+}
+
+static int hook_health_containers(struct loader *ld, const struct config_key *k, void *base,
+				  const char *path)
+{
+	struct st_config *cfg = ld->cfg;
+	struct config_list *list = field(base, k->off);
+	const struct yt_node *seq = tree_find(ld->root, path, NULL);
+	size_t i, j;
+
+	if (!seq || yt_is_null(seq)) {
+		/* Default: every configured service, in file order. */
+		list->items = calloc(cfg->n_services ? cfg->n_services : 1, sizeof(*list->items));
+		if (!list->items)
+			return oom(ld);
+		for (i = 0; i < cfg->n_services; i++) {
+			list->items[i] = strdup(cfg->services[i].name);
+			if (!list->items[i])
+				return oom(ld);
+			list->count++;
+		}
+		return 0;
+	}
+	if (list->count == 0)
+		return yt_error_at(ld->err, ST_ECONFIG, seq,
+				   "%s must name at least one service (leave it out to check every service)",
+				   path);
+	for (i = 0; i < list->count; i++) {
+		if (!config_service(cfg, list->items[i])) {
+			struct sbuf names = SBUF_INIT;
+			for (j = 0; j < cfg->n_services; j++)
+				if (sbuf_printf(&names, "%s%s", j ? ", " : "", cfg->services[j].name) != 0) {
+					sbuf_release(&names);
+					return oom(ld);
+				}
+			yt_error_at(ld->err, ST_ECONFIG, seq->values[i], "%s[%zu]: '%s' is not a configured service",
+				    path, i, list->items[i]);
+			st_error_hint(ld->err, "configured services: %s", sbuf_str(&names));
+			sbuf_release(&names);
+			return ST_ECONFIG;
+		}
+		for (j = 0; j < i; j++)
+			if (!strcmp(list->items[j], list->items[i]))
+				return yt_error_at(ld->err, ST_ECONFIG, seq->values[i],
+						   "%s[%zu]: '%s' is listed twice", path, i, list->items[i]);
+	}
+	return 0;
+}
+
+static int hook_threshold(struct loader *ld, const struct config_key *k, void *base, const char *path)
+{
+	const struct config_threshold *th = field(base, k->off);
+	char warn_path[PATH_MAX_KEY], w[40], c[40];
+	const struct yt_node *pos;
+
+	if (th->warn <= th->crit)
+		return 0;
+	snprintf(warn_path, sizeof(warn_path), "%s.warn", path);
+	pos = tree_find(ld->root, warn_path, NULL);
+	if (!pos) {
+		snprintf(warn_path, sizeof(warn_path), "%s.crit", path);
+		pos = tree_find(ld->root, warn_path, NULL);
+	}
+	if (!pos)
+		pos = doc_pos(ld, path);
+	format_number(th->warn, w, sizeof(w));
+	format_number(th->crit, c, sizeof(c));
+	return yt_error_at(ld->err, ST_ECONFIG, pos, "%s: warn (%s) must not be above crit (%s)", path, w, c);
+}
+
+static int run_hooks(struct loader *ld, const struct config_table *t, void *base, const char *prefix)
+{
+	char path[PATH_MAX_KEY];
+	size_t i, j;
+	int rc;
+
+	for (i = 0; i < t->n; i++) {
+		const struct config_key *k = &t->keys[i];
+
+		if (join_key(path, sizeof(path), prefix, k->key) != 0)
+			return st_error_set(ld->err, ST_ECONFIG, "key '%s' is too long", k->key);
+		if (k->hook && (rc = k->hook(ld, k, base, path)) != 0)
+			return rc;
+		if (k->type == CT_MAPOF) {
+			char *items;
+			size_t count = *(size_t *)field(base, k->count_off);
+			memcpy(&items, field(base, k->off), sizeof(items));
+			for (j = 0; j < count; j++) {
+				char *item = items + j * k->items->item_size;
+				char sub[PATH_MAX_KEY];
+				if (join_key(sub, sizeof(sub), path, *(char **)(item + k->items->name_off)) != 0)
+					return st_error_set(ld->err, ST_ECONFIG, "key '%s' is too long", path);
+				if ((rc = run_hooks(ld, k->items, item, sub)) != 0)
+					return rc;
+			}
+		}
+	}
+	return 0;
+}
+
+/* ---- freeing ------------------------------------------------------------ */
+
+static void free_table(const struct config_table *t, void *base)
+{
+	size_t i, j;
+
+	for (i = 0; i < t->n; i++) {
+		const struct config_key *k = &t->keys[i];
+		switch (k->type) {
+		case CT_STRING:
+		case CT_PATH:
+			free(*(char **)field(base, k->off));
+			*(char **)field(base, k->off) = NULL;
+			break;
+		case CT_SECRET_ENV:
+		case CT_SECRET_FILE: {
+			struct config_secret *s = field(base, k->off);
+			free(s->ref);
+			free(s->key);
+			memset(s, 0, sizeof(*s));
+			break;
+		}
+		case CT_LIST: {
+			struct config_list *l = field(base, k->off);
+			for (j = 0; j < l->count; j++)
+				free(l->items[j]);
+			free(l->items);
+			memset(l, 0, sizeof(*l));
+			break;
+		}
+		case CT_MAPOF: {
+			char *items;
+			size_t *count = field(base, k->count_off);
+			memcpy(&items, field(base, k->off), sizeof(items));
+			for (j = 0; items && j < *count; j++) {
+				char *item = items + j * k->items->item_size;
+				free(*(char **)(item + k->items->name_off));
+				free_table(k->items, item);
+			}
+			free(items);
+			memset(field(base, k->off), 0, sizeof(items));
+			*count = 0;
+			break;
+		}
+		default:
+			break;
+		}
+	}
+}
+
+void config_free(struct st_config *cfg)
+{
+	if (!cfg)
+		return;
+	free_table(&top_table, cfg);
+	yt_doc_free(cfg->doc);
+	yt_doc_free(cfg->effective);
+	free(cfg->path);
+	free(cfg->dir);
+	free(cfg);
+}
+
+/* ---- the effective tree ------------------------------------------------- */
+
+struct builder {
+	const struct loader *ld;
+	struct yt_doc *doc;
+};
+
+static struct yt_node *new_node(struct builder *b, enum yt_kind kind, const struct yt_node *pos)
+{
+	struct yt_node *n = calloc(1, sizeof(*n));
+
+	if (!n)
+		return NULL;
+	n->kind = kind;
+	n->file = b->doc->file;
+	n->line = pos ? pos->line : 0;
+	n->column = pos ? pos->column : 0;
+	return n;
+}
+
+static struct yt_node *new_scalar(struct builder *b, const char *text, int quoted,
+				  const struct yt_node *pos)
+{
+	struct yt_node *n = new_node(b, YT_SCALAR, pos);
+
+	if (!n)
+		return NULL;
+	n->scalar = strdup(text);
+	if (!n->scalar) {
+		free(n);
+		return NULL;
+	}
+	n->quoted = quoted;
+	return n;
+}
+
+static void drop_leaf(struct yt_node *n)
+{
+	if (n) {
+		free(n->scalar);
+		free(n);
+	}
+}
+
+/* Appends key -> value to a mapping (key NULL: value to a sequence). Both are
+ * fresh leaves or empty containers; on failure they are freed. */
+static int push(struct yt_node *parent, struct yt_node *key, struct yt_node *value)
+{
+	struct yt_node **vals, **keys;
+
+	if (!value || (parent->kind == YT_MAP && !key))
+		goto fail;
+	vals = realloc(parent->values, (parent->count + 1) * sizeof(*vals));
+	if (!vals)
+		goto fail;
+	parent->values = vals;
+	if (parent->kind == YT_MAP) {
+		keys = realloc(parent->keys, (parent->count + 1) * sizeof(*keys));
+		if (!keys)
+			goto fail;
+		parent->keys = keys;
+		parent->keys[parent->count] = key;
+	}
+	parent->values[parent->count++] = value;
+	return 0;
+fail:
+	drop_leaf(key);
+	drop_leaf(value);
+	return ST_ENOMEM;
+}
+
+/* Adds name -> (new node) to map, positioned like path in the parsed file
+ * (or like the parent when the file does not have it). Returns the value node. */
+static struct yt_node *add_entry(struct builder *b, struct yt_node *map, const char *name,
+				 const char *path, enum yt_kind kind, const char *text, int quoted)
+{
+	const struct yt_node *kpos = NULL, *vpos;
+	struct yt_node *key, *value;
+
+	vpos = tree_find(b->ld->root, path, &kpos);
+	if (!vpos) {
+		kpos = map;
+		vpos = map;
+	}
+	key = new_scalar(b, name, 1, kpos);
+	value = kind == YT_SCALAR ? new_scalar(b, text, quoted, vpos) : new_node(b, kind, vpos);
+	if (push(map, key, value) != 0)
+		return NULL;
+	return value;
+}
+
+static int build_map(struct builder *b, const struct config_table *t, const void *base,
+		     const char *rel, const char *prefix, struct yt_node *map);
+
+static int build_key(struct builder *b, const struct config_table *t, const struct config_key *k,
+		     const void *base, const char *prefix, struct yt_node *map)
+{
+	const void *f = (const char *)base + k->off;
+	const char *name = last_part(k->key);
+	char path[PATH_MAX_KEY], text[64];
+	struct yt_node *v;
+	size_t i;
+
+	if (join_key(path, sizeof(path), prefix, k->key) != 0)
+		return ST_ENOMEM;
+	switch (k->type) {
+	case CT_SECTION:
+		v = add_entry(b, map, name, path, YT_MAP, NULL, 0);
+		return v ? build_map(b, t, base, k->key, prefix, v) : ST_ENOMEM;
+	case CT_MAPOF: {
+		const char *items;
+		size_t count = *(const size_t *)((const char *)base + k->count_off);
+		memcpy(&items, f, sizeof(items));
+		v = add_entry(b, map, name, path, YT_MAP, NULL, 0);
+		if (!v)
+			return ST_ENOMEM;
+		for (i = 0; i < count; i++) {
+			const char *item = items + i * k->items->item_size;
+			const char *iname = *(char *const *)(item + k->items->name_off);
+			char sub[PATH_MAX_KEY];
+			struct yt_node *iv;
+			if (join_key(sub, sizeof(sub), path, iname) != 0)
+				return ST_ENOMEM;
+			iv = add_entry(b, v, iname, sub, YT_MAP, NULL, 0);
+			if (!iv || build_map(b, k->items, item, "", sub, iv) != 0)
+				return ST_ENOMEM;
+		}
+		return 0;
+	}
+	case CT_LIST: {
+		const struct config_list *l = f;
+		const struct yt_node *pos;
+		char ipath[PATH_MAX_KEY + 24];
+		v = add_entry(b, map, name, path, YT_SEQ, NULL, 0);
+		if (!v)
+			return ST_ENOMEM;
+		for (i = 0; i < l->count; i++) {
+			snprintf(ipath, sizeof(ipath), "%s.%zu", path, i);
+			pos = tree_find(b->ld->root, ipath, NULL);
+			if (push(v, NULL, new_scalar(b, l->items[i], 1, pos ? pos : v)) != 0)
+				return ST_ENOMEM;
+		}
+		return 0;
+	}
+	case CT_STRING:
+	case CT_PATH: {
+		const char *s = *(char *const *)f;
+		if (!s)
+			return 0;
+		return add_entry(b, map, name, path, YT_SCALAR, s, 1) ? 0 : ST_ENOMEM;
+	}
+	case CT_INT:
+		snprintf(text, sizeof(text), "%ld", *(const long *)f);
+		return add_entry(b, map, name, path, YT_SCALAR, text, 0) ? 0 : ST_ENOMEM;
+	case CT_NUMBER:
+		format_number(*(const double *)f, text, sizeof(text));
+		return add_entry(b, map, name, path, YT_SCALAR, text, 0) ? 0 : ST_ENOMEM;
+	case CT_DURATION:
+		format_duration(*(const double *)f, text, sizeof(text));
+		return add_entry(b, map, name, path, YT_SCALAR, text, 1) ? 0 : ST_ENOMEM;
+	case CT_ENUM:
+		return add_entry(b, map, name, path, YT_SCALAR, k->choices[*(const int *)f], 1) ? 0 : ST_ENOMEM;
+	case CT_SECRET_ENV:
+	case CT_SECRET_FILE: {
+		const struct config_secret *s = f;
+		if (s->kind != (k->type == CT_SECRET_ENV ? CONFIG_SECRET_ENV : CONFIG_SECRET_FILE))
+			return 0;
+		return add_entry(b, map, name, path, YT_SCALAR, s->ref, 1) ? 0 : ST_ENOMEM;
+	}
+	case CT_LITERAL_SECRET:
+		return 0;
+	}
+	return 0;
+}
+
+static int build_map(struct builder *b, const struct config_table *t, const void *base,
+		     const char *rel, const char *prefix, struct yt_node *map)
+{
+	size_t i;
+	int rc;
+
+	for (i = 0; i < t->n; i++) {
+		if (!has_parent(t->keys[i].key, rel))
+			continue;
+		if ((rc = build_key(b, t, &t->keys[i], base, prefix, map)) != 0)
+			return rc;
+	}
+	return 0;
+}
+
+static int build_effective(struct loader *ld)
+{
+	struct builder b;
+	struct yt_doc *doc = calloc(1, sizeof(*doc));
+
+	if (!doc)
+		return oom(ld);
+	b.ld = ld;
+	b.doc = doc;
+	doc->file = strdup(ld->cfg->doc->file);
+	if (doc->file)
+		doc->root = new_node(&b, YT_MAP, ld->root);
+	if (!doc->root || build_map(&b, &top_table, ld->cfg, "", "", doc->root) != 0) {
+		yt_doc_free(doc);
+		return oom(ld);
+	}
+	ld->cfg->effective = doc;
+	return 0;
+}
+
+/* ---- loading ------------------------------------------------------------ */
+
+static int file_exists(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0;
+}
+
+int config_find(const char *explicit_path, char **path_out, const char **source_out,
+		struct st_error *err)
+{
+	const char *env = getenv(CONFIG_ENV_VAR);
+	const char *path = NULL, *source = NULL;
+
+	*path_out = NULL;
+	*source_out = NULL;
+	if (explicit_path) {
+		path = explicit_path;
+		source = "--config";
+	} else if (env && *env) {
+		path = env;
+		source = "$" CONFIG_ENV_VAR;
+	}
+	if (path) {
+		if (!file_exists(path)) {
+			st_error_set(err, ST_ECONFIG, "configuration file '%s' (from %s) does not exist", path,
+				     source);
+			return st_error_hint(err, "check the path, or start from config.example.yaml");
+		}
+	} else if (file_exists(CONFIG_LOCAL_PATH)) {
+		path = CONFIG_LOCAL_PATH;
+		source = CONFIG_LOCAL_PATH;
+	} else if (file_exists(CONFIG_SYSTEM_PATH)) {
+		path = CONFIG_SYSTEM_PATH;
+		source = CONFIG_SYSTEM_PATH;
+	} else {
+		st_error_set(err, ST_ECONFIG, "no configuration file found");
+		return st_error_hint(err,
+				     "looked for --config FILE, $" CONFIG_ENV_VAR ", " CONFIG_LOCAL_PATH
+				     ", " CONFIG_SYSTEM_PATH "; copy config.example.yaml to one of them");
+	}
+	*path_out = strdup(path);
+	if (!*path_out)
+		return st_error_set(err, ST_ENOMEM, "out of memory");
+	*source_out = source;
+	return 0;
+}
+
+/* Absolute directory of the file at path (the directory, not a symlink's target). */
+static char *config_dir_of(const char *path)
+{
+	char *copy = strdup(path), *dir;
+
+	if (!copy)
+		return NULL;
+	dir = realpath(dirname(copy), NULL);
+	free(copy);
+	return dir;
+}
+
+int config_load_file(const char *path, const char *source, struct st_config **out,
+		     struct st_error *err)
+{
+	struct st_config *cfg = NULL;
+	struct loader ld;
+	int rc = 0;
+
+	*out = NULL;
+	cfg = calloc(1, sizeof(*cfg));
+	if (!cfg || !(cfg->path = strdup(path))) {
+		rc = st_error_set(err, ST_ENOMEM, "out of memory loading '%s'", path);
+		goto out;
+	}
+	cfg->source = source;
+	rc = yt_parse_file(path, &cfg->doc, err);
+	if (rc) {
+		if (rc == ST_ENOTFOUND || rc == ST_EIO)
+			rc = err->code = ST_ECONFIG;
+		goto out;
+	}
+	cfg->dir = config_dir_of(path);
+	if (!cfg->dir) {
+		rc = st_error_set(err, ST_ECONFIG, "cannot resolve the directory of '%s': %s", path,
+				  strerror(errno));
+		goto out;
+	}
+	if (!cfg->doc->root) {
+		rc = st_error_set(err, ST_ECONFIG, "%s:1:1: configuration file is empty", path);
+		st_error_hint(err, "start from config.example.yaml");
+		goto out;
+	}
+	if (cfg->doc->root->kind != YT_MAP) {
+		rc = yt_error_at(err, ST_ECONFIG, cfg->doc->root, "configuration must be a mapping, not a %s",
+				 yt_kind_name(cfg->doc->root->kind));
+		goto out;
+	}
+	ld.cfg = cfg;
+	ld.err = err;
+	ld.root = cfg->doc->root;
+	rc = walk_map(&ld, &top_table, cfg, "", "", ld.root, ld.root);
+	if (!rc)
+		rc = run_hooks(&ld, &top_table, cfg, "");
+	if (!rc)
+		rc = build_effective(&ld);
+	if (rc)
+		goto out;
+	*out = cfg;
+	cfg = NULL;
+out:
+	config_free(cfg);
+	return rc;
+}
+
+int config_load(const char *path_or_null, struct st_config **out, struct st_error *err)
+{
+	char *path = NULL;
+	const char *source = NULL;
+	int rc;
+
+	*out = NULL;
+	rc = config_find(path_or_null, &path, &source, err);
+	if (!rc)
+		rc = config_load_file(path, source, out, err);
+	free(path);
+	return rc;
+}
+
+/* ---- accessors ---------------------------------------------------------- */
+
+const struct config_service *config_service(const struct st_config *cfg, const char *name)
+{
+	size_t i;
+
+	if (!cfg || !name)
+		return NULL;
+	for (i = 0; i < cfg->n_services; i++)
+		if (!strcmp(cfg->services[i].name, name))
+			return &cfg->services[i];
+	return NULL;
+}
+
+static int table_names_secret(const struct config_table *t, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < t->n; i++) {
+		if (t->keys[i].type == CT_LITERAL_SECRET && !strcmp(last_part(t->keys[i].key), name))
+			return 1;
+		if (t->keys[i].type == CT_MAPOF && table_names_secret(t->keys[i].items, name))
+			return 1;
+	}
+	return 0;
+}
+
+int config_path_is_secret(const char *dotted_path)
+{
+	if (!dotted_path)
+		return 0;
+	return table_names_secret(&top_table, last_part(dotted_path));
+}
+
+const struct yt_node *config_lookup(const struct st_config *cfg, const char *dotted_path)
+{
+	if (!cfg || !cfg->effective || !dotted_path || !*dotted_path || config_path_is_secret(dotted_path))
+		return NULL;
+	return tree_find(cfg->effective->root, dotted_path, NULL);
+}
+
+/* ---- secrets ------------------------------------------------------------ */
+
+#define SECRET_MAX (64 * 1024)
+
+void config_secret_free(char *s)
+{
+	if (!s)
+		return;
+	explicit_bzero(s, strlen(s));
+	free(s);
+}
+
+static int read_secret_file(const struct config_secret *ref, char **out, struct st_error *err)
+{
+	const char *path = ref->ref;
+	char *buf = NULL;
+	size_t len = 0;
+	struct stat st;
+	int fd = -1, rc = 0;
+	ssize_t n;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0) {
+		rc = st_error_set(err, ST_ECONFIG, "cannot read password file '%s' (%s): %s", path,
+				  ref->key, strerror(errno));
+		goto out;
+	}
+	if (fstat(fd, &st) != 0) {
+		rc = st_error_set(err, ST_ECONFIG, "cannot read password file '%s' (%s): %s", path,
+				  ref->key, strerror(errno));
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		rc = st_error_set(err, ST_ECONFIG, "password file '%s' (%s) is not a regular file", path,
+				  ref->key);
+		goto out;
+	}
+	if (st.st_mode & (S_IRWXG | S_IRWXO)) {
+		rc = st_error_set(err, ST_ECONFIG,
+				  "password file '%s' (%s) has mode %04o: group or others may access it",
+				  path, ref->key, (unsigned)(st.st_mode & 07777));
+		st_error_hint(err, "chmod 600 %s", path);
+		goto out;
+	}
+	buf = malloc(SECRET_MAX + 1);
+	if (!buf) {
+		rc = st_error_set(err, ST_ENOMEM, "out of memory reading '%s'", path);
+		goto out;
+	}
+	for (;;) {
+		n = read(fd, buf + len, SECRET_MAX + 1 - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			rc = st_error_set(err, ST_ECONFIG, "cannot read password file '%s' (%s): %s", path,
+					  ref->key, strerror(errno));
+			goto out;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+		if (len > SECRET_MAX) {
+			rc = st_error_set(err, ST_ECONFIG, "password file '%s' (%s) is larger than %d bytes",
+					  path, ref->key, SECRET_MAX);
+			goto out;
+		}
+	}
+	if (len > 0 && buf[len - 1] == '\n') {
+		len--;
+		if (len > 0 && buf[len - 1] == '\r')
+			len--;
+	}
+	buf[len] = '\0';
+	if (len == 0) {
+		rc = st_error_set(err, ST_ECONFIG, "password file '%s' (%s) is empty", path, ref->key);
+		goto out;
+	}
+	if (strlen(buf) != len) {
+		rc = st_error_set(err, ST_ECONFIG, "password file '%s' (%s) contains a NUL byte", path,
+				  ref->key);
+		goto out;
+	}
+	*out = buf;
+	buf = NULL;
+out:
+	if (buf) {
+		explicit_bzero(buf, SECRET_MAX + 1);
+		free(buf);
+	}
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
+int config_read_secret(const struct config_secret *ref, char **out, struct st_error *err)
+{
+	const char *v;
+
+	*out = NULL;
+	switch (ref->kind) {
+	case CONFIG_SECRET_NONE:
+		return 0;
+	case CONFIG_SECRET_ENV:
+		v = getenv(ref->ref);
+		if (!v || !*v) {
+			st_error_set(err, ST_ECONFIG, "environment variable '%s' (%s) is %s", ref->ref,
+				     ref->key, v ? "empty" : "not set");
+			return st_error_hint(err, "export %s before running spilttea-ops, or use password_file",
+					     ref->ref);
+		}
+		*out = strdup(v);
+		return *out ? 0 : st_error_set(err, ST_ENOMEM, "out of memory");
+	case CONFIG_SECRET_FILE:
+		return read_secret_file(ref, out, err);
+	}
+	return st_error_set(err, ST_ECONFIG, "unknown secret reference");
+}
+
+/* ---- rendering ---------------------------------------------------------- */
+
+/* 1 when a plain scalar with this text would read back as something other
+ * than a string (number, bool, null). */
+static int looks_typed(const char *s)
+{
+	static const char *const words[] = { "", "~", "null", "true", "false", "yes", "no", "on", "off", "y", "n" };
+	char *end;
+	size_t i;
+
+	for (i = 0; i < N_OF(words); i++)
+		if (!strcasecmp(s, words[i]))
+			return 1;
+	strtod(s, &end);
+	return end != s && !*end;
+}
+
+static int yaml_out(void *data, unsigned char *buffer, size_t size)
+{
+	return sbuf_append(data, buffer, size) == 0;
+}
+
+static int emit_scalar(yaml_emitter_t *em, const struct yt_node *n)
+{
+	yaml_event_t ev;
+	yaml_scalar_style_t style = YAML_ANY_SCALAR_STYLE;
+
+	if (n->quoted && looks_typed(n->scalar))
+		style = YAML_DOUBLE_QUOTED_SCALAR_STYLE;
+	if (!yaml_scalar_event_initialize(&ev, NULL, NULL, (yaml_char_t *)n->scalar,
+					  (int)strlen(n->scalar), 1, 1, style))
+		return -1;
+	return yaml_emitter_emit(em, &ev) ? 0 : -1;
+}
+
+static int emit_node(yaml_emitter_t *em, const struct yt_node *n)
+{
+	yaml_event_t ev;
+	size_t i;
+
+	if (n->kind == YT_SCALAR)
+		return emit_scalar(em, n);
+	if (n->kind == YT_MAP) {
+		if (!yaml_mapping_start_event_initialize(&ev, NULL, NULL, 1, YAML_BLOCK_MAPPING_STYLE) ||
+		    !yaml_emitter_emit(em, &ev))
+			return -1;
+	} else if (!yaml_sequence_start_event_initialize(&ev, NULL, NULL, 1, YAML_BLOCK_SEQUENCE_STYLE) ||
+		   !yaml_emitter_emit(em, &ev)) {
+		return -1;
+	}
+	for (i = 0; i < n->count; i++) {
+		if (n->kind == YT_MAP && emit_scalar(em, n->keys[i]) != 0)
+			return -1;
+		if (emit_node(em, n->values[i]) != 0)
+			return -1;
+	}
+	if (n->kind == YT_MAP) {
+		if (!yaml_mapping_end_event_initialize(&ev))
+			return -1;
+	} else if (!yaml_sequence_end_event_initialize(&ev)) {
+		return -1;
+	}
+	return yaml_emitter_emit(em, &ev) ? 0 : -1;
+}
+
+static int render_yaml(const struct yt_node *root, struct sbuf *out)
+{
+	yaml_emitter_t em;
+	yaml_event_t ev;
+	int rc = -1;
+
+	if (!yaml_emitter_initialize(&em))
+		return -1;
+	yaml_emitter_set_output(&em, yaml_out, out);
+	yaml_emitter_set_unicode(&em, 1);
+	yaml_emitter_set_width(&em, -1);
+	yaml_emitter_set_indent(&em, 2);
+	if (!yaml_stream_start_event_initialize(&ev, YAML_UTF8_ENCODING) || !yaml_emitter_emit(&em, &ev))
+		goto out;
+	if (!yaml_document_start_event_initialize(&ev, NULL, NULL, NULL, 1) || !yaml_emitter_emit(&em, &ev))
+		goto out;
+	if (emit_node(&em, root) != 0)
+		goto out;
+	if (!yaml_document_end_event_initialize(&ev, 1) || !yaml_emitter_emit(&em, &ev))
+		goto out;
+	if (!yaml_stream_end_event_initialize(&ev) || !yaml_emitter_emit(&em, &ev))
+		goto out;
+	rc = yaml_emitter_flush(&em) ? 0 : -1;
+out:
+	yaml_emitter_delete(&em);
+	return rc;
+}
+
+static json_t *to_json(const struct yt_node *n)
+{
+	json_t *j;
+	size_t i;
+
+	if (n->kind == YT_SCALAR) {
+		char *end;
+		long long l;
+		double d;
+
+		if (n->quoted)
+			return json_string(n->scalar);
+		errno = 0;
+		l = strtoll(n->scalar, &end, 10);
+		if (!errno && end != n->scalar && !*end)
+			return json_integer(l);
+		d = strtod(n->scalar, &end);
+		if (end != n->scalar && !*end && isfinite(d))
+			return json_real(d);
+		return json_string(n->scalar);
+	}
+	j = n->kind == YT_MAP ? json_object() : json_array();
+	for (i = 0; j && i < n->count; i++) {
+		json_t *v = to_json(n->values[i]);
+		int bad = !v;
+		if (!bad)
+			bad = n->kind == YT_MAP ? json_object_set_new(j, n->keys[i]->scalar, v)
+						: json_array_append_new(j, v);
+		if (bad) {
+			json_decref(j);
+			return NULL;
+		}
+	}
+	return j;
+}
+
+int config_render(const struct st_config *cfg, enum config_format format, struct sbuf *out,
+		  struct st_error *err)
+{
+	json_t *j = NULL;
+	char *text = NULL;
+	int rc = 0;
+
+	if (format == CONFIG_FORMAT_JSON) {
+		j = to_json(cfg->effective->root);
+		text = j ? json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
+		if (!text || sbuf_puts(out, text) != 0 || sbuf_puts(out, "\n") != 0)
+			rc = st_error_set(err, ST_ENOMEM, "out of memory rendering the configuration");
+	} else if (render_yaml(cfg->effective->root, out) != 0) {
+		rc = st_error_set(err, ST_ENOMEM, "cannot render the configuration as yaml");
+	}
+	free(text);
+	json_decref(j);
+	return rc;
+}
