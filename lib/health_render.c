@@ -483,6 +483,12 @@ static int put_sample(struct sbuf *sb, const char *name, const char *check, cons
 	return rc;
 }
 
+/* Durations to the microsecond: more digits would be noise. */
+static double micro(double seconds)
+{
+	return seconds > 0 ? round(seconds * 1e6) / 1e6 : 0;
+}
+
 static double prom_value(const struct health_metric *m)
 {
 	return m->unit == HEALTH_UNIT_PERCENT ? m->value / 100.0 : m->value;
@@ -524,7 +530,7 @@ char *health_render_prometheus(const struct health_report *rep, const struct hea
 		rc = put_family_header(&sb, "health_run_duration_seconds",
 				       "How long the last health run took.", "gauge");
 	if (!rc)
-		rc = put_sample(&sb, "health_run_duration_seconds", NULL, NULL, NULL, rep->duration);
+		rc = put_sample(&sb, "health_run_duration_seconds", NULL, NULL, NULL, micro(rep->duration));
 	if (!rc)
 		rc = put_family_header(&sb, "health_check_status",
 				       "Status of one check (0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN).",
@@ -537,7 +543,7 @@ char *health_render_prometheus(const struct health_report *rep, const struct hea
 				       "How long one check took.", "gauge");
 	for (i = 0; i < rep->n && !rc; i++)
 		rc = put_sample(&sb, "health_check_duration_seconds", rep->results[i].name, NULL,
-				NULL, rep->results[i].duration > 0 ? rep->results[i].duration : 0);
+				NULL, micro(rep->results[i].duration));
 
 	/* Metric families, each written once with all its samples together
 	 * (the textfile collector rejects a family that appears twice). */

@@ -12,6 +12,7 @@
  * frees the session.
  */
 #include "health.h"
+#include "sbuf.h"
 #include "timeutil.h"
 
 #include <math.h>
@@ -139,13 +140,29 @@ static int name_selected(const char *name, const char *const *select)
 	return 0;
 }
 
-/* ST_EUSAGE naming the first pattern that selects nothing, with the ids. */
+/* 1 when the group (id up to its first '.') of tasks[ti].names[ni] already
+ * appeared earlier. */
+static int group_seen(const struct health_task *tasks, size_t ti, size_t ni)
+{
+	const char *name = tasks[ti].names[ni];
+	size_t len = strcspn(name, "."), i, j;
+
+	for (i = 0; i <= ti; i++)
+		for (j = 0; j < (i == ti ? ni : tasks[i].n_names); j++)
+			if (strcspn(tasks[i].names[j], ".") == len &&
+			    !strncmp(tasks[i].names[j], name, len))
+				return 1;
+	return 0;
+}
+
+/* ST_EUSAGE naming the first pattern that selects nothing; the hint lists
+ * the groups of check ids (the full list is in --help). */
 static int check_patterns(const struct health_task *tasks, size_t n, const char *const *select,
 			  struct st_error *err)
 {
-	size_t p, i, j, len;
+	size_t p, i, j;
 	int found;
-	char ids[ST_ERROR_HINT_MAX];
+	struct sbuf groups = SBUF_INIT;
 
 	for (p = 0; select && select[p]; p++) {
 		found = 0;
@@ -154,21 +171,15 @@ static int check_patterns(const struct health_task *tasks, size_t n, const char 
 				found = health_name_matches(tasks[i].names[j], select[p]);
 		if (found)
 			continue;
-		ids[0] = '\0';
-		len = 0;
 		for (i = 0; i < n; i++)
-			for (j = 0; j < tasks[i].n_names; j++) {
-				int w = snprintf(ids + len, sizeof(ids) - len, "%s%s", len ? " " : "",
-						 tasks[i].names[j]);
-				if (w < 0 || (size_t)w >= sizeof(ids) - len) {
-					ids[len] = '\0';
-					goto done;
-				}
-				len += (size_t)w;
-			}
-done:
+			for (j = 0; j < tasks[i].n_names; j++)
+				if (!group_seen(tasks, i, j))
+					sbuf_printf(&groups, "%s%.*s", groups.len ? ", " : "",
+						    (int)strcspn(tasks[i].names[j], "."),
+						    tasks[i].names[j]);
 		st_error_set(err, ST_EUSAGE, "no health check matches '%s'", select[p]);
-		st_error_hint(err, "checks: %s", ids);
+		st_error_hint(err, "give a check id or one of its groups: %s", sbuf_str(&groups));
+		sbuf_release(&groups);
 		return ST_EUSAGE;
 	}
 	return 0;
