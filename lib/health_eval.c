@@ -3,6 +3,7 @@
  * No I/O here (except sysconf for the host's RAM).
  */
 #include "health_eval.h"
+#include "docker_stream.h"
 #include "timeutil.h"
 
 #include <ctype.h>
@@ -12,29 +13,6 @@
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
-
-/* Docker's RFC 3339 times ("2026-11-27T22:34:16.123456789Z"); 0 or -1.
- * "0001-01-01T00:00:00Z" (never) parses to a negative time. */
-static int parse_time(const char *s, double *out)
-{
-	struct tm tm;
-	const char *p;
-	double frac = 0;
-
-	memset(&tm, 0, sizeof(tm));
-	p = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
-	if (!p)
-		return -1;
-	if (*p == '.') {
-		char *end;
-		frac = strtod(p, &end);
-		p = end;
-	}
-	if (*p != 'Z')
-		return -1;
-	*out = (double)timegm(&tm) + frac;
-	return 0;
-}
 
 /* "1.5 GiB" */
 static char *fmt_bytes(double v, char *buf, size_t size)
@@ -194,9 +172,12 @@ int health_eval_container(struct health_result *r, const char *container, const 
 	*state = NULL;
 	if (!json_is_object(st))
 		return health_result_set(r, HEALTH_UNKNOWN, "inspect of '%s' has no State", container);
-	if (parse_time(jstr(st, "StartedAt"), &started) || started < 0)
+	/* Go's zero time "0001-01-01T00:00:00Z" (never) is negative */
+	if (docker_parse_time(jstr(st, "StartedAt"), strlen(jstr(st, "StartedAt")), &started) ||
+	    started < 0)
 		started = 0;
-	if (parse_time(jstr(st, "FinishedAt"), &finished) || finished < 0)
+	if (docker_parse_time(jstr(st, "FinishedAt"), strlen(jstr(st, "FinishedAt")), &finished) ||
+	    finished < 0)
 		finished = 0;
 
 	snprintf(label, sizeof(label), "container.%s.restarts", container);
@@ -262,51 +243,42 @@ int health_eval_container(struct health_result *r, const char *container, const 
 
 int health_stats_parse(const json_t *stats, double at, struct health_stats_sample *out)
 {
-	const json_t *cpu = json_object_get(stats, "cpu_stats");
-	const json_t *usage = json_object_get(cpu, "cpu_usage");
-	const json_t *mem = json_object_get(stats, "memory_stats");
-	const json_t *mstats = json_object_get(mem, "stats");
+	const char *id = json_string_value(json_object_get(stats, "id"));
 
 	memset(out, 0, sizeof(*out));
-	if (!json_is_object(stats) || !json_is_object(cpu))
+	if (docker_stats_parse(stats, &out->s, NULL, NULL) != 0)
 		return ST_EPROTO;
 	out->at = at;
-	snprintf(out->id, sizeof(out->id), "%s", jstr(stats, "id"));
-	out->cpu_total = jnum(usage, "total_usage");
-	out->system_cpu = jnum(cpu, "system_cpu_usage");
-	out->online_cpus = (int)jnum(cpu, "online_cpus");
-	if (out->online_cpus <= 0)
-		out->online_cpus = (int)json_array_size(json_object_get(usage, "percpu_usage"));
-	out->mem_usage = jnum(mem, "usage");
-	out->mem_limit = jnum(mem, "limit");
-	if (json_object_get(mstats, "total_inactive_file"))
-		out->mem_inactive_file = jnum(mstats, "total_inactive_file");
-	else
-		out->mem_inactive_file = jnum(mstats, "inactive_file");
-	/* a stopped container's stats are all zeros and an empty memory_stats */
-	out->running = out->system_cpu > 0 && json_object_get(mem, "usage") != NULL;
+	snprintf(out->id, sizeof(out->id), "%s", id ? id : "");
+	/* a stopped container answers zeros without system_cpu_usage and an
+	 * empty memory_stats */
+	out->running = out->s.has_cpu && out->s.has_memory && out->s.cpu_system > 0;
 	return 0;
 }
 
 json_t *health_stats_to_json(const struct health_stats_sample *s)
 {
 	return json_pack("{s:s, s:f, s:I, s:I, s:i}", "id", s->id, "at", s->at, "cpu_total",
-			 (json_int_t)s->cpu_total, "system_cpu", (json_int_t)s->system_cpu,
-			 "online_cpus", s->online_cpus);
+			 (json_int_t)s->s.cpu_total, "system_cpu", (json_int_t)s->s.cpu_system,
+			 "online_cpus", (int)s->s.online_cpus);
 }
 
 int health_stats_from_json(const json_t *j, struct health_stats_sample *out)
 {
+	const json_t *total = json_object_get(j, "cpu_total"), *sys = json_object_get(j, "system_cpu");
+	const json_t *cpus = json_object_get(j, "online_cpus");
+
 	memset(out, 0, sizeof(*out));
 	if (!json_is_string(json_object_get(j, "id")) || !json_is_number(json_object_get(j, "at")) ||
-	    !json_is_number(json_object_get(j, "cpu_total")) ||
-	    !json_is_number(json_object_get(j, "system_cpu")))
+	    !json_is_integer(total) || !json_is_integer(sys) || json_integer_value(total) < 0 ||
+	    json_integer_value(sys) < 0)
 		return ST_EPROTO;
 	snprintf(out->id, sizeof(out->id), "%s", jstr(j, "id"));
 	out->at = jnum(j, "at");
-	out->cpu_total = jnum(j, "cpu_total");
-	out->system_cpu = jnum(j, "system_cpu");
-	out->online_cpus = (int)jnum(j, "online_cpus");
+	out->s.cpu_total = (uint64_t)json_integer_value(total);
+	out->s.cpu_system = (uint64_t)json_integer_value(sys);
+	out->s.online_cpus = json_integer_value(cpus) > 0 ? (unsigned)json_integer_value(cpus) : 1;
+	out->s.has_cpu = 1;
 	out->running = 1;
 	return 0;
 }
@@ -314,23 +286,9 @@ int health_stats_from_json(const json_t *j, struct health_stats_sample *out)
 int health_cpu_percent(const struct health_stats_sample *prev, const struct health_stats_sample *cur,
 		       double *pct)
 {
-	double dsys, dcpu;
-
 	if (!prev || !cur || !prev->running || !cur->running || strcmp(prev->id, cur->id) != 0)
 		return -1;
-	dsys = cur->system_cpu - prev->system_cpu;
-	dcpu = cur->cpu_total - prev->cpu_total;
-	if (dsys <= 0 || dcpu < 0 || cur->online_cpus <= 0)
-		return -1;
-	*pct = dcpu / dsys * cur->online_cpus * 100.0;
-	return 0;
-}
-
-double health_mem_used(const struct health_stats_sample *s)
-{
-	double used = s->mem_usage - s->mem_inactive_file;
-
-	return used > 0 ? used : 0;
+	return docker_stats_cpu_percent(&prev->s, &cur->s, pct) == 0 ? 0 : -1;
 }
 
 int health_eval_cpu(struct health_result *r, const char *container,
@@ -353,10 +311,10 @@ int health_eval_cpu(struct health_result *r, const char *container,
 	if (!m)
 		return ST_ENOMEM;
 	s = health_metric_threshold(m, th);
-	th_minmax(m, 1, 0, 1, cur->online_cpus * 100.0);
+	th_minmax(m, 1, 0, 1, cur->s.online_cpus * 100.0);
 	time_format_duration(cur->at - prev->at, iv, sizeof(iv));
-	return health_result_set(r, s, "%.1f%% CPU over the last %s (100%% = one core, %d online)",
-				 pct, iv, cur->online_cpus);
+	return health_result_set(r, s, "%.1f%% CPU over the last %s (100%% = one core, %u online)",
+				 pct, iv, cur->s.online_cpus);
 }
 
 int health_eval_memory(struct health_result *r, const char *container,
@@ -365,15 +323,14 @@ int health_eval_memory(struct health_result *r, const char *container,
 {
 	struct health_metric *m;
 	char label[512], used_s[32], lim_s[32];
-	double used = health_mem_used(cur), pct;
+	double used = (double)docker_stats_mem_used(&cur->s), limit = (double)cur->s.mem_limit, pct;
 	int s, unlimited;
 
 	if (!cur->running)
 		return health_result_set(r, HEALTH_UNKNOWN, "not running: no memory usage to measure");
-	if (cur->mem_limit <= 0)
+	if (docker_stats_mem_percent(&cur->s, &pct) != 0)
 		return health_result_set(r, HEALTH_UNKNOWN, "stats carry no memory limit");
-	pct = used / cur->mem_limit * 100.0;
-	unlimited = host_ram > 0 && cur->mem_limit >= host_ram * 0.98;
+	unlimited = host_ram > 0 && limit >= host_ram * 0.98;
 	snprintf(label, sizeof(label), "container_memory.%s", container);
 	m = health_result_add_metric(r, label, pct, HEALTH_UNIT_PERCENT, "container_memory_used_ratio",
 				     "Memory used without inactive file cache, of the limit (host RAM when unlimited).",
@@ -387,16 +344,16 @@ int health_eval_memory(struct health_result *r, const char *container,
 				     "Memory used without inactive file cache.", "container", container);
 	if (!m)
 		return ST_ENOMEM;
-	th_minmax(m, 1, 0, 1, cur->mem_limit);
+	th_minmax(m, 1, 0, 1, limit);
 	snprintf(label, sizeof(label), "container_memory.%s.limit", container);
-	m = health_result_add_metric(r, label, cur->mem_limit, HEALTH_UNIT_BYTES,
+	m = health_result_add_metric(r, label, limit, HEALTH_UNIT_BYTES,
 				     "container_memory_limit_bytes",
 				     "Memory limit of the container (host RAM when unlimited).",
 				     "container", container);
 	if (!m)
 		return ST_ENOMEM;
 	fmt_bytes(used, used_s, sizeof(used_s));
-	fmt_bytes(cur->mem_limit, lim_s, sizeof(lim_s));
+	fmt_bytes(limit, lim_s, sizeof(lim_s));
 	return health_result_set(r, s, "%.1f%%: %s of %s%s", pct, used_s, lim_s,
 				 unlimited ? " host RAM (no memory limit set)" : " limit");
 }

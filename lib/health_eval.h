@@ -14,6 +14,7 @@
 
 #include <jansson.h>
 
+#include "docker_stats.h"
 #include "health.h"
 
 /* ---- HTTP ------------------------------------------------------------- */
@@ -42,16 +43,12 @@ int health_eval_frontend(struct health_result *r, const char *url, long http_sta
 int health_eval_container(struct health_result *r, const char *container, const json_t *inspect,
 			  const json_t *prev, double now, json_t **state);
 
-/* One stats sample, the fields CPU% and memory% need. */
+/* One stats sample of a container, as kept between runs. */
 struct health_stats_sample {
+	struct docker_stats_sample s;  /* the figures (docker_stats.h) */
 	double at;                 /* time_wall() when it arrived */
-	double cpu_total;          /* cpu_stats.cpu_usage.total_usage, ns */
-	double system_cpu;         /* cpu_stats.system_cpu_usage, ns (all CPUs) */
-	int online_cpus;           /* cpu_stats.online_cpus (or percpu_usage length) */
-	double mem_usage;          /* memory_stats.usage */
-	double mem_inactive_file;  /* total_inactive_file (cgroup v1) or inactive_file (v2) */
-	double mem_limit;          /* memory_stats.limit (host RAM when unlimited) */
-	int running;               /* 0 when the stats are empty (container not running) */
+	int running;               /* CPU and memory figures present (a stopped
+				    * container's stats are empty) */
 	char id[80];               /* container id the sample belongs to */
 };
 
@@ -59,20 +56,17 @@ struct health_stats_sample {
  * ST_EPROTO when the body is not a stats object. */
 int health_stats_parse(const json_t *stats, double at, struct health_stats_sample *out);
 
-/* The sample as kept in the state file, and back (ST_EPROTO when malformed).
- * health_stats_to_json: caller owns the result, NULL on ENOMEM. */
+/* The sample as kept in the state file (CPU figures only), and back
+ * (ST_EPROTO when malformed). health_stats_to_json: caller owns the result,
+ * NULL on ENOMEM. */
 json_t *health_stats_to_json(const struct health_stats_sample *s);
 int health_stats_from_json(const json_t *j, struct health_stats_sample *out);
 
-/* CPU% as `docker stats` computes it: delta container / delta system x
- * online CPUs x 100 (100% = one core). 0 with *pct set, -1 when the two
- * samples cannot be compared (different container, counters went back,
- * no system time elapsed). */
+/* CPU% of the same container between two samples (docker_stats_cpu_percent:
+ * 100% = one core). 0 with *pct set, -1 when they cannot be compared
+ * (another container, a restart, the same daemon tick). */
 int health_cpu_percent(const struct health_stats_sample *prev, const struct health_stats_sample *cur,
 		       double *pct);
-
-/* Memory in use: usage minus inactive file cache (never below 0). */
-double health_mem_used(const struct health_stats_sample *s);
 
 /* container_cpu.<name>: prev may be NULL or not comparable: then UNKNOWN
  * "no second sample". interval is cur.at - prev.at, shown in the summary. */

@@ -135,11 +135,13 @@ static void test_stats_cpu_memory(void **state)
 	(void)state;
 	assert_int_equal(health_stats_parse(j, 1000.0, &b), 0);
 	assert_true(b.running);
-	assert_int_equal(b.online_cpus, 2);
-	assert_true(b.cpu_total == 68272121);
-	assert_true(b.system_cpu == 1300800000000.0);
-	assert_true(b.mem_usage == 778240);
-	assert_true(b.mem_limit > 0);
+	assert_string_equal(b.id, "d43ec7e3d7830534fa5075c7740948cd807d0ae934ba3150dda3a1628d28f051");
+	assert_true(b.at == 1000.0);
+	assert_int_equal(b.s.online_cpus, 2);
+	assert_true(b.s.cpu_total == 68272121);
+	assert_true(b.s.cpu_system == 1300800000000ULL);
+	assert_true(b.s.mem_usage == 778240);
+	assert_true(b.s.mem_limit > 0);
 
 	/* round trip through the state file, then one second earlier with
 	 * 10 ms less CPU out of 2 s of system time on 2 CPUs = 1% */
@@ -147,9 +149,11 @@ static void test_stats_cpu_memory(void **state)
 	assert_int_equal(health_stats_from_json(kept, &a), 0);
 	json_decref(kept);
 	assert_string_equal(a.id, b.id);
+	assert_true(a.s.cpu_total == b.s.cpu_total && a.s.cpu_system == b.s.cpu_system);
+	assert_int_equal(a.s.online_cpus, 2);
 	a.at -= 1;
-	a.cpu_total -= 10e6;
-	a.system_cpu -= 2e9;
+	a.s.cpu_total -= 10000000;
+	a.s.cpu_system -= 2000000000;
 	assert_int_equal(health_cpu_percent(&a, &b, &pct), 0);
 	assert_true(fabs(pct - 1.0) < 1e-9);
 
@@ -160,11 +164,13 @@ static void test_stats_cpu_memory(void **state)
 	assert_true(metric(&r, "container_cpu.x")->max == 200);
 	health_result_release(&r);
 
-	/* busy: 1.9 of 2 s of one CPU's ... 190% on 2 CPUs */
-	c = a;
-	c.cpu_total = b.cpu_total - 1.9e9;
-	assert_int_equal(health_eval_cpu(fresh(&r, "container_cpu.x"), "x", &c, &b, &pct_th), 0);
+	/* busy: 1.9 s of CPU in 2 s of system time on 2 CPUs = 190% */
+	c = b;
+	c.s.cpu_total = b.s.cpu_total + 1900000000;
+	c.s.cpu_system = b.s.cpu_system + 2000000000;
+	assert_int_equal(health_eval_cpu(fresh(&r, "container_cpu.x"), "x", &b, &c, &pct_th), 0);
 	assert_int_equal(r.status, HEALTH_CRITICAL);
+	assert_true(fabs(metric(&r, "container_cpu.x")->value - 190) < 1e-9);
 	health_result_release(&r);
 
 	/* another container (recreated), counters reset, same tick: not comparable */
@@ -172,7 +178,7 @@ static void test_stats_cpu_memory(void **state)
 	strcpy(c.id, "other");
 	assert_int_equal(health_cpu_percent(&c, &b, &pct), -1);
 	c = a;
-	c.cpu_total = b.cpu_total + 1;
+	c.s.cpu_total = b.s.cpu_total + 1;
 	assert_int_equal(health_cpu_percent(&c, &b, &pct), -1);
 	assert_int_equal(health_cpu_percent(&b, &b, &pct), -1);
 	assert_int_equal(health_eval_cpu(fresh(&r, "container_cpu.x"), "x", NULL, &b, &pct_th), 0);
@@ -180,16 +186,15 @@ static void test_stats_cpu_memory(void **state)
 	health_result_release(&r);
 
 	/* memory: no limit set -> limit is host RAM, said so */
-	assert_int_equal(health_eval_memory(fresh(&r, "container_memory.x"), "x", &b, b.mem_limit, &pct_th), 0);
+	assert_int_equal(health_eval_memory(fresh(&r, "container_memory.x"), "x", &b, (double)b.s.mem_limit, &pct_th), 0);
 	assert_int_equal(r.status, HEALTH_OK);
 	assert_non_null(strstr(r.summary, "host RAM (no memory limit set)"));
 	health_result_release(&r);
 
 	/* inactive file cache does not count */
-	b.mem_usage = 900;
-	b.mem_inactive_file = 100;
-	b.mem_limit = 1000;
-	assert_true(health_mem_used(&b) == 800);
+	b.s.mem_usage = 900;
+	b.s.mem_inactive_file = 100;
+	b.s.mem_limit = 1000;
 	assert_int_equal(health_eval_memory(fresh(&r, "container_memory.x"), "x", &b, 1e12, &pct_th), 0);
 	assert_int_equal(r.status, HEALTH_OK);
 	assert_true(metric(&r, "container_memory.x")->value == 80);
@@ -197,7 +202,7 @@ static void test_stats_cpu_memory(void **state)
 	assert_non_null(strstr(r.summary, "limit"));
 	assert_null(strstr(r.summary, "host RAM"));
 	health_result_release(&r);
-	b.mem_inactive_file = 0;
+	b.s.mem_inactive_file = 0;
 	assert_int_equal(health_eval_memory(fresh(&r, "container_memory.x"), "x", &b, 1e12, &pct_th), 0);
 	assert_int_equal(r.status, HEALTH_WARNING);
 	health_result_release(&r);
@@ -209,7 +214,8 @@ static void test_stats_cpu_memory(void **state)
 		      "online_cpus", 1, "memory_stats", "usage", (json_int_t)500, "limit",
 		      (json_int_t)1000, "stats", "inactive_file", (json_int_t)200);
 	assert_int_equal(health_stats_parse(j, 0, &c), 0);
-	assert_true(health_mem_used(&c) == 300);
+	assert_true(c.running);
+	assert_true(docker_stats_mem_used(&c.s) == 300);
 	json_decref(j);
 
 	j = load("stats_stopped.json");
