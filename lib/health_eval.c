@@ -4,6 +4,7 @@
  */
 #include "health_eval.h"
 #include "docker_stream.h"
+#include "sbuf.h"
 #include "timeutil.h"
 
 #include <ctype.h>
@@ -127,6 +128,31 @@ int health_eval_frontend(struct health_result *r, const char *url, long http_sta
 		return health_result_set(r, s, "%ld but slow: %s (above %gs)", http_status, lat,
 					 s == HEALTH_CRITICAL ? th->crit : th->warn);
 	return health_result_set(r, HEALTH_OK, "%ld in %s", http_status, lat);
+}
+
+char *health_url_for_display(const char *url)
+{
+	const char *scheme_end = strstr(url, "://"), *host, *at, *slash, *cut;
+	struct sbuf sb = SBUF_INIT;
+	int rc;
+
+	if (!scheme_end)
+		return strdup(url);
+	host = scheme_end + 3;
+	slash = host + strcspn(host, "/?#");
+	at = memchr(host, '@', (size_t)(slash - host));
+	rc = sbuf_append(&sb, url, (size_t)(host - url));
+	if (!rc)
+		rc = at ? sbuf_append(&sb, at + 1, (size_t)(slash - at - 1))
+			: sbuf_append(&sb, host, (size_t)(slash - host));
+	cut = slash + strcspn(slash, "?#");
+	if (!rc)
+		rc = sbuf_append(&sb, slash, (size_t)(cut - slash));
+	if (rc) {
+		sbuf_release(&sb);
+		return NULL;
+	}
+	return sbuf_detach(&sb);
 }
 
 /* ---- containers ------------------------------------------------------- */

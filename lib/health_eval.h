@@ -25,6 +25,10 @@ int health_eval_backend(struct health_result *r, const char *url, long http_stat
 			const char *body, double latency, const char *failure,
 			const struct health_threshold *th);
 
+/* url as shown in a summary: without user:password, query string and
+ * fragment (where tokens live). Caller frees; NULL on ENOMEM. */
+char *health_url_for_display(const char *url);
+
 /* frontend.reachable: any 2xx or 3xx answer is reachable; latency vs th. */
 int health_eval_frontend(struct health_result *r, const char *url, long http_status,
 			 double latency, const char *failure, const struct health_threshold *th);

@@ -410,6 +410,25 @@ static void test_http(void **state)
 	health_result_release(&r);
 }
 
+static void test_url_display(void **state)
+{
+	char *u;
+
+	(void)state;
+	u = health_url_for_display("https://user:secret@api.example.com:8443/health?token=abc#x");
+	assert_string_equal(u, "https://api.example.com:8443/health");
+	free(u);
+	u = health_url_for_display("http://127.0.0.1:53001/health");
+	assert_string_equal(u, "http://127.0.0.1:53001/health");
+	free(u);
+	u = health_url_for_display("http://h?k=v");
+	assert_string_equal(u, "http://h");
+	free(u);
+	u = health_url_for_display("not a url");
+	assert_string_equal(u, "not a url");
+	free(u);
+}
+
 static void test_pg_redis(void **state)
 {
 	struct health_result r;
@@ -467,6 +486,7 @@ int main(void)
 		cmocka_unit_test(test_disk),
 		cmocka_unit_test(test_log_count),
 		cmocka_unit_test(test_http),
+		cmocka_unit_test(test_url_display),
 		cmocka_unit_test(test_pg_redis),
 	};
 
