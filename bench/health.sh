@@ -77,7 +77,10 @@ for ((i = 1; i <= runs; i++)); do
 			since "$t0" >>"$tmp/health.times"
 			echo >>"$tmp/health.times"
 			if [[ $rc != 0 ]]; then
-				echo "bench: health run $i exited $rc" >&2
+				echo "bench: health run $i exited $rc: $(python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+print("; ".join(c["name"] + " " + c["status"] + " (" + c["summary"] + ")" for c in d["checks"] if c["status"] != "OK"))' "$tmp/run$i.json")" >&2
 				status=1
 			fi
 		else
