@@ -39,6 +39,7 @@ static const char usage[] =
 	"                   node_exporter's textfile directory); nothing on stdout\n"
 	"  --watch SECONDS  run again every SECONDS until interrupted\n"
 	"  -v               details (top queries, container facts); Nagios long output\n"
+	"  -q               text: nothing when all is OK, else one status line\n"
 	"\n"
 	"checks (ids):\n"
 	"  backend.health                200 and {\"status\":\"ok\"}, latency (api_response_seconds)\n"
@@ -194,7 +195,14 @@ int cmd_health(int argc, char **argv, struct ctx *ctx)
 			goto out;
 		}
 		status = rep.status;
-		text = health_render(&rep, fmt, &ro);
+		if (ctx->quiet && fmt == HEALTH_FORMAT_TEXT) {
+			/* -q: nothing when all is OK, else the one status line */
+			text = rep.status == HEALTH_OK ? strdup("") : health_render_nagios(&rep, NULL);
+			if (text && strstr(text, " | "))
+				strcpy(strstr(text, " | "), "\n");
+		} else {
+			text = health_render(&rep, fmt, &ro);
+		}
 		if (!text) {
 			fputs("error: out of memory rendering the health report\n", stderr);
 			status = NAGIOS_UNKNOWN;
