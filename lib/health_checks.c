@@ -49,7 +49,8 @@ static struct health_threshold th_of(const struct config_threshold *t)
 	return th;
 }
 
-/* Sets every result of the run that is still unset to status + message. */
+/* Sets results from..end of the run to status + message (a failure that
+ * leaves the remaining checks of the task without an answer). */
 static void fail_rest(struct health_task_run *run, size_t from, int status, const char *msg)
 {
 	size_t i;
@@ -65,25 +66,22 @@ static void done_at(struct health_task_run *run, size_t i, double t0)
 		run->results[i].duration = time_monotonic() - t0;
 }
 
-/* A configuration secret reference, copied (the task outlives nothing). */
-struct secret_ref {
-	struct config_secret ref;
-};
-
-static int secret_copy(struct secret_ref *dst, const struct config_secret *src)
+/* A copy of where a secret lives (never the secret): the task reads it
+ * itself, when it needs it, with config_read_secret(). */
+static int secret_copy(struct config_secret *dst, const struct config_secret *src)
 {
-	dst->ref.kind = src->kind;
-	dst->ref.ref = src->ref ? strdup(src->ref) : NULL;
-	dst->ref.key = src->key ? strdup(src->key) : NULL;
-	if ((src->ref && !dst->ref.ref) || (src->key && !dst->ref.key))
+	dst->kind = src->kind;
+	dst->ref = src->ref ? strdup(src->ref) : NULL;
+	dst->key = src->key ? strdup(src->key) : NULL;
+	if ((src->ref && !dst->ref) || (src->key && !dst->key))
 		return ST_ENOMEM;
 	return 0;
 }
 
-static void secret_release(struct secret_ref *s)
+static void secret_release(struct config_secret *s)
 {
-	free(s->ref.ref);
-	free(s->ref.key);
+	free(s->ref);
+	free(s->key);
 }
 
 static struct docker_client *docker_for(const char *host, struct health_task_run *run,
@@ -353,7 +351,7 @@ out:
 struct pg_arg {
 	char *host, *user, *database;
 	int port;
-	struct secret_ref password;
+	struct config_secret password;
 	double connect_timeout, statement_timeout;
 	struct health_threshold conn;
 };
@@ -436,7 +434,7 @@ static void task_postgres(void *p, struct health_task_run *run)
 	int rc;
 
 	st_error_clear(&err);
-	if (config_read_secret(&a->password.ref, &password, &err) != 0) {
+	if (config_read_secret(&a->password, &password, &err) != 0) {
 		fail_rest(run, 0, HEALTH_UNKNOWN, err.message);
 		return;
 	}
@@ -520,7 +518,7 @@ static void task_postgres(void *p, struct health_task_run *run)
 struct redis_arg {
 	char *host, *socket;
 	int port, db;
-	struct secret_ref password;
+	struct config_secret password;
 	double timeout;
 	struct health_threshold mem;
 };
@@ -554,7 +552,7 @@ static void task_redis(void *p, struct health_task_run *run)
 	int rc;
 
 	st_error_clear(&err);
-	if (config_read_secret(&a->password.ref, &password, &err) != 0) {
+	if (config_read_secret(&a->password, &password, &err) != 0) {
 		fail_rest(run, 0, HEALTH_UNKNOWN, err.message);
 		return;
 	}
@@ -959,6 +957,103 @@ static struct container_arg *container_arg_new(const char *dhost, const char *co
 	return a;
 }
 
+static struct stats_arg *stats_arg_new(const struct st_config *cfg)
+{
+	struct stats_arg *a = calloc(1, sizeof(*a));
+	size_t i;
+
+	if (!a)
+		return NULL;
+	a->containers = calloc(cfg->health.containers.count + 1, sizeof(*a->containers));
+	a->docker_host = strdup(cfg->docker.host);
+	a->cpu = th_of(&cfg->thresholds.container_cpu_percent);
+	a->mem = th_of(&cfg->thresholds.container_memory_percent);
+	if (!a->containers || !a->docker_host)
+		goto fail;
+	for (i = 0; i < cfg->health.containers.count; i++) {
+		const struct config_service *svc = config_service(cfg, cfg->health.containers.items[i]);
+
+		if (!svc)
+			continue;
+		if (!(a->containers[a->n] = strdup(svc->container)))
+			goto fail;
+		a->n++;
+	}
+	return a;
+fail:
+	free_stats_arg(a);
+	return NULL;
+}
+
+static struct pg_arg *pg_arg_new(const struct st_config *cfg)
+{
+	struct pg_arg *a = calloc(1, sizeof(*a));
+
+	if (!a)
+		return NULL;
+	a->host = strdup(cfg->postgres.host);
+	a->user = strdup(cfg->postgres.user);
+	a->database = strdup(cfg->postgres.database);
+	a->port = (int)cfg->postgres.port;
+	a->connect_timeout = cfg->postgres.connect_timeout;
+	a->statement_timeout = cfg->postgres.statement_timeout;
+	a->conn = th_of(&cfg->thresholds.db_connections_percent);
+	if (!a->host || !a->user || !a->database || secret_copy(&a->password, &cfg->postgres.password)) {
+		free_pg_arg(a);
+		return NULL;
+	}
+	return a;
+}
+
+static struct redis_arg *redis_arg_new(const struct st_config *cfg)
+{
+	struct redis_arg *a = calloc(1, sizeof(*a));
+
+	if (!a)
+		return NULL;
+	a->host = cfg->redis.host ? strdup(cfg->redis.host) : NULL;
+	a->socket = cfg->redis.socket ? strdup(cfg->redis.socket) : NULL;
+	a->port = (int)cfg->redis.port;
+	a->db = (int)cfg->redis.db;
+	a->timeout = cfg->redis.timeout;
+	a->mem = th_of(&cfg->thresholds.redis_memory_percent);
+	if ((cfg->redis.host && !a->host) || (cfg->redis.socket && !a->socket) ||
+	    secret_copy(&a->password, &cfg->redis.password)) {
+		free_redis_arg(a);
+		return NULL;
+	}
+	return a;
+}
+
+/* docker_host set: Docker's data root; else path. */
+static struct disk_arg *disk_arg_new(const char *docker_host, const char *path,
+				     const struct config_threshold *th)
+{
+	struct disk_arg *a = calloc(1, sizeof(*a));
+
+	if (!a)
+		return NULL;
+	a->docker_host = docker_host ? strdup(docker_host) : NULL;
+	a->path = path ? strdup(path) : NULL;
+	a->th = th_of(th);
+	if ((docker_host && !a->docker_host) || (path && !a->path)) {
+		free_disk_arg(a);
+		return NULL;
+	}
+	return a;
+}
+
+static struct df_arg *df_arg_new(const char *docker_host)
+{
+	struct df_arg *a = calloc(1, sizeof(*a));
+
+	if (a && !(a->docker_host = strdup(docker_host))) {
+		free(a);
+		return NULL;
+	}
+	return a;
+}
+
 int health_tasks_build(const struct st_config *cfg, struct health_task **tasks, size_t *n,
 		       struct st_error *err)
 {
@@ -966,6 +1061,7 @@ int health_tasks_build(const struct st_config *cfg, struct health_task **tasks, 
 	const struct config_service *frontend = config_service(cfg, "frontend");
 	const char *dhost = cfg->docker.host;
 	struct builder b = { NULL, 0, 0 };
+	struct stats_arg *stats;
 	struct health_task *t;
 	size_t i;
 	int rc = 0;
@@ -977,8 +1073,7 @@ int health_tasks_build(const struct st_config *cfg, struct health_task **tasks, 
 		t = add_task(&b, task_http, http_arg_new(backend->health_url, 1,
 							  &cfg->thresholds.api_response_seconds),
 			     free_http_arg, NULL);
-		rc = add_names(t, "backend.health", (char *)NULL);
-		if (rc)
+		if ((rc = add_names(t, "backend.health", (char *)NULL)))
 			goto out;
 	}
 	if (backend) {
@@ -986,16 +1081,14 @@ int health_tasks_build(const struct st_config *cfg, struct health_task **tasks, 
 			     logs_arg_new(dhost, backend->container, cfg->health.log_window,
 					  &cfg->thresholds.error_rate_percent),
 			     free_logs_arg, NULL);
-		rc = add_names(t, "backend.error_rate", (char *)NULL);
-		if (rc)
+		if ((rc = add_names(t, "backend.error_rate", (char *)NULL)))
 			goto out;
 	}
 	if (frontend && frontend->url) {
 		t = add_task(&b, task_http, http_arg_new(frontend->url, 0,
 							  &cfg->thresholds.api_response_seconds),
 			     free_http_arg, NULL);
-		rc = add_names(t, "frontend.reachable", (char *)NULL);
-		if (rc)
+		if ((rc = add_names(t, "frontend.reachable", (char *)NULL)))
 			goto out;
 	}
 	for (i = 0; i < cfg->health.containers.count; i++) {
@@ -1016,124 +1109,36 @@ int health_tasks_build(const struct st_config *cfg, struct health_task **tasks, 
 			goto out;
 	}
 	if (cfg->health.containers.count) {
-		struct stats_arg *a = calloc(1, sizeof(*a));
-
-		if (a) {
-			a->containers = calloc(cfg->health.containers.count, sizeof(*a->containers));
-			a->docker_host = strdup(dhost);
-			a->cpu = th_of(&cfg->thresholds.container_cpu_percent);
-			a->mem = th_of(&cfg->thresholds.container_memory_percent);
-			if (!a->containers || !a->docker_host) {
-				free_stats_arg(a);
-				a = NULL;
-			}
-		}
-		for (i = 0; a && i < cfg->health.containers.count; i++) {
-			const struct config_service *svc =
-				config_service(cfg, cfg->health.containers.items[i]);
-
-			if (!svc)
-				continue;
-			if (!(a->containers[a->n] = strdup(svc->container))) {
-				free_stats_arg(a);
-				a = NULL;
-				break;
-			}
-			a->n++;
-		}
-		t = add_task(&b, task_stats, a, free_stats_arg, "stats");
-		for (i = 0; t && !rc && i < a->n; i++) {
-			rc = add_name_fmt(t, "container_cpu.", a->containers[i]);
+		stats = stats_arg_new(cfg);
+		t = add_task(&b, task_stats, stats, free_stats_arg, "stats");
+		rc = t ? 0 : ST_ENOMEM;
+		/* t owns stats from here */
+		for (i = 0; !rc && i < stats->n; i++) {
+			rc = add_name_fmt(t, "container_cpu.", stats->containers[i]);
 			if (!rc)
-				rc = add_name_fmt(t, "container_memory.", a->containers[i]);
+				rc = add_name_fmt(t, "container_memory.", stats->containers[i]);
 		}
-		if (!t)
-			rc = ST_ENOMEM;
 		if (rc)
 			goto out;
 	}
-	{
-		struct pg_arg *a = calloc(1, sizeof(*a));
-
-		if (a) {
-			a->host = strdup(cfg->postgres.host);
-			a->user = strdup(cfg->postgres.user);
-			a->database = strdup(cfg->postgres.database);
-			a->port = (int)cfg->postgres.port;
-			a->connect_timeout = cfg->postgres.connect_timeout;
-			a->statement_timeout = cfg->postgres.statement_timeout;
-			a->conn = th_of(&cfg->thresholds.db_connections_percent);
-			if (!a->host || !a->user || !a->database ||
-			    secret_copy(&a->password, &cfg->postgres.password)) {
-				free_pg_arg(a);
-				a = NULL;
-			}
-		}
-		t = add_task(&b, task_postgres, a, free_pg_arg, NULL);
-		rc = add_names(t, "postgres.reachable", "postgres.connections", "postgres.longest_query",
-			       "postgres.longest_transaction", "postgres.size", (char *)NULL);
-		if (rc)
-			goto out;
-	}
-	{
-		struct redis_arg *a = calloc(1, sizeof(*a));
-
-		if (a) {
-			a->host = cfg->redis.host ? strdup(cfg->redis.host) : NULL;
-			a->socket = cfg->redis.socket ? strdup(cfg->redis.socket) : NULL;
-			a->port = (int)cfg->redis.port;
-			a->db = (int)cfg->redis.db;
-			a->timeout = cfg->redis.timeout;
-			a->mem = th_of(&cfg->thresholds.redis_memory_percent);
-			if ((cfg->redis.host && !a->host) || (cfg->redis.socket && !a->socket) ||
-			    secret_copy(&a->password, &cfg->redis.password)) {
-				free_redis_arg(a);
-				a = NULL;
-			}
-		}
-		t = add_task(&b, task_redis, a, free_redis_arg, "redis");
-		rc = add_names(t, "redis.reachable", "redis.memory", "redis.clients", "redis.evictions",
-			       (char *)NULL);
-		if (rc)
-			goto out;
-	}
-	{
-		struct disk_arg *a = calloc(1, sizeof(*a));
-
-		if (a && !(a->docker_host = strdup(dhost))) {
-			free(a);
-			a = NULL;
-		}
-		if (a)
-			a->th = th_of(&cfg->thresholds.disk_percent);
-		t = add_task(&b, task_disk, a, free_disk_arg, NULL);
-		rc = add_names(t, "disk.docker_root", (char *)NULL);
-		if (rc)
-			goto out;
-		a = calloc(1, sizeof(*a));
-		if (a && !(a->path = strdup(cfg->backup.dir))) {
-			free(a);
-			a = NULL;
-		}
-		if (a)
-			a->th = th_of(&cfg->thresholds.disk_percent);
-		t = add_task(&b, task_disk, a, free_disk_arg, NULL);
-		rc = add_names(t, "disk.backup_dir", (char *)NULL);
-		if (rc)
-			goto out;
-	}
-	{
-		struct df_arg *a = calloc(1, sizeof(*a));
-
-		if (a && !(a->docker_host = strdup(dhost))) {
-			free(a);
-			a = NULL;
-		}
-		t = add_task(&b, task_df, a, free_df_arg, NULL);
-		rc = add_names(t, "docker.df", (char *)NULL);
-		if (rc)
-			goto out;
-	}
+	t = add_task(&b, task_postgres, pg_arg_new(cfg), free_pg_arg, NULL);
+	if ((rc = add_names(t, "postgres.reachable", "postgres.connections", "postgres.longest_query",
+			    "postgres.longest_transaction", "postgres.size", (char *)NULL)))
+		goto out;
+	t = add_task(&b, task_redis, redis_arg_new(cfg), free_redis_arg, "redis");
+	if ((rc = add_names(t, "redis.reachable", "redis.memory", "redis.clients", "redis.evictions",
+			    (char *)NULL)))
+		goto out;
+	t = add_task(&b, task_disk, disk_arg_new(dhost, NULL, &cfg->thresholds.disk_percent),
+		     free_disk_arg, NULL);
+	if ((rc = add_names(t, "disk.docker_root", (char *)NULL)))
+		goto out;
+	t = add_task(&b, task_disk, disk_arg_new(NULL, cfg->backup.dir, &cfg->thresholds.disk_percent),
+		     free_disk_arg, NULL);
+	if ((rc = add_names(t, "disk.backup_dir", (char *)NULL)))
+		goto out;
+	t = add_task(&b, task_df, df_arg_new(dhost), free_df_arg, NULL);
+	rc = add_names(t, "docker.df", (char *)NULL);
 out:
 	if (rc) {
 		health_tasks_free(b.tasks, b.n);
