@@ -18,6 +18,7 @@
 #include "../lib/health_checks.h"
 #include "../lib/timeutil.h"
 
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -101,6 +102,9 @@ int cmd_health(int argc, char **argv, struct ctx *ctx)
 
 	memset(&rep, 0, sizeof(rep));
 	st_error_clear(&err);
+	/* hiredis writes with write(): a Redis that closes the connection
+	 * under us must be a CRITICAL check, not a plugin killed by SIGPIPE */
+	signal(SIGPIPE, SIG_IGN);
 	select = calloc((size_t)argc + 1, sizeof(*select));
 	if (!select) {
 		fputs("error: out of memory\n", stderr);
