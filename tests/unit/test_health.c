@@ -12,6 +12,7 @@
 
 #include <ctype.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -563,7 +564,7 @@ static void test_render_text(void **state)
 struct sleeper {
 	double seconds;
 	int status;
-	int *freed;
+	atomic_int *freed;   /* threads count their frees here */
 };
 
 static void free_sleeper(void *p)
@@ -571,7 +572,7 @@ static void free_sleeper(void *p)
 	struct sleeper *s = p;
 
 	if (s->freed)
-		(*s->freed)++;
+		atomic_fetch_add(s->freed, 1);
 	free(s);
 }
 
@@ -587,7 +588,7 @@ static void sleeper_task(void *arg, struct health_task_run *run)
 }
 
 static void add_task(struct health_task *t, const char *a, const char *b, double seconds, int status,
-		     const char *key, int *freed)
+		     const char *key, atomic_int *freed)
 {
 	struct sleeper *s = calloc(1, sizeof(*s));
 
@@ -613,7 +614,7 @@ static void test_run_concurrent_and_timeout(void **state)
 	struct st_error err;
 	json_t *prev, *next = NULL;
 	double t0, took;
-	int freed = 0;
+	atomic_int freed = 0;
 
 	(void)state;
 	prev = json_pack("{s:{s:i}, s:{s:i}}", "fast", "n", 1, "other", "kept", 1);
@@ -662,7 +663,7 @@ static void test_run_select(void **state)
 	struct health_run_opts opts = { 2, sel, NULL };
 	struct health_report rep;
 	struct st_error err;
-	int freed = 0;
+	atomic_int freed = 0;
 
 	(void)state;
 	add_task(&tasks[0], "a.one", "a.two", 0.01, HEALTH_OK, NULL, &freed);
