@@ -93,11 +93,11 @@ const struct release_record *release_current(const struct release_history *h);
 const struct release_record *release_previous(const struct release_history *h);
 
 /*
- * Retention: which releases' image tags to remove so that only the newest
- * keep distinct images of releases that went live remain, never touching
- * the images running_image_id and previous_image_id (either may be NULL)
- * nor a pending release. A tag whose image is also the image of a kept
- * release is removed too (the image stays through the kept tag). Fills
+ * Retention: which releases' image tags to remove so that the images of
+ * the newest `keep` releases that went live (status ok or rolled-back,
+ * counted by distinct image) remain, never touching the images
+ * running_image_id and previous_image_id (either may be NULL) nor a
+ * pending release. A release whose image is kept keeps its tag. Fills
  * drop[] (capacity h->count) with record indexes, oldest first, and
  * returns how many; already pruned releases are not listed.
  */
