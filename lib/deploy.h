@@ -55,6 +55,8 @@
 #include "error.h"
 #include "release.h"
 
+struct buildctx;
+
 struct st_config;
 struct deploy_run;
 struct deploy_target;
@@ -140,12 +142,22 @@ struct deploy_target {
 						     redeployed (borrowed from history) */
 	struct release_history *history;/* this service's history; owned */
 
-	/* Strategy state: names of containers that exist while the deploy runs,
-	 * for undo and cleanup. Owned (malloc'ed) by the target. */
-	char *new_container;            /* the new release's container, while it is not NAME */
-	char *old_container;            /* where the old container was moved ("NAME-old-RELEASE") */
+	/* Strategy state: the containers that exist while the deploy runs, for
+	 * undo and cleanup. Ids (they survive renames); owned (malloc'ed) by
+	 * the target. */
+	char *new_container;            /* the new release's container; NULL once undone */
+	char *old_container;            /* the container that ran before; NULL once removed
+					   (recreate renames it "NAME-old-RELEASE" meanwhile) */
 	int old_stopped;                /* the old container was stopped by this run */
+	json_t *old_image_inspect;      /* inspect of the old container's image, NULL */
 	void *strategy_state;           /* strategy's own; freed by strategy->release */
+
+	/* Private to deploy.c. */
+	struct buildctx *build;         /* DEPLOY_MODE_BUILD: the context, from preflight */
+	char initial_id[64];            /* release id for the image that ran before the very
+					   first deploy, "" when the history has one */
+	char replaced_release[64];      /* the release current at plan time, "" when none */
+	double t_started;               /* monotonic time the new container was started */
 
 	/* Figures for the report. */
 	double t_start;                 /* monotonic seconds when the target's run began */
@@ -167,7 +179,7 @@ struct deploy_options {
 	const struct engine_ui *ui;     /* progress, notices, confirmations; may be NULL */
 	volatile sig_atomic_t *cancel;  /* set on SIGINT/SIGTERM; may be NULL */
 	/* Build output as it arrives (verbose); may be NULL. */
-	void (*build_output)(void *ud, const char *text, size_t len);
+	void (*build_output)(void *ud, const char *text);
 	void *build_output_ud;
 };
 
