@@ -31,28 +31,54 @@ static int is_ext(const char *key)
 	return !strncmp(key, "x-", 2);
 }
 
-/* Joins dir and path unless path is absolute; "./" parts dropped.
- * Caller frees; NULL on ENOMEM. */
+/* Removes "." and ".." components and doubled slashes of an absolute
+ * path, in place (Docker wants clean bind sources). */
+static void clean_abs(char *s)
+{
+	char *r = s, *w = s;
+
+	while (*r) {
+		while (*r == '/')
+			r++;
+		if (!*r)
+			break;
+		if (r[0] == '.' && (r[1] == '/' || !r[1])) {
+			r++;
+		} else if (r[0] == '.' && r[1] == '.' && (r[2] == '/' || !r[2])) {
+			r += 2;
+			while (w > s && *--w != '/')
+				;
+		} else {
+			*w++ = '/';
+			while (*r && *r != '/')
+				*w++ = *r++;
+		}
+	}
+	if (w == s)
+		*w++ = '/';
+	*w = '\0';
+}
+
+/* Joins dir and path unless path is absolute, cleaned. Caller frees; NULL
+ * on ENOMEM. */
 static char *abs_path(const char *dir, const char *path)
 {
 	struct sbuf sb = SBUF_INIT;
+	char *out;
+	int rc;
 
 	if (path[0] == '/')
-		return strdup(path);
-	if (path[0] == '~' && (path[1] == '/' || !path[1]) && getenv("HOME")) {
-		if (sbuf_printf(&sb, "%s%s", getenv("HOME"), path + 1) != 0)
-			return NULL;
-		return sbuf_detach(&sb);
-	}
-	while (path[0] == '.' && path[1] == '/')
-		path += 2;
-	if (!strcmp(path, "."))
-		path = "";
-	if (sbuf_printf(&sb, "%s%s%s", dir, *path ? "/" : "", path) != 0) {
+		rc = sbuf_puts(&sb, path);
+	else if (path[0] == '~' && (path[1] == '/' || !path[1]) && getenv("HOME"))
+		rc = sbuf_printf(&sb, "%s%s", getenv("HOME"), path + 1);
+	else
+		rc = sbuf_printf(&sb, "%s/%s", dir, path);
+	if (rc != 0 || !(out = sbuf_detach(&sb))) {
 		sbuf_release(&sb);
 		return NULL;
 	}
-	return sbuf_detach(&sb);
+	clean_abs(out);
+	return out;
 }
 
 /* ---- interpolation ---------------------------------------------------- */
@@ -148,7 +174,8 @@ static int interp_text(struct cload *c, const struct yt_node *at, const char *s,
 
 	if (depth > 8)
 		return yt_error_at(c->err, ST_ECONFIG, at, "interpolation nested too deep");
-	if (sbuf_grow(out, strlen(s)) != 0)
+	/* An empty text must still give "" (a grown buffer is not terminated). */
+	if (sbuf_append(out, "", 0) != 0)
 		return OOM(c);
 	while (*s) {
 		if (s[0] != '$') {

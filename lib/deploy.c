@@ -371,12 +371,12 @@ int deploy_gate(struct deploy_run *run, struct deploy_target *t, const char *con
 			if (dc->health_fail_after > 0 && bad >= dc->health_fail_after) {
 				rep->waited = time_monotonic() - t0;
 				rc = st_error_set(err, ST_EFAILED, "new container '%s' failed its health check: %s "
-						  "answered %ld %ld times in a row (after %s): %s%s%s%s",
+						  "answered %ld %ld times in a row (after %s): %s%s%s",
 						  container, url, rep->status, bad,
 						  time_format_duration(rep->waited, dur, sizeof(dur)),
 						  *rep->body ? rep->body : "(empty body)",
-						  *rep->docker_health ? "; docker health: " : "", rep->docker_health,
-						  *rep->docker_probe ? "" : "");
+						  *rep->docker_health ? "; docker health: " : "", rep->docker_health);
+				st_error_hint(err, "see its logs: docker logs %s", container);
 				goto out;
 			}
 		}
@@ -830,19 +830,19 @@ static int op_preflight(struct deploy_run *run, struct deploy_target *t, json_t 
 			return oom(err);
 		break;
 	case DEPLOY_MODE_ROLLBACK:
-		rc = docker_image_inspect(run->docker, t->rollback_to->image_id, DOCKER_TIMEOUT_DEFAULT,
+		rc = docker_image_inspect(run->docker, t->rollback_image_id, DOCKER_TIMEOUT_DEFAULT,
 					  &img, err);
 		json_decref(img);
 		if (rc == ST_ENOTFOUND) {
 			rc = st_error_set(err, ST_EABORTED, "the image of release %s (%s) is gone",
-					  t->rollback_to->id, t->rollback_to->image_id);
+					  t->rollback_to, t->rollback_image_id);
 			st_error_hint(err, "pick another with 'spilttea-ops rollback --list', or rebuild it "
 				      "with 'spilttea-ops deploy %s --ref COMMIT'", t->service);
 		}
 		if (rc)
 			return rc;
 		free(t->image_id);
-		if (!(t->image_id = strdup(t->rollback_to->image_id)))
+		if (!(t->image_id = strdup(t->rollback_image_id)))
 			return oom(err);
 		break;
 	}
@@ -920,7 +920,7 @@ static int op_image(struct deploy_run *run, struct deploy_target *t, json_t **re
 			goto out;
 	}
 	t->t_image = time_monotonic() - t0;
-	if (result_obj(result, "{s:s, s:s, s:f, s:I?}", "image", tags[0], "image_id",
+	if (result_obj(result, "{s:s, s:s, s:f, s:I}", "image", tags[0], "image_id",
 		       short_id(t->image_id, sid, sizeof(sid)), "seconds", t->t_image, "context_entries",
 		       t->build ? (json_int_t)t->build->entries : (json_int_t)0) != 0)
 		rc = oom(err);
@@ -996,7 +996,7 @@ static int op_record(struct deploy_run *run, struct deploy_target *t, json_t **r
 	r.time = time_format_rfc3339(time_wall(), now, sizeof(now));
 	r.user = (char *)user_name();
 	r.source = (char *)mode_source(run->opts->mode);
-	r.rollback_to = t->rollback_to ? (char *)t->rollback_to->id : NULL;
+	r.rollback_to = *t->rollback_to ? t->rollback_to : NULL;
 	r.git_commit = t->build ? t->build->git_commit : NULL;
 	r.git_dirty = t->build ? t->build->git_dirty : 0;
 	r.git_ref = run->opts->mode == DEPLOY_MODE_BUILD ? (char *)run->opts->ref : NULL;
@@ -1106,8 +1106,6 @@ static const struct engine_arg_spec op_args[] = {
 	{ "service", ENGINE_ARG_STRING, ENGINE_ARG_REQUIRED, NULL, "service being deployed" },
 	{ "op", ENGINE_ARG_STRING, ENGINE_ARG_REQUIRED, NULL, "the step of the deploy" },
 	{ "release", ENGINE_ARG_STRING, 0, NULL, "release id (also the image tag)" },
-	{ "image", ENGINE_ARG_STRING, 0, NULL, "image repository" },
-	{ "strategy", ENGINE_ARG_STRING, 0, NULL, "recreate or blue-green" },
 	{ NULL, 0, 0, NULL, NULL },
 };
 
@@ -1189,8 +1187,7 @@ static int act_undo(struct engine_call *call, const json_t *args, json_t **resul
 static const struct engine_action deploy_actions[] = {
 	{ "deploy.check", "preflight of a deploy: definition, image or context, dependencies",
 	  op_args, ENGINE_ACTION_READ_ONLY, act_check },
-	{ "deploy.op", "one step of a deploy (build, record, replace, gate, ...)", op_args,
-	  ENGINE_ACTION_DESTRUCTIVE, act_op },
+	{ "deploy.op", "one step of a deploy (build, record, replace, gate, ...)", op_args, 0, act_op },
 	{ "deploy.undo", "undo one step of a deploy", op_args, 0, act_undo },
 	{ NULL, NULL, NULL, 0, NULL },
 };
@@ -1202,8 +1199,7 @@ static int make_call(struct runbook_call *c, const struct engine_action *a, cons
 {
 	memset(c, 0, sizeof(*c));
 	c->action = a;
-	c->args = json_pack("{s:s, s:s, s:s, s:s, s:s}", "service", t->service, "op", op, "release",
-			    t->release, "image", t->image_repo, "strategy", t->strategy->name);
+	c->args = json_pack("{s:s, s:s, s:s}", "service", t->service, "op", op, "release", t->release);
 	return c->args ? 0 : -1;
 }
 
@@ -1255,7 +1251,10 @@ static int target_runbook(const struct deploy_run *run, const struct deploy_targ
 	    !(rb->name = strdup(run->opts->mode == DEPLOY_MODE_ROLLBACK ? "rollback" : "deploy")) ||
 	    !(rb->source = strdup(RUNBOOK_SOURCE_BUILTIN)))
 		goto nomem;
-	/* The lock is the run's (deploy_execute), held across every target. */
+	/* The lock is the run's (deploy_execute), held across every target;
+	 * the plan shows it, the engine must not take it again. */
+	if (run->opts->dry_run && !(rb->lock = strdup(DEPLOY_LOCK)))
+		goto nomem;
 	switch (run->opts->mode) {
 	case DEPLOY_MODE_BUILD:
 		snprintf(desc, sizeof(desc), "build %s:%s (and :latest) from %s%s%s%s", t->image_repo,
@@ -1268,7 +1267,7 @@ static int target_runbook(const struct deploy_run *run, const struct deploy_targ
 		break;
 	case DEPLOY_MODE_ROLLBACK:
 		snprintf(desc, sizeof(desc), "tag release %s's image %s as %s:latest and release %s",
-			 t->rollback_to->id, short_id(t->rollback_to->image_id, sid, sizeof(sid)),
+			 t->rollback_to, short_id(t->rollback_image_id, sid, sizeof(sid)),
 			 t->image_repo, t->release);
 		break;
 	}
@@ -1314,7 +1313,7 @@ static void release_target(struct deploy_target *t)
 	free(t->image_id);
 	free(t->previous_image_id);
 	free(t->previous_latest_id);
-	free(t->git_commit);
+	free(t->rollback_image_id);
 	json_decref(t->old_inspect);
 	json_decref(t->old_image_inspect);
 	release_history_free(t->history);
@@ -1437,9 +1436,10 @@ static int plan_target(struct deploy_run *run, const struct config_service *cs, 
 	if (!strcmp(t->release, t->initial_id) && strlen(t->release) + 3 < sizeof(t->release))
 		strcat(t->release, "_2");
 	if (run->opts->mode == DEPLOY_MODE_ROLLBACK) {
-		if (run->opts->rollback_to) {
-			const struct release_record *r = release_history_find(t->history, run->opts->rollback_to);
+		const struct release_record *r;
 
+		if (run->opts->rollback_to) {
+			r = release_history_find(t->history, run->opts->rollback_to);
 			if (!r) {
 				rc = st_error_set(err, ST_EUSAGE, "'%s' has no release '%s'", t->service,
 						  run->opts->rollback_to);
@@ -1451,16 +1451,33 @@ static int plan_target(struct deploy_run *run, const struct config_service *cs, 
 						  t->service, r->status);
 				return rc;
 			}
-			t->rollback_to = r;
-		} else if (!(t->rollback_to = release_previous(t->history))) {
+		} else if (!(r = release_previous(t->history))) {
 			rc = st_error_set(err, ST_EABORTED, "'%s' has no earlier release to roll back to",
 					  t->service);
 			st_error_hint(err, "see the history with 'spilttea-ops rollback --list %s'; a git-based "
 				      "rollback is 'spilttea-ops deploy %s --ref COMMIT'", t->service, t->service);
 			return rc;
 		}
+		/* Copies: the history is reloaded by later steps. */
+		snprintf(t->rollback_to, sizeof(t->rollback_to), "%s", r->id);
+		if (!(t->rollback_image_id = strdup(r->image_id)))
+			return oom(err);
 	}
 	return 0;
+}
+
+/* A release to roll back to exists (rollback all skips the others). */
+static int has_previous(const struct deploy_run *run, const char *service)
+{
+	struct release_history *h = NULL;
+	struct st_error ignored = { 0 };
+	int yes;
+
+	if (release_history_load(run->cfg->state_dir, service, &h, &ignored) != 0)
+		return 1;  /* let planning report the unreadable history */
+	yes = release_previous(h) != NULL;
+	release_history_free(h);
+	return yes;
 }
 
 static void deps_of(void *ud, const char *name, const struct compose_dep **deps, size_t *n)
@@ -1497,12 +1514,17 @@ static int plan_run(struct deploy_run *run, struct st_error *err)
 			all = 1;
 	if (all) {
 		for (i = 0; i < cfg->n_services; i++)
-			if (deployable(run, &cfg->services[i]))
+			if (deployable(run, &cfg->services[i]) &&
+			    (run->opts->mode != DEPLOY_MODE_ROLLBACK || has_previous(run, cfg->services[i].name)))
 				chosen[n++] = &cfg->services[i];
 		if (n == 0) {
-			rc = st_error_set(err, ST_EUSAGE, "no service can be %s",
+			rc = st_error_set(err, run->opts->mode == DEPLOY_MODE_ROLLBACK ? ST_EABORTED : ST_EUSAGE,
+					  "no service can be %s",
 					  run->opts->mode == DEPLOY_MODE_BUILD ? "built (none has a build context)"
-									       : "deployed (none has an image)");
+					  : run->opts->mode == DEPLOY_MODE_NO_BUILD ? "deployed (none has an image)"
+					  : "rolled back (none has an earlier release)");
+			if (run->opts->mode == DEPLOY_MODE_ROLLBACK)
+				st_error_hint(err, "see the history with 'spilttea-ops rollback --list'");
 			goto out;
 		}
 	} else {
@@ -1631,7 +1653,7 @@ int deploy_execute(const struct st_config *cfg, const struct deploy_options *opt
 			goto out;
 		params = json_pack("{s:s, s:s, s:s, s:s, s:s?, s:s?}", "service", t->service, "release",
 				   t->release, "image", t->image_repo, "strategy", t->strategy->name, "ref",
-				   opts->ref, "to", t->rollback_to ? t->rollback_to->id : NULL);
+				   opts->ref, "to", *t->rollback_to ? t->rollback_to : NULL);
 		memset(&eo, 0, sizeof(eo));
 		eo.state_dir = cfg->state_dir;
 		eo.command_line = opts->command_line;

@@ -135,11 +135,9 @@ struct deploy_target {
 	char *image_id;                 /* "sha256:..." of the image being deployed */
 	char *previous_image_id;        /* image the container ran before, NULL when none ran */
 	char *previous_latest_id;       /* what REPO:latest was before, NULL when absent */
-	char *git_commit;               /* commit built, NULL when the context is no git tree */
-	int git_dirty;                  /* working tree differed from git_commit */
 	json_t *old_inspect;            /* inspect of the container that ran before; NULL */
-	const struct release_record *rollback_to; /* DEPLOY_MODE_ROLLBACK: the release
-						     redeployed (borrowed from history) */
+	char rollback_to[RELEASE_ID_MAX]; /* DEPLOY_MODE_ROLLBACK: the release redeployed */
+	char *rollback_image_id;        /* ... and its image; owned */
 	struct release_history *history;/* this service's history; owned */
 
 	/* Strategy state: the containers that exist while the deploy runs, for
