@@ -17,6 +17,7 @@
 
 #include "buildctx.h"
 #include "config.h"
+#include "container.h"
 #include "http.h"
 #include "lock.h"
 #include "runbook.h"
@@ -223,43 +224,6 @@ int deploy_remove_container(struct deploy_run *run, const char *container, struc
 	return rc == ST_ENOTFOUND ? 0 : rc;
 }
 
-/* The last n log lines of a container, "; "-joined, for failure messages. */
-struct tail {
-	char lines[6][200];
-	int n, next;
-};
-
-static int tail_line(void *ud, const struct docker_log_line *l, struct st_error *err)
-{
-	struct tail *t = ud;
-
-	(void)err;
-	snprintf(t->lines[t->next], sizeof(t->lines[0]), "%.*s", (int)l->len, l->text);
-	t->next = (t->next + 1) % 6;
-	if (t->n < 6)
-		t->n++;
-	return 0;
-}
-
-static void log_tail(struct deploy_run *run, const char *container, char *buf, size_t size)
-{
-	struct docker_logs_opts o = { .tail = 6, .timeout = 5 };
-	struct tail t;
-	struct st_error ignored = { 0 };
-	int i;
-
-	memset(&t, 0, sizeof(t));
-	buf[0] = '\0';
-	if (docker_container_logs(run->docker, container, &o, tail_line, &t, &ignored) != 0)
-		return;
-	for (i = 0; i < t.n; i++) {
-		int idx = (t.next - t.n + i + 6) % 6;
-		size_t len = strlen(buf);
-
-		snprintf(buf + len, size - len, "%s%s", len ? " | " : "", t.lines[idx]);
-	}
-}
-
 /* ---- the health gate --------------------------------------------------------------- */
 
 static void copy_excerpt(char *dst, size_t size, const char *src, size_t len)
@@ -278,8 +242,9 @@ int deploy_gate(struct deploy_run *run, struct deploy_target *t, const char *con
 {
 	const struct config_deploy *dc = &run->cfg->deploy;
 	struct deploy_gate_report local;
-	double t0 = time_monotonic(), deadline = t0 + dc->health_timeout, first_running = 0;
-	long restarts0 = -1, bad = 0;
+	struct container_wait_report *wr = NULL;
+	double t0 = time_monotonic(), deadline = t0 + dc->health_timeout;
+	long bad = 0;
 	int rc = 0;
 	char dur[32];
 
@@ -289,77 +254,45 @@ int deploy_gate(struct deploy_run *run, struct deploy_target *t, const char *con
 	memset(rep, 0, sizeof(*rep));
 	if (url)
 		snprintf(rep->url, sizeof(rep->url), "%s", url);
+	if (!(wr = calloc(1, sizeof(*wr))))
+		return oom(err);
 	for (;;) {
-		json_t *ins = NULL;
-		const json_t *state, *health;
-		const char *status;
-		long restarts;
-		int running, has_hc, url_ok = !url, ready;
-		struct st_error ierr = { 0 };
+		struct st_error werr = { 0 };
+		int docker_ready, url_ok = !url;
 
-		if ((rc = docker_container_inspect(run->docker, container, DOCKER_TIMEOUT_DEFAULT, &ins,
-						   &ierr)) != 0) {
-			*err = ierr;
-			st_error_wrap(err, "health gate of '%s'", container);
-			goto out;
-		}
-		state = json_object_get(ins, "State");
-		status = json_string_value(json_object_get(state, "Status"));
-		running = json_is_true(json_object_get(state, "Running")) &&
-			  !json_is_true(json_object_get(state, "Restarting"));
-		restarts = (long)json_integer_value(json_object_get(ins, "RestartCount"));
-		health = json_object_get(state, "Health");
-		has_hc = json_is_object(health);
-		if (restarts0 < 0)
-			restarts0 = restarts;
+		/* One look at the container (running, restarts, Docker health);
+		 * the URL is probed here, so an app answering errors fails fast. */
+		rc = container_wait_ready_cancel(run->docker, container, NULL, 0, dc->health_interval,
+						 run->opts->cancel, wr, &werr);
 		snprintf(rep->docker_health, sizeof(rep->docker_health), "%s",
-			 has_hc ? json_string_value(json_object_get(health, "Status")) : "");
-		if (has_hc) {
-			const json_t *log = json_object_get(health, "Log");
-			const json_t *last = json_array_get(log, json_array_size(log) ? json_array_size(log) - 1 : 0);
-			const char *o = json_string_value(json_object_get(last, "Output"));
-
-			if (o)
-				copy_excerpt(rep->docker_probe, sizeof(rep->docker_probe), o, strlen(o));
-		}
-		if (!running || restarts > restarts0) {
-			char logs[1200];
-			long code = (long)json_integer_value(json_object_get(state, "ExitCode"));
-
-			json_decref(ins);
-			log_tail(run, container, logs, sizeof(logs));
+			 wr->state.has_healthcheck ? wr->state.health : "");
+		copy_excerpt(rep->docker_probe, sizeof(rep->docker_probe), wr->health_log,
+			     strlen(wr->health_log));
+		if (rc && rc != ST_ETIMEOUT) {
+			*err = werr;
 			rep->waited = time_monotonic() - t0;
-			rc = st_error_set(err, ST_EFAILED, "new container '%s' %s (exit code %ld) after %s%s%s",
-					  container, restarts > restarts0 ? "restarted" : status ? status : "stopped",
-					  code, time_format_duration(rep->waited, dur, sizeof(dur)),
-					  *logs ? "; last log lines: " : "", logs);
-			st_error_hint(err, "see its logs: docker logs %s", container);
+			st_error_wrap(err, "new container failed its health gate after %s",
+				      time_format_duration(rep->waited, dur, sizeof(dur)));
 			goto out;
 		}
-		json_decref(ins);
-		if (!first_running)
-			first_running = time_monotonic();
-		if (has_hc && !strcmp(rep->docker_health, "unhealthy")) {
-			rep->waited = time_monotonic() - t0;
-			rc = st_error_set(err, ST_EFAILED, "new container '%s' is unhealthy after %s "
-					  "(docker health probe: %s)", container,
-					  time_format_duration(rep->waited, dur, sizeof(dur)),
-					  *rep->docker_probe ? rep->docker_probe : "no output");
-			goto out;
-		}
+		docker_ready = rc == 0;
+		rc = 0;
 		if (url) {
 			struct http_result res;
 			struct st_error perr = { 0 };
-			double to = dc->health_interval < 5 ? 5 : dc->health_interval;
 
 			memset(&res, 0, sizeof(res));
-			if (http_probe(url, to, NULL, &res, &perr) == 0) {
+			if (http_probe(url, dc->health_interval < 5 ? 5 : dc->health_interval, NULL, &res,
+				       &perr) == 0) {
 				rep->status = res.status;
 				copy_excerpt(rep->body, sizeof(rep->body), res.body, res.body_len);
-				if (res.status >= 200 && res.status < 400) {
+				/* 2xx/3xx, and a JSON {"status": ...} saying ok when there is one */
+				if (res.status >= 200 && res.status < 400 &&
+				    (res.status != 200 ||
+				     container_health_response_ok(res.status, res.body, res.body_len))) {
 					url_ok = 1;
 					bad = 0;
-				} else if (res.status >= 400) {
+				} else {
 					bad++;
 				}
 			} else {
@@ -380,28 +313,25 @@ int deploy_gate(struct deploy_run *run, struct deploy_target *t, const char *con
 				goto out;
 			}
 		}
-		ready = url_ok && (has_hc ? !strcmp(rep->docker_health, "healthy")
-					  : (url || time_monotonic() - first_running >= dc->health_interval));
-		if (ready) {
+		if (docker_ready && url_ok) {
 			rep->waited = time_monotonic() - t0;
 			goto out;
 		}
 		if (time_monotonic() + dc->health_interval > deadline) {
 			rep->waited = time_monotonic() - t0;
-			if (url)
+			if (url && !url_ok)
 				rc = st_error_set(err, ST_EFAILED, "new container '%s' not healthy within %s: %s "
 						  "%s%ld%s: %s%s%s%s%s", container,
 						  time_format_duration(dc->health_timeout, dur, sizeof(dur)), url,
 						  rep->status ? "answered " : "", rep->status,
 						  rep->status ? "" : " (no answer)", rep->body,
-						  has_hc ? "; docker health: " : "", rep->docker_health,
-						  *rep->docker_probe ? ", last probe: " : "", rep->docker_probe);
+						  *rep->docker_health ? "; docker health: " : "", rep->docker_health,
+						  *rep->docker_probe ? ", last probes: " : "", rep->docker_probe);
 			else
-				rc = st_error_set(err, ST_EFAILED, "new container '%s' not healthy within %s "
-						  "(docker health: %s%s%s)", container,
+				rc = st_error_set(err, ST_EFAILED, "new container '%s' not healthy within %s: %s",
+						  container,
 						  time_format_duration(dc->health_timeout, dur, sizeof(dur)),
-						  has_hc ? rep->docker_health : "none",
-						  *rep->docker_probe ? ", last probe: " : "", rep->docker_probe);
+						  wr->reason);
 			st_error_hint(err, "raise deploy.health_timeout if it only starts slowly");
 			goto out;
 		}
@@ -409,6 +339,7 @@ int deploy_gate(struct deploy_run *run, struct deploy_target *t, const char *con
 			goto out;
 	}
 out:
+	free(wr);
 	return rc;
 }
 
@@ -1115,7 +1046,7 @@ static struct deploy_target *call_target(struct engine_call *call, const json_t 
 	const char *svc = json_string_value(json_object_get(args, "service"));
 	size_t i;
 
-	*run = call->services;
+	*run = (struct deploy_run *)call->services;   /* svc is its first member */
 	for (i = 0; *run && i < (*run)->ntargets; i++)
 		if (svc && !strcmp((*run)->targets[i].service, svc))
 			return &(*run)->targets[i];
@@ -1330,7 +1261,7 @@ static void run_release(struct deploy_run *run)
 		release_target(&run->targets[i]);
 	free(run->targets);
 	compose_free(run->compose);
-	docker_client_free(run->docker);
+	services_release(&run->svc);
 }
 
 /* Does the service have what this mode needs? */
@@ -1496,7 +1427,7 @@ static int plan_run(struct deploy_run *run, struct st_error *err)
 	size_t n = 0, i, *order = NULL;
 	int all = 0, rc = 0;
 
-	if ((rc = services_docker_open(cfg, &run->docker, err)) != 0)
+	if ((rc = services_docker(&run->svc, &run->docker, err)) != 0)
 		return rc;
 	if (cfg->compose_file && (rc = compose_load(cfg->compose_file, cfg->compose_env_file, &run->compose,
 						    err)) != 0)
@@ -1619,6 +1550,7 @@ int deploy_execute(const struct st_config *cfg, const struct deploy_options *opt
 	int rc = 0;
 
 	memset(&run, 0, sizeof(run));
+	services_init(&run.svc, cfg);
 	run.cfg = cfg;
 	run.opts = opts;
 	if (!report)
@@ -1660,7 +1592,7 @@ int deploy_execute(const struct st_config *cfg, const struct deploy_options *opt
 		eo.dry_run = opts->dry_run;
 		eo.assume_yes = opts->assume_yes;
 		eo.config = cfg;
-		eo.services = &run;
+		eo.services = &run.svc;
 		eo.cancel = opts->cancel;
 		eo.ui = opts->ui;
 		if (!params) {

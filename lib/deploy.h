@@ -54,6 +54,7 @@
 #include "engine.h"
 #include "error.h"
 #include "release.h"
+#include "services.h"
 
 struct buildctx;
 
@@ -182,9 +183,13 @@ struct deploy_options {
 };
 
 struct deploy_run {
+	/* First member: the engine hands actions &run->svc (engine_call.services),
+	 * and deploy's actions get the run back from it. Postgres and Redis
+	 * open lazily through it when a strategy needs them. */
+	struct services svc;
 	const struct st_config *cfg;    /* borrowed */
 	const struct deploy_options *opts; /* borrowed */
-	struct docker_client *docker;   /* owned */
+	struct docker_client *docker;   /* borrowed from svc */
 	struct compose_project *compose;/* owned; NULL without compose_file */
 	struct deploy_target *targets;  /* owned, in depends_on order */
 	size_t ntargets;
