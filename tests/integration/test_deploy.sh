@@ -200,6 +200,16 @@ run_st 1 "image that exits" -c "$tmp/exits.yaml" deploy backend --yes
 contains "$tmp/err" "exit code 3" "image that exits"
 [[ $(version) == '{"version":"v1"}' ]] || fail "exits: v1 not serving: $(version)"
 
+# A build that fails changes nothing.
+context "$tmp/badbuild" badbuild $'RUN false\n'
+mkcfg "$tmp/badbuild.yaml" "$tmp/badbuild"
+cid=$(docker inspect --format '{{.Id}}' spilttea-backend)
+run_st 1 "failing build" -c "$tmp/badbuild.yaml" deploy backend --yes
+contains "$tmp/err" "cannot build 'spilttea-test-backend:" "failing build"
+contains "$tmp/err" "returned a non-zero code" "failing build"
+[[ $(docker inspect --format '{{.Id}}' spilttea-backend) == "$cid" ]] || fail "failing build replaced the container"
+[[ $(image_id spilttea-test-backend:latest) == "$v1_id" ]] || fail "failing build moved latest"
+
 # ---- --no-build ----------------------------------------------------------------------
 docker tag "$v2_id" spilttea-test-backend:latest
 run_st 0 "--no-build" -c "$tmp/v1.yaml" deploy backend --no-build --yes

@@ -105,6 +105,7 @@ static void test_full_file(void **state)
 	assert_string_equal(sget(redis->config, "Cmd.0"), "redis-server");
 	assert_string_equal(sget(redis->config, "Cmd.2"), "s3cret");
 	assert_string_equal(sget(redis->config, "Cmd.4"), "64mb");
+	assert_string_equal(sget(redis->config, "Cmd.6"), "");   /* --save "" */
 	assert_string_equal(sget(redis->config, "Healthcheck.Test.1"), "redis-cli ping");
 	assert_string_equal(sget(redis->config, "HostConfig.RestartPolicy.Name"), "always");
 
@@ -264,6 +265,7 @@ static void test_volumes_and_project(void **state)
 		"      - named:/named\n"
 		"      - /abs:/abs\n"
 		"      - /anon\n"
+		"      - ../up/./x/../dir/:/up\n"
 		"      - type: bind\n"
 		"        source: rel\n"
 		"        target: /rel\n"
@@ -283,7 +285,10 @@ static void test_volumes_and_project(void **state)
 	assert_string_equal(sget(host, "Binds.1"), "ext:/ext:ro");
 	assert_string_equal(sget(host, "Binds.2"), "exact-name:/named");
 	assert_string_equal(sget(host, "Binds.3"), "/abs:/abs");
-	assert_non_null(strstr(sget(host, "Binds.4"), "/tests/fixtures/compose/rel:/rel:ro"));
+	/* relative sources are cleaned ("..", "." and trailing slashes go) */
+	assert_non_null(strstr(sget(host, "Binds.4"), "/tests/fixtures/up/dir:/up"));
+	assert_null(strstr(sget(host, "Binds.4"), ".."));
+	assert_non_null(strstr(sget(host, "Binds.5"), "/tests/fixtures/compose/rel:/rel:ro"));
 	assert_non_null(json_object_get(json_object_get(p->services[0].config, "Volumes"), "/anon"));
 	assert_non_null(json_object_get(json_object_get(host, "Tmpfs"), "/scratch"));
 	compose_free(p);
