@@ -258,11 +258,34 @@ run_st 4 "rollback meanwhile" -c "$tmp/v2.yaml" rollback backend --yes
 wait "$bg" || { fail "the first deploy failed"; cat "$tmp/bg.out" >&2; }
 [[ $(version) == '{"version":"slow"}' ]] || fail "the first deploy did not finish: $(version)"
 
-# ---- retention ------------------------------------------------------------------------------------
-# keep_releases 3: older release tags are gone, the running and previous stay.
-tags=$(docker images --format '{{.Tag}}' spilttea-test-backend | grep -vc latest || true)
-((tags <= 5)) || fail "retention kept $tags release tags"
+# ---- retention, history file, journal --------------------------------------------------------------
+# keep_releases 3: pruned releases lost their tag, the others kept it; the
+# running image and the rollback target are there.
+python3 - "$state/releases/backend.json" >"$tmp/tags" <<'PY'
+import json, sys
+for r in json.load(open(sys.argv[1]))["releases"]:
+    print(r["id"], "pruned" if r.get("pruned") else "kept", r["status"], r["image_id"])
+PY
+pruned=0
+while read -r id what status img; do
+	if [[ $what == pruned ]]; then
+		pruned=$((pruned + 1))
+		docker image inspect "spilttea-test-backend:$id" >/dev/null 2>&1 && fail "retention: $id pruned but tagged"
+	elif [[ $status == ok ]]; then
+		docker image inspect "spilttea-test-backend:$id" >/dev/null 2>&1 || fail "retention: $id kept but untagged"
+	fi
+done <"$tmp/tags"
+((pruned > 0)) || fail "retention pruned nothing after $(wc -l <"$tmp/tags") releases with keep_releases 3"
 docker image inspect "$(image_of spilttea-backend)" >/dev/null || fail "retention removed the running image"
+run_st 0 "rollback target" -c "$tmp/v1.yaml" --format json rollback --list backend
+target=$(python3 -c 'import json,sys; print([r for r in json.load(open(sys.argv[1]))["backend"] if r["rollback_target"]][0]["image_id"])' "$tmp/out")
+docker image inspect "$target" >/dev/null || fail "retention removed the rollback target $target"
+[[ $(stat -c %a "$state/releases/backend.json") == 600 ]] || fail "history file is not 0600"
+contains "$state/journal.jsonl" '"runbook":"deploy"' "journal"
+contains "$state/journal.jsonl" '"runbook":"rollback"' "journal"
+contains "$state/journal.jsonl" '"step":"backend-gate","action":"deploy.op","phase":"act","result":"failed"' "journal"
+contains "$state/journal.jsonl" '"step":"backend-replace","action":"deploy.undo","phase":"undo","result":"undone"' "journal"
+grep -q 'DATABASE_URL\|JWT_SECRET' "$state/journal.jsonl" && fail "journal holds environment values"
 
 # ---- the compose path -----------------------------------------------------------------------------
 compose_extra="compose_file: \"$src/sandbox/docker-compose.yml\"
