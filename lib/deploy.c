@@ -496,8 +496,11 @@ out:
 	return rc;
 }
 
-static int recreate_replace(struct deploy_run *run, struct deploy_target *t, json_t **result,
-			    struct st_error *err)
+static int recreate_replace_undo(struct deploy_run *run, struct deploy_target *t,
+				 struct st_error *err);
+
+static int replace_steps(struct deploy_run *run, struct deploy_target *t, json_t **result,
+			 struct st_error *err)
 {
 	json_t *body = NULL, *cur = NULL, *img = NULL;
 	char tmpname[256], oldname[256], *id = NULL, sid[16];
@@ -560,6 +563,27 @@ out:
 	json_decref(cur);
 	json_decref(img);
 	free(id);
+	return rc;
+}
+
+/* The engine undoes only acts that succeeded: a replace that fails half way
+ * (the new container does not start) puts the old one back itself. */
+static int recreate_replace(struct deploy_run *run, struct deploy_target *t, json_t **result,
+			    struct st_error *err)
+{
+	struct st_error uerr = { 0 };
+	int rc = replace_steps(run, t, result, err);
+
+	if (rc && (t->new_container || t->old_stopped)) {
+		if (recreate_replace_undo(run, t, &uerr) != 0) {
+			st_error_hint(err, "putting the old container back failed too: %s", uerr.message);
+		} else {
+			size_t n = strlen(err->message);
+
+			snprintf(err->message + n, sizeof(err->message) - n,
+				 " (the old container was put back)");
+		}
+	}
 	return rc;
 }
 

@@ -34,13 +34,14 @@
  * A strategy is a table of ops run between <svc>-record and <svc>-commit.
  * Each op gets the run and its target; it reads what it needs from the
  * target (definition, image, names) and keeps what its undo needs in the
- * target (new_container, old_container) or in t->strategy_state. Undo must
- * work from any partial state of its own act (it runs when the act itself
- * failed half way only if a later verify failed; the engine runs the undo of
- * every op whose act returned 0, in reverse order, when any later step
- * fails). The helpers below (create body, health gate, log scan, notices)
- * are what recreate uses; blue/green uses the same. Register the strategy
- * in deploy_strategies[] in deploy.c.
+ * target (new_container, old_container) or in t->strategy_state. When any
+ * later step fails, the engine runs the undo of every op whose act returned
+ * 0, in reverse order; an act that fails half way is not undone by the
+ * engine and must put back what it changed before returning (recreate's
+ * "replace" does). The helpers below (create body, health gate, log scan,
+ * notices, container removal) are what recreate uses; blue/green uses the
+ * same. Register the strategy in deploy_strategies[] in deploy.c (before
+ * recreate, which is the default for everything).
  */
 #ifndef ST_DEPLOY_H
 #define ST_DEPLOY_H
@@ -123,9 +124,11 @@ struct deploy_target {
 	const char *service;            /* "backend" */
 	const char *container;          /* configured container name: "spilttea-backend" */
 	const char *health_url;         /* services.X.health_url, else .url, else NULL */
-	const struct compose_service *def; /* compose definition (config overrides applied),
-					       or NULL: the running container is its own
-					       definition (compose_body_from_inspect) */
+	const struct compose_service *def; /* compose definition as written (the config's
+					       container, image, build and health_url are
+					       the fields here), or NULL: the running
+					       container is its own definition
+					       (compose_body_from_inspect) */
 	const struct deploy_strategy *strategy;
 	char *image_repo;               /* "spilttea-backend" (no tag); owned */
 	char *context;                  /* build context directory, NULL when none; owned */

@@ -200,6 +200,18 @@ run_st 1 "image that exits" -c "$tmp/exits.yaml" deploy backend --yes
 contains "$tmp/err" "exit code 3" "image that exits"
 [[ $(version) == '{"version":"v1"}' ]] || fail "exits: v1 not serving: $(version)"
 
+# A new container that cannot even start (its image's USER does not exist):
+# the half-done replacement puts the old container back by itself.
+context "$tmp/nostart" nostart $'USER nosuchuser\n'
+mkcfg "$tmp/nostart.yaml" "$tmp/nostart"
+run_st 1 "container that cannot start" -c "$tmp/nostart.yaml" deploy backend --yes
+contains "$tmp/err" "nosuchuser" "container that cannot start"
+contains "$tmp/err" "the old container was put back" "container that cannot start"
+[[ $(version) == '{"version":"v1"}' ]] || fail "cannot start: v1 not serving: $(version)"
+[[ $(docker inspect --format '{{.State.Running}} {{.Image}}' spilttea-backend) == "true $v1_id" ]] ||
+	fail "cannot start: old container not running under its name"
+docker ps -a --format '{{.Names}}' | grep -q -- '-old-\|-new-' && fail "cannot start: a temporary container was left"
+
 # A build that fails changes nothing.
 context "$tmp/badbuild" badbuild $'RUN false\n'
 mkcfg "$tmp/badbuild.yaml" "$tmp/badbuild"
