@@ -279,7 +279,7 @@ for r in json.load(open(sys.argv[1]))["releases"]:
     print(r["id"], "pruned" if r.get("pruned") else "kept", r["status"], r["image_id"])
 PY
 pruned=0
-while read -r id what status img; do
+while read -r id what status _; do
 	if [[ $what == pruned ]]; then
 		pruned=$((pruned + 1))
 		docker image inspect "spilttea-test-backend:$id" >/dev/null 2>&1 && fail "retention: $id pruned but tagged"
