@@ -337,13 +337,16 @@ int cmd_release_list(struct ctx *ctx, const char *const *services)
 			status = cmd_usage_error(ctx, "unknown service '%s'", name);
 			goto out;
 		}
-		/* Services that are never deployed have no history to show. */
-		if (every && !cs->image && !cs->build && !cfg->compose_file)
-			continue;
 		if (release_history_load(cfg->state_dir, name, &h, &err) != 0) {
 			cmd_print_error(ctx, &err);
 			status = cmd_exit_status(err.code);
 			goto out;
+		}
+		/* Services that are never deployed (postgres, redis) have nothing
+		 * to show. */
+		if (every && h->count == 0 && !cs->image && !cs->build) {
+			release_history_free(h);
+			continue;
 		}
 		if (json) {
 			const struct release_record *cur = release_current(h), *prev = release_previous(h);
