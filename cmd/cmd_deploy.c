@@ -321,7 +321,7 @@ int cmd_release_list(struct ctx *ctx, const char *const *services)
 	size_t i;
 	int json = ctx->format && !strcmp(ctx->format, "json");
 	int every = !services || !services[0] || !strcmp(services[0], "all");
-	int status = ST_EXIT_OK;
+	int status = ST_EXIT_OK, shown = 0;
 
 	if (json && !(all = json_object())) {
 		fputs("error: out of memory\n", stderr);
@@ -358,7 +358,7 @@ int cmd_release_list(struct ctx *ctx, const char *const *services)
 									&h->records[j] == prev));
 			json_object_set_new(all, name, list ? list : json_null());
 		} else {
-			if (i > 0)
+			if (shown++ > 0)
 				putchar('\n');
 			print_history(h, ctx->color_stdout);
 		}
