@@ -3,6 +3,7 @@
 #include "expr.h"
 #include "redact.h"
 #include "services.h"
+#include "text.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -122,62 +123,15 @@ int actions_arg_bool(const json_t *args, const char *name, int def)
 	return json_is_boolean(v) ? json_is_true(v) : def;
 }
 
-/* Length of the valid UTF-8 sequence at s (n bytes left), 0 if invalid. */
-static size_t utf8_seq(const unsigned char *s, size_t n)
-{
-	size_t len, i;
-	unsigned cp;
-
-	if (s[0] == 0)
-		return 0;
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] >= 0xc2 && s[0] <= 0xdf)
-		len = 2, cp = s[0] & 0x1f;
-	else if (s[0] >= 0xe0 && s[0] <= 0xef)
-		len = 3, cp = s[0] & 0x0f;
-	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
-		len = 4, cp = s[0] & 0x07;
-	else
-		return 0;
-	if (n < len)
-		return 0;
-	for (i = 1; i < len; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (s[i] & 0x3f);
-	}
-	if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-	    (len == 4 && (cp < 0x10000 || cp > 0x10ffff)))
-		return 0;
-	return len;
-}
-
 json_t *actions_text(const char *data, size_t len)
 {
-	const unsigned char *s = (const unsigned char *)data;
-	char *buf, *o;
-	size_t i = 0, k;
+	size_t n;
+	char *buf = text_utf8_repair(data, len, &n);
 	json_t *v;
 
-	/* Worst case every byte becomes the 3-byte U+FFFD. */
-	buf = malloc(len * 3 + 1);
 	if (!buf)
 		return NULL;
-	o = buf;
-	while (i < len) {
-		k = utf8_seq(s + i, len - i);
-		if (k) {
-			memcpy(o, s + i, k);
-			o += k;
-			i += k;
-		} else {
-			memcpy(o, "\xef\xbf\xbd", 3);
-			o += 3;
-			i++;
-		}
-	}
-	v = json_stringn(buf, (size_t)(o - buf));
+	v = json_stringn(buf, n);
 	free(buf);
 	return v;
 }

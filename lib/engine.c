@@ -8,6 +8,7 @@
 #include "redact.h"
 #include "runbook.h"
 #include "sbuf.h"
+#include "text.h"
 #include "timeutil.h"
 
 #include <stdarg.h>
@@ -17,19 +18,6 @@
 #include <strings.h>
 
 #define SLEEP_SLICE 0.05
-
-/* Bounded copy, truncating (messages only). */
-static void copy_text(char *dst, size_t size, const char *src)
-{
-	size_t n = strlen(src);
-
-	if (size == 0)
-		return;
-	if (n >= size)
-		n = size - 1;
-	memcpy(dst, src, n);
-	dst[n] = '\0';
-}
 
 const char *engine_result_name(enum engine_result r)
 {
@@ -329,7 +317,7 @@ static int run_check(struct run *r, const struct runbook_step *st, int *held, ch
 	if (call->expect && (rc = expr_resolve(call->expect, &scope, &expect, err)) != 0)
 		goto out;
 	if (invoke(r, st, call, ENGINE_PHASE_CHECK, 1, args, &result, &aerr) != 0) {
-		copy_text(why, whysize, aerr.message);
+		text_copy(why, whysize, aerr.message);
 	} else if (expect) {
 		rc = expr_expect(result, expect, why, whysize, err);
 		if (rc < 0)
@@ -437,7 +425,7 @@ static int run_verify(struct run *r, const struct runbook_step *st, int *attempt
 		json_decref(result);
 		result = NULL;
 		if (invoke(r, st, call, ENGINE_PHASE_VERIFY, *attempts, args, &result, &aerr) != 0) {
-			copy_text(why, sizeof(why), aerr.message);
+			text_copy(why, sizeof(why), aerr.message);
 		} else if (expect) {
 			rc = expr_expect(result, expect, why, sizeof(why), err);
 			if (rc < 0)

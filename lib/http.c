@@ -8,6 +8,7 @@
 
 #include <curl/curl.h>
 
+#include "text.h"
 #include "timeutil.h"
 #include "version.h"
 
@@ -121,10 +122,7 @@ static void failure_reason(CURL *h, CURLcode cc, const char *errbuf, char *out, 
 		why = "the server closed the connection without answering";
 	else
 		why = errbuf[0] ? errbuf : curl_easy_strerror(cc);
-	snprintf(out, size, "%s", why);
-	out[strcspn(out, "\r\n")] = '\0';
-	if (out[0] >= 'A' && out[0] <= 'Z' && out[1] >= 'a' && out[1] <= 'z')
-		out[0] = (char)(out[0] - 'A' + 'a');
+	text_one_line(out, size, why, strlen(why), TEXT_FIRST_LINE | TEXT_LOWER_FIRST);
 }
 
 /*

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "text.h"
 #include "timeutil.h"
 
 #define PG_LABEL_MAX 300
@@ -81,13 +82,8 @@ static void connect_reason(const char *msg, char *out, size_t size)
 		snprintf(out, size, "no reason given by libpq");
 		return;
 	}
-	if (n >= size)
-		n = size - 1;
-	memcpy(out, start, n);
-	out[n] = '\0';
 	/* "Connection refused" -> "connection refused"; leave acronyms alone. */
-	if (isupper((unsigned char)out[0]) && islower((unsigned char)out[1]))
-		out[0] = (char)tolower((unsigned char)out[0]);
+	text_one_line(out, size, start, n, TEXT_LOWER_FIRST);
 }
 
 /* Drives libpq's non-blocking connect until it succeeds, fails (both: 0,

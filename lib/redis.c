@@ -1,4 +1,5 @@
 #include "redis.h"
+#include "text.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -28,20 +29,11 @@ static struct timeval to_timeval(double seconds)
 	return tv;
 }
 
-/* Copies at most 200 bytes of a server or library message, stopping at a
- * line end, with the first letter lowered when it starts a plain word. */
+/* At most 200 bytes of the first line of a server or library message,
+ * the first letter lowered when it starts a plain word. */
 static void short_text(char *dst, size_t size, const char *src, size_t len)
 {
-	size_t n = len < size - 1 ? len : size - 1;
-	size_t i;
-
-	if (n > 200)
-		n = 200;
-	for (i = 0; i < n && src[i] != '\r' && src[i] != '\n'; i++)
-		dst[i] = src[i];
-	dst[i] = '\0';
-	if (i > 1 && dst[0] >= 'A' && dst[0] <= 'Z' && dst[1] >= 'a' && dst[1] <= 'z')
-		dst[0] = (char)(dst[0] - 'A' + 'a');
+	text_one_line(dst, size < 201 ? size : 201, src, len, TEXT_FIRST_LINE | TEXT_LOWER_FIRST);
 }
 
 /* Fills err from a failed hiredis call (NULL reply): the context's error. */
