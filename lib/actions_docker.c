@@ -12,6 +12,7 @@
 #include "actions.h"
 #include "actions_util.h"
 #include "container.h"
+#include "text.h"
 #include "timeutil.h"
 
 #include <regex.h>
@@ -161,7 +162,8 @@ static int exec_stderr(void *ud, const char *data, size_t len)
 	return x->cancel && *x->cancel;
 }
 
-/* The last non-empty line of a tail, for error messages. */
+/* The last non-empty line of a tail, for error messages: one clean line
+ * (no control characters, valid UTF-8), its end kept when too long. */
 static void last_line(const struct actions_tail *t, char *buf, size_t size)
 {
 	size_t end = t->len, start;
@@ -173,8 +175,7 @@ static void last_line(const struct actions_tail *t, char *buf, size_t size)
 		start--;
 	if (end - start >= size)
 		start = end - (size - 1);
-	memcpy(buf, t->buf + start, end - start);
-	buf[end - start] = '\0';
+	text_one_line(buf, size, t->buf + start, end - start, 0);
 }
 
 static int act_exec(struct engine_call *call, const json_t *args, json_t **result,

@@ -1,6 +1,7 @@
 #include "journal.h"
 #include "atomic_file.h"
 #include "redact.h"
+#include "text.h"
 #include "timeutil.h"
 
 #include <errno.h>
@@ -112,9 +113,22 @@ static int put(json_t *obj, const char *key, json_t *value)
 	return json_object_set_new(obj, key, value);
 }
 
+/* Text from outside (a server's message, a command line) may not be UTF-8,
+ * which JSON needs: such text is repaired rather than the record lost. */
 static int put_str(json_t *obj, const char *key, const char *s)
 {
-	return s ? put(obj, key, json_string(s)) : 0;
+	json_t *v;
+	char *fixed;
+
+	if (!s)
+		return 0;
+	v = json_string(s);
+	if (!v && !text_utf8_valid(s, strlen(s))) {
+		fixed = text_utf8_repair(s, strlen(s), NULL);
+		v = fixed ? json_string(fixed) : NULL;
+		free(fixed);
+	}
+	return put(obj, key, v);
 }
 
 static json_t *new_record(const char *type, const char *run_id)

@@ -340,6 +340,12 @@ static void test_docker_exec(void **state)
 			     "\"-c\",\"echo first >&2; echo 'no such thing' >&2; exit 2\"]}", &r, &err),
 			 ST_EFAILED);
 	assert_string_equal(err.message, "'sh' in container 'spilttea-postgres' exited with 2: no such thing");
+	/* A last line with control characters and bytes that are not UTF-8
+	 * becomes one clean line (the journal takes only valid UTF-8). */
+	assert_int_equal(run("docker.exec", "{\"container\":\"spilttea-postgres\",\"command\":[\"sh\","
+			     "\"-c\",\"printf 'bad\\\\033[31m\\\\001red \\\\377\\\\n' >&2; exit 2\"]}", &r, &err),
+			 ST_EFAILED);
+	assert_string_equal(err.message, "'sh' in container 'spilttea-postgres' exited with 2: bad [31m red ?");
 
 	/* Output beyond max_output keeps its end. */
 	r = run_ok("docker.exec", "{\"service\":\"postgres\",\"max_output\":1000,\"command\":[\"sh\","

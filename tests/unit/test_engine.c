@@ -698,6 +698,28 @@ static void test_journal_is_json_without_secrets(void **state)
 	assert_int_equal(tu_mode(path), 0600);
 }
 
+/* A long message of two-byte characters is cut inside one by the error
+ * record; the journal still gets the step and end records (review: they
+ * were dropped as "out of memory"). */
+static void test_journal_keeps_records_with_cut_utf8(void **state)
+{
+	struct fx *fx = *state;
+	struct sbuf rb = SBUF_INIT;
+	char buf[32];
+	int i;
+
+	sbuf_puts(&rb, "name: t\nsteps:\n  - name: one\n    action: fail\n    args:\n      message: \"");
+	for (i = 0; i < 600; i++)
+		sbuf_puts(&rb, "\xc3\xa9");
+	sbuf_puts(&rb, "\"\n");
+	load(fx, sbuf_str(&rb), NULL);
+	sbuf_release(&rb);
+	assert_int_equal(run(fx), ST_EFAILED);
+	assert_int_equal(fx->report.journal_failed, 0);
+	ASSERT_JOURNAL(fx, "act:one:failed");
+	assert_string_equal(end_result(fx, buf, sizeof(buf)), "failed");
+}
+
 static void test_when(void **state)
 {
 	struct fx *fx = *state;
@@ -929,6 +951,7 @@ int main(void)
 		T(test_show_keeps_references),
 		T(test_dry_run_reports_missing_config),
 		T(test_journal_is_json_without_secrets),
+		T(test_journal_keeps_records_with_cut_utf8),
 		T(test_when),
 		T(test_when_that_cannot_be_evaluated_fails),
 		T(test_continue_on_error),

@@ -7,6 +7,7 @@
 
 #include "journal.h"
 #include "redact.h"
+#include "text.h"
 #include "testutil.h"
 
 static int setup(void **state)
@@ -213,6 +214,69 @@ static void test_unwritable_state_dir(void **state)
 	assert_non_null(strstr(err.hint, "state_dir"));
 }
 
+/* Text that is not UTF-8 (a server's message, an error cut in the middle of
+ * a character) still gets its record, repaired, not "out of memory". */
+static void test_invalid_utf8_is_repaired(void **state)
+{
+	const char *dir = *state;
+	struct st_error err = { 0 };
+	struct journal *j = NULL;
+	struct journal_run run;
+	struct journal_step step;
+	struct collected c = { json_array(), 0 };
+	char path[600];
+	size_t bad = 99;
+
+	memset(&run, 0, sizeof(run));
+	run.runbook = "r";
+	run.command_line = "spilttea-ops run r x=\xff";
+	assert_int_equal(journal_open(dir, &j, &err), 0);
+	assert_int_equal(journal_start(j, &run, &err), 0);
+	memset(&step, 0, sizeof(step));
+	step.step = "s";
+	step.phase = "act";
+	step.result = "failed";
+	step.error = "server said \xc3\xa9t\xc3 \x01\xff";
+	assert_int_equal(journal_step(j, &run, &step, &err), 0);
+	assert_int_equal(journal_end(j, &run, "failed", ST_EFAILED, "cut \xe2\x82", &err), 0);
+	journal_close(j);
+	snprintf(path, sizeof(path), "%s/journal.jsonl", dir);
+	assert_int_equal(journal_foreach(path, collect, &c, &bad, &err), 0);
+	assert_int_equal(bad, 0);
+	assert_int_equal(json_array_size(c.records), 3);
+	assert_string_equal(field(json_array_get(c.records, 0), "command"),
+			    "spilttea-ops run r x=\xef\xbf\xbd");
+	assert_string_equal(field(json_array_get(c.records, 1), "error"),
+			    "server said \xc3\xa9t\xef\xbf\xbd \x01\xef\xbf\xbd");
+	assert_string_equal(field(json_array_get(c.records, 2), "error"), "cut \xef\xbf\xbd\xef\xbf\xbd");
+	json_decref(c.records);
+}
+
+/* st_error_set and st_error_wrap truncate at a character boundary. */
+static void test_error_truncation_keeps_utf8(void **state)
+{
+	struct st_error err = { 0 };
+	char big[1300];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i + 2 < sizeof(big); i += 2)
+		memcpy(big + i, "\xc3\xa9", 2);
+	big[i] = '\0';
+	/* 1023 and 511 bytes of two-byte characters: the cut falls inside one. */
+	st_error_set(&err, ST_EFAILED, "%s", big);
+	assert_true(strlen(err.message) < sizeof(err.message));
+	assert_true(text_utf8_valid(err.message, strlen(err.message)));
+	st_error_hint(&err, "%s", big);
+	assert_true(text_utf8_valid(err.hint, strlen(err.hint)));
+	st_error_wrap(&err, "step 'z' failed");
+	assert_true(text_utf8_valid(err.message, strlen(err.message)));
+	assert_non_null(strstr(err.message, "step 'z' failed: \xc3\xa9"));
+	st_error_set(&err, ST_EFAILED, "short");
+	st_error_wrap(&err, "p%s", big);
+	assert_true(text_utf8_valid(err.message, strlen(err.message)));
+}
+
 static void test_redact_names(void **state)
 {
 	(void)state;
@@ -252,6 +316,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_reader_skips_malformed_and_stops, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_appends_across_opens, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unwritable_state_dir, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_invalid_utf8_is_repaired, setup, teardown),
+		cmocka_unit_test(test_error_truncation_keeps_utf8),
 		cmocka_unit_test(test_redact_names),
 		cmocka_unit_test(test_redact_text),
 	};
