@@ -3,7 +3,10 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 
 #include "journal.h"
 #include "redact.h"
@@ -277,6 +280,49 @@ static void test_error_truncation_keeps_utf8(void **state)
 	assert_true(text_utf8_valid(err.message, strlen(err.message)));
 }
 
+/* A record cut short (disk full, file size limit) must not swallow the
+ * next one: the next record starts on a line of its own. */
+static void test_short_write_does_not_corrupt_the_next_record(void **state)
+{
+	const char *dir = *state;
+	struct st_error err = { 0 };
+	struct journal *j = NULL;
+	struct collected c = { json_array(), 0 };
+	json_t *big = json_pack("{s:s,s:s}", "type", "note", "text", "");
+	json_t *small = json_pack("{s:s}", "type", "after");
+	struct rlimit old, lim;
+	char path[600], text[2000];
+	struct stat st;
+	size_t bad = 0;
+	void (*prev)(int);
+
+	memset(text, 'x', sizeof(text) - 1);
+	text[sizeof(text) - 1] = '\0';
+	json_object_set_new(big, "text", json_string(text));
+	assert_int_equal(journal_open(dir, &j, &err), 0);
+	assert_int_equal(journal_append(j, small, &err), 0);
+	snprintf(path, sizeof(path), "%s/journal.jsonl", dir);
+	assert_int_equal(stat(path, &st), 0);
+	/* Room for 100 more bytes: the big record is written in part. */
+	prev = signal(SIGXFSZ, SIG_IGN);
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+	lim = old;
+	lim.rlim_cur = (rlim_t)st.st_size + 100;
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	assert_int_equal(journal_append(j, big, &err), ST_EIO);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+	signal(SIGXFSZ, prev);
+	assert_int_equal(journal_append(j, small, &err), 0);
+	journal_close(j);
+	assert_int_equal(journal_foreach(path, collect, &c, &bad, &err), 0);
+	assert_int_equal(bad, 1);                       /* the torn one */
+	assert_int_equal(json_array_size(c.records), 2); /* both small ones */
+	assert_string_equal(field(json_array_get(c.records, 1), "type"), "after");
+	json_decref(c.records);
+	json_decref(big);
+	json_decref(small);
+}
+
 static void test_redact_names(void **state)
 {
 	(void)state;
@@ -318,6 +364,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_unwritable_state_dir, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_invalid_utf8_is_repaired, setup, teardown),
 		cmocka_unit_test(test_error_truncation_keeps_utf8),
+		cmocka_unit_test_setup_teardown(test_short_write_does_not_corrupt_the_next_record, setup,
+						teardown),
 		cmocka_unit_test(test_redact_names),
 		cmocka_unit_test(test_redact_text),
 	};
