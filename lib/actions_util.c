@@ -172,20 +172,6 @@ void actions_tail_release(struct actions_tail *t)
 	memset(t, 0, sizeof(*t));
 }
 
-int actions_env_name_is_secret(const char *name)
-{
-	static const char *const words[] = { "pass", "secret", "key", "token", "credential",
-					     "private", "auth" };
-	size_t i;
-
-	if (redact_name_is_secret(name))
-		return 1;
-	for (i = 0; i < sizeof(words) / sizeof(words[0]); i++)
-		if (strcasestr(name, words[i]))
-			return 1;
-	return 0;
-}
-
 char *actions_redact_url_password(const char *value)
 {
 	const char *scheme = strstr(value, "://");
@@ -241,7 +227,7 @@ json_t *actions_env_summary(const json_t *env, const json_t *require)
 			ok = 0;
 			break;
 		}
-		if (actions_env_name_is_secret(name)) {
+		if (redact_name_is_secret(name)) {
 			shown = strdup(REDACTED);
 			ok = shown && json_array_append_new(hidden, json_string(name)) == 0;
 		} else {

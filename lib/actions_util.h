@@ -81,11 +81,6 @@ void actions_tail_release(struct actions_tail *t);
 
 /* ---- environment ---- */
 
-/* 1 when an environment variable's value must not be shown: names with
- * PASSWORD, PASS, SECRET, KEY, TOKEN, CREDENTIAL, PRIVATE, AUTH (any
- * case). */
-int actions_env_name_is_secret(const char *name);
-
 /* value with the password of a URL's user:password@ replaced by "***"
  * ("postgresql://app:***@db:5432/app"); other values unchanged. Caller
  * frees; NULL on ENOMEM. */
@@ -93,7 +88,8 @@ char *actions_redact_url_password(const char *value);
 
 /*
  * The docker.env result from a container's Config.Env (array of
- * "NAME=value"): {count, names: [sorted], vars: {NAME: value or "***"},
+ * "NAME=value"): {count, names: [sorted], vars: {NAME: value, or "***" when
+ * redact_name_is_secret(NAME)},
  * hidden: [names shown as ***]} and, when require (array of names, may be
  * NULL) is given, {missing: [...], missing_count}. A variable set to ""
  * counts as missing. Caller frees; NULL on ENOMEM.

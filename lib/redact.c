@@ -4,17 +4,53 @@
 #include <string.h>
 #include <strings.h>
 
+/* Long enough to mean a secret wherever they appear in a name. */
+static const char *const secret_parts[] = { "password", "passwd", "passphrase", "secret", "token",
+					    "credential", "apikey" };
+/* Short words that do only as a whole word ("key", not "monkey"). */
+static const char *const secret_words[] = { "pass", "pwd", "pw", "key", "auth", "private" };
+
+static int is_lower(char c) { return c >= 'a' && c <= 'z'; }
+static int is_upper(char c) { return c >= 'A' && c <= 'Z'; }
+static int is_digit(char c) { return c >= '0' && c <= '9'; }
+
+/* Words of a name: split at anything not a letter or digit, between
+ * letters and digits, and at camelCase humps ("apiKey", "HTTPAuth"). */
+static int has_secret_word(const char *name)
+{
+	const char *p = name, *start;
+	size_t i, len;
+
+	while (*p) {
+		while (*p && !is_lower(*p) && !is_upper(*p) && !is_digit(*p))
+			p++;
+		start = p;
+		while (*p && (is_lower(*p) || is_upper(*p) || is_digit(*p))) {
+			char c = *p, n = p[1], nn = n ? p[2] : '\0';
+
+			p++;
+			if ((is_digit(c) != is_digit(n)) || (is_lower(c) && is_upper(n)) ||
+			    (is_upper(c) && is_upper(n) && is_lower(nn)))
+				break;
+		}
+		len = (size_t)(p - start);
+		for (i = 0; len && i < sizeof(secret_words) / sizeof(secret_words[0]); i++)
+			if (strlen(secret_words[i]) == len && !strncasecmp(start, secret_words[i], len))
+				return 1;
+	}
+	return 0;
+}
+
 int redact_name_is_secret(const char *name)
 {
-	static const char *const words[] = { "password", "secret", "token", "key" };
 	size_t i;
 
 	if (!name)
 		return 0;
-	for (i = 0; i < sizeof(words) / sizeof(words[0]); i++)
-		if (strcasestr(name, words[i]))
+	for (i = 0; i < sizeof(secret_parts) / sizeof(secret_parts[0]); i++)
+		if (strcasestr(name, secret_parts[i]))
 			return 1;
-	return 0;
+	return has_secret_word(name);
 }
 
 json_t *redact_json(const json_t *v)

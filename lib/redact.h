@@ -3,9 +3,9 @@
  *
  * Two rules, applied wherever arguments leave the process (dry-run plan,
  * journal, error text):
- *  - by name: a value whose key contains "password", "secret", "token" or
- *    "key" (any case) is shown as "***" (plus arguments an action declares
- *    secret, which the engine handles);
+ *  - by name (redact_name_is_secret): a value whose key names a secret is
+ *    shown as "***" (plus arguments an action declares secret, which the
+ *    engine handles);
  *  - by value: the text of every secret value is replaced by "***" in free
  *    text such as error messages, where a service may have echoed it.
  */
@@ -17,7 +17,12 @@
 
 #define REDACTED "***"
 
-/* 1 when name looks like it holds a secret (see above). */
+/* 1 when name looks like it holds a secret, any case: it contains
+ * password, passwd, passphrase, secret, token, credential or apikey, or has
+ * pass, pwd, pw, key, auth or private as a whole word (words split at
+ * '_', '-', '.', digits and camelCase: DB_PASS, apiKey, basicAuth; not
+ * monkey, author, keyspace). The one rule for journal, plan, environment
+ * variables and result columns. */
 int redact_name_is_secret(const char *name);
 
 /* Deep copy of v in which the value of every object member with a secret

@@ -20,6 +20,7 @@
 #include "config.h"
 #include "container.h"
 #include "engine.h"
+#include "redact.h"
 #include "http.h"
 #include "services.h"
 #include "timeutil.h"
@@ -307,7 +308,7 @@ static void test_docker_inspect_env(void **state)
 		if (!eq || !eq[1])
 			continue;
 		*eq = '\0';
-		if (actions_env_name_is_secret(line) && strlen(eq + 1) >= 4) {
+		if (redact_name_is_secret(line) && strlen(eq + 1) >= 4) {
 			secret = eq + 1;
 			if (strstr(dump, secret))
 				fail_msg("value of %s appears in docker.env's result", line);

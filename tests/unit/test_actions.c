@@ -16,6 +16,7 @@
 #include "config.h"
 #include "container.h"
 #include "engine.h"
+#include "redact.h"
 #include "runbook.h"
 #include "testutil.h"
 
@@ -257,17 +258,17 @@ static void test_health_response(void **state)
 static void test_env_secret_names(void **state)
 {
 	(void)state;
-	assert_true(actions_env_name_is_secret("JWT_SECRET"));
-	assert_true(actions_env_name_is_secret("POSTGRES_PASSWORD"));
-	assert_true(actions_env_name_is_secret("SMTP_PASS"));
-	assert_true(actions_env_name_is_secret("AWS_SECRET_ACCESS_KEY"));
-	assert_true(actions_env_name_is_secret("AWS_ACCESS_KEY_ID"));
-	assert_true(actions_env_name_is_secret("GITHUB_TOKEN"));
-	assert_true(actions_env_name_is_secret("api_key"));
-	assert_true(actions_env_name_is_secret("GOOGLE_APPLICATION_CREDENTIALS"));
-	assert_false(actions_env_name_is_secret("SMTP_HOST"));
-	assert_false(actions_env_name_is_secret("DATABASE_URL"));
-	assert_false(actions_env_name_is_secret("PORT"));
+	assert_true(redact_name_is_secret("JWT_SECRET"));
+	assert_true(redact_name_is_secret("POSTGRES_PASSWORD"));
+	assert_true(redact_name_is_secret("SMTP_PASS"));
+	assert_true(redact_name_is_secret("AWS_SECRET_ACCESS_KEY"));
+	assert_true(redact_name_is_secret("AWS_ACCESS_KEY_ID"));
+	assert_true(redact_name_is_secret("GITHUB_TOKEN"));
+	assert_true(redact_name_is_secret("api_key"));
+	assert_true(redact_name_is_secret("GOOGLE_APPLICATION_CREDENTIALS"));
+	assert_false(redact_name_is_secret("SMTP_HOST"));
+	assert_false(redact_name_is_secret("DATABASE_URL"));
+	assert_false(redact_name_is_secret("PORT"));
 }
 
 static void test_redact_url(void **state)

@@ -334,6 +334,25 @@ static void test_redact_names(void **state)
 	assert_false(redact_name_is_secret("container"));
 	assert_false(redact_name_is_secret("keep_days"));
 	assert_false(redact_name_is_secret(NULL));
+	/* One rule for journal, plan, environment and columns (review 17):
+	 * pass, auth, credential are secret too ... */
+	assert_true(redact_name_is_secret("db_pass"));
+	assert_true(redact_name_is_secret("SMTP_PASS"));
+	assert_true(redact_name_is_secret("smtpPass"));
+	assert_true(redact_name_is_secret("AUTH_HEADER"));
+	assert_true(redact_name_is_secret("basicAuth"));
+	assert_true(redact_name_is_secret("GOOGLE_APPLICATION_CREDENTIALS"));
+	assert_true(redact_name_is_secret("apiKey"));
+	assert_true(redact_name_is_secret("APIKey"));
+	assert_true(redact_name_is_secret("private_key"));
+	assert_true(redact_name_is_secret("db_pwd"));
+	/* ... and the short words count only as whole words. */
+	assert_false(redact_name_is_secret("monkey"));
+	assert_false(redact_name_is_secret("keyspace_hits"));
+	assert_false(redact_name_is_secret("author"));
+	assert_false(redact_name_is_secret("passenger_count"));
+	assert_false(redact_name_is_secret("bypass_cache"));
+	assert_false(redact_name_is_secret("hotkeys"));
 }
 
 static void test_redact_text(void **state)
