@@ -139,7 +139,7 @@ struct run {
 	const struct engine_ui *ui;
 	struct engine_report *report;
 	json_t *results;          /* step name -> act result */
-	json_t *secrets;          /* strings to scrub from error text */
+	struct redact_set secrets;/* values to scrub from error text, plan and journal */
 	struct journal *journal;
 	struct journal_run jrun;
 	unsigned char *acted;     /* acted[i]: step i's act succeeded */
@@ -171,7 +171,7 @@ static void scope_of(const struct run *r, struct expr_scope *s, unsigned keep)
 
 /* Remembers the values of secret arguments (declared, or named like a
  * secret at any depth) so they can be scrubbed wherever they reappear. */
-static void collect_arg_secrets(struct run *r, const struct engine_action *a, const json_t *args)
+static int collect_arg_secrets(struct run *r, const struct engine_action *a, const json_t *args)
 {
 	const char *k;
 	json_t *m;
@@ -179,19 +179,54 @@ static void collect_arg_secrets(struct run *r, const struct engine_action *a, co
 	json_object_foreach((json_t *)args, k, m) {
 		const struct engine_arg_spec *s = engine_action_arg(a, k);
 
-		redact_collect(m, (s && (s->flags & ENGINE_ARG_SECRET)) || redact_name_is_secret(k),
-			       r->secrets);
+		if (redact_set_collect(&r->secrets, m, (s && (s->flags & ENGINE_ARG_SECRET)) ||
+							       redact_name_is_secret(k)))
+			return ST_ENOMEM;
 	}
+	return 0;
 }
 
 static void scrub(struct run *r, char *text, size_t cap)
 {
-	const char *list[64];
-	size_t n = 0, i;
+	redact_set_scrub(&r->secrets, text, cap);
+}
 
-	for (i = json_array_size(r->secrets); i > 0 && n < 64; i--)
-		list[n++] = json_string_value(json_array_get(r->secrets, i - 1));
-	redact_text(text, cap, list, n);
+/* The command line for the journal and the lock file: a word that is a
+ * secret, or whose value after '=' is one, shows "***" for it whatever its
+ * length (key=value parameters); longer secrets are hidden anywhere.
+ * Caller frees; NULL on ENOMEM. */
+static char *scrub_command_line(const struct redact_set *secrets, const char *line)
+{
+	struct sbuf sb = SBUF_INIT;
+	const char *p = line;
+	char *out = NULL;
+	int rc = 0;
+
+	while (*p && !rc) {
+		size_t n = strcspn(p, " "), k;
+		char *word = strndup(p, n);
+		const char *eq;
+
+		if (!word) {
+			rc = ST_ENOMEM;
+			break;
+		}
+		eq = strchr(word, '=');
+		k = eq ? (size_t)(eq + 1 - word) : 0;
+		if (redact_set_contains(secrets, word + k))
+			rc = sbuf_append(&sb, word, k) || sbuf_puts(&sb, REDACTED);
+		else
+			rc = sbuf_puts(&sb, word);
+		free(word);
+		p += n;
+		for (; *p == ' ' && !rc; p++)
+			rc = sbuf_puts(&sb, " ");
+	}
+	if (!rc && (out = sbuf_detach(&sb)) != NULL)
+		/* Only secrets longer than "***" are left: the text shrinks. */
+		redact_set_scrub(secrets, out, strlen(out) + 1);
+	sbuf_release(&sb);
+	return out;
 }
 
 static void scrub_err(struct run *r, struct st_error *err)
@@ -238,10 +273,10 @@ static int prepare(struct run *r, const struct runbook_call *call, json_t **args
 		goto out;
 	if ((rc = engine_args_prepare(call->action, resolved, args, err)) != 0)
 		goto out;
-	collect_arg_secrets(r, call->action, *args);
 	*shown = engine_args_redacted(call->action, *args);
 	/* A secret can travel into an innocent argument ("content: ${args.token}"). */
-	if (!*shown || redact_json_values(*shown, r->secrets) != 0) {
+	if (collect_arg_secrets(r, call->action, *args) || !*shown ||
+	    redact_set_scrub_json(&r->secrets, *shown) != 0) {
 		json_decref(*shown);
 		*shown = NULL;
 		json_decref(*args);
@@ -668,23 +703,16 @@ int engine_run(const struct runbook *rb, const json_t *params, const struct engi
 	r.ui = opts->ui;
 	r.report = report;
 	r.results = json_object();
-	r.secrets = json_array();
 	r.acted = calloc(rb->nsteps, 1);
-	if (!r.results || !r.secrets || !r.acted) {
+	if (!r.results || !r.acted || redact_set_collect(&r.secrets, params, 0)) {
 		rc = st_error_set(err, ST_ENOMEM, "out of memory starting the run");
 		goto out;
 	}
-	redact_collect(params, 0, r.secrets);
 	/* "run rotate api_token=..." puts a secret on the command line too. */
-	if (opts->command_line) {
-		size_t cap = strlen(opts->command_line) * 3 + sizeof(REDACTED);
-
-		if (!(command_line = malloc(cap))) {
-			rc = st_error_set(err, ST_ENOMEM, "out of memory starting the run");
-			goto out;
-		}
-		strcpy(command_line, opts->command_line);
-		scrub(&r, command_line, cap);
+	if (opts->command_line &&
+	    !(command_line = scrub_command_line(&r.secrets, opts->command_line))) {
+		rc = st_error_set(err, ST_ENOMEM, "out of memory starting the run");
+		goto out;
 	}
 
 	if (rb->lock) {
@@ -778,7 +806,7 @@ out:
 	journal_close(r.journal);
 	lock_release(lock);
 	json_decref(r.results);
-	json_decref(r.secrets);
+	redact_set_release(&r.secrets);
 	free(r.acted);
 	free(command_line);
 	return rc;

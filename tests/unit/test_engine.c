@@ -720,6 +720,31 @@ static void test_journal_keeps_records_with_cut_utf8(void **state)
 	assert_string_equal(end_result(fx, buf, sizeof(buf)), "failed");
 }
 
+/* More than 64 secrets: the earliest (a parameter) is still scrubbed
+ * (review item 2: the list was capped and kept only the last 64). */
+static void test_many_secrets(void **state)
+{
+	struct fx *fx = *state;
+	struct sbuf rb = SBUF_INIT;
+	char *journal, path[600];
+	int i;
+
+	sbuf_puts(&rb, "name: t\nparams:\n  db_password: { required: true }\nsteps:\n");
+	for (i = 0; i < 70; i++)
+		sbuf_printf(&rb, "  - { name: s%d, action: t.do, args: { id: s%d, password: tok%03d } }\n", i,
+			    i, i);
+	sbuf_puts(&rb, "  - { name: z, action: t.do, args: { fail: true, echo: \"login with hunter2 or tok001\" } }\n");
+	load(fx, sbuf_str(&rb), "db_password=hunter2", NULL);
+	sbuf_release(&rb);
+	assert_int_equal(run(fx), ST_EFAILED);
+	assert_string_equal(fx->err.message, "step 'z' failed: service refused login with *** or ***");
+	snprintf(path, sizeof(path), "%s/journal.jsonl", fx->dir);
+	journal = tu_read(path);
+	assert_null(strstr(journal, "hunter2"));
+	assert_null(strstr(journal, "tok001"));
+	free(journal);
+}
+
 static void test_when(void **state)
 {
 	struct fx *fx = *state;
@@ -952,6 +977,7 @@ int main(void)
 		T(test_dry_run_reports_missing_config),
 		T(test_journal_is_json_without_secrets),
 		T(test_journal_keeps_records_with_cut_utf8),
+		T(test_many_secrets),
 		T(test_when),
 		T(test_when_that_cannot_be_evaluated_fails),
 		T(test_continue_on_error),

@@ -373,6 +373,68 @@ static void test_redact_text(void **state)
 	assert_true(strlen(small) < sizeof(small));
 }
 
+/* The set of secret values: no cap, no duplicates, longest first, short
+ * values hidden only as whole values (review items 2 and 17). */
+static void test_redact_set(void **state)
+{
+	struct redact_set set = REDACT_SET_INIT;
+	json_t *v, *doc;
+	char buf[128];
+	int i;
+
+	(void)state;
+	for (i = 0; i < 70; i++) {
+		char s[32];
+
+		snprintf(s, sizeof(s), "filler%02d", i);
+		assert_int_equal(redact_set_add(&set, s), 0);
+		assert_int_equal(redact_set_add(&set, s), 0);
+	}
+	assert_int_equal(set.n, 70);
+	assert_int_equal(redact_set_add(&set, "hunter2"), 0);
+	assert_int_equal(redact_set_add(&set, ""), 0);
+	assert_int_equal(redact_set_add(&set, NULL), 0);
+	assert_int_equal(set.n, 71);
+	assert_true(redact_set_contains(&set, "hunter2"));
+	assert_false(redact_set_contains(&set, "hunter"));
+	v = json_string("password is hunter2, filler69 too");
+	assert_int_equal(redact_set_scrub_json(&set, v), 0);
+	assert_string_equal(json_string_value(v), "password is ***, *** too");
+	json_decref(v);
+
+	/* A secret that starts another is no reason to leave half of it. */
+	assert_int_equal(redact_set_add(&set, "abcd"), 0);
+	assert_int_equal(redact_set_add(&set, "abcdefgh"), 0);
+	snprintf(buf, sizeof(buf), "x abcdefgh y abcd");
+	redact_set_scrub(&set, buf, sizeof(buf));
+	assert_string_equal(buf, "x *** y ***");
+
+	/* "1" as a secret does not turn every 1 into ***, but a value that is
+	 * the secret is still hidden. */
+	assert_int_equal(redact_set_add(&set, "1"), 0);
+	snprintf(buf, sizeof(buf), "exit code 1 after 10s");
+	redact_set_scrub(&set, buf, sizeof(buf));
+	assert_string_equal(buf, "exit code 1 after 10s");
+	doc = json_pack("{s:s,s:[s,s]}", "a", "1", "b", "10", "1");
+	assert_int_equal(redact_set_scrub_json(&set, doc), 0);
+	assert_string_equal(json_string_value(json_object_get(doc, "a")), "***");
+	assert_string_equal(json_string_value(json_array_get(json_object_get(doc, "b"), 0)), "10");
+	assert_string_equal(json_string_value(json_array_get(json_object_get(doc, "b"), 1)), "***");
+	json_decref(doc);
+
+	/* Collecting: strings under secret names, or all when secret. */
+	doc = json_pack("{s:s,s:{s:s},s:[s]}", "user", "bob", "env", "API_TOKEN", "tok-xyz",
+			"list", "item1");
+	assert_int_equal(redact_set_collect(&set, doc, 0), 0);
+	assert_true(redact_set_contains(&set, "tok-xyz"));
+	assert_false(redact_set_contains(&set, "bob"));
+	assert_int_equal(redact_set_collect(&set, json_object_get(doc, "list"), 1), 0);
+	assert_true(redact_set_contains(&set, "item1"));
+	json_decref(doc);
+	redact_set_release(&set);
+	assert_int_equal(set.n, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -387,6 +449,7 @@ int main(void)
 						teardown),
 		cmocka_unit_test(test_redact_names),
 		cmocka_unit_test(test_redact_text),
+		cmocka_unit_test(test_redact_set),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
