@@ -130,6 +130,44 @@ out:
 	return rc;
 }
 
+int engine_params_secrets(const struct runbook *rb, const json_t *params, struct redact_set *set)
+{
+	size_t i;
+
+	for (i = 0; i < rb->nparams; i++) {
+		const json_t *v = json_object_get(params, rb->params[i].name);
+		char *text;
+		int rc;
+
+		if (!rb->params[i].secret || !v || json_is_null(v))
+			continue;
+		if (!(text = expr_to_text(v)))
+			return ST_ENOMEM;
+		rc = redact_set_add(set, text);
+		free(text);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+json_t *engine_params_redacted(const struct runbook *rb, const json_t *params)
+{
+	json_t *copy = json_deep_copy(params);
+	size_t i;
+
+	for (i = 0; copy && i < rb->nparams; i++) {
+		const json_t *v = json_object_get(copy, rb->params[i].name);
+
+		if (rb->params[i].secret && v && !json_is_null(v) &&
+		    json_object_set_new(copy, rb->params[i].name, json_string(REDACTED))) {
+			json_decref(copy);
+			return NULL;
+		}
+	}
+	return copy;
+}
+
 /* ---- the run ---------------------------------------------------------- */
 
 struct run {
@@ -140,6 +178,7 @@ struct run {
 	struct engine_report *report;
 	json_t *results;          /* step name -> act result */
 	struct redact_set secrets;/* values to scrub from error text, plan and journal */
+	json_t *shown_params;     /* params with secret ones as "***" */
 	struct journal *journal;
 	struct journal_run jrun;
 	unsigned char *acted;     /* acted[i]: step i's act succeeded */
@@ -704,7 +743,9 @@ int engine_run(const struct runbook *rb, const json_t *params, const struct engi
 	r.report = report;
 	r.results = json_object();
 	r.acted = calloc(rb->nsteps, 1);
-	if (!r.results || !r.acted || redact_set_collect(&r.secrets, params, 0)) {
+	r.shown_params = engine_params_redacted(rb, params);
+	if (!r.results || !r.acted || !r.shown_params || redact_set_collect(&r.secrets, params, 0) ||
+	    engine_params_secrets(rb, params, &r.secrets)) {
 		rc = st_error_set(err, ST_ENOMEM, "out of memory starting the run");
 		goto out;
 	}
@@ -727,7 +768,7 @@ int engine_run(const struct runbook *rb, const json_t *params, const struct engi
 	r.jrun.runbook = rb->name;
 	r.jrun.command_line = command_line;
 	r.jrun.incident = opts->incident;
-	r.jrun.params = params;
+	r.jrun.params = r.shown_params;
 	if ((rc = journal_start(r.journal, &r.jrun, err)) != 0) {
 		st_error_wrap(err, "refusing to run without a journal");
 		goto out;
@@ -807,6 +848,7 @@ out:
 	lock_release(lock);
 	json_decref(r.results);
 	redact_set_release(&r.secrets);
+	json_decref(r.shown_params);
 	free(r.acted);
 	free(command_line);
 	return rc;

@@ -28,10 +28,11 @@
  * arguments through the UI and touches nothing: no action runs (not even
  * read-only checks), no lock file, no journal record, nothing on disk.
  *
- * Secrets: arguments declared ENGINE_ARG_SECRET, and any argument whose name
- * contains password, secret, token or key, appear as "***" in the plan, the
- * journal and error messages (their values are also scrubbed from error
- * text that a service may have echoed).
+ * Secrets: arguments declared ENGINE_ARG_SECRET, any argument whose name
+ * sounds secret (redact_name_is_secret), and secret parameters (see
+ * runbook.h: known at load) appear as "***" in the plan, the journal, the
+ * lock file and error messages (their values are also scrubbed from error
+ * text that a service may have echoed, and from confirmation prompts).
  *
  * lib/ never prints: the UI callbacks (supplied by cmd/) see every step.
  */
@@ -44,6 +45,7 @@
 
 #include "error.h"
 
+struct redact_set;
 struct runbook;
 struct runbook_step;
 struct services;
@@ -251,6 +253,14 @@ struct engine_report {
  * is a new reference. */
 int engine_params_parse(const struct runbook *rb, int argc, char *const *argv, json_t **out,
 			struct st_error *err);
+
+/* Adds the values of rb's secret parameters (runbook_param.secret; see
+ * runbook.h) found in params to set. 0 or ST_ENOMEM. */
+int engine_params_secrets(const struct runbook *rb, const json_t *params, struct redact_set *set);
+
+/* A copy of params with the value of every secret parameter as "***".
+ * Caller frees (json_decref); NULL on ENOMEM. */
+json_t *engine_params_redacted(const struct runbook *rb, const json_t *params);
 
 /* Runs rb with params from engine_params_parse(). report may be NULL.
  * Errors: ST_EUSAGE (bad options), ST_ELOCKED, ST_EABORTED (check abort,

@@ -252,7 +252,8 @@ int engine_plan(const struct runbook *rb, const json_t *params, const struct eng
 	p.scope.config_ud = opts->config_ud;
 	p.scope.args = params;
 	p.scope.keep = EXPR_KEEP_STEPS | (params ? 0 : EXPR_KEEP_ARGS | EXPR_KEEP_CONFIG);
-	if (params && redact_set_collect(&p.secrets, params, 0))
+	if (params && (redact_set_collect(&p.secrets, params, 0) ||
+		       engine_params_secrets(rb, params, &p.secrets)))
 		return st_error_set(err, ST_ENOMEM, "out of memory rendering the plan");
 
 	emit(&p, "runbook %s%s%s", rb->name, rb->description ? ": " : "",
@@ -271,7 +272,7 @@ int engine_plan(const struct runbook *rb, const json_t *params, const struct eng
 		if (v && !json_is_null(v)) {
 			if (sbuf_puts(&sb, " = "))
 				goto nomem;
-			if (redact_name_is_secret(par->name) ? sbuf_puts(&sb, REDACTED) : show_value(&sb, v))
+			if (par->secret ? sbuf_puts(&sb, REDACTED) : show_value(&sb, v))
 				goto nomem;
 		}
 		if (!params && (par->required || !par->def) &&

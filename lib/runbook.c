@@ -2,6 +2,7 @@
 #include "engine.h"
 #include "expr.h"
 #include "lock.h"
+#include "redact.h"
 #include "sbuf.h"
 #include "yamltree.h"
 
@@ -22,7 +23,7 @@ struct loader {
 };
 
 static const char *const top_keys[] = { "name", "description", "lock", "params", "steps", NULL };
-static const char *const param_keys[] = { "description", "default", "required", NULL };
+static const char *const param_keys[] = { "description", "default", "required", "secret", NULL };
 static const char *const step_keys[] = { "name", "description", "action", "args", "when", "check",
 					 "verify", "undo", "confirm", "continue_on_error", NULL };
 static const char *const check_keys[] = { "action", "args", "expect", "on_fail", NULL };
@@ -296,6 +297,43 @@ static int has_dollar_brace(const json_t *v)
 	return 0;
 }
 
+/* expr_scan callback: a parameter referenced from a secret value is secret. */
+static int mark_secret_ref(void *ud, enum expr_ns ns, const char *path, size_t pathlen,
+			   struct st_error *err)
+{
+	struct runbook *rb = ud;
+	const char *dot = memchr(path, '.', pathlen);
+	size_t n = dot ? (size_t)(dot - path) : pathlen, i;
+
+	(void)err;
+	if (ns != EXPR_NS_ARGS)
+		return 0;
+	for (i = 0; i < rb->nparams; i++)
+		if (strlen(rb->params[i].name) == n && !strncmp(rb->params[i].name, path, n))
+			rb->params[i].secret = 1;
+	return 0;
+}
+
+/* Marks the parameters that v passes on where they are secret: everything
+ * in v when secret, else under secret-sounding keys. v's references were
+ * checked by to_json already. */
+static void mark_secret_params(struct runbook *rb, const json_t *v, int secret)
+{
+	struct st_error ignored;
+	const char *k;
+	json_t *m;
+	size_t i;
+
+	if (json_is_string(v) && secret)
+		(void)expr_scan(json_string_value(v), mark_secret_ref, rb, &ignored);
+	else if (json_is_object(v))
+		json_object_foreach((json_t *)v, k, m)
+			mark_secret_params(rb, m, secret || redact_name_is_secret(k));
+	else if (json_is_array(v))
+		json_array_foreach(v, i, m)
+			mark_secret_params(rb, m, secret);
+}
+
 static int load_args(struct loader *ld, const struct engine_action *action,
 		     const struct yt_node *args, const struct yt_node *owner, json_t **out,
 		     struct st_error *err)
@@ -354,6 +392,8 @@ static int load_args(struct loader *ld, const struct engine_action *action,
 			goto out;
 		}
 		/* A literal can be type-checked now; templates only at run time. */
+		mark_secret_params(ld->rb, v, (spec->flags & ENGINE_ARG_SECRET) ||
+						  redact_name_is_secret(spec->name));
 		if (json_is_string(v) && expr_has_refs(json_string_value(v)))
 			continue;
 		if (json_is_object(v) || json_is_array(v)) {
@@ -564,6 +604,7 @@ static int load_params(struct loader *ld, const struct yt_node *n, struct st_err
 					   k->scalar);
 		if (!(par->name = strdup(k->scalar)))
 			return st_error_set(err, ST_ENOMEM, "out of memory loading runbook");
+		par->secret = redact_name_is_secret(par->name);
 		rb->nparams++;
 		snprintf(what, sizeof(what), "parameter '%s'", k->scalar);
 		if (yt_is_null(p))
@@ -576,6 +617,14 @@ static int load_params(struct loader *ld, const struct yt_node *n, struct st_err
 		if ((v = yt_map_get(p, "required")) &&
 		    (rc = yt_get_bool(v, "required", &par->required, err)) != 0)
 			return rc;
+		if ((v = yt_map_get(p, "secret")) != NULL) {
+			int secret;
+
+			/* Only ever adds: a secret-sounding name stays hidden. */
+			if ((rc = yt_get_bool(v, "secret", &secret, err)) != 0)
+				return rc;
+			par->secret |= secret;
+		}
 		if ((v = yt_map_get(p, "default")) != NULL) {
 			if (v->kind != YT_SCALAR)
 				return yt_error_at(err, ST_ECONFIG, v, "default of %s must be a plain value",

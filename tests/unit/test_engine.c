@@ -745,6 +745,60 @@ static void test_many_secrets(void **state)
 	free(journal);
 }
 
+/* A parameter is secret when it feeds a secret argument (declared, or under
+ * a secret name at any depth) or says secret: true, whatever its own name;
+ * then it never shows: not in the journal's start record, the command
+ * line, the plan's parameters, nor in steps before the one that uses it
+ * (review item 1). */
+#define SECRET_PARAMS_RUNBOOK \
+	"name: t\nlock: t\nparams:\n  x: { required: true }\n  y: { required: true }\n" \
+	"  z: { required: true, secret: true }\n  who: { default: ops }\n" \
+	"steps:\n" \
+	"  - { name: early, action: t.do, args: { id: \"${args.x} ${args.y} ${args.z} ${args.who}\" } }\n" \
+	"  - { name: env, action: t.do, args: { result: { env: { PGPASSWORD: \"${args.x}\" } } } }\n" \
+	"  - { name: cred, action: t.do, args: { credential: \"pre-${args.y}\" } }\n"
+
+static void test_secret_params_found_at_load(void **state)
+{
+	struct fx *fx = *state;
+	const struct runbook_param *p;
+	char path[600], *text;
+
+	load(fx, SECRET_PARAMS_RUNBOOK, "x=hunter22", "y=sw0rdfish", "z=zebra-99", NULL);
+	assert_non_null(p = runbook_find_param(fx->rb, "x"));
+	assert_true(p->secret);
+	assert_true(runbook_find_param(fx->rb, "y")->secret);
+	assert_true(runbook_find_param(fx->rb, "z")->secret);
+	assert_false(runbook_find_param(fx->rb, "who")->secret);
+	fx->opts.command_line = "spilttea-ops run t x=hunter22 y=sw0rdfish z=zebra-99 who=ops";
+	assert_int_equal(run(fx), 0);
+	snprintf(path, sizeof(path), "%s/journal.jsonl", fx->dir);
+	text = tu_read(path);
+	assert_null(strstr(text, "hunter22"));
+	assert_null(strstr(text, "sw0rdfish"));
+	assert_null(strstr(text, "zebra-99"));
+	assert_non_null(strstr(text, "\"command\":\"spilttea-ops run t x=*** y=*** z=*** who=ops\""));
+	assert_non_null(strstr(text, "\"params\":{\"x\":\"***\",\"y\":\"***\",\"z\":\"***\",\"who\":\"ops\"}"));
+	assert_non_null(strstr(text, "\"id\":\"*** *** *** ops\""));
+	free(text);
+}
+
+static void test_secret_params_in_the_plan(void **state)
+{
+	struct fx *fx = *state;
+	const char *plan;
+
+	load(fx, SECRET_PARAMS_RUNBOOK, "x=hunter22", "y=sw0rdfish", "z=zebra-99", NULL);
+	fx->opts.dry_run = 1;
+	assert_int_equal(run(fx), 0);
+	plan = sbuf_str(&fx->ui_rec.plan);
+	assert_null(strstr(plan, "hunter22"));
+	assert_null(strstr(plan, "sw0rdfish"));
+	assert_null(strstr(plan, "zebra-99"));
+	assert_non_null(strstr(plan, "  x = ***\n  y = ***\n  z = ***\n  who = ops\n"));
+	assert_non_null(strstr(plan, "run: t.do id='*** *** *** ops'"));
+}
+
 static void test_when(void **state)
 {
 	struct fx *fx = *state;
@@ -978,6 +1032,8 @@ int main(void)
 		T(test_journal_is_json_without_secrets),
 		T(test_journal_keeps_records_with_cut_utf8),
 		T(test_many_secrets),
+		T(test_secret_params_found_at_load),
+		T(test_secret_params_in_the_plan),
 		T(test_when),
 		T(test_when_that_cannot_be_evaluated_fails),
 		T(test_continue_on_error),
