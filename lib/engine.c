@@ -418,8 +418,10 @@ out:
 	return rc;
 }
 
-/* Interpolates a prompt or typed word into buf. */
-static int text_of(struct run *r, const char *tmpl, char *buf, size_t size, struct st_error *err)
+/* Interpolates a prompt (redact: secrets hidden like in the plan) or the
+ * word to type into buf. */
+static int text_of(struct run *r, const char *tmpl, int redact, char *buf, size_t size,
+		   struct st_error *err)
 {
 	struct expr_scope scope;
 	json_t *v = NULL;
@@ -429,7 +431,7 @@ static int text_of(struct run *r, const char *tmpl, char *buf, size_t size, stru
 	scope_of(r, &scope, 0);
 	if ((rc = expr_eval_string(tmpl, &scope, &v, err)) != 0)
 		return rc;
-	t = expr_to_text(v);
+	t = !redact || redact_set_scrub_json(&r->secrets, v) == 0 ? expr_to_text(v) : NULL;
 	json_decref(v);
 	if (!t)
 		return st_error_set(err, ST_ENOMEM, "out of memory");
@@ -448,10 +450,10 @@ static int run_confirm(struct run *r, const struct runbook_step *st, struct st_e
 		jstep(r, st, NULL, ENGINE_PHASE_CONFIRM, ENGINE_RESULT_OK, 0, NULL, NULL, 0);
 		return 0;
 	}
-	if ((rc = text_of(r, st->confirm, prompt, sizeof(prompt), err)) != 0)
+	if ((rc = text_of(r, st->confirm, 1, prompt, sizeof(prompt), err)) != 0)
 		return rc;
 	word[0] = '\0';
-	if (st->confirm_word && (rc = text_of(r, st->confirm_word, word, sizeof(word), err)) != 0)
+	if (st->confirm_word && (rc = text_of(r, st->confirm_word, 0, word, sizeof(word), err)) != 0)
 		return rc;
 	answer[0] = '\0';
 	asked = r->ui && r->ui->confirm &&
@@ -511,12 +513,13 @@ static int run_verify(struct run *r, const struct runbook_step *st, int *attempt
 		}
 		if (held)
 			break;
+		/* why may quote a result (expect) that holds a secret. */
+		scrub(r, why, sizeof(why));
 		if (cancelled(r)) {
 			rc = st_error_set(err, ST_EABORTED, "interrupted while verifying: %s", why);
 			goto done;
 		}
 		if (time_monotonic() + st->verify_interval > deadline) {
-			scrub(r, why, sizeof(why));
 			rc = st_error_set(err, ST_EFAILED, "verify did not hold within %s (%d attempt%s): %s",
 					  time_format_duration(st->verify_timeout, dur, sizeof(dur)),
 					  *attempts, *attempts == 1 ? "" : "s", why);

@@ -86,6 +86,7 @@ static const struct engine_action fakes[] = {
 	{ "t.do", "does something", do_args, 0, fake_do },
 	{ "t.destroy", "loses data", do_args, ENGINE_ACTION_DESTRUCTIVE, fake_do },
 	{ "t.probe", "looks", probe_args, ENGINE_ACTION_READ_ONLY, fake_probe },
+	{ "t.peek", "looks, or fails echoing", do_args, ENGINE_ACTION_READ_ONLY, fake_do },
 	{ NULL, NULL, NULL, 0, NULL },
 };
 
@@ -799,6 +800,68 @@ static void test_secret_params_in_the_plan(void **state)
 	assert_non_null(strstr(plan, "run: t.do id='*** *** *** ops'"));
 }
 
+/* file.write's content may be a whole .env file: never in plan or journal
+ * (review item 13). */
+static void test_file_content_is_not_shown(void **state)
+{
+	struct fx *fx = *state;
+	char rb[600], path[600], *text;
+
+	snprintf(rb, sizeof(rb),
+		 "name: t\nsteps:\n  - name: w\n    action: file.write\n"
+		 "    args: { path: \"%s/out.env\", content: \"JWT=abc.def.ghi\\n\" }\n", fx->dir);
+	load(fx, rb, NULL);
+	fx->opts.dry_run = 1;
+	assert_int_equal(run(fx), 0);
+	assert_null(strstr(sbuf_str(&fx->ui_rec.plan), "abc.def"));
+	assert_non_null(strstr(sbuf_str(&fx->ui_rec.plan), "content=***"));
+	fx->opts.dry_run = 0;
+	assert_int_equal(run(fx), 0);
+	snprintf(path, sizeof(path), "%s/journal.jsonl", fx->dir);
+	text = tu_read(path);
+	assert_null(strstr(text, "abc.def"));
+	free(text);
+}
+
+/* The confirmation prompt is redacted like the plan (review item 14). */
+static void test_confirm_prompt_is_redacted(void **state)
+{
+	struct fx *fx = *state;
+
+	load(fx,
+	     "name: t\nparams:\n  db_password: { required: true }\nsteps:\n"
+	     "  - { name: a, confirm: \"Rotate to ${args.db_password}?\", action: t.do, args: { id: a } }\n",
+	     "db_password=hunter2", NULL);
+	fx->ui_rec.answer = "y";
+	assert_int_equal(run(fx), 0);
+	assert_string_equal(fx->ui_rec.last_prompt, "Rotate to ***?");
+	fx->ui_rec.can_ask = 0;
+	assert_int_equal(run(fx), ST_EABORTED);
+	assert_null(strstr(fx->err.hint, "hunter2"));
+}
+
+/* Interrupted while verifying: the reason journaled is redacted too
+ * (review item 16). */
+static void test_interrupted_verify_is_redacted(void **state)
+{
+	struct fx *fx = *state;
+	char path[600], *text;
+
+	load(fx,
+	     "name: t\nparams:\n  db_password: { required: true }\nsteps:\n"
+	     "  - name: a\n    action: t.do\n    args: { id: a }\n"
+	     "    verify: { action: t.peek, args: { cancel: true, id: \"${args.db_password}\" },"
+	     " expect: { id: nope }, timeout: 5s, interval: 10ms }\n",
+	     "db_password=hunter2", NULL);
+	assert_int_equal(run(fx), ST_EABORTED);
+	assert_null(strstr(fx->err.message, "hunter2"));
+	snprintf(path, sizeof(path), "%s/journal.jsonl", fx->dir);
+	text = tu_read(path);
+	assert_non_null(strstr(text, "interrupted while verifying: id: expected"));
+	assert_null(strstr(text, "hunter2"));
+	free(text);
+}
+
 static void test_when(void **state)
 {
 	struct fx *fx = *state;
@@ -1034,6 +1097,9 @@ int main(void)
 		T(test_many_secrets),
 		T(test_secret_params_found_at_load),
 		T(test_secret_params_in_the_plan),
+		T(test_file_content_is_not_shown),
+		T(test_confirm_prompt_is_redacted),
+		T(test_interrupted_verify_is_redacted),
 		T(test_when),
 		T(test_when_that_cannot_be_evaluated_fails),
 		T(test_continue_on_error),
