@@ -99,6 +99,12 @@ int engine_params_parse(const struct runbook *rb, int argc, char *const *argv, j
 			rc = st_error_set(err, ST_EUSAGE, "parameter '%s' is given twice", name);
 			goto out;
 		}
+		/* JSON (journal, expressions) takes UTF-8 only. */
+		if (!text_utf8_valid(eq + 1, strlen(eq + 1))) {
+			rc = st_error_set(err, ST_EUSAGE, "parameter '%s' is not valid UTF-8", name);
+			st_error_hint(err, "check the terminal's or the script's character encoding");
+			goto out;
+		}
 		v = json_string(eq + 1);
 		if (!v || json_object_set_new(params, name, v)) {
 			rc = st_error_set(err, ST_ENOMEM, "out of memory reading parameters");
@@ -708,6 +714,19 @@ static size_t run_undo(struct run *r, struct st_error *first)
 	return failed;
 }
 
+/* No lock or journal file could be made under state_dir: nothing ran, and
+ * what to fix is the configuration or the directory (exit 2, not 1). */
+static int state_dir_error(const struct engine_options *opts, struct st_error *err)
+{
+	if (err->code != ST_EIO)
+		return err->code;
+	err->code = ST_ECONFIG;
+	if (!err->hint[0] || !strstr(err->hint, "state_dir"))
+		st_error_hint(err, "check that state_dir '%s' is a directory this user can write",
+			      opts->state_dir);
+	return ST_ECONFIG;
+}
+
 static int check_options(const struct engine_options *opts, struct st_error *err)
 {
 	if (!opts->dry_run && (!opts->state_dir || !*opts->state_dir))
@@ -761,19 +780,24 @@ int engine_run(const struct runbook *rb, const json_t *params, const struct engi
 
 	if (rb->lock) {
 		if ((rc = lock_acquire(opts->state_dir, rb->lock, command_line, &lock, &takeover,
-				       err)) != 0)
+				       err)) != 0) {
+			rc = state_dir_error(opts, err);
 			goto out;
+		}
 		if (takeover.stale)
 			notice(&r, "%s", takeover.message);
 	}
-	if ((rc = journal_open(opts->state_dir, &r.journal, err)) != 0)
+	if ((rc = journal_open(opts->state_dir, &r.journal, err)) != 0) {
+		rc = state_dir_error(opts, err);
 		goto out;
+	}
 	r.jrun.runbook = rb->name;
 	r.jrun.command_line = command_line;
 	r.jrun.incident = opts->incident;
 	r.jrun.params = r.shown_params;
 	if ((rc = journal_start(r.journal, &r.jrun, err)) != 0) {
 		st_error_wrap(err, "refusing to run without a journal");
+		rc = state_dir_error(opts, err);
 		goto out;
 	}
 	snprintf(report->run_id, sizeof(report->run_id), "%s", r.jrun.id);

@@ -265,14 +265,16 @@ json_t *engine_params_redacted(const struct runbook *rb, const json_t *params);
 /* Runs rb with params from engine_params_parse(). report may be NULL.
  * Errors: ST_EUSAGE (bad options), ST_ELOCKED, ST_EABORTED (check abort,
  * confirmation refused or impossible, interrupted), ST_EFAILED ("step 'x'
- * failed: ..."), ST_EIO (journal or lock files), ST_ENOTFOUND (a ${config}
- * value not set, in dry-run). */
+ * failed: ..."), ST_ECONFIG (state_dir unusable: no lock or journal file
+ * could be made, so nothing ran; a ${config} value not set, in dry-run),
+ * ST_EIO (the journal could not be written mid-run). */
 int engine_run(const struct runbook *rb, const json_t *params, const struct engine_options *opts,
 	       struct engine_report *report, struct st_error *err);
 
 /* Renders the plan through opts->ui->plan. With params, ${args} and
  * ${config} are resolved (dry-run); without, every reference stays as
- * written (runbook show). Runs nothing. */
+ * written (runbook show). Runs nothing. ST_ECONFIG for a ${config} value
+ * that is not set. */
 int engine_plan(const struct runbook *rb, const json_t *params, const struct engine_options *opts,
 		struct st_error *err);
 

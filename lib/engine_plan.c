@@ -292,6 +292,13 @@ int engine_plan(const struct runbook *rb, const json_t *params, const struct eng
 nomem:
 	rc = st_error_set(err, ST_ENOMEM, "out of memory rendering the plan");
 out:
+	/* A ${config.*} the plan cannot resolve is a configuration to fix
+	 * (exit 2), not a step that failed. */
+	if (rc == ST_ENOTFOUND) {
+		rc = err->code = ST_ECONFIG;
+		if (!err->hint[0])
+			st_error_hint(err, "set it in the configuration (see 'spilttea-ops config show')");
+	}
 	sbuf_release(&sb);
 	sbuf_release(&p.line);
 	redact_set_release(&p.secrets);

@@ -654,7 +654,8 @@ static void test_dry_run_reports_missing_config(void **state)
 	load(fx, "name: t\nsteps:\n  - { name: a, action: t.do, args: { id: \"${config.nope}\" } }\n",
 	     NULL);
 	fx->opts.dry_run = 1;
-	assert_int_equal(run(fx), ST_ENOTFOUND);
+	/* A configuration to fix: exit 2 (review item 9), not a failed step. */
+	assert_int_equal(run(fx), ST_ECONFIG);
 	assert_string_equal(fx->err.message,
 			    "step 'a': '${config.nope}': configuration key 'nope' is not set");
 	ASSERT_LOG("");
@@ -1040,6 +1041,44 @@ static void test_needs_state_dir(void **state)
 	ASSERT_LOG("");
 }
 
+/* A state_dir where no lock or journal can be made: nothing runs, and it is
+ * a configuration error (exit 2), not a failed run (review item 9). */
+static void test_unusable_state_dir(void **state)
+{
+	struct fx *fx = *state;
+	char file[600], bad[700];
+
+	load(fx, "name: t\nlock: t\nsteps:\n  - { name: a, action: t.do, args: { id: a } }\n", NULL);
+	snprintf(file, sizeof(file), "%s/file", fx->dir);
+	tu_write(file, "x");
+	snprintf(bad, sizeof(bad), "%s/state", file);
+	fx->opts.state_dir = bad;
+	assert_int_equal(run(fx), ST_ECONFIG);
+	assert_non_null(strstr(fx->err.hint, "state_dir"));
+	ASSERT_LOG("");
+	runbook_free(fx->rb);
+	json_decref(fx->params);
+	load(fx, "name: t\nsteps:\n  - { name: a, action: t.do, args: { id: a } }\n", NULL);
+	assert_int_equal(run(fx), ST_ECONFIG);
+	ASSERT_LOG("");
+	fx->opts.state_dir = fx->dir;
+}
+
+/* A parameter that is not UTF-8 is a usage error that says so. */
+static void test_params_must_be_utf8(void **state)
+{
+	struct fx *fx = *state;
+	struct st_error err = { 0 };
+	char *argv[] = { "who=caf\xe9" };
+	json_t *params = NULL;
+
+	load(fx, "name: t\nparams:\n  who: {}\nsteps:\n  - { name: a, action: t.do, args: { id: a } }\n",
+	     NULL);
+	assert_int_equal(engine_params_parse(fx->rb, 1, argv, &params, &err), ST_EUSAGE);
+	assert_null(params);
+	assert_string_equal(err.message, "parameter 'who' is not valid UTF-8");
+}
+
 static const char *lookup_state_dir(void *ud, const char *path)
 {
 	return !strcmp(path, "state_dir") ? ud : NULL;
@@ -1110,6 +1149,8 @@ int main(void)
 		T(test_params),
 		T(test_run_time_argument_types),
 		T(test_needs_state_dir),
+		T(test_unusable_state_dir),
+		T(test_params_must_be_utf8),
 		T(test_selftest_runbook),
 #undef T
 	};
