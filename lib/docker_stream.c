@@ -401,7 +401,9 @@ static int build_line(void *ud, const char *line, size_t len, struct st_error *e
 
 	o = json_loadb(line, len, 0, NULL);
 	if (!o || !json_is_object(o)) {
-		rc = st_error_set(err, ST_EPROTO, "cannot parse build output line '%.80s'", line);
+		/* line is len bytes, not NUL-terminated. */
+		rc = st_error_set(err, ST_EPROTO, "cannot parse build output line '%.*s'",
+				  (int)(len < 80 ? len : 80), line);
 		goto out;
 	}
 	detail = json_object_get(o, "errorDetail");
@@ -569,8 +571,13 @@ int docker_http_head_parse(const char *buf, size_t len, int *status, size_t *hea
 				q++;
 			if (q == eol)
 				return ST_EPROTO;
-			for (; q < eol && isdigit((unsigned char)*q); q++)
+			/* Checked before each step: v never passes 2^50, so it
+			 * cannot overflow. */
+			for (; q < eol && isdigit((unsigned char)*q); q++) {
+				if (v > ((1LL << 50) - (*q - '0')) / 10)
+					return ST_EPROTO;
 				v = v * 10 + (*q - '0');
+			}
 			if (q != eol || v > (1LL << 50))
 				return ST_EPROTO;
 			*content_length = v;
