@@ -374,7 +374,12 @@ json_t *actions_pg_rows(const PGresult *res, size_t max_rows)
 
 			ok = v && json_object_set_new(row, PQfname(res, c), v) == 0;
 		}
-		ok = ok && json_array_append_new(rows, row) == 0;
+		/* append_new takes row even when it fails; a row not handed over
+		 * is ours to free. */
+		if (ok)
+			ok = json_array_append_new(rows, row) == 0;
+		else
+			json_decref(row);
 		row = NULL;
 	}
 	ok = ok && json_object_set(out, "rows", rows) == 0;

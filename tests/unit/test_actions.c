@@ -415,6 +415,31 @@ static void test_pg_params(void **state)
 	json_decref(p);
 }
 
+/* jansson allocator that fails once alloc_budget allocations are spent
+ * (-1: never) and counts what is still allocated. */
+static long alloc_budget = -1, allocs_live;
+
+static void *counting_malloc(size_t n)
+{
+	void *p;
+
+	if (alloc_budget == 0)
+		return NULL;
+	if (alloc_budget > 0)
+		alloc_budget--;
+	p = malloc(n);
+	if (p)
+		allocs_live++;
+	return p;
+}
+
+static void counting_free(void *p)
+{
+	if (p)
+		allocs_live--;
+	free(p);
+}
+
 static void test_pg_rows(void **state)
 {
 	PGresAttDesc cols[6];
@@ -423,7 +448,7 @@ static void test_pg_rows(void **state)
 	PGresult *res = PQmakeEmptyPGresult(NULL, PGRES_TUPLES_OK);
 	json_t *out;
 	char *dump;
-	int i;
+	int i, leaked_at = -1;
 
 	(void)state;
 	memset(cols, 0, sizeof(cols));
@@ -462,7 +487,24 @@ static void test_pg_rows(void **state)
 	assert_int_equal(json_integer_value(json_object_get(out, "count")), 2);
 	assert_true(json_is_true(json_object_get(out, "truncated")));
 	json_decref(out);
+
+	/* Out of memory at every allocation in turn: NULL or a whole result,
+	 * and nothing left allocated (review 12: a half-built row leaked). */
+	json_set_alloc_funcs(counting_malloc, counting_free);
+	for (i = 0; i < 200 && leaked_at < 0; i++) {
+		long before = allocs_live;
+
+		alloc_budget = i;
+		out = actions_pg_rows(res, 10);
+		json_decref(out);
+		if (allocs_live != before)
+			leaked_at = i;
+	}
+	alloc_budget = -1;
+	json_set_alloc_funcs(malloc, free);
 	PQclear(res);
+	if (leaked_at >= 0)
+		fail_msg("allocations leaked when allocation %d failed", leaked_at);
 }
 
 /* ---- container / service resolution ---- */
