@@ -141,6 +141,9 @@ static int act_wait_ready(struct engine_call *call, const json_t *args, json_t *
 
 /* ---- exec ---- */
 
+/* Largest max_output: the kept output lives in memory and in the result. */
+#define EXEC_OUTPUT_MAX (16 * 1024 * 1024)
+
 struct exec_ctx {
 	struct actions_tail out, err;
 	volatile sig_atomic_t *cancel;
@@ -184,7 +187,8 @@ static int act_exec(struct engine_call *call, const json_t *args, json_t **resul
 	const json_t *command = json_object_get(args, "command");
 	const json_t *env = json_object_get(args, "env");
 	const json_t *expect = json_object_get(args, "expect_exit");
-	size_t cap = (size_t)actions_arg_int(args, "max_output", 64 * 1024), i, n;
+	long long cap;
+	size_t i, n;
 	struct exec_ctx x;
 	struct docker_exec_opts o;
 	struct docker_exec_result res;
@@ -199,7 +203,8 @@ static int act_exec(struct engine_call *call, const json_t *args, json_t **resul
 	memset(&x, 0, sizeof(x));
 	memset(&res, 0, sizeof(res));
 	x.cancel = call->cancel;
-	if ((rc = actions_target(call, args, &name, &service, err)) != 0)
+	if ((rc = actions_target(call, args, &name, &service, err)) != 0 ||
+	    (rc = actions_arg_range(args, "max_output", 64 * 1024, 0, EXEC_OUTPUT_MAX, &cap, err)) != 0)
 		return rc;
 	if ((rc = actions_exit_matches(expect, 0, err)) < 0)
 		return rc;
@@ -236,8 +241,8 @@ static int act_exec(struct engine_call *call, const json_t *args, json_t **resul
 		envv[i] = envs[i];
 		i++;
 	}
-	if ((rc = actions_tail_init(&x.out, cap, err)) != 0 ||
-	    (rc = actions_tail_init(&x.err, cap, err)) != 0 ||
+	if ((rc = actions_tail_init(&x.out, (size_t)cap, err)) != 0 ||
+	    (rc = actions_tail_init(&x.err, (size_t)cap, err)) != 0 ||
 	    (rc = actions_docker_client(call, &d, err)) != 0)
 		goto out;
 	memset(&o, 0, sizeof(o));
@@ -349,6 +354,7 @@ static int act_logs_grep(struct engine_call *call, const json_t *args, json_t **
 	struct grep *g;
 	const char *name, *service;
 	json_t *counts = NULL, *v;
+	long long sample;
 	size_t i;
 	int rc;
 
@@ -356,9 +362,10 @@ static int act_logs_grep(struct engine_call *call, const json_t *args, json_t **
 	if (!g)
 		return actions_oom(err);
 	g->cancel = call->cancel;
-	g->sample_max = (size_t)actions_arg_int(args, "sample", 10);
-	if ((rc = actions_target(call, args, &name, &service, err)) != 0)
+	if ((rc = actions_target(call, args, &name, &service, err)) != 0 ||
+	    (rc = actions_arg_range(args, "sample", 10, 0, 1000, &sample, err)) != 0)
 		goto out;
+	g->sample_max = (size_t)sample;
 	if (one)
 		g->pattern[g->n++] = one;
 	json_array_foreach(patterns, i, v) {
@@ -472,7 +479,8 @@ static const struct engine_arg_spec exec_args[] = {
 	{ "workdir", ENGINE_ARG_STRING, 0, NULL, "working directory" },
 	{ "expect_exit", ENGINE_ARG_ANY, 0, NULL, "exit code(s) that count as success (default 0; 'any')" },
 	{ "timeout", ENGINE_ARG_DURATION, 0, "5m", "longest run" },
-	{ "max_output", ENGINE_ARG_INT, 0, "65536", "bytes kept of the end of stdout and of stderr" },
+	{ "max_output", ENGINE_ARG_INT, 0, "65536",
+	  "bytes kept of the end of stdout and of stderr (at most 16 MiB)" },
 	{ NULL, 0, 0, NULL, NULL },
 };
 
@@ -481,7 +489,7 @@ static const struct engine_arg_spec logs_grep_args[] = {
 	{ "since", ENGINE_ARG_DURATION, 0, "1h", "how far back (0: all)" },
 	{ "pattern", ENGINE_ARG_STRING, 0, NULL, "extended regular expression, case-insensitive" },
 	{ "patterns", ENGINE_ARG_ARRAY, 0, NULL, "several; a line counts once in matches" },
-	{ "sample", ENGINE_ARG_INT, 0, "10", "newest matching lines kept" },
+	{ "sample", ENGINE_ARG_INT, 0, "10", "newest matching lines kept (at most 1000)" },
 	{ "timeout", ENGINE_ARG_DURATION, 0, "60s", "longest read" },
 	{ NULL, 0, 0, NULL, NULL },
 };

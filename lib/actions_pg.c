@@ -33,10 +33,12 @@ static int act_query(struct engine_call *call, const json_t *args, json_t **resu
 	struct pg_conn *conn = NULL;
 	PGresult *res = NULL;
 	char **params = NULL;
+	long long max_rows;
 	int n = 0, owned = 0, rc, began = 0;
 	struct st_error rerr = { 0 };
 
-	if ((rc = actions_pg_params(json_object_get(args, "params"), &params, &n, err)) != 0 ||
+	if ((rc = actions_arg_range(args, "max_rows", 1000, 0, 100000, &max_rows, err)) != 0 ||
+	    (rc = actions_pg_params(json_object_get(args, "params"), &params, &n, err)) != 0 ||
 	    (rc = actions_pg_conn(call, actions_arg_str(args, "database"), &conn, &owned, err)) != 0)
 		goto out;
 	if ((rc = pg_exec(conn, "BEGIN TRANSACTION READ ONLY", 0, NULL, 10, err)) != 0)
@@ -46,7 +48,7 @@ static int act_query(struct engine_call *call, const json_t *args, json_t **resu
 		      statement_timeout(call, args), &res, err);
 	if (rc)
 		goto out;
-	*result = actions_pg_rows(res, (size_t)actions_arg_int(args, "max_rows", 1000));
+	*result = actions_pg_rows(res, (size_t)max_rows);
 	if (!*result)
 		rc = actions_oom(err);
 out:
@@ -223,7 +225,8 @@ static const struct engine_arg_spec query_args[] = {
 	{ "params", ENGINE_ARG_ARRAY, 0, NULL, "values of $1, $2 ...; may use ${...}" },
 	{ "database", ENGINE_ARG_STRING, 0, NULL, "another database than postgres.database" },
 	{ "timeout", ENGINE_ARG_DURATION, 0, NULL, "statement timeout (default postgres.statement_timeout)" },
-	{ "max_rows", ENGINE_ARG_INT, 0, "1000", "rows kept in the result (count has them all)" },
+	{ "max_rows", ENGINE_ARG_INT, 0, "1000",
+	  "rows kept in the result, at most 100000 (count has them all)" },
 	{ NULL, 0, 0, NULL, NULL },
 };
 

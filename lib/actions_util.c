@@ -116,6 +116,19 @@ long long actions_arg_int(const json_t *args, const char *name, long long def)
 	return json_is_real(v) ? (long long)json_real_value(v) : def;
 }
 
+int actions_arg_range(const json_t *args, const char *name, long long def, long long min,
+		      long long max, long long *out, struct st_error *err)
+{
+	long long v = actions_arg_int(args, name, def);
+
+	*out = def;
+	if (v < min || v > max)
+		return st_error_set(err, ST_EUSAGE, "argument '%s' must be between %lld and %lld, not %lld",
+				    name, min, max, v);
+	*out = v;
+	return 0;
+}
+
 int actions_arg_bool(const json_t *args, const char *name, int def)
 {
 	const json_t *v = json_object_get(args, name);

@@ -58,6 +58,12 @@ double actions_arg_num(const json_t *args, const char *name, double def);
 long long actions_arg_int(const json_t *args, const char *name, long long def);
 int actions_arg_bool(const json_t *args, const char *name, int def);
 
+/* An integer argument (def when absent) that must lie in [min, max], for
+ * sizes and counts that are cast to size_t or int: *out, or ST_EUSAGE
+ * "argument 'NAME' must be between MIN and MAX, not V". */
+int actions_arg_range(const json_t *args, const char *name, long long def, long long min,
+		      long long max, long long *out, struct st_error *err);
+
 /* ST_ENOMEM with "out of memory" (for `return actions_oom(err)`). */
 int actions_oom(struct st_error *err);
 

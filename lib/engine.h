@@ -58,7 +58,8 @@ enum engine_arg_type {
 	ENGINE_ARG_INT,       /* integer, or a string holding one */
 	ENGINE_ARG_NUMBER,    /* number, or a string holding one (passed as a real) */
 	ENGINE_ARG_BOOL,      /* true/false, or "true" "false" "yes" "no" "on" "off" */
-	ENGINE_ARG_DURATION,  /* seconds, or "500ms" "30s" "5m" "2h" (passed as real seconds) */
+	ENGINE_ARG_DURATION,  /* seconds, or "500ms" "30s" "5m" "2h" (passed as real seconds),
+				 at most ENGINE_DURATION_MAX */
 	ENGINE_ARG_ARRAY,
 	ENGINE_ARG_OBJECT,
 	ENGINE_ARG_ANY,
@@ -72,6 +73,10 @@ enum {
 	 * in as $1, $2 ... parameters, never into the text. */
 	ENGINE_ARG_LITERAL = 1u << 2,
 };
+
+/* Longest duration an argument may give (366 days): longer ones are typos,
+ * and would overflow the int/long milliseconds the clients work in. */
+#define ENGINE_DURATION_MAX (366.0 * 86400)
 
 struct engine_arg_spec {
 	const char *name;

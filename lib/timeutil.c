@@ -45,6 +45,9 @@ int time_parse_duration(const char *text, double *seconds)
 		mult = 86400;
 	else
 		return -1;
+	/* "1e306d" is finite text but no finite number of seconds. */
+	if (!isfinite(v * mult))
+		return -1;
 	*seconds = v * mult;
 	return 0;
 }

@@ -15,7 +15,8 @@ double time_monotonic(void);
 double time_wall(void);
 
 /* Parses "30", "1.5", "500ms", "30s", "5m", "2h", "7d" into seconds.
- * Returns 0, or -1 when text is not such a duration (negative included). */
+ * Returns 0, or -1 when text is not such a duration (negative or not a
+ * finite number of seconds included). */
 int time_parse_duration(const char *text, double *seconds);
 
 /* Formats t (epoch seconds) as UTC RFC 3339 with milliseconds

@@ -121,6 +121,67 @@ static int load(const char *text, struct st_error *err)
 	return rc;
 }
 
+/* Runs action name with args (JSON text) without services: what it checks
+ * before it needs a client. */
+static int run_without_services(struct engine_registry *reg, const char *name, const char *json,
+				struct st_error *err)
+{
+	const struct engine_action *a = find(reg, name);
+	struct engine_call call;
+	json_t *raw = json_loads(json, 0, NULL), *args = NULL, *result = NULL;
+	int rc;
+
+	memset(&call, 0, sizeof(call));
+	call.phase = ENGINE_PHASE_ACT;
+	rc = engine_args_prepare(a, raw, &args, err);
+	if (rc == 0)
+		rc = a->run(&call, args, &result, err);
+	json_decref(raw);
+	json_decref(args);
+	json_decref(result);
+	return rc;
+}
+
+/* Numbers out of range are refused, not cast into nonsense (review 11). */
+static void test_out_of_range_args(void **state)
+{
+	struct engine_registry *reg = NULL;
+	struct st_error err = { 0 };
+	const struct engine_arg_spec *timeout;
+	json_t *v, *out = NULL;
+
+	(void)state;
+	assert_int_equal(engine_registry_new(1, &reg, &err), 0);
+	assert_int_equal(run_without_services(reg, "docker.exec",
+					      "{\"container\":\"x\",\"command\":[\"true\"],\"max_output\":-1}",
+					      &err), ST_EUSAGE);
+	assert_string_equal(err.message, "argument 'max_output' must be between 0 and 16777216, not -1");
+	assert_int_equal(run_without_services(reg, "docker.exec",
+					      "{\"container\":\"x\",\"command\":[\"true\"],"
+					      "\"max_output\":1e18}", &err), ST_EUSAGE);
+	assert_int_equal(run_without_services(reg, "docker.logs_grep",
+					      "{\"container\":\"x\",\"pattern\":\"a\",\"sample\":-5}", &err),
+			 ST_EUSAGE);
+	assert_string_equal(err.message, "argument 'sample' must be between 0 and 1000, not -5");
+	assert_int_equal(run_without_services(reg, "pg.query", "{\"sql\":\"select 1\",\"max_rows\":-1}",
+					      &err), ST_EUSAGE);
+	assert_string_equal(err.message, "argument 'max_rows' must be between 0 and 100000, not -1");
+	/* Durations: at most a year; a stop grace of 1e300s would overflow. */
+	timeout = engine_action_arg(find(reg, "docker.stop"), "timeout");
+	v = json_real(1e300);
+	assert_int_equal(engine_arg_convert(timeout, v, &out, &err), ST_EUSAGE);
+	assert_string_equal(err.message, "argument 'timeout' must be at most 366d, not '1e+300'");
+	json_decref(v);
+	v = json_string("400d");
+	assert_int_equal(engine_arg_convert(timeout, v, &out, &err), ST_EUSAGE);
+	json_decref(v);
+	v = json_string("366d");
+	assert_int_equal(engine_arg_convert(timeout, v, &out, &err), 0);
+	json_decref(out);
+	json_decref(v);
+	engine_registry_free(reg);
+}
+
 static void test_sql_literal(void **state)
 {
 	struct st_error err = { 0 };
@@ -583,6 +644,7 @@ int main(void)
 		cmocka_unit_test(test_text_and_tail),
 		cmocka_unit_test(test_exit_matches),
 		cmocka_unit_test(test_pg_params),
+		cmocka_unit_test(test_out_of_range_args),
 		cmocka_unit_test(test_pg_rows),
 		cmocka_unit_test(test_target),
 	};

@@ -25,6 +25,9 @@ static void test_parse_duration(void **state)
 	assert_int_equal(time_parse_duration("5 m", &s), -1);
 	assert_int_equal(time_parse_duration("", &s), -1);
 	assert_int_equal(time_parse_duration("1w", &s), -1);
+	/* Finite text, infinite seconds (review 11): refused. */
+	assert_int_equal(time_parse_duration("1e306d", &s), -1);
+	assert_int_equal(time_parse_duration("1e308h", &s), -1);
 }
 
 static void test_formats(void **state)
