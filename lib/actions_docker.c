@@ -48,7 +48,8 @@ static int act_inspect(struct engine_call *call, const json_t *args, json_t **re
 	return with_service(*result, service, err);
 }
 
-/* start / stop / restart: the state before, the action, the state after. */
+/* start / stop / restart: the state before, the action, the state after
+ * (state_unknown: true, with the error, when it could not be read back). */
 enum lifecycle { LC_START, LC_STOP, LC_RESTART };
 
 static int lifecycle(struct engine_call *call, const json_t *args, enum lifecycle what,
@@ -77,9 +78,20 @@ static int lifecycle(struct engine_call *call, const json_t *args, enum lifecycl
 		rc = docker_container_restart(d, name, grace, DOCKER_TIMEOUT_DEFAULT, err);
 	if (rc)
 		return rc;
-	if ((rc = container_state(d, name, DOCKER_TIMEOUT_DEFAULT, &after, err)) != 0)
-		return rc;
-	*result = container_state_json(&after, time_wall());
+	if (container_state(d, name, DOCKER_TIMEOUT_DEFAULT, &after, err) != 0) {
+		/* The state changed; only reading it back failed. Failing the step
+		 * would skip its undo and report a stopped service as running:
+		 * succeed, and say what is not known. */
+		*result = json_pack("{s:s,s:b,s:s}", "container", name, "state_unknown", 1, "error",
+				    err->message);
+		st_error_clear(err);
+	} else {
+		*result = container_state_json(&after, time_wall());
+		if (*result && json_object_set_new(*result, "state_unknown", json_false())) {
+			json_decref(*result);
+			*result = NULL;
+		}
+	}
 	if (*result && (json_object_set_new(*result, "was_running", json_boolean(before.running)) ||
 			json_object_set_new(*result, "previous_started_at",
 					    json_string(before.started_at)))) {

@@ -23,6 +23,8 @@
 #include <unistd.h>
 
 #include "docker.h"
+#include "engine.h"
+#include "services.h"
 #include "sbuf.h"
 #include "timeutil.h"
 
@@ -619,6 +621,70 @@ static void test_exec_stdin_hijack(void **state)
 	sbuf_release(&o.err);
 }
 
+/* Runs a built-in action against the fake daemon through a services
+ * struct that holds only the docker client. */
+static int run_action(struct docker_client *c, const char *name, const char *json, json_t **result,
+		      struct st_error *err)
+{
+	struct engine_registry *reg = NULL;
+	const struct engine_action *a;
+	struct services svc;
+	struct engine_call call;
+	json_t *raw = json_loads(json, 0, NULL), *args = NULL;
+	int rc;
+
+	*result = NULL;
+	assert_int_equal(engine_registry_new(1, &reg, err), 0);
+	assert_non_null(a = engine_registry_find(reg, name));
+	memset(&svc, 0, sizeof(svc));
+	svc.docker = c;
+	memset(&call, 0, sizeof(call));
+	call.phase = ENGINE_PHASE_ACT;
+	call.services = &svc;
+	rc = engine_args_prepare(a, raw, &args, err);
+	if (rc == 0)
+		rc = a->run(&call, args, result, err);
+	json_decref(raw);
+	json_decref(args);
+	engine_registry_free(reg);
+	return rc;
+}
+
+/* The container stopped; reading its state back failed. The stop happened,
+ * so the step succeeded (its undo must run if the run fails later), and
+ * the result says the state is unknown (review item 10). */
+static void test_stop_succeeds_when_state_unreadable(void **state)
+{
+	static const char inspect[] =
+		"{\"Name\":\"/web\",\"Id\":\"abc\",\"State\":{\"Status\":\"running\",\"Running\":true,"
+		"\"StartedAt\":\"2026-01-01T00:00:00Z\"},\"Config\":{\"Image\":\"busybox\"},\"Image\":\"sha\"}";
+	char ok[600];
+	const char *answers[] = {
+		VERSION_143, ok, "HTTP/1.1 204 No Content\r\n\r\n",
+		"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 25\r\n\r\n{\"message\":\"daemon busy\"}",
+		NULL,
+	};
+	struct docker_client *c = NULL;
+	struct st_error err = { 0 };
+	json_t *r = NULL;
+	struct fake f;
+
+	(void)state;
+	snprintf(ok, sizeof(ok), "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+		 "Content-Length: %zu\r\n\r\n%s", sizeof(inspect) - 1, inspect);
+	fake_start(&f, answers, 1);
+	assert_int_equal(docker_client_new(f.host, &c, &err), 0);
+	assert_int_equal(run_action(c, "docker.stop", "{\"container\":\"web\"}", &r, &err), 0);
+	assert_true(json_is_true(json_object_get(r, "state_unknown")));
+	assert_true(json_is_true(json_object_get(r, "was_running")));
+	assert_string_equal(json_string_value(json_object_get(r, "container")), "web");
+	assert_non_null(strstr(json_string_value(json_object_get(r, "error")), "daemon busy"));
+	json_decref(r);
+	docker_client_free(c);
+	assert_non_null(strstr(sbuf_str(&f.requests), "POST /v1.43/containers/web/stop"));
+	fake_stop(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -631,6 +697,7 @@ int main(void)
 		cmocka_unit_test(test_version_refused),
 		cmocka_unit_test(test_exec_over_curl),
 		cmocka_unit_test(test_exec_stdin_hijack),
+		cmocka_unit_test(test_stop_succeeds_when_state_unreadable),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
