@@ -269,8 +269,8 @@ static int act_exec(struct engine_call *call, const json_t *args, json_t **resul
 	rc = docker_exec(d, name, &o, &res, err);
 	if (rc) {
 		if (rc == ST_EABORTED && x.cancel && *x.cancel)
-			st_error_set(err, ST_EABORTED, "interrupted while running '%s' in container '%s'",
-				     argv[0], name);
+			st_error_set(err, ST_EABORTED, "interrupted while running '%s' in container '%s' "
+				     "(it may still be running there)", argv[0], name);
 		goto out;
 	}
 	match = actions_exit_matches(expect, res.exit_code, err);

@@ -19,20 +19,33 @@ static int no_services(const char *what, struct st_error *err)
 	return st_error_set(err, ST_EUSAGE, "no %s client: this run was started without services", what);
 }
 
+/* The shared clients are handed out per call with the call's cancel flag
+ * (NULL while undoing: undo must finish), so Ctrl-C reaches a request that
+ * waits on a silent daemon or a long SCAN. */
 int actions_docker_client(struct engine_call *call, struct docker_client **out, struct st_error *err)
 {
+	int rc;
+
 	*out = NULL;
 	if (!call->services)
 		return no_services("docker", err);
-	return services_docker(call->services, out, err);
+	rc = services_docker(call->services, out, err);
+	if (!rc)
+		docker_client_set_cancel(*out, call->cancel);
+	return rc;
 }
 
 int actions_redis_conn(struct engine_call *call, struct redis_conn **out, struct st_error *err)
 {
+	int rc;
+
 	*out = NULL;
 	if (!call->services)
 		return no_services("redis", err);
-	return services_redis(call->services, out, err);
+	rc = services_redis(call->services, out, err);
+	if (!rc)
+		redis_set_cancel(*out, call->cancel);
+	return rc;
 }
 
 int actions_pg_conn(struct engine_call *call, const char *database, struct pg_conn **out,

@@ -29,7 +29,8 @@
 	{ "service", ENGINE_ARG_STRING, 0, NULL,                                              \
 	  "configured service whose container it is, e.g. backend (or give container)" }
 
-/* Borrowed clients from call->services, opened on first use. ST_EUSAGE
+/* Borrowed clients from call->services, opened on first use, interrupted
+ * by call->cancel (docker_client_set_cancel, redis_set_cancel). ST_EUSAGE
  * when the run has no services (engine_options.services NULL). */
 int actions_docker_client(struct engine_call *call, struct docker_client **out, struct st_error *err);
 int actions_redis_conn(struct engine_call *call, struct redis_conn **out, struct st_error *err);

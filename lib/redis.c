@@ -16,6 +16,7 @@ struct redis_conn {
 	char label[REDIS_LABEL_MAX];
 	double command_timeout_s;
 	int broken;                  /* a reply may still be in flight: unusable */
+	volatile sig_atomic_t *cancel; /* redis_set_cancel(); may be NULL */
 };
 
 static struct timeval to_timeval(double seconds)
@@ -310,6 +311,11 @@ out:
 	return rc;
 }
 
+void redis_set_cancel(struct redis_conn *conn, volatile sig_atomic_t *cancel)
+{
+	conn->cancel = cancel;
+}
+
 int redis_scan(struct redis_conn *conn, const char *pattern, long count, redis_scan_fn fn, void *ud,
 	       struct st_error *err)
 {
@@ -325,6 +331,11 @@ int redis_scan(struct redis_conn *conn, const char *pattern, long count, redis_s
 		redisReply *batch;
 		size_t i, n;
 
+		/* A whole keyspace takes long: an interrupt stops between batches. */
+		if (conn->cancel && *conn->cancel) {
+			rc = st_error_set(err, ST_EABORTED, "redis SCAN on '%s' interrupted", conn->label);
+			goto out;
+		}
 		argc = 0;
 		argv[argc++] = "SCAN";
 		argv[argc++] = cursor;

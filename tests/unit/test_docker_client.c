@@ -33,6 +33,7 @@
 #define HIJACK_COUNT "@hijack-count" /* 101, read stdin to EOF, answer its size in a frame */
 #define EXEC_STREAM "@exec-stream"   /* 200 raw-stream, framed output, no length: until close */
 #define HIJACK_CLOSE "@hijack-close" /* 101, stop reading stdin, one frame, close */
+#define HIJACK_SILENT "@hijack-silent" /* 101, then nothing for 2 s, close */
 
 struct fake {
 	char dir[64];
@@ -142,6 +143,15 @@ static void hijack_close(int fd)
 	send_str(fd, "\x01\x00\x00\x00\x00\x00\x00\x03" "bye", 11);
 }
 
+static void hijack_silent(int fd)
+{
+	static const char head[] = "HTTP/1.1 101 UPGRADED\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n";
+
+	send_str(fd, head, sizeof(head) - 1);
+	/* A command that prints nothing for a long time. */
+	usleep(2000 * 1000);
+}
+
 static void *fake_main(void *arg)
 {
 	struct fake *f = arg;
@@ -163,6 +173,8 @@ static void *fake_main(void *arg)
 			exec_stream(fd);
 		else if (!strcmp(*a, HIJACK_CLOSE))
 			hijack_close(fd);
+		else if (!strcmp(*a, HIJACK_SILENT))
+			hijack_silent(fd);
 		else
 			send_str(fd, *a, strlen(*a));
 		close(fd);
@@ -621,6 +633,106 @@ static void test_exec_stdin_hijack(void **state)
 	sbuf_release(&o.err);
 }
 
+static volatile sig_atomic_t cancel_flag;
+
+static void *cancel_later(void *arg)
+{
+	(void)arg;
+	time_sleep(0.2);
+	cancel_flag = 1;
+	return NULL;
+}
+
+/* Ctrl-C reaches a call that waits on the daemon (review item 5): a request
+ * the daemon does not answer, and an exec (stdin over the hijacked
+ * connection, no timeout) that prints nothing. */
+static void test_cancel_interrupts_waiting_calls(void **state)
+{
+	static const char *const answers[] = {
+		VERSION_143,
+		"HTTP/1.1 201 Created\r\nContent-Length: 12\r\n\r\n{\"Id\":\"e9\"}\n",
+		HIJACK_SILENT,
+		NULL,
+	};
+	static const char *const argv[] = { "sleep", "1000", NULL };
+	struct docker_exec_opts opts;
+	struct docker_exec_result res;
+	struct docker_client *c = NULL;
+	struct st_error err;
+	struct feed in = { 0 };
+	struct fake f;
+	pthread_t t;
+	double t0;
+
+	(void)state;
+	/* Listening, never answering: only the cancel can end the wait. */
+	fake_start(&f, NULL, 1);
+	assert_int_equal(docker_client_new(f.host, &c, &err), 0);
+	docker_client_set_cancel(c, &cancel_flag);
+	cancel_flag = 0;
+	assert_int_equal(pthread_create(&t, NULL, cancel_later, NULL), 0);
+	t0 = time_monotonic();
+	assert_int_equal(docker_ping(c, 30, &err), ST_EABORTED);
+	assert_true(time_monotonic() - t0 < 1.5);
+	assert_string_equal(err.message, "cannot ping docker: interrupted");
+	pthread_join(t, NULL);
+	/* Already cancelled: nothing is sent. */
+	assert_int_equal(docker_ping(c, 30, &err), ST_EABORTED);
+	docker_client_free(c);
+	fake_stop(&f);
+
+	fake_start(&f, answers, 1);
+	assert_int_equal(docker_client_new(f.host, &c, &err), 0);
+	docker_client_set_cancel(c, &cancel_flag);
+	cancel_flag = 0;
+	memset(&opts, 0, sizeof(opts));
+	opts.argv = argv;
+	opts.stdin_read = feed_read;
+	opts.stdin_ud = &in;
+	opts.timeout = DOCKER_TIMEOUT_NONE;
+	assert_int_equal(pthread_create(&t, NULL, cancel_later, NULL), 0);
+	t0 = time_monotonic();
+	assert_int_equal(docker_exec(c, "db", &opts, &res, &err), ST_EABORTED);
+	assert_true(time_monotonic() - t0 < 1.0);
+	assert_non_null(strstr(err.message, "interrupted"));
+	assert_non_null(strstr(err.message, "may still be running"));
+	pthread_join(t, NULL);
+	docker_client_free(c);
+	fake_stop(&f);
+}
+
+/* A timed-out exec says that the command may still run in the container. */
+static void test_exec_timeout_says_it_may_still_run(void **state)
+{
+	static const char *const answers[] = {
+		VERSION_143,
+		"HTTP/1.1 201 Created\r\nContent-Length: 12\r\n\r\n{\"Id\":\"e8\"}\n",
+		HIJACK_SILENT,
+		NULL,
+	};
+	static const char *const argv[] = { "sleep", "1000", NULL };
+	struct docker_exec_opts opts;
+	struct docker_exec_result res;
+	struct docker_client *c = NULL;
+	struct st_error err;
+	struct feed in = { 0 };
+	struct fake f;
+
+	(void)state;
+	fake_start(&f, answers, 1);
+	assert_int_equal(docker_client_new(f.host, &c, &err), 0);
+	memset(&opts, 0, sizeof(opts));
+	opts.argv = argv;
+	opts.stdin_read = feed_read;
+	opts.stdin_ud = &in;
+	opts.timeout = 0.3;
+	assert_int_equal(docker_exec(c, "db", &opts, &res, &err), ST_ETIMEOUT);
+	assert_string_equal(err.message, "cannot run 'sleep' in container 'db': not finished within 0.3s "
+			    "(the command may still be running in the container)");
+	docker_client_free(c);
+	fake_stop(&f);
+}
+
 /* Runs a built-in action against the fake daemon through a services
  * struct that holds only the docker client. */
 static int run_action(struct docker_client *c, const char *name, const char *json, json_t **result,
@@ -698,6 +810,8 @@ int main(void)
 		cmocka_unit_test(test_exec_over_curl),
 		cmocka_unit_test(test_exec_stdin_hijack),
 		cmocka_unit_test(test_stop_succeeds_when_state_unreadable),
+		cmocka_unit_test(test_cancel_interrupts_waiting_calls),
+		cmocka_unit_test(test_exec_timeout_says_it_may_still_run),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
