@@ -249,19 +249,21 @@ static void probe_url(const char *url, double timeout, struct container_wait_rep
 
 	memset(&res, 0, sizeof(res));
 	*ok = 0;
-	text_copy(r->url, sizeof(r->url), url);
 	rc = http_probe(url, timeout, NULL, &res, &perr);
+	/* The form without user:password and query: it goes into messages
+	 * and the step's result. */
+	text_copy(r->url, sizeof(r->url), res.url);
 	r->http_status = res.status;
 	if (rc) {
 		text_copy(r->body, sizeof(r->body), perr.message);
-		snprintf(r->reason, sizeof(r->reason), "GET %.300s: no response (%.300s)", url,
+		snprintf(r->reason, sizeof(r->reason), "GET %.300s: no response (%.300s)", r->url,
 			 res.error[0] ? res.error : perr.message);
 	} else {
 		text_one_line(r->body, sizeof(r->body), res.body ? res.body : "", res.body_len, 0);
 		*ok = container_health_response_ok(res.status, res.body, res.body_len);
 		if (!*ok)
-			snprintf(r->reason, sizeof(r->reason), "GET %.300s answered %ld: %.300s", url, res.status,
-				 r->body[0] ? r->body : "(empty body)");
+			snprintf(r->reason, sizeof(r->reason), "GET %.300s answered %ld: %.300s", r->url,
+				 res.status, r->body[0] ? r->body : "(empty body)");
 	}
 	http_result_release(&res);
 }

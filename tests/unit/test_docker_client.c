@@ -22,6 +22,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "container.h"
 #include "docker.h"
 #include "engine.h"
 #include "services.h"
@@ -733,6 +734,37 @@ static void test_exec_timeout_says_it_may_still_run(void **state)
 	fake_stop(&f);
 }
 
+/* Waiting for a health URL that does not answer: reason and message show
+ * the URL without user:password and query (review item 15). */
+static void test_wait_ready_hides_url_secrets(void **state)
+{
+	static const char inspect[] =
+		"{\"Name\":\"/web\",\"Id\":\"abc\",\"State\":{\"Status\":\"running\",\"Running\":true,"
+		"\"StartedAt\":\"2026-01-01T00:00:00Z\"},\"Config\":{\"Image\":\"busybox\"},\"Image\":\"sha\"}";
+	char ok[600];
+	const char *answers[] = { VERSION_143, ok, NULL };
+	struct container_wait_report rep;
+	struct docker_client *c = NULL;
+	struct st_error err = { 0 };
+	struct fake f;
+
+	(void)state;
+	snprintf(ok, sizeof(ok), "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+		 "Content-Length: %zu\r\n\r\n%s", sizeof(inspect) - 1, inspect);
+	fake_start(&f, answers, 1);
+	assert_int_equal(docker_client_new(f.host, &c, &err), 0);
+	assert_int_equal(container_wait_ready(c, "web", "http://ops:pa55word@127.0.0.1:1/health?token=t0ken",
+					      0.2, 1, &rep, &err), ST_ETIMEOUT);
+	assert_null(strstr(err.message, "pa55word"));
+	assert_null(strstr(err.message, "t0ken"));
+	assert_null(strstr(rep.reason, "pa55word"));
+	assert_null(strstr(rep.reason, "t0ken"));
+	assert_string_equal(rep.url, "http://127.0.0.1:1/health");
+	assert_non_null(strstr(rep.reason, "GET http://127.0.0.1:1/health: no response"));
+	docker_client_free(c);
+	fake_stop(&f);
+}
+
 /* Runs a built-in action against the fake daemon through a services
  * struct that holds only the docker client. */
 static int run_action(struct docker_client *c, const char *name, const char *json, json_t **result,
@@ -812,6 +844,7 @@ int main(void)
 		cmocka_unit_test(test_stop_succeeds_when_state_unreadable),
 		cmocka_unit_test(test_cancel_interrupts_waiting_calls),
 		cmocka_unit_test(test_exec_timeout_says_it_may_still_run),
+		cmocka_unit_test(test_wait_ready_hides_url_secrets),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
