@@ -8,6 +8,12 @@
  * through pg_quote_ident(). pg.query runs inside a READ ONLY transaction
  * that is always rolled back, so a check or verify cannot write even when
  * its SQL tries to. pg.exec may write anything and is DESTRUCTIVE.
+ *
+ * READ ONLY is about data only: functions such as pg_terminate_backend,
+ * pg_cancel_backend, pg_reload_conf, advisory locks and dblink_exec still
+ * act inside it. pg.query refuses the known ones by name (acting_function)
+ * and its summary says so; what a user-defined function does is not
+ * checked: such calls belong in pg.exec.
  */
 #include "actions.h"
 #include "actions_util.h"
@@ -19,12 +25,55 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 static double statement_timeout(const struct engine_call *call, const json_t *args)
 {
 	double def = call->services ? call->services->cfg->postgres.statement_timeout : 30;
 
 	return actions_arg_num(args, "timeout", def > 0 ? def : 30);
+}
+
+/* Functions that act even in a READ ONLY transaction. A trailing '*'
+ * matches any name that starts so. */
+static const char *const acting_functions[] = {
+	"pg_terminate_backend", "pg_cancel_backend", "pg_reload_conf", "pg_rotate_logfile",
+	"pg_switch_wal", "pg_create_restore_point", "pg_log_backend_memory_contexts",
+	"pg_advisory_*", "pg_try_advisory_*", "pg_logical_emit_message", "pg_notify",
+	"dblink_exec", "dblink", "dblink_send_query", "dblink_connect*", "lo_export", "lo_import",
+	"pg_file_write", "pg_file_rename", "pg_file_unlink", NULL,
+};
+
+static int ident_char(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       c == '_' || c == '$';
+}
+
+/* The first acting function sql names (as a whole identifier, any case),
+ * or NULL. Text in string literals counts too: refusing a harmless query
+ * is better than missing a call. */
+static const char *acting_function(const char *sql)
+{
+	size_t i, n;
+	const char *p;
+
+	for (i = 0; acting_functions[i]; i++) {
+		const char *name = acting_functions[i];
+		int prefix;
+
+		n = strlen(name);
+		prefix = name[n - 1] == '*';
+		if (prefix)
+			n--;
+		for (p = sql; (p = strcasestr(p, prefix ? "pg_" : name)) != NULL; p++) {
+			if ((p > sql && ident_char(p[-1])) || strncasecmp(p, name, n))
+				continue;
+			if (prefix || !ident_char(p[n]))
+				return name;
+		}
+	}
+	return NULL;
 }
 
 static int act_query(struct engine_call *call, const json_t *args, json_t **result,
@@ -37,6 +86,14 @@ static int act_query(struct engine_call *call, const json_t *args, json_t **resu
 	int n = 0, owned = 0, rc, began = 0;
 	struct st_error rerr = { 0 };
 
+	const char *acting = acting_function(actions_arg_str(args, "sql"));
+
+	if (acting) {
+		st_error_set(err, ST_EUSAGE, "pg.query cannot call %s: it acts even in a read-only "
+			     "transaction", acting);
+		return st_error_hint(err, "run it with pg.exec (destructive: the step needs confirm), or "
+				     "pg.terminate_idle for idle connections");
+	}
 	if ((rc = actions_arg_range(args, "max_rows", 1000, 0, 100000, &max_rows, err)) != 0 ||
 	    (rc = actions_pg_params(json_object_get(args, "params"), &params, &n, err)) != 0 ||
 	    (rc = actions_pg_conn(call, actions_arg_str(args, "database"), &conn, &owned, err)) != 0)
@@ -260,7 +317,8 @@ static const struct engine_arg_spec analyze_args[] = {
 };
 
 const struct engine_action actions_pg[] = {
-	{ "pg.query", "run a query in a read-only transaction; rows as objects", query_args,
+	{ "pg.query", "run a query in a read-only transaction (refuses functions that act "
+	  "anyway, e.g. pg_terminate_backend); rows as objects", query_args,
 	  ENGINE_ACTION_READ_ONLY, act_query },
 	{ "pg.exec", "run a statement that may change data; affected row count", exec_args,
 	  ENGINE_ACTION_DESTRUCTIVE, act_exec },

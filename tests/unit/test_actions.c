@@ -182,6 +182,47 @@ static void test_out_of_range_args(void **state)
 	engine_registry_free(reg);
 }
 
+/* A READ ONLY transaction still lets some functions act (review item 18):
+ * pg.query refuses them by name, before connecting. */
+static void test_pg_query_refuses_acting_functions(void **state)
+{
+	static const char *const bad[] = {
+		"SELECT pg_terminate_backend(pid) FROM pg_stat_activity",
+		"select PG_CANCEL_BACKEND (42)",
+		"SELECT pg_reload_conf()",
+		"SELECT pg_advisory_lock(1)",
+		"SELECT pg_try_advisory_xact_lock(1)",
+		"SELECT * FROM dblink_exec('host=x', 'DROP TABLE t')",
+		"SELECT \"pg_terminate_backend\"(1)",
+		NULL,
+	};
+	struct engine_registry *reg = NULL;
+	struct st_error err = { 0 };
+	char json[300];
+	size_t i;
+
+	(void)state;
+	assert_int_equal(engine_registry_new(1, &reg, &err), 0);
+	for (i = 0; bad[i]; i++) {
+		json_t *j = json_pack("{s:s}", "sql", bad[i]);
+		char *text = json_dumps(j, JSON_COMPACT);
+
+		snprintf(json, sizeof(json), "%s", text);
+		free(text);
+		json_decref(j);
+		if (run_without_services(reg, "pg.query", json, &err) != ST_EUSAGE ||
+		    !strstr(err.message, "pg.query cannot call"))
+			fail_msg("not refused: %s (%s)", bad[i], err.message);
+	}
+	/* Names that only contain one, and ordinary catalog queries, pass on
+	 * (to fail here for want of a connection). */
+	assert_int_equal(run_without_services(reg, "pg.query",
+					      "{\"sql\":\"SELECT my_pg_reload_conf_log, count(*) FROM "
+					      "pg_stat_activity\"}", &err), ST_EUSAGE);
+	assert_string_equal(err.message, "no postgres client: this run was started without services");
+	engine_registry_free(reg);
+}
+
 static void test_sql_literal(void **state)
 {
 	struct st_error err = { 0 };
@@ -645,6 +686,7 @@ int main(void)
 		cmocka_unit_test(test_exit_matches),
 		cmocka_unit_test(test_pg_params),
 		cmocka_unit_test(test_out_of_range_args),
+		cmocka_unit_test(test_pg_query_refuses_acting_functions),
 		cmocka_unit_test(test_pg_rows),
 		cmocka_unit_test(test_target),
 	};
