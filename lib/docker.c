@@ -1,4 +1,5 @@
 #include "docker_internal.h"
+#include "http.h"
 
 #include <errno.h>
 #include <math.h>
@@ -39,10 +40,10 @@ int docker_client_new(const char *host, struct docker_client **out, struct st_er
 		rc = st_error_set(err, ST_ENOMEM, "out of memory creating the docker client");
 		goto out;
 	}
-	if (curl_global_init(CURL_GLOBAL_DEFAULT)) {
-		rc = st_error_set(err, ST_ESERVICE, "cannot initialise libcurl");
+	/* Once per process (main calls it first, before any thread); never
+	 * cleaned up per client, which would tear it down under other users. */
+	if ((rc = http_global_init(err)) != 0)
 		goto out;
-	}
 	pthread_mutex_init(&c->lock, NULL);
 	c->timeout = DOCKER_DEFAULT_REQUEST_TIMEOUT;
 	c->stream_timeout = 0;
@@ -65,7 +66,6 @@ void docker_client_free(struct docker_client *c)
 	free(c->host);
 	free(c->socket_path);
 	free(c);
-	curl_global_cleanup();
 }
 
 void docker_client_set_timeouts(struct docker_client *c, double request, double stream)
