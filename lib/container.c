@@ -298,18 +298,6 @@ static int fail_stopped(struct docker_client *d, const char *container,
 			     CONTAINER_LOG_LINES, CONTAINER_LOG_LINES, container);
 }
 
-static int sleep_cancellable(double seconds, volatile sig_atomic_t *cancel)
-{
-	double end = time_monotonic() + seconds, left;
-
-	while ((left = end - time_monotonic()) > 0) {
-		if (cancel && *cancel)
-			return -1;
-		time_sleep(left < 0.1 ? left : 0.1);
-	}
-	return cancel && *cancel ? -1 : 0;
-}
-
 int container_wait_ready_cancel(struct docker_client *d, const char *container,
 				const char *health_url, double timeout_s, double interval_s,
 				volatile sig_atomic_t *cancel, struct container_wait_report *report,
@@ -386,7 +374,7 @@ int container_wait_ready_cancel(struct docker_client *d, const char *container,
 			st_error_hint(err, "docker logs --tail %d %s", CONTAINER_LOG_LINES, container);
 			goto out;
 		}
-		if (sleep_cancellable(interval_s, cancel)) {
+		if (time_sleep_cancellable(interval_s, cancel)) {
 			rc = st_error_set(err, ST_EABORTED, "interrupted while waiting for container '%s'",
 					  container);
 			goto out;

@@ -17,7 +17,6 @@
 #include <string.h>
 #include <strings.h>
 
-#define SLEEP_SLICE 0.05
 
 const char *engine_result_name(enum engine_result r)
 {
@@ -51,17 +50,9 @@ int engine_call_cancelled(const struct engine_call *call)
 
 int engine_call_sleep(const struct engine_call *call, double seconds, struct st_error *err)
 {
-	double end = time_monotonic() + seconds;
-
-	for (;;) {
-		double left = end - time_monotonic();
-
-		if (engine_call_cancelled(call))
-			return st_error_set(err, ST_EABORTED, "interrupted");
-		if (left <= 0)
-			return 0;
-		time_sleep(left < SLEEP_SLICE ? left : SLEEP_SLICE);
-	}
+	if (time_sleep_cancellable(seconds, call ? call->cancel : NULL) != 0)
+		return st_error_set(err, ST_EABORTED, "interrupted");
+	return 0;
 }
 
 /* ---- parameters ------------------------------------------------------- */

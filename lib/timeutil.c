@@ -112,3 +112,18 @@ void time_sleep(double seconds)
 	while (nanosleep(&req, &rem) == -1 && errno == EINTR)
 		req = rem;
 }
+
+int time_sleep_cancellable(double seconds, volatile sig_atomic_t *cancel)
+{
+	static const double slice = 0.05;
+	double end = time_monotonic() + seconds, left;
+
+	for (;;) {
+		if (cancel && *cancel)
+			return -1;
+		left = end - time_monotonic();
+		if (left <= 0)
+			return 0;
+		time_sleep(left < slice ? left : slice);
+	}
+}

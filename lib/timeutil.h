@@ -5,6 +5,7 @@
 #ifndef ST_TIMEUTIL_H
 #define ST_TIMEUTIL_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <time.h>
 
@@ -31,5 +32,10 @@ char *time_format_duration(double seconds, char *buf, size_t size);
 
 /* Sleeps for seconds (restarting on EINTR). */
 void time_sleep(double seconds);
+
+/* Sleeps up to seconds, waking every 50 ms to look at cancel (may be NULL:
+ * time_sleep). 0 after the whole time, -1 as soon as *cancel is non-zero
+ * (also when it already is). */
+int time_sleep_cancellable(double seconds, volatile sig_atomic_t *cancel);
 
 #endif

@@ -43,10 +43,27 @@ static void test_formats(void **state)
 	assert_string_equal(time_format_duration(3 * 3600 + 12 * 60, buf, sizeof(buf)), "3h12m");
 }
 
+static void test_sleep_cancellable(void **state)
+{
+	volatile sig_atomic_t flag = 0;
+	double t0;
+
+	(void)state;
+	t0 = time_monotonic();
+	assert_int_equal(time_sleep_cancellable(0.06, &flag), 0);
+	assert_true(time_monotonic() - t0 >= 0.06);
+	assert_int_equal(time_sleep_cancellable(0.01, NULL), 0);
+	flag = 1;
+	t0 = time_monotonic();
+	assert_int_equal(time_sleep_cancellable(5, &flag), -1);
+	assert_true(time_monotonic() - t0 < 0.5);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_parse_duration),
+		cmocka_unit_test(test_sleep_cancellable),
 		cmocka_unit_test(test_formats),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
