@@ -396,14 +396,9 @@ static int load_args(struct loader *ld, const struct engine_action *action,
 						  redact_name_is_secret(spec->name));
 		if (json_is_string(v) && expr_has_refs(json_string_value(v)))
 			continue;
-		if (json_is_object(v) || json_is_array(v)) {
-			char *dump = json_dumps(v, JSON_COMPACT);
-			int refs = dump && strstr(dump, "${") != NULL;
-
-			free(dump);
-			if (refs && spec->type != ENGINE_ARG_ARRAY && spec->type != ENGINE_ARG_OBJECT)
-				continue;
-		}
+		if ((json_is_object(v) || json_is_array(v)) && has_dollar_brace(v) &&
+		    spec->type != ENGINE_ARG_ARRAY && spec->type != ENGINE_ARG_OBJECT)
+			continue;
 		if ((rc = engine_arg_convert(spec, v, &tmp, err)) != 0) {
 			rc = at(err, vn ? vn : owner, rc);
 			goto out;
