@@ -26,6 +26,7 @@
 #include <unistd.h>
 #include <yaml.h>
 
+#include "text.h"
 #include "timeutil.h"
 
 enum ctype {
@@ -385,47 +386,6 @@ static const char *suggest_key(const struct config_table *t, const char *parent,
 	return best && best_d <= limit ? best : NULL;
 }
 
-/* Shortest text that reads back as v. */
-static void format_number(double v, char *buf, size_t size)
-{
-	int prec;
-
-	if (v == floor(v) && fabs(v) < 1e15) {
-		snprintf(buf, size, "%.0f", v);
-		return;
-	}
-	for (prec = 1; prec <= 17; prec++) {
-		snprintf(buf, size, "%.*g", prec, v);
-		if (strtod(buf, NULL) == v)
-			return;
-	}
-}
-
-/* Canonical duration text that time_parse_duration() reads back. */
-static void format_duration(double s, char *buf, size_t size)
-{
-	double ms = s * 1000.0;
-	long long ims = llround(ms);
-	char num[40];
-
-	if (fabs(ms - (double)ims) < 1e-6 && ims < (long long)1e15) {
-		long long sec = ims / 1000;
-		if (ims % 1000)
-			snprintf(buf, size, "%lldms", ims);
-		else if (sec && sec % 86400 == 0)
-			snprintf(buf, size, "%lldd", sec / 86400);
-		else if (sec && sec % 3600 == 0)
-			snprintf(buf, size, "%lldh", sec / 3600);
-		else if (sec && sec % 60 == 0)
-			snprintf(buf, size, "%lldm", sec / 60);
-		else
-			snprintf(buf, size, "%llds", sec);
-		return;
-	}
-	format_number(s, num, sizeof(num));
-	snprintf(buf, size, "%ss", num);
-}
-
 static const char *type_word(const struct config_key *k)
 {
 	switch (k->type) {
@@ -474,11 +434,11 @@ static int range_error(struct loader *ld, const struct config_key *k, const char
 	char lo[40], hi[40];
 
 	if (k->type == CT_DURATION) {
-		format_duration(k->min, lo, sizeof(lo));
-		format_duration(k->max, hi, sizeof(hi));
+		time_format_duration_exact(k->min, lo, sizeof(lo));
+		time_format_duration_exact(k->max, hi, sizeof(hi));
 	} else {
-		format_number(k->min, lo, sizeof(lo));
-		format_number(k->max, hi, sizeof(hi));
+		text_format_number(k->min, lo, sizeof(lo));
+		text_format_number(k->max, hi, sizeof(hi));
 	}
 	return yt_error_at(ld->err, ST_ECONFIG, node, "%s must be between %s and %s, not '%s'", path,
 			   lo, hi, text);
@@ -969,8 +929,8 @@ static int hook_threshold(struct loader *ld, const struct config_key *k, void *b
 	}
 	if (!pos)
 		pos = doc_pos(ld, path);
-	format_number(th->warn, w, sizeof(w));
-	format_number(th->crit, c, sizeof(c));
+	text_format_number(th->warn, w, sizeof(w));
+	text_format_number(th->crit, c, sizeof(c));
 	return yt_error_at(ld->err, ST_ECONFIG, pos, "%s: warn (%s) must not be above crit (%s)", path, w, c);
 }
 
@@ -1221,10 +1181,10 @@ static int build_key(struct builder *b, const struct config_table *t, const stru
 		snprintf(text, sizeof(text), "%ld", *(const long *)f);
 		return add_entry(b, map, name, path, YT_SCALAR, text, 0) ? 0 : ST_ENOMEM;
 	case CT_NUMBER:
-		format_number(*(const double *)f, text, sizeof(text));
+		text_format_number(*(const double *)f, text, sizeof(text));
 		return add_entry(b, map, name, path, YT_SCALAR, text, 0) ? 0 : ST_ENOMEM;
 	case CT_DURATION:
-		format_duration(*(const double *)f, text, sizeof(text));
+		time_format_duration_exact(*(const double *)f, text, sizeof(text));
 		return add_entry(b, map, name, path, YT_SCALAR, text, 1) ? 0 : ST_ENOMEM;
 	case CT_ENUM:
 		return add_entry(b, map, name, path, YT_SCALAR, k->choices[*(const int *)f], 1) ? 0 : ST_ENOMEM;

@@ -1,5 +1,7 @@
 #include "text.h"
 
+#include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -146,4 +148,20 @@ void text_lower_first(char *s)
 {
 	if (s && s[0] >= 'A' && s[0] <= 'Z' && s[1] >= 'a' && s[1] <= 'z')
 		s[0] = (char)(s[0] - 'A' + 'a');
+}
+
+char *text_format_number(double v, char *buf, size_t size)
+{
+	int prec;
+
+	if (v == floor(v) && fabs(v) < 1e15) {
+		snprintf(buf, size, "%.0f", v);
+		return buf;
+	}
+	for (prec = 1; prec <= 17; prec++) {
+		snprintf(buf, size, "%.*g", prec, v);
+		if (strtod(buf, NULL) == v)
+			break;
+	}
+	return buf;
 }

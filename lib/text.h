@@ -53,6 +53,10 @@ enum {
  */
 void text_one_line(char *dst, size_t size, const char *src, size_t len, unsigned flags);
 
+/* The shortest text that strtod() reads back as v ("30", "0.25", "1e+20");
+ * returns buf. */
+char *text_format_number(double v, char *buf, size_t size);
+
 /* Lowers s[0] when s starts with an upper-case letter followed by a
  * lower-case one (a sentence, not an acronym). In place; NULL-safe. */
 void text_lower_first(char *s);

@@ -1,4 +1,5 @@
 #include "timeutil.h"
+#include "text.h"
 
 #include <errno.h>
 #include <math.h>
@@ -98,6 +99,31 @@ char *time_format_duration(double seconds, char *buf, size_t size)
 		snprintf(buf, size, "%ldh%02ldm", s / 3600, (s % 3600) / 60);
 	else
 		snprintf(buf, size, "%ldd%02ldh", s / 86400, (s % 86400) / 3600);
+	return buf;
+}
+
+char *time_format_duration_exact(double s, char *buf, size_t size)
+{
+	double ms = s * 1000.0;
+	char num[40];
+
+	/* Whole milliseconds (and small enough for llround): the largest unit. */
+	if (fabs(ms) < 1e15 && fabs(ms - (double)llround(ms)) < 1e-6) {
+		long long ims = llround(ms), sec = ims / 1000;
+
+		if (ims % 1000)
+			snprintf(buf, size, "%lldms", ims);
+		else if (sec && sec % 86400 == 0)
+			snprintf(buf, size, "%lldd", sec / 86400);
+		else if (sec && sec % 3600 == 0)
+			snprintf(buf, size, "%lldh", sec / 3600);
+		else if (sec && sec % 60 == 0)
+			snprintf(buf, size, "%lldm", sec / 60);
+		else
+			snprintf(buf, size, "%llds", sec);
+		return buf;
+	}
+	snprintf(buf, size, "%ss", text_format_number(s, num, sizeof(num)));
 	return buf;
 }
 

@@ -30,6 +30,12 @@ char *time_format_compact(double t, char *buf, size_t size);
 /* Human duration: "850ms", "12.3s", "4m05s", "3h12m", "2d04h". */
 char *time_format_duration(double seconds, char *buf, size_t size);
 
+/* Exact duration that time_parse_duration() reads back as the same value,
+ * in the largest whole unit: "500ms", "30s", "5m", "2h", "7d"; other
+ * values as seconds ("1.0005s", "90.5s"). For configuration and plans
+ * that show what was written. Returns buf. */
+char *time_format_duration_exact(double seconds, char *buf, size_t size);
+
 /* Sleeps for seconds (restarting on EINTR). */
 void time_sleep(double seconds);
 
