@@ -1616,42 +1616,6 @@ out:
 	return rc;
 }
 
-static json_t *to_json(const struct yt_node *n)
-{
-	json_t *j;
-	size_t i;
-
-	if (n->kind == YT_SCALAR) {
-		char *end;
-		long long l;
-		double d;
-
-		if (n->quoted)
-			return json_string(n->scalar);
-		errno = 0;
-		l = strtoll(n->scalar, &end, 10);
-		if (!errno && end != n->scalar && !*end)
-			return json_integer(l);
-		d = strtod(n->scalar, &end);
-		if (end != n->scalar && !*end && isfinite(d))
-			return json_real(d);
-		return json_string(n->scalar);
-	}
-	j = n->kind == YT_MAP ? json_object() : json_array();
-	for (i = 0; j && i < n->count; i++) {
-		json_t *v = to_json(n->values[i]);
-		int bad = !v;
-		if (!bad)
-			bad = n->kind == YT_MAP ? json_object_set_new(j, n->keys[i]->scalar, v)
-						: json_array_append_new(j, v);
-		if (bad) {
-			json_decref(j);
-			return NULL;
-		}
-	}
-	return j;
-}
-
 int config_render(const struct st_config *cfg, enum config_format format, struct sbuf *out,
 		  struct st_error *err)
 {
@@ -1660,8 +1624,10 @@ int config_render(const struct st_config *cfg, enum config_format format, struct
 	int rc = 0;
 
 	if (format == CONFIG_FORMAT_JSON) {
-		j = to_json(cfg->effective->root);
-		text = j ? json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
+		struct st_error jerr;
+
+		if (yt_to_json(cfg->effective->root, NULL, NULL, &j, &jerr) == 0)
+			text = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 		if (!text || sbuf_puts(out, text) != 0 || sbuf_puts(out, "\n") != 0)
 			rc = st_error_set(err, ST_ENOMEM, "out of memory rendering the configuration");
 	} else if (render_yaml(cfg->effective->root, out) != 0) {

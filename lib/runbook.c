@@ -151,80 +151,20 @@ static int scan_refs(struct loader *ld, const struct yt_node *n, const char *tex
 	return rc ? at(err, n, rc) : 0;
 }
 
-static int is_int_text(const char *s)
+/* yt_to_json callback: every reference in a string is checked. */
+static int check_string_refs(void *ud, const struct yt_node *n, struct st_error *err)
 {
-	if (*s == '-' || *s == '+')
-		s++;
-	/* A leading zero keeps its text: "0600" is a mode, not six hundred. */
-	if (s[0] == '0')
-		return s[1] == '\0';
-	if (!isdigit((unsigned char)*s))
-		return 0;
-	while (isdigit((unsigned char)*s))
-		s++;
-	return *s == '\0';
+	return scan_refs(ud, n, n->scalar, err);
 }
 
-static int is_float_text(const char *s)
-{
-	char *end;
-
-	if (!*s || isspace((unsigned char)*s) || !strpbrk(s, ".eE") || strpbrk(s, "xXnN"))
-		return 0;
-	errno = 0;
-	(void)strtod(s, &end);
-	return !errno && *end == '\0' && (isdigit((unsigned char)*s) || *s == '-' || *s == '+' ||
-					  *s == '.');
-}
-
-/* YAML -> JSON (YAML 1.2 core schema for plain scalars; quoted ones are
- * strings), checking every reference in strings on the way. */
+/* YAML -> JSON (yamltree's core schema), checking every reference in
+ * strings on the way. */
 static int to_json(struct loader *ld, const struct yt_node *n, json_t **out, struct st_error *err)
 {
-	json_t *v = NULL, *child = NULL;
-	size_t i;
-	int rc = 0;
+	int rc = yt_to_json(n, check_string_refs, ld, out, err);
 
-	*out = NULL;
-	if (n->kind == YT_SCALAR) {
-		const char *s = n->scalar;
-
-		if (!n->quoted && yt_is_null(n))
-			v = json_null();
-		else if (!n->quoted && (!strcmp(s, "true") || !strcmp(s, "True") || !strcmp(s, "TRUE")))
-			v = json_true();
-		else if (!n->quoted && (!strcmp(s, "false") || !strcmp(s, "False") || !strcmp(s, "FALSE")))
-			v = json_false();
-		else if (!n->quoted && is_int_text(s))
-			v = json_integer((json_int_t)strtoll(s, NULL, 10));
-		else if (!n->quoted && is_float_text(s))
-			v = json_real(strtod(s, NULL));
-		else {
-			if ((rc = scan_refs(ld, n, s, err)) != 0)
-				return rc;
-			v = json_string(s);
-		}
-		if (!v)
-			return st_error_set(err, ST_ENOMEM, "out of memory loading runbook");
-		*out = v;
-		return 0;
-	}
-	v = n->kind == YT_MAP ? json_object() : json_array();
-	if (!v)
-		return st_error_set(err, ST_ENOMEM, "out of memory loading runbook");
-	for (i = 0; i < n->count; i++) {
-		if ((rc = to_json(ld, n->values[i], &child, err)) != 0)
-			goto fail;
-		if (n->kind == YT_MAP ? json_object_set_new(v, n->keys[i]->scalar, child)
-				      : json_array_append_new(v, child)) {
-			rc = st_error_set(err, ST_ENOMEM, "out of memory loading runbook");
-			goto fail;
-		}
-	}
-	*out = v;
-	return 0;
-fail:
-	json_decref(v);
+	if (rc == ST_ENOMEM)
+		st_error_set(err, ST_ENOMEM, "out of memory loading runbook");
 	return rc;
 }
 
