@@ -740,33 +740,29 @@ static int walk_map(struct loader *ld, const struct config_table *t, void *base,
 /* Follows a dotted path through mappings (and sequences by index). Returns
  * the value node or NULL; *key_out gets the key node naming it (the value
  * itself inside a sequence, the root for ""). */
+static const void *yt_child(void *ud, const void *node, const char *seg, size_t len, long index)
+{
+	const struct yt_node *n = node, **key = ud;
+	size_t i;
+
+	if (n->kind == YT_MAP) {
+		for (i = 0; i < n->count; i++)
+			if (strlen(n->keys[i]->scalar) == len && !strncmp(n->keys[i]->scalar, seg, len)) {
+				*key = n->keys[i];
+				return n->values[i];
+			}
+	} else if (n->kind == YT_SEQ && index >= 0 && (size_t)index < n->count) {
+		return *key = n->values[index];
+	}
+	return NULL;
+}
+
 static const struct yt_node *tree_find(const struct yt_node *root, const char *path,
 				       const struct yt_node **key_out)
 {
-	const struct yt_node *n = root, *key = root;
-	const char *p = path;
+	const struct yt_node *key = root;
+	const struct yt_node *n = text_path_walk(root, path, yt_child, &key);
 
-	while (n && *p) {
-		const char *dot = strchr(p, '.');
-		size_t len = dot ? (size_t)(dot - p) : strlen(p);
-		const struct yt_node *next = NULL;
-		size_t i;
-
-		if (n->kind == YT_MAP) {
-			for (i = 0; i < n->count; i++)
-				if (strlen(n->keys[i]->scalar) == len && !strncmp(n->keys[i]->scalar, p, len)) {
-					key = n->keys[i];
-					next = n->values[i];
-					break;
-				}
-		} else if (n->kind == YT_SEQ && len > 0 && strspn(p, "0123456789") == len && len < 10) {
-			i = (size_t)strtoul(p, NULL, 10);
-			if (i < n->count)
-				key = next = n->values[i];
-		}
-		n = next;
-		p = dot ? dot + 1 : p + len;
-	}
 	if (key_out)
 		*key_out = n ? key : NULL;
 	return n;

@@ -165,3 +165,26 @@ char *text_format_number(double v, char *buf, size_t size)
 	}
 	return buf;
 }
+
+const void *text_path_walk(const void *root, const char *path, text_path_child_fn child, void *ud)
+{
+	const void *cur = root;
+	const char *p = path;
+
+	if (!root || !*p || !strcmp(p, "."))
+		return root;
+	while (cur) {
+		size_t len = strcspn(p, "."), i;
+		long index = len > 0 && len < 10 ? 0 : -1;
+
+		if (len == 0)
+			return NULL;
+		for (i = 0; i < len && index >= 0; i++)
+			index = p[i] >= '0' && p[i] <= '9' ? index * 10 + (p[i] - '0') : -1;
+		cur = child(ud, cur, p, len, index);
+		if (!p[len])
+			break;
+		p += len + 1;
+	}
+	return cur;
+}

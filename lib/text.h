@@ -57,6 +57,19 @@ void text_one_line(char *dst, size_t size, const char *src, size_t len, unsigned
  * returns buf. */
 char *text_format_number(double v, char *buf, size_t size);
 
+/* ---- dotted paths ("services.backend.container", "rows.0.count") ---- */
+
+/* One step down a tree: the child of node named by the segment seg (len
+ * bytes, not NUL-terminated), or NULL. index is the segment's value when
+ * it is a decimal array index (digits only, fewer than 10), else -1. */
+typedef const void *(*text_path_child_fn)(void *ud, const void *node, const char *seg, size_t len,
+					  long index);
+
+/* Follows path from root through child(): "" and "." are root itself; an
+ * empty segment ("a..b", "a.") finds nothing. For JSON values
+ * (expr_path_get) and YAML trees (configuration). */
+const void *text_path_walk(const void *root, const char *path, text_path_child_fn child, void *ud);
+
 /* Lowers s[0] when s starts with an upper-case letter followed by a
  * lower-case one (a sentence, not an acronym). In place; NULL-safe. */
 void text_lower_first(char *s);
