@@ -253,7 +253,8 @@ struct engine_report {
 };
 
 /* Parses "key=value" words against the runbook's params: unknown names,
- * malformed words and missing required params are ST_EUSAGE; defaults fill
+ * malformed words, values that are not UTF-8 and missing required params
+ * are ST_EUSAGE; defaults fill
  * the rest (params without a default or value are null). *out (an object)
  * is a new reference. */
 int engine_params_parse(const struct runbook *rb, int argc, char *const *argv, json_t **out,
