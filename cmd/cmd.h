@@ -73,5 +73,6 @@ const char *cmd_color_off(int allowed);
 /* Commands (one file each in cmd/). */
 int cmd_help(int argc, char **argv, struct ctx *ctx);
 int cmd_config(int argc, char **argv, struct ctx *ctx);
+int cmd_backup(int argc, char **argv, struct ctx *ctx);
 
 #endif

@@ -22,6 +22,7 @@ struct command {
 static const struct command commands[] = {
 	{ "help", cmd_help, 0, "show help for spilttea-ops or one command" },
 	{ "config", cmd_config, CMD_NEEDS_CONFIG, "check the configuration or show it with defaults" },
+	{ "backup", cmd_backup, CMD_NEEDS_CONFIG, "back up the database (verified), list, verify, prune, test-restore" },
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))

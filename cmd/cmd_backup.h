@@ -1,0 +1,28 @@
+/*
+ * cmd_backup.h - what `backup` and `restore` share in cmd/.
+ */
+#ifndef ST_CMD_BACKUP_H
+#define ST_CMD_BACKUP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../lib/error.h"
+
+struct st_config;
+struct docker_client;
+struct backup_progress;
+
+/* "123.4 MB" (decimal units) into buf; returns buf. */
+char *cmd_backup_size(uint64_t bytes, char *buf, size_t size);
+
+/* Progress line on stderr (a terminal): ud is a struct whose first member
+ * is an int set while a line is open. */
+void cmd_backup_progress(void *ud, const struct backup_progress *p);
+
+/* Docker client for the configuration, with its request timeout.
+ * *out: caller frees (docker_client_free). */
+int cmd_backup_open_docker(const struct st_config *cfg, struct docker_client **out,
+			   struct st_error *err);
+
+#endif
