@@ -73,6 +73,8 @@ const char *cmd_color_off(int allowed);
 /* Commands (one file each in cmd/). */
 int cmd_help(int argc, char **argv, struct ctx *ctx);
 int cmd_config(int argc, char **argv, struct ctx *ctx);
+int cmd_runbook(int argc, char **argv, struct ctx *ctx);
+int cmd_run(int argc, char **argv, struct ctx *ctx);
 int cmd_backup(int argc, char **argv, struct ctx *ctx);
 
 #endif

@@ -22,6 +22,8 @@ struct command {
 static const struct command commands[] = {
 	{ "help", cmd_help, 0, "show help for spilttea-ops or one command" },
 	{ "config", cmd_config, CMD_NEEDS_CONFIG, "check the configuration or show it with defaults" },
+	{ "runbook", cmd_runbook, 0, "list runbooks and actions, show a runbook's plan, check files" },
+	{ "run", cmd_run, CMD_NEEDS_CONFIG, "run a runbook step by step (checked, journaled, locked)" },
 	{ "backup", cmd_backup, CMD_NEEDS_CONFIG, "back up the database (verified), list, verify, prune, test-restore" },
 };
 

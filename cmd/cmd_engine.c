@@ -1,0 +1,218 @@
+/*
+ * cmd_engine.c - glue between the step engine (lib/engine.h) and the
+ * terminal: registry and catalog setup, ${config...} lookup, progress lines
+ * and confirmations.
+ */
+#include "cmd_engine.h"
+#include "../lib/config.h"
+#include "../lib/timeutil.h"
+#include "../lib/yamltree.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+const char *cmd_engine_lookup_config(void *ud, const char *path)
+{
+	return yt_scalar(config_lookup(ud, path));
+}
+
+int cmd_engine_open(const struct st_config *cfg, struct engine_registry **reg,
+		    struct runbook_catalog **cat, struct st_error *err)
+{
+	int rc;
+
+	*cat = NULL;
+	if ((rc = engine_registry_new(1, reg, err)) != 0)
+		return rc;
+	rc = runbook_catalog_open(*reg, cfg ? cfg->runbooks_dir : NULL, cat, err);
+	if (rc) {
+		engine_registry_free(*reg);
+		*reg = NULL;
+	}
+	return rc;
+}
+
+int cmd_engine_optional_config(const struct ctx *ctx, struct st_config **out,
+			       struct st_error *err)
+{
+	struct st_error ferr = { 0 };
+	const char *source = NULL;
+	char *path = NULL;
+	int rc;
+
+	*out = NULL;
+	if (ctx->config)
+		return st_error_set(err, ST_EUSAGE, "configuration already loaded");
+	/* Nothing found by the search order is fine here; a file named
+	 * explicitly (--config, $SPILTTEA_OPS_CONFIG) must exist. */
+	if (config_find(ctx->config_path, &path, &source, &ferr) != 0) {
+		if (ctx->config_path || getenv(CONFIG_ENV_VAR)) {
+			*err = ferr;
+			return ferr.code;
+		}
+		return 0;
+	}
+	rc = config_load_file(path, source, out, err);
+	free(path);
+	return rc;
+}
+
+/* ---- terminal UI ------------------------------------------------------ */
+
+static void close_progress(struct cmd_ui *u)
+{
+	if (!u->progress_open)
+		return;
+	fputs("\r\033[K", stdout);
+	fflush(stdout);
+	u->progress_open = 0;
+}
+
+static void ui_plan(void *ud, const char *line)
+{
+	(void)ud;
+	puts(line);
+}
+
+static void ui_step_start(void *ud, const struct engine_step_event *ev)
+{
+	struct cmd_ui *u = ud;
+	int c = u->ctx->color_stdout;
+
+	/* Only a terminal gets the line that waits for its result. */
+	if (u->ctx->quiet || !u->ctx->stdout_tty)
+		return;
+	if (ev->phase == ENGINE_PHASE_UNDO)
+		printf("%s… undo %s%s", cmd_color_on(c, COLOR_DIM), ev->step->name, cmd_color_off(c));
+	else
+		printf("%s… [%zu/%zu] %s%s%s%s", cmd_color_on(c, COLOR_DIM), ev->index + 1, ev->total,
+		       ev->step->name, ev->step->description ? ": " : "",
+		       ev->step->description ? ev->step->description : "", cmd_color_off(c));
+	fflush(stdout);
+	u->progress_open = 1;
+}
+
+static void ui_step_end(void *ud, const struct engine_step_event *ev)
+{
+	struct cmd_ui *u = ud;
+	int c = u->ctx->color_stdout;
+	const char *mark;
+	enum cmd_color color;
+	char dur[32], tries[48] = "";
+
+	close_progress(u);
+	if (u->ctx->quiet)
+		return;
+	switch (ev->result) {
+	case ENGINE_RESULT_OK: mark = "✓"; color = COLOR_GREEN; break;
+	case ENGINE_RESULT_UNDONE: mark = "↶"; color = COLOR_YELLOW; break;
+	case ENGINE_RESULT_SKIPPED: mark = "-"; color = COLOR_DIM; break;
+	default: mark = "✗"; color = COLOR_RED; break;
+	}
+	time_format_duration(ev->duration, dur, sizeof(dur));
+	if (ev->attempts > 1)
+		snprintf(tries, sizeof(tries), ", verified after %d tries", ev->attempts);
+	if (ev->phase == ENGINE_PHASE_UNDO)
+		printf("%s%s%s undo %s  %s%s\n", cmd_color_on(c, color), mark, cmd_color_off(c),
+		       ev->step->name, ev->result == ENGINE_RESULT_UNDONE ? "undone " : "failed ", dur);
+	else if (ev->result == ENGINE_RESULT_SKIPPED)
+		printf("%s%s [%zu/%zu] %s  skipped%s%s%s%s\n", cmd_color_on(c, color), mark,
+		       ev->index + 1, ev->total, ev->step->name, ev->detail ? " (" : "",
+		       ev->detail ? ev->detail : "", ev->detail ? ")" : "", cmd_color_off(c));
+	else
+		printf("%s%s%s [%zu/%zu] %s  %s%s%s%s\n", cmd_color_on(c, color), mark, cmd_color_off(c),
+		       ev->index + 1, ev->total, ev->step->name, cmd_color_on(c, COLOR_DIM), dur, tries,
+		       cmd_color_off(c));
+	/* A failure that stops the run is the final error message; only those
+	 * the run survives need their reason here. */
+	if (ev->detail && *ev->detail && ev->result == ENGINE_RESULT_FAILED &&
+	    (ev->phase == ENGINE_PHASE_UNDO || ev->step->continue_on_error))
+		printf("    %s\n", ev->detail);
+	fflush(stdout);
+}
+
+static void ui_notice(void *ud, const char *message)
+{
+	struct cmd_ui *u = ud;
+
+	close_progress(u);
+	if (u->ctx->quiet)
+		return;
+	fprintf(stderr, "%snote:%s %s\n", cmd_color_on(u->ctx->color_stderr, COLOR_YELLOW),
+		cmd_color_off(u->ctx->color_stderr), message);
+}
+
+/* Reads one line from fd (without its newline) into buf. 0, or -1 when
+ * nothing came: end of input, or Ctrl-C at the prompt. */
+static int read_line(int fd, char *buf, size_t size)
+{
+	size_t n = 0;
+	int got = 0;
+	char ch;
+
+	for (;;) {
+		ssize_t r = read(fd, &ch, 1);
+
+		if (r < 0 && errno == EINTR) {
+			buf[0] = '\0';
+			return -1;
+		}
+		if (r <= 0)
+			break;
+		got = 1;
+		if (ch == '\n')
+			break;
+		if (n + 1 < size)
+			buf[n++] = ch;
+	}
+	buf[n] = '\0';
+	return got ? 0 : -1;
+}
+
+static int ui_confirm(void *ud, const char *prompt, const char *word, char *answer, size_t size)
+{
+	struct cmd_ui *u = ud;
+	int fd, own = 0, out;
+
+	close_progress(u);
+	/* The terminal itself, even when stdin is a pipe (like sudo and ssh);
+	 * failing that stdin when it is one; otherwise nobody can be asked. */
+	fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (fd >= 0) {
+		own = 1;
+		out = fd;
+	} else if (u->ctx->stdin_tty) {
+		fd = STDIN_FILENO;
+		out = STDERR_FILENO;
+	} else {
+		return 0;
+	}
+	if (word)
+		dprintf(out, "%s\nType '%s' to confirm: ", prompt, word);
+	else
+		dprintf(out, "%s [y/N] ", prompt);
+	if (read_line(fd, answer, size) != 0) {
+		answer[0] = '\0';
+		dprintf(out, "\n");
+	}
+	if (own)
+		close(fd);
+	return 1;
+}
+
+void cmd_engine_ui(struct cmd_ui *state, struct ctx *ctx, struct engine_ui *ui)
+{
+	memset(state, 0, sizeof(*state));
+	state->ctx = ctx;
+	memset(ui, 0, sizeof(*ui));
+	ui->ud = state;
+	ui->plan = ui_plan;
+	ui->step_start = ui_step_start;
+	ui->step_end = ui_step_end;
+	ui->notice = ui_notice;
+	ui->confirm = ui_confirm;
+}

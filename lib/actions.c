@@ -1,0 +1,8 @@
+#include "actions.h"
+
+#include <stddef.h>
+
+const struct engine_action *const actions_builtin_tables[] = {
+	actions_generic,
+	NULL,
+};

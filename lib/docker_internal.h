@@ -1,0 +1,90 @@
+/*
+ * docker_internal.h - what docker.c, docker_exec.c and docker_image.c share:
+ * the client record and one HTTP request over libcurl. Not for other modules.
+ */
+#ifndef ST_DOCKER_INTERNAL_H
+#define ST_DOCKER_INTERNAL_H
+
+#include <curl/curl.h>
+#include <pthread.h>
+
+#include "docker.h"
+#include "sbuf.h"
+
+#define DOCKER_DEFAULT_REQUEST_TIMEOUT 30.0
+/* Connecting to a Unix socket either works at once or fails at once. */
+#define DOCKER_CONNECT_TIMEOUT 5.0
+/* Largest JSON answer buffered (image and container lists can be big). */
+#define DOCKER_RESPONSE_MAX (64u * 1024 * 1024)
+/* Largest error body kept for its message. */
+#define DOCKER_ERROR_BODY_MAX (64u * 1024)
+
+struct docker_client {
+	char *host;             /* "unix:///var/run/docker.sock" (owned) */
+	char *socket_path;      /* "/var/run/docker.sock" (owned) */
+	double timeout;         /* request default, seconds */
+	double stream_timeout;  /* stream default, <= 0 none */
+	pthread_mutex_t lock;   /* guards api_version */
+	char api_version[16];   /* "" until negotiated */
+};
+
+/* Body bytes of a 2xx answer, for streaming calls. */
+typedef int (*docker_data_fn)(void *ud, const char *data, size_t len, struct st_error *err);
+
+struct docker_call {
+	const char *method;      /* "GET", "POST", "DELETE" */
+	struct sbuf path;        /* without version, escaped: "/containers/web/json" */
+	struct sbuf query;       /* escaped, without '?' */
+	int unversioned;         /* /_ping and /version work without a version */
+	const char *body;        /* request body (borrowed) */
+	size_t body_len;
+	const char *content_type;
+	docker_read_fn upload;   /* streamed request body (chunked) instead of body */
+	void *upload_ud;
+	double timeout;          /* resolved: > 0 seconds, else no limit */
+	docker_data_fn on_data;  /* 2xx body goes here instead of resp */
+	void *data_ud;
+	/* results */
+	long status;
+	struct sbuf resp;        /* 2xx body without on_data; error body always */
+	/* private to docker_call_run */
+	CURL *h;
+	struct st_error *err;
+	int cb_rc;
+};
+
+void docker_call_init(struct docker_call *call, const char *method, double timeout);
+void docker_call_release(struct docker_call *call);
+
+/* Appends literal text and URL-escaped names to the path. */
+int docker_call_path(struct docker_call *call, const char *literal, const char *name,
+		     const char *literal2);
+/* Appends key=value (value escaped) to the query. */
+int docker_call_query(struct docker_call *call, const char *key, const char *value);
+
+/* Performs the request. On failure err reads "cannot WHAT: reason". HTTP
+ * statuses >= 400 are failures; the status is in call->status either way. */
+int docker_call_run(struct docker_client *c, struct docker_call *call, const char *what,
+		    struct st_error *err);
+
+/* docker_call_run, then parses call->resp as JSON into *out (NULL for an
+ * empty body; out may be NULL). */
+int docker_call_json(struct docker_client *c, struct docker_call *call, const char *what,
+		     json_t **out, struct st_error *err);
+
+/* Request timeout in effect: see docker.h. stream selects the stream default. */
+double docker_timeout(const struct docker_client *c, double timeout, int stream);
+
+/* The negotiated version into buf (negotiating first if needed). */
+int docker_api_version(struct docker_client *c, char *buf, size_t size, struct st_error *err);
+
+/* err for a failed connect to the socket, with a hint. */
+int docker_connect_error(const char *path, int errnum, struct st_error *err);
+
+/* err for an HTTP error answer: daemon text, http_status, ST_E* code. */
+int docker_http_error(long status, const char *body, size_t len, struct st_error *err);
+
+/* The id field of a create answer ({"Id":"..."}): caller frees. */
+int docker_take_id(const json_t *answer, char **id, struct st_error *err);
+
+#endif

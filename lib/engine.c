@@ -1,0 +1,797 @@
+/*
+ * engine.c - the step executor and the plan renderer (see engine.h).
+ */
+#include "engine.h"
+#include "expr.h"
+#include "journal.h"
+#include "lock.h"
+#include "redact.h"
+#include "runbook.h"
+#include "sbuf.h"
+#include "timeutil.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define SLEEP_SLICE 0.05
+
+/* Bounded copy, truncating (messages only). */
+static void copy_text(char *dst, size_t size, const char *src)
+{
+	size_t n = strlen(src);
+
+	if (size == 0)
+		return;
+	if (n >= size)
+		n = size - 1;
+	memcpy(dst, src, n);
+	dst[n] = '\0';
+}
+
+const char *engine_result_name(enum engine_result r)
+{
+	switch (r) {
+	case ENGINE_RESULT_OK: return "ok";
+	case ENGINE_RESULT_SKIPPED: return "skipped";
+	case ENGINE_RESULT_FAILED: return "failed";
+	case ENGINE_RESULT_UNDONE: return "undone";
+	case ENGINE_RESULT_ABORTED: return "aborted";
+	case ENGINE_RESULT_DRY_RUN: return "dry-run";
+	}
+	return "?";
+}
+
+const char *engine_phase_name(enum engine_phase p)
+{
+	switch (p) {
+	case ENGINE_PHASE_CHECK: return "check";
+	case ENGINE_PHASE_CONFIRM: return "confirm";
+	case ENGINE_PHASE_ACT: return "act";
+	case ENGINE_PHASE_VERIFY: return "verify";
+	case ENGINE_PHASE_UNDO: return "undo";
+	}
+	return "?";
+}
+
+int engine_call_cancelled(const struct engine_call *call)
+{
+	return call && call->cancel && *call->cancel;
+}
+
+int engine_call_sleep(const struct engine_call *call, double seconds, struct st_error *err)
+{
+	double end = time_monotonic() + seconds;
+
+	for (;;) {
+		double left = end - time_monotonic();
+
+		if (engine_call_cancelled(call))
+			return st_error_set(err, ST_EABORTED, "interrupted");
+		if (left <= 0)
+			return 0;
+		time_sleep(left < SLEEP_SLICE ? left : SLEEP_SLICE);
+	}
+}
+
+/* ---- parameters ------------------------------------------------------- */
+
+int engine_params_parse(const struct runbook *rb, int argc, char *const *argv, json_t **out,
+			struct st_error *err)
+{
+	json_t *params = json_object(), *v;
+	size_t i;
+	int a, rc = 0;
+
+	*out = NULL;
+	if (!params)
+		return st_error_set(err, ST_ENOMEM, "out of memory reading parameters");
+	for (a = 0; a < argc; a++) {
+		const char *eq = strchr(argv[a], '=');
+		char name[128];
+		size_t n;
+
+		if (!eq || eq == argv[a] || (size_t)(eq - argv[a]) >= sizeof(name)) {
+			rc = st_error_set(err, ST_EUSAGE, "expected key=value, got '%s'", argv[a]);
+			st_error_hint(err, "see the parameters with 'spilttea-ops runbook show %s'", rb->name);
+			goto out;
+		}
+		n = (size_t)(eq - argv[a]);
+		memcpy(name, argv[a], n);
+		name[n] = '\0';
+		if (!runbook_find_param(rb, name)) {
+			rc = st_error_set(err, ST_EUSAGE, "unknown parameter '%s' for runbook '%s'", name,
+					  rb->name);
+			st_error_hint(err, "see the parameters with 'spilttea-ops runbook show %s'", rb->name);
+			goto out;
+		}
+		if (json_object_get(params, name)) {
+			rc = st_error_set(err, ST_EUSAGE, "parameter '%s' is given twice", name);
+			goto out;
+		}
+		v = json_string(eq + 1);
+		if (!v || json_object_set_new(params, name, v)) {
+			rc = st_error_set(err, ST_ENOMEM, "out of memory reading parameters");
+			goto out;
+		}
+	}
+	for (i = 0; i < rb->nparams; i++) {
+		const struct runbook_param *p = &rb->params[i];
+
+		if (json_object_get(params, p->name))
+			continue;
+		if (p->required) {
+			rc = st_error_set(err, ST_EUSAGE, "runbook '%s' needs parameter '%s'", rb->name,
+					  p->name);
+			st_error_hint(err, "add %s=VALUE (see 'spilttea-ops runbook show %s')", p->name,
+				      rb->name);
+			goto out;
+		}
+		v = p->def ? json_deep_copy(p->def) : json_null();
+		if (!v || json_object_set_new(params, p->name, v)) {
+			rc = st_error_set(err, ST_ENOMEM, "out of memory reading parameters");
+			goto out;
+		}
+	}
+	*out = params;
+	params = NULL;
+out:
+	json_decref(params);
+	return rc;
+}
+
+/* ---- the run ---------------------------------------------------------- */
+
+struct run {
+	const struct runbook *rb;
+	const json_t *params;
+	const struct engine_options *opts;
+	const struct engine_ui *ui;
+	struct engine_report *report;
+	json_t *results;          /* step name -> act result */
+	json_t *secrets;          /* strings to scrub from error text */
+	struct journal *journal;
+	struct journal_run jrun;
+	unsigned char *acted;     /* acted[i]: step i's act succeeded */
+};
+
+static void notice(struct run *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void notice(struct run *r, const char *fmt, ...)
+{
+	char msg[ST_ERROR_MESSAGE_MAX];
+	va_list ap;
+
+	if (!r->ui || !r->ui->notice)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	r->ui->notice(r->ui->ud, msg);
+}
+
+static void scope_of(const struct run *r, struct expr_scope *s, unsigned keep)
+{
+	memset(s, 0, sizeof(*s));
+	s->lookup_config = r->opts->lookup_config;
+	s->config_ud = r->opts->config_ud;
+	s->args = r->params;
+	s->steps = r->results;
+	s->keep = keep;
+}
+
+/* Remembers the values of secret arguments (declared, or named like a
+ * secret at any depth) so they can be scrubbed wherever they reappear. */
+static void collect_arg_secrets(struct run *r, const struct engine_action *a, const json_t *args)
+{
+	const char *k;
+	json_t *m;
+
+	json_object_foreach((json_t *)args, k, m) {
+		const struct engine_arg_spec *s = engine_action_arg(a, k);
+
+		redact_collect(m, (s && (s->flags & ENGINE_ARG_SECRET)) || redact_name_is_secret(k),
+			       r->secrets);
+	}
+}
+
+static void scrub(struct run *r, char *text, size_t cap)
+{
+	const char *list[64];
+	size_t n = 0, i;
+
+	for (i = json_array_size(r->secrets); i > 0 && n < 64; i--)
+		list[n++] = json_string_value(json_array_get(r->secrets, i - 1));
+	redact_text(text, cap, list, n);
+}
+
+static void scrub_err(struct run *r, struct st_error *err)
+{
+	scrub(r, err->message, sizeof(err->message));
+	scrub(r, err->hint, sizeof(err->hint));
+}
+
+static void jstep(struct run *r, const struct runbook_step *st, const struct engine_action *a,
+		  enum engine_phase phase, enum engine_result res, double duration,
+		  const json_t *shown, const char *error, int attempts)
+{
+	struct journal_step js;
+	struct st_error jerr = { 0 };
+
+	memset(&js, 0, sizeof(js));
+	js.step = st->name;
+	js.action = a ? a->name : NULL;
+	js.phase = engine_phase_name(phase);
+	js.result = engine_result_name(res);
+	js.duration = duration;
+	js.args = shown;
+	js.error = error;
+	js.attempts = attempts;
+	if (journal_step(r->journal, &r->jrun, &js, &jerr) != 0) {
+		if (!r->report->journal_failed)
+			notice(r, "warning: %s", jerr.message);
+		r->report->journal_failed = 1;
+	}
+}
+
+/* Resolves a call's templates, converts them for its action, and gives the
+ * redacted form for the journal. *args and *shown: caller frees. */
+static int prepare(struct run *r, const struct runbook_call *call, json_t **args, json_t **shown,
+		   struct st_error *err)
+{
+	struct expr_scope scope;
+	json_t *resolved = NULL;
+	int rc;
+
+	*args = *shown = NULL;
+	scope_of(r, &scope, 0);
+	if ((rc = expr_resolve(call->args, &scope, &resolved, err)) != 0)
+		goto out;
+	if ((rc = engine_args_prepare(call->action, resolved, args, err)) != 0)
+		goto out;
+	collect_arg_secrets(r, call->action, *args);
+	*shown = engine_args_redacted(call->action, *args);
+	/* A secret can travel into an innocent argument ("content: ${args.token}"). */
+	if (!*shown || redact_json_values(*shown, r->secrets) != 0) {
+		json_decref(*shown);
+		*shown = NULL;
+		json_decref(*args);
+		*args = NULL;
+		rc = st_error_set(err, ST_ENOMEM, "out of memory preparing arguments");
+	}
+out:
+	json_decref(resolved);
+	if (rc)
+		scrub_err(r, err);
+	return rc;
+}
+
+static int invoke(struct run *r, const struct runbook_step *st, const struct runbook_call *call,
+		  enum engine_phase phase, int attempt, const json_t *args, json_t **result,
+		  struct st_error *err)
+{
+	struct engine_call c;
+	int rc;
+
+	memset(&c, 0, sizeof(c));
+	c.runbook = r->rb->name;
+	c.step = st->name;
+	c.phase = phase;
+	c.attempt = attempt;
+	c.config = r->opts->config;
+	c.services = r->opts->services;
+	c.lookup_config = r->opts->lookup_config;
+	c.config_ud = r->opts->config_ud;
+	/* Undo must finish even after an interrupt: it is what cleans up. */
+	c.cancel = phase == ENGINE_PHASE_UNDO ? NULL : r->opts->cancel;
+	*result = NULL;
+	st_error_clear(err);
+	rc = call->action->run(&c, args, result, err);
+	if (rc) {
+		json_decref(*result);
+		*result = NULL;
+		if (!err->code)
+			err->code = rc;
+		if (!err->message[0])
+			snprintf(err->message, sizeof(err->message), "action '%s' failed (%s)",
+				 call->action->name, st_code_name(rc));
+		scrub_err(r, err);
+		return rc;
+	}
+	if (!*result)
+		*result = json_object();
+	if (!*result)
+		return st_error_set(err, ST_ENOMEM, "out of memory");
+	return 0;
+}
+
+static int cancelled(const struct run *r)
+{
+	return r->opts->cancel && *r->opts->cancel;
+}
+
+/* Runs a check. *held: 1 holds, 0 does not (why filled). */
+static int run_check(struct run *r, const struct runbook_step *st, int *held, char *why,
+		     size_t whysize, struct st_error *err)
+{
+	const struct runbook_call *call = st->check;
+	struct expr_scope scope;
+	json_t *args = NULL, *shown = NULL, *result = NULL, *expect = NULL;
+	struct st_error aerr = { 0 };
+	double t0 = time_monotonic();
+	int rc;
+
+	*held = 0;
+	if ((rc = prepare(r, call, &args, &shown, err)) != 0)
+		goto out;
+	scope_of(r, &scope, 0);
+	if (call->expect && (rc = expr_resolve(call->expect, &scope, &expect, err)) != 0)
+		goto out;
+	if (invoke(r, st, call, ENGINE_PHASE_CHECK, 1, args, &result, &aerr) != 0) {
+		copy_text(why, whysize, aerr.message);
+	} else if (expect) {
+		rc = expr_expect(result, expect, why, whysize, err);
+		if (rc < 0)
+			goto out;
+		*held = rc;
+		rc = 0;
+	} else {
+		*held = 1;
+	}
+	scrub(r, why, whysize);
+	jstep(r, st, call->action, ENGINE_PHASE_CHECK,
+	      *held ? ENGINE_RESULT_OK : st->on_fail == RUNBOOK_ON_FAIL_SKIP ? ENGINE_RESULT_SKIPPED
+									: ENGINE_RESULT_ABORTED,
+	      time_monotonic() - t0, shown, *held ? NULL : why, 0);
+out:
+	/* The check could not even be evaluated (arguments, expect). */
+	if (rc)
+		jstep(r, st, call->action, ENGINE_PHASE_CHECK, ENGINE_RESULT_FAILED,
+		      time_monotonic() - t0, shown, err->message, 0);
+	json_decref(args);
+	json_decref(shown);
+	json_decref(result);
+	json_decref(expect);
+	return rc;
+}
+
+/* Interpolates a prompt or typed word into buf. */
+static int text_of(struct run *r, const char *tmpl, char *buf, size_t size, struct st_error *err)
+{
+	struct expr_scope scope;
+	json_t *v = NULL;
+	char *t;
+	int rc;
+
+	scope_of(r, &scope, 0);
+	if ((rc = expr_eval_string(tmpl, &scope, &v, err)) != 0)
+		return rc;
+	t = expr_to_text(v);
+	json_decref(v);
+	if (!t)
+		return st_error_set(err, ST_ENOMEM, "out of memory");
+	snprintf(buf, size, "%s", t);
+	free(t);
+	return 0;
+}
+
+static int run_confirm(struct run *r, const struct runbook_step *st, struct st_error *err)
+{
+	char prompt[512], word[128], answer[256];
+	double t0 = time_monotonic();
+	int rc = 0, asked;
+
+	if (r->opts->assume_yes) {
+		jstep(r, st, NULL, ENGINE_PHASE_CONFIRM, ENGINE_RESULT_OK, 0, NULL, NULL, 0);
+		return 0;
+	}
+	if ((rc = text_of(r, st->confirm, prompt, sizeof(prompt), err)) != 0)
+		return rc;
+	word[0] = '\0';
+	if (st->confirm_word && (rc = text_of(r, st->confirm_word, word, sizeof(word), err)) != 0)
+		return rc;
+	answer[0] = '\0';
+	asked = r->ui && r->ui->confirm &&
+		r->ui->confirm(r->ui->ud, prompt, st->confirm_word ? word : NULL, answer, sizeof(answer));
+	answer[sizeof(answer) - 1] = '\0';
+	if (!asked) {
+		rc = st_error_set(err, ST_EABORTED,
+				  "step '%s' needs confirmation and there is no terminal to ask", st->name);
+		st_error_hint(err, "re-run with --yes to confirm: %s", prompt);
+	} else if (st->confirm_word && strcmp(answer, word) != 0) {
+		rc = st_error_set(err, ST_EABORTED,
+				  "confirmation of step '%s' refused: typed '%s', not '%s'", st->name,
+				  answer, word);
+	} else if (!st->confirm_word && strcasecmp(answer, "y") && strcasecmp(answer, "yes")) {
+		rc = st_error_set(err, ST_EABORTED, "confirmation of step '%s' refused", st->name);
+	}
+	jstep(r, st, NULL, ENGINE_PHASE_CONFIRM, rc ? ENGINE_RESULT_ABORTED : ENGINE_RESULT_OK,
+	      time_monotonic() - t0, NULL, rc ? err->message : NULL, 0);
+	return rc;
+}
+
+/* Polls the verify until its expect holds or the timeout passes. */
+static int run_verify(struct run *r, const struct runbook_step *st, int *attempts,
+		      struct st_error *err)
+{
+	const struct runbook_call *call = st->verify;
+	struct expr_scope scope;
+	json_t *args = NULL, *shown = NULL, *result = NULL, *expect = NULL;
+	char why[ST_ERROR_MESSAGE_MAX / 2] = "";
+	char dur[32];
+	struct st_error aerr = { 0 };
+	double t0 = time_monotonic(), deadline = t0 + st->verify_timeout;
+	int rc, held = 0;
+
+	*attempts = 0;
+	if ((rc = prepare(r, call, &args, &shown, err)) != 0)
+		goto done;
+	scope_of(r, &scope, 0);
+	if (call->expect && (rc = expr_resolve(call->expect, &scope, &expect, err)) != 0)
+		goto done;
+	for (;;) {
+		struct engine_call c = { .cancel = r->opts->cancel };
+
+		(*attempts)++;
+		json_decref(result);
+		result = NULL;
+		if (invoke(r, st, call, ENGINE_PHASE_VERIFY, *attempts, args, &result, &aerr) != 0) {
+			copy_text(why, sizeof(why), aerr.message);
+		} else if (expect) {
+			rc = expr_expect(result, expect, why, sizeof(why), err);
+			if (rc < 0)
+				goto done;
+			held = rc;
+			rc = 0;
+		} else {
+			held = 1;
+		}
+		if (held)
+			break;
+		if (cancelled(r)) {
+			rc = st_error_set(err, ST_EABORTED, "interrupted while verifying: %s", why);
+			goto done;
+		}
+		if (time_monotonic() + st->verify_interval > deadline) {
+			scrub(r, why, sizeof(why));
+			rc = st_error_set(err, ST_EFAILED, "verify did not hold within %s (%d attempt%s): %s",
+					  time_format_duration(st->verify_timeout, dur, sizeof(dur)),
+					  *attempts, *attempts == 1 ? "" : "s", why);
+			goto done;
+		}
+		if (engine_call_sleep(&c, st->verify_interval, err) != 0) {
+			rc = st_error_set(err, ST_EABORTED, "interrupted while verifying: %s", why);
+			goto done;
+		}
+	}
+done:
+	jstep(r, st, call->action, ENGINE_PHASE_VERIFY, held ? ENGINE_RESULT_OK : ENGINE_RESULT_FAILED,
+	      time_monotonic() - t0, shown, held ? NULL : err->message, *attempts);
+	json_decref(args);
+	json_decref(shown);
+	json_decref(result);
+	json_decref(expect);
+	return rc;
+}
+
+static void ui_start(struct run *r, size_t i, enum engine_phase phase)
+{
+	struct engine_step_event ev;
+
+	if (!r->ui || !r->ui->step_start)
+		return;
+	memset(&ev, 0, sizeof(ev));
+	ev.step = &r->rb->steps[i];
+	ev.index = i;
+	ev.total = r->rb->nsteps;
+	ev.phase = phase;
+	r->ui->step_start(r->ui->ud, &ev);
+}
+
+static void ui_end(struct run *r, size_t i, enum engine_phase phase, enum engine_result res,
+		   double duration, int attempts, const char *detail)
+{
+	struct engine_step_event ev;
+
+	if (!r->ui || !r->ui->step_end)
+		return;
+	memset(&ev, 0, sizeof(ev));
+	ev.step = &r->rb->steps[i];
+	ev.index = i;
+	ev.total = r->rb->nsteps;
+	ev.phase = phase;
+	ev.result = res;
+	ev.duration = duration;
+	ev.attempts = attempts;
+	ev.detail = detail;
+	r->ui->step_end(r->ui->ud, &ev);
+}
+
+enum step_outcome { STEP_DONE, STEP_SKIPPED, STEP_FAILED, STEP_ABORTED };
+
+/* One step: when, check, confirm, act, verify. err describes a failed or
+ * aborted outcome; *detail a skip. */
+static enum step_outcome run_step(struct run *r, size_t i, char *detail, size_t dsize,
+				  int *attempts, struct st_error *err)
+{
+	const struct runbook_step *st = &r->rb->steps[i];
+	struct expr_scope scope;
+	json_t *args = NULL, *shown = NULL, *result = NULL;
+	double t0;
+	enum step_outcome out = STEP_DONE;
+	int rc, holds;
+
+	*attempts = 0;
+	detail[0] = '\0';
+	if (st->when) {
+		char why[512];
+
+		scope_of(r, &scope, 0);
+		if ((rc = expr_condition(st->when, &scope, &holds, why, sizeof(why), err)) != 0) {
+			scrub_err(r, err);
+			st_error_wrap(err, "cannot evaluate 'when'");
+			jstep(r, st, st->act.action, ENGINE_PHASE_ACT, ENGINE_RESULT_FAILED, 0, NULL,
+			      err->message, 0);
+			return STEP_FAILED;
+		}
+		if (!holds) {
+			scrub(r, why, sizeof(why));
+			snprintf(detail, dsize, "when: %s", why);
+			jstep(r, st, st->act.action, ENGINE_PHASE_ACT, ENGINE_RESULT_SKIPPED, 0, NULL,
+			      detail, 0);
+			return STEP_SKIPPED;
+		}
+	}
+	if (st->check) {
+		char why[512] = "";
+
+		if ((rc = run_check(r, st, &holds, why, sizeof(why), err)) != 0)
+			return STEP_FAILED;
+		if (!holds && st->on_fail == RUNBOOK_ON_FAIL_SKIP) {
+			snprintf(detail, dsize, "check: %s", why);
+			return STEP_SKIPPED;
+		}
+		if (!holds) {
+			st_error_set(err, ST_EABORTED, "precondition of step '%s' not met: %s", st->name,
+				     why);
+			return STEP_ABORTED;
+		}
+	}
+	if (cancelled(r)) {
+		st_error_set(err, ST_EABORTED, "interrupted before step '%s'", st->name);
+		return STEP_ABORTED;
+	}
+	if (st->confirm && run_confirm(r, st, err) != 0)
+		return STEP_ABORTED;
+
+	t0 = time_monotonic();
+	if ((rc = prepare(r, &st->act, &args, &shown, err)) != 0) {
+		jstep(r, st, st->act.action, ENGINE_PHASE_ACT, ENGINE_RESULT_FAILED, 0, NULL,
+		      err->message, 0);
+		out = STEP_FAILED;
+		goto out;
+	}
+	if (invoke(r, st, &st->act, ENGINE_PHASE_ACT, 1, args, &result, err) != 0) {
+		jstep(r, st, st->act.action, ENGINE_PHASE_ACT, ENGINE_RESULT_FAILED,
+		      time_monotonic() - t0, shown, err->message, 0);
+		out = STEP_FAILED;
+		goto out;
+	}
+	jstep(r, st, st->act.action, ENGINE_PHASE_ACT, ENGINE_RESULT_OK, time_monotonic() - t0, shown,
+	      NULL, 0);
+	if (json_object_set(r->results, st->name, result)) {
+		st_error_set(err, ST_ENOMEM, "out of memory");
+		out = STEP_FAILED;
+		goto out;
+	}
+	r->acted[i] = 1;
+	if (st->verify && run_verify(r, st, attempts, err) != 0)
+		out = STEP_FAILED;
+out:
+	if (out == STEP_FAILED && cancelled(r))
+		out = STEP_ABORTED;
+	json_decref(args);
+	json_decref(shown);
+	json_decref(result);
+	return out;
+}
+
+/* Compensates every acted step in reverse order. Returns the number of
+ * undos that failed; the first failure is described in first. */
+static size_t run_undo(struct run *r, struct st_error *first)
+{
+	size_t i, failed = 0, todo = 0;
+
+	for (i = 0; i < r->rb->nsteps; i++)
+		if (r->acted[i] && r->rb->steps[i].undo)
+			todo++;
+	if (todo == 0)
+		return 0;
+	notice(r, "undoing %zu completed step%s", todo, todo == 1 ? "" : "s");
+	for (i = r->rb->nsteps; i > 0; i--) {
+		const struct runbook_step *st = &r->rb->steps[i - 1];
+		json_t *args = NULL, *shown = NULL, *result = NULL;
+		struct st_error uerr = { 0 };
+		double t0 = time_monotonic();
+		int rc;
+
+		if (!r->acted[i - 1] || !st->undo)
+			continue;
+		ui_start(r, i - 1, ENGINE_PHASE_UNDO);
+		rc = prepare(r, st->undo, &args, &shown, &uerr);
+		if (!rc)
+			rc = invoke(r, st, st->undo, ENGINE_PHASE_UNDO, 1, args, &result, &uerr);
+		jstep(r, st, st->undo->action, ENGINE_PHASE_UNDO,
+		      rc ? ENGINE_RESULT_FAILED : ENGINE_RESULT_UNDONE, time_monotonic() - t0, shown,
+		      rc ? uerr.message : NULL, 0);
+		ui_end(r, i - 1, ENGINE_PHASE_UNDO, rc ? ENGINE_RESULT_FAILED : ENGINE_RESULT_UNDONE,
+		       time_monotonic() - t0, 0, rc ? uerr.message : NULL);
+		if (rc) {
+			if (failed++ == 0) {
+				*first = uerr;
+				st_error_wrap(first, "undo of step '%s' failed", st->name);
+			}
+		} else {
+			r->report->undone++;
+		}
+		json_decref(args);
+		json_decref(shown);
+		json_decref(result);
+	}
+	r->report->undo_failed = failed;
+	return failed;
+}
+
+static int check_options(const struct engine_options *opts, struct st_error *err)
+{
+	if (!opts->dry_run && (!opts->state_dir || !*opts->state_dir))
+		return st_error_set(err, ST_EUSAGE, "no state_dir to keep the lock and journal in");
+	return 0;
+}
+
+int engine_run(const struct runbook *rb, const json_t *params, const struct engine_options *opts,
+	       struct engine_report *report, struct st_error *err)
+{
+	struct engine_report dummy;
+	struct run r;
+	struct st_lock *lock = NULL;
+	struct lock_takeover takeover;
+	char *command_line = NULL;
+	struct st_error serr = { 0 }, uerr = { 0 };
+	double t0 = time_monotonic();
+	size_t i;
+	int rc = 0, stopped = 0;
+	enum engine_result final = ENGINE_RESULT_OK;
+
+	if (!report)
+		report = &dummy;
+	memset(report, 0, sizeof(*report));
+	st_error_clear(err);
+	if ((rc = check_options(opts, err)) != 0)
+		return rc;
+	if (opts->dry_run)
+		return engine_plan(rb, params, opts, err);
+
+	memset(&r, 0, sizeof(r));
+	r.rb = rb;
+	r.params = params;
+	r.opts = opts;
+	r.ui = opts->ui;
+	r.report = report;
+	r.results = json_object();
+	r.secrets = json_array();
+	r.acted = calloc(rb->nsteps, 1);
+	if (!r.results || !r.secrets || !r.acted) {
+		rc = st_error_set(err, ST_ENOMEM, "out of memory starting the run");
+		goto out;
+	}
+	redact_collect(params, 0, r.secrets);
+	/* "run rotate api_token=..." puts a secret on the command line too. */
+	if (opts->command_line) {
+		size_t cap = strlen(opts->command_line) * 3 + sizeof(REDACTED);
+
+		if (!(command_line = malloc(cap))) {
+			rc = st_error_set(err, ST_ENOMEM, "out of memory starting the run");
+			goto out;
+		}
+		strcpy(command_line, opts->command_line);
+		scrub(&r, command_line, cap);
+	}
+
+	if (rb->lock) {
+		if ((rc = lock_acquire(opts->state_dir, rb->lock, command_line, &lock, &takeover,
+				       err)) != 0)
+			goto out;
+		if (takeover.stale)
+			notice(&r, "%s", takeover.message);
+	}
+	if ((rc = journal_open(opts->state_dir, &r.journal, err)) != 0)
+		goto out;
+	r.jrun.runbook = rb->name;
+	r.jrun.command_line = command_line;
+	r.jrun.incident = opts->incident;
+	r.jrun.params = params;
+	if ((rc = journal_start(r.journal, &r.jrun, err)) != 0) {
+		st_error_wrap(err, "refusing to run without a journal");
+		goto out;
+	}
+	snprintf(report->run_id, sizeof(report->run_id), "%s", r.jrun.id);
+
+	for (i = 0; i < rb->nsteps && !stopped; i++) {
+		const struct runbook_step *st = &rb->steps[i];
+		char detail[ST_ERROR_MESSAGE_MAX];
+		double s0 = time_monotonic();
+		enum step_outcome o;
+		int attempts = 0;
+
+		if (cancelled(&r)) {
+			st_error_set(err, ST_EABORTED, "interrupted before step '%s'", st->name);
+			final = ENGINE_RESULT_ABORTED;
+			stopped = 1;
+			break;
+		}
+		ui_start(&r, i, ENGINE_PHASE_ACT);
+		st_error_clear(&serr);
+		o = run_step(&r, i, detail, sizeof(detail), &attempts, &serr);
+		switch (o) {
+		case STEP_DONE:
+			report->ok++;
+			ui_end(&r, i, ENGINE_PHASE_ACT, ENGINE_RESULT_OK, time_monotonic() - s0, attempts,
+			       NULL);
+			break;
+		case STEP_SKIPPED:
+			report->skipped++;
+			ui_end(&r, i, ENGINE_PHASE_ACT, ENGINE_RESULT_SKIPPED, time_monotonic() - s0,
+			       attempts, detail);
+			break;
+		case STEP_FAILED:
+			report->failed++;
+			ui_end(&r, i, ENGINE_PHASE_ACT, ENGINE_RESULT_FAILED, time_monotonic() - s0,
+			       attempts, serr.message);
+			if (st->continue_on_error) {
+				notice(&r, "step '%s' failed; continuing (continue_on_error)", st->name);
+				break;
+			}
+			*err = serr;
+			err->code = ST_EFAILED;
+			st_error_wrap(err, "step '%s' failed", st->name);
+			final = ENGINE_RESULT_FAILED;
+			stopped = 1;
+			break;
+		case STEP_ABORTED:
+			ui_end(&r, i, ENGINE_PHASE_ACT, ENGINE_RESULT_ABORTED, time_monotonic() - s0,
+			       attempts, serr.message);
+			*err = serr;
+			err->code = ST_EABORTED;
+			final = ENGINE_RESULT_ABORTED;
+			stopped = 1;
+			break;
+		}
+	}
+	if (stopped && run_undo(&r, &uerr) > 0) {
+		st_error_hint(err, "%s; check its state by hand (journal: %s)", uerr.message,
+			      journal_path(r.journal));
+	}
+	rc = stopped ? err->code : 0;
+	scrub_err(&r, err);
+	{
+		struct st_error jerr = { 0 };
+
+		if (journal_end(r.journal, &r.jrun, engine_result_name(final), rc,
+				rc ? err->message : NULL, &jerr) != 0) {
+			if (!report->journal_failed)
+				notice(&r, "warning: %s", jerr.message);
+			report->journal_failed = 1;
+		}
+	}
+out:
+	report->duration = time_monotonic() - t0;
+	journal_close(r.journal);
+	lock_release(lock);
+	json_decref(r.results);
+	json_decref(r.secrets);
+	free(r.acted);
+	free(command_line);
+	return rc;
+}

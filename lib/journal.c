@@ -1,0 +1,266 @@
+#include "journal.h"
+#include "atomic_file.h"
+#include "redact.h"
+#include "timeutil.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+struct journal {
+	int fd;
+	char *path;
+};
+
+int journal_open(const char *state_dir, struct journal **out, struct st_error *err)
+{
+	struct journal *j = NULL;
+	size_t n;
+	int rc = 0;
+
+	*out = NULL;
+	if ((rc = atomic_file_mkdirs(state_dir, 0700, err)) != 0)
+		return st_error_wrap(err, "cannot open the journal");
+	j = calloc(1, sizeof(*j));
+	n = strlen(state_dir) + sizeof("/" JOURNAL_FILE);
+	if (!j || !(j->path = malloc(n))) {
+		rc = st_error_set(err, ST_ENOMEM, "out of memory opening the journal");
+		goto out;
+	}
+	snprintf(j->path, n, "%s/" JOURNAL_FILE, state_dir);
+	j->fd = open(j->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+	if (j->fd < 0) {
+		rc = st_error_set(err, ST_EIO, "cannot open journal '%s': %s", j->path, strerror(errno));
+		st_error_hint(err, "check that the state_dir '%s' is writable by this user", state_dir);
+		goto out;
+	}
+	*out = j;
+	j = NULL;
+out:
+	if (j) {
+		free(j->path);
+		free(j);
+	}
+	return rc;
+}
+
+void journal_close(struct journal *j)
+{
+	if (!j)
+		return;
+	if (j->fd >= 0)
+		close(j->fd);
+	free(j->path);
+	free(j);
+}
+
+const char *journal_path(const struct journal *j)
+{
+	return j->path;
+}
+
+int journal_append(struct journal *j, const json_t *record, struct st_error *err)
+{
+	json_t *clean = NULL;
+	char *text = NULL;
+	size_t len;
+	ssize_t n;
+	int rc = 0;
+
+	clean = redact_json(record);
+	if (!clean || !(text = json_dumps(clean, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII |
+						   JSON_REAL_PRECISION(9)))) {
+		rc = st_error_set(err, ST_ENOMEM, "out of memory writing the journal");
+		goto out;
+	}
+	len = strlen(text);
+	/* json_dumps gives no newline; add it so the line goes out in one write. */
+	{
+		char *line = realloc(text, len + 2);
+		if (!line) {
+			rc = st_error_set(err, ST_ENOMEM, "out of memory writing the journal");
+			goto out;
+		}
+		text = line;
+		text[len++] = '\n';
+		text[len] = '\0';
+	}
+	do
+		n = write(j->fd, text, len);
+	while (n < 0 && errno == EINTR);
+	if (n < 0 || (size_t)n != len) {
+		rc = st_error_set(err, ST_EIO, "cannot append to journal '%s': %s", j->path,
+				  n < 0 ? strerror(errno) : "short write");
+		goto out;
+	}
+out:
+	free(text);
+	json_decref(clean);
+	return rc;
+}
+
+/* Adds key -> value (a new reference), skipping NULL values; 0 or -1. */
+static int put(json_t *obj, const char *key, json_t *value)
+{
+	if (!value)
+		return -1;
+	return json_object_set_new(obj, key, value);
+}
+
+static int put_str(json_t *obj, const char *key, const char *s)
+{
+	return s ? put(obj, key, json_string(s)) : 0;
+}
+
+static json_t *new_record(const char *type, const char *run_id)
+{
+	char now[40];
+	json_t *r = json_object();
+
+	if (!r)
+		return NULL;
+	if (put_str(r, "type", type) || put_str(r, "run", run_id) ||
+	    put_str(r, "time", time_format_rfc3339(time_wall(), now, sizeof(now)))) {
+		json_decref(r);
+		return NULL;
+	}
+	return r;
+}
+
+static int append_and_free(struct journal *j, json_t *r, int build_failed, struct st_error *err)
+{
+	int rc;
+
+	if (!r || build_failed)
+		rc = st_error_set(err, ST_ENOMEM, "out of memory writing the journal");
+	else
+		rc = journal_append(j, r, err);
+	json_decref(r);
+	return rc;
+}
+
+int journal_start(struct journal *j, struct journal_run *run, struct st_error *err)
+{
+	char compact[32], host[256];
+	struct passwd pw, *pwp = NULL;
+	char pwbuf[1024];
+	const char *sudo_user = getenv("SUDO_USER");
+	json_t *r;
+	int bad = 0;
+
+	run->started = time_wall();
+	snprintf(run->id, sizeof(run->id), "%s-%ld",
+		 time_format_compact(run->started, compact, sizeof(compact)), (long)getpid());
+	if (gethostname(host, sizeof(host)) != 0)
+		strcpy(host, "unknown");
+	host[sizeof(host) - 1] = '\0';
+	if (getpwuid_r(geteuid(), &pw, pwbuf, sizeof(pwbuf), &pwp) != 0)
+		pwp = NULL;
+
+	r = new_record("start", run->id);
+	if (r) {
+		if (pwp)
+			bad |= put_str(r, "user", pwp->pw_name);
+		else
+			bad |= put(r, "uid", json_integer((json_int_t)geteuid()));
+		if (sudo_user && *sudo_user)
+			bad |= put_str(r, "sudo_user", sudo_user);
+		bad |= put_str(r, "host", host);
+		bad |= put(r, "pid", json_integer((json_int_t)getpid()));
+		bad |= put_str(r, "command", run->command_line);
+		bad |= put_str(r, "runbook", run->runbook);
+		bad |= put_str(r, "incident", run->incident);
+		if (run->params)
+			bad |= put(r, "params", json_deep_copy(run->params));
+	}
+	return append_and_free(j, r, bad, err);
+}
+
+int journal_step(struct journal *j, const struct journal_run *run,
+		 const struct journal_step *step, struct st_error *err)
+{
+	json_t *r = new_record("step", run->id);
+	int bad = 0;
+
+	if (r) {
+		bad |= put_str(r, "step", step->step);
+		bad |= put_str(r, "action", step->action);
+		bad |= put_str(r, "phase", step->phase);
+		bad |= put_str(r, "result", step->result);
+		bad |= put(r, "duration", json_real(step->duration));
+		if (step->attempts > 0)
+			bad |= put(r, "attempts", json_integer(step->attempts));
+		if (step->args)
+			bad |= put(r, "args", json_deep_copy(step->args));
+		if (step->error && *step->error)
+			bad |= put_str(r, "error", step->error);
+	}
+	return append_and_free(j, r, bad, err);
+}
+
+int journal_end(struct journal *j, const struct journal_run *run, const char *result, int code,
+		const char *error, struct st_error *err)
+{
+	json_t *r = new_record("end", run->id);
+	int bad = 0;
+
+	if (r) {
+		bad |= put_str(r, "result", result);
+		bad |= put_str(r, "code", st_code_name(code));
+		bad |= put(r, "duration", json_real(time_wall() - run->started));
+		if (error && *error)
+			bad |= put_str(r, "error", error);
+	}
+	return append_and_free(j, r, bad, err);
+}
+
+int journal_foreach(const char *path, journal_record_fn fn, void *ud, size_t *malformed,
+		    struct st_error *err)
+{
+	FILE *f = NULL;
+	char *line = NULL;
+	size_t cap = 0, lineno = 0;
+	ssize_t n;
+	int rc = 0;
+
+	if (malformed)
+		*malformed = 0;
+	f = fopen(path, "re");
+	if (!f) {
+		if (errno == ENOENT)
+			return 0;
+		return st_error_set(err, ST_EIO, "cannot read journal '%s': %s", path, strerror(errno));
+	}
+	while ((n = getline(&line, &cap, f)) >= 0) {
+		json_t *rec;
+		json_error_t jerr;
+
+		lineno++;
+		if (n > 0 && line[n - 1] == '\n')
+			line[--n] = '\0';
+		if (n == 0)
+			continue;
+		rec = json_loadb(line, (size_t)n, JSON_REJECT_DUPLICATES, &jerr);
+		if (!rec || !json_is_object(rec)) {
+			json_decref(rec);
+			if (malformed)
+				(*malformed)++;
+			continue;
+		}
+		rc = fn(ud, rec, lineno);
+		json_decref(rec);
+		if (rc)
+			goto out;
+	}
+	if (ferror(f))
+		rc = st_error_set(err, ST_EIO, "cannot read journal '%s': %s", path, strerror(errno));
+out:
+	free(line);
+	fclose(f);
+	return rc;
+}

@@ -1,0 +1,93 @@
+/*
+ * journal.h - the append-only record of every run: STATE_DIR/journal.jsonl.
+ *
+ * One JSON object per line, written with a single write() on an O_APPEND
+ * descriptor, so concurrent runs interleave whole lines and never tear one.
+ * The file is created 0600. Three record types share a run id:
+ *
+ *   {"type":"start","run":"20261127_223416-4242","time":"2026-11-27T22:34:16.123Z",
+ *    "user":"root","sudo_user":"alice","host":"db1","pid":4242,
+ *    "command":"spilttea-ops run restart-backend","runbook":"restart-backend",
+ *    "incident":"INC-7","params":{...}}
+ *   {"type":"step","run":"...","time":"...","step":"stop","action":"docker.stop",
+ *    "phase":"act","result":"ok","duration":0.412,"args":{...},"error":"..."}
+ *   {"type":"end","run":"...","time":"...","result":"failed","code":"failed",
+ *    "duration":3.2,"error":"step 'stop' failed: ..."}
+ *
+ * phase: check | confirm | act | verify | undo.
+ * result: ok | skipped | failed | undone | aborted | dry-run.
+ * "sudo_user", "incident", "params", "args" and "error" appear when known.
+ *
+ * Secrets: every record passes through redact_json() before it is written
+ * (members named like a password, secret, token or key become "***"); the
+ * engine also redacts declared-secret arguments and secret values in error
+ * text before handing them over.
+ */
+#ifndef ST_JOURNAL_H
+#define ST_JOURNAL_H
+
+#include <stddef.h>
+#include <jansson.h>
+
+#include "error.h"
+
+#define JOURNAL_FILE "journal.jsonl"
+
+struct journal;
+
+/* Opens STATE_DIR/journal.jsonl for appending, creating state_dir (0700)
+ * and the file (0600) when missing. *out owned by the caller
+ * (journal_close). ST_EIO, ST_ENOMEM. */
+int journal_open(const char *state_dir, struct journal **out, struct st_error *err);
+
+/* NULL-safe. */
+void journal_close(struct journal *j);
+
+/* Path of the journal file; borrowed. */
+const char *journal_path(const struct journal *j);
+
+/* Appends record (redacted copy, compact, one line). ST_EIO, ST_ENOMEM. */
+int journal_append(struct journal *j, const json_t *record, struct st_error *err);
+
+/* What a run contributes to its start record. */
+struct journal_run {
+	char id[48];                /* filled by journal_start */
+	double started;             /* epoch seconds, filled by journal_start */
+	const char *runbook;
+	const char *command_line;   /* may be NULL */
+	const char *incident;       /* may be NULL */
+	const json_t *params;       /* resolved parameters, may be NULL; redacted on write */
+};
+
+/* Gives run an id and writes its start record (time, user, host, pid...). */
+int journal_start(struct journal *j, struct journal_run *run, struct st_error *err);
+
+struct journal_step {
+	const char *step;
+	const char *action;         /* may be NULL (confirm) */
+	const char *phase;
+	const char *result;
+	double duration;            /* seconds */
+	const json_t *args;         /* resolved arguments, may be NULL; already redacted */
+	const char *error;          /* may be NULL; already redacted */
+	int attempts;               /* verify polls, 0 to omit */
+};
+
+int journal_step(struct journal *j, const struct journal_run *run,
+		 const struct journal_step *step, struct st_error *err);
+
+/* result as in the records above; code is the ST_E* code of the run. */
+int journal_end(struct journal *j, const struct journal_run *run, const char *result, int code,
+		const char *error, struct st_error *err);
+
+/* Reader: calls fn for each well-formed record of the journal at path, in
+ * file order, with its 1-based line number. The record is borrowed for the
+ * call. fn returns 0 to go on, non-zero to stop (journal_foreach returns that
+ * value). Lines that are not JSON objects (a line torn by a full disk) are
+ * skipped and counted in *malformed (may be NULL). A missing file is an
+ * empty journal. Errors: ST_EIO, ST_ENOMEM. */
+typedef int (*journal_record_fn)(void *ud, const json_t *record, size_t line);
+int journal_foreach(const char *path, journal_record_fn fn, void *ud, size_t *malformed,
+		    struct st_error *err);
+
+#endif

@@ -1,0 +1,171 @@
+#!/usr/bin/env bash
+# shellcheck disable=SC2016 # the bash -c programs expand their own arguments
+# Integration test of the sandbox (scripts/sandbox up): the contract in
+# HACKING.md holds, every container is what it claims to be, and the backend
+# stand-in notices when PostgreSQL goes away. Needs the sandbox up and its
+# .sandbox/env in the environment (scripts/test does both); fails otherwise.
+# Stops spilttea-postgres for a moment and restores it before it ends.
+set -uo pipefail
+
+failures=0
+checks=0
+ok() { checks=$((checks + 1)); printf 'ok %d - %s\n' "$checks" "$1"; }
+not_ok() { checks=$((checks + 1)); failures=$((failures + 1)); printf 'not ok %d - %s\n' "$checks" "$1"; [[ -z ${2:-} ]] || printf '#   %s\n' "$2"; }
+check() { # check DESCRIPTION COMMAND...
+	local what=$1 out
+	shift
+	if out=$("$@" 2>&1); then ok "$what"; else not_ok "$what" "$(printf '%s' "$out" | tail -n 3 | tr '\n' ' ')"; fi
+}
+bail() { printf 'Bail out! %s\n' "$1"; exit 1; }
+
+vars=(SPILTTEA_OPS_CONFIG ST_SANDBOX_DIR DOCKER_HOST ST_PG_HOST ST_PG_PORT ST_PG_USER
+	ST_PG_DATABASE ST_PG_PASSWORD_FILE ST_REDIS_HOST ST_REDIS_PORT ST_REDIS_PASSWORD_FILE
+	ST_BACKEND_URL ST_FRONTEND_URL)
+missing=()
+for v in "${vars[@]}"; do [[ -n ${!v:-} ]] || missing+=("$v"); done
+((${#missing[@]} == 0)) || bail "sandbox environment missing (${missing[*]}): run scripts/sandbox up and source .sandbox/env"
+ok ".sandbox/env variables all set"
+
+# The env file itself carries every variable, with absolute paths.
+check ".sandbox/env file defines every variable" bash -c '
+	set -a; . "$ST_SANDBOX_DIR/env"; set +a
+	for v in '"${vars[*]}"'; do [[ -n ${!v:-} ]] || { echo "$v missing"; exit 1; }; done
+	[[ $ST_SANDBOX_DIR == /* && $ST_PG_PASSWORD_FILE == /* && $SPILTTEA_OPS_CONFIG == /* ]]'
+check "config.yaml present" test -s "$SPILTTEA_OPS_CONFIG"
+check "config.yaml names the sandbox endpoints" grep -q "port: $ST_PG_PORT" "$SPILTTEA_OPS_CONFIG"
+# Once the binary has the config loader, the sandbox's file must pass it.
+if [[ -n ${ST_BINARY:-} ]] && "$ST_BINARY" help config >/dev/null 2>&1; then
+	check "spilttea-ops config check accepts config.yaml" "$ST_BINARY" --config "$SPILTTEA_OPS_CONFIG" config check
+fi
+for f in "$ST_PG_PASSWORD_FILE" "$ST_REDIS_PASSWORD_FILE" "$ST_SANDBOX_DIR/backend.env" "$ST_SANDBOX_DIR/frontend.env"; do
+	check "$(basename "$f") is 0600 and not empty" bash -c '[[ -s $1 && $(stat -c %a "$1") == 600 ]]' _ "$f"
+done
+check "backend.env has the real backend's variables" bash -c '
+	for k in DATABASE_URL REDIS_URL JWT_SECRET FRONTEND_URL SMTP_HOST SMTP_PASSWORD AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY; do
+		grep -q "^$k=." "$ST_SANDBOX_DIR/backend.env" || { echo "$k missing"; exit 1; }
+	done'
+
+pg_password=$(cat "$ST_PG_PASSWORD_FILE") || bail "cannot read $ST_PG_PASSWORD_FILE"
+redis_password=$(cat "$ST_REDIS_PASSWORD_FILE") || bail "cannot read $ST_REDIS_PASSWORD_FILE"
+
+containers=(spilttea-postgres spilttea-redis spilttea-backend spilttea-frontend)
+
+wait_all_healthy() { # seconds
+	local deadline=$((SECONDS + $1)) c state
+	while :; do
+		local all=1
+		for c in "${containers[@]}"; do
+			state=$(docker inspect -f '{{.State.Status}}/{{if .State.Health}}{{.State.Health.Status}}{{end}}' "$c" 2>/dev/null)
+			[[ $state == running/healthy ]] || all=0
+		done
+		((all)) && return 0
+		((SECONDS < deadline)) || return 1
+		sleep 0.25
+	done
+}
+
+for c in "${containers[@]}"; do
+	info=$(docker inspect -f '{{.State.Status}}|{{if .State.Health}}{{.State.Health.Status}}{{end}}|{{.HostConfig.NetworkMode}}|{{.HostConfig.Init}}|{{len .HostConfig.PortBindings}}|{{len .NetworkSettings.Ports}}|{{.HostConfig.RestartPolicy.Name}}|{{index .Config.Labels "com.spilttea.sandbox"}}|{{.Config.Healthcheck}}' "$c" 2>&1)
+	IFS='|' read -r status health netmode init bindings ports restart lbl healthcheck <<<"$info"
+	check "$c running and healthy" test "$status/$health" = running/healthy
+	check "$c uses host networking" test "$netmode" = host
+	check "$c runs with --init" test "$init" = true
+	check "$c publishes no ports" test "$bindings/$ports" = 0/0
+	check "$c restart policy unless-stopped" test "$restart" = unless-stopped
+	check "$c labelled com.spilttea.sandbox=1" test "$lbl" = 1
+	check "$c has a healthcheck" test -n "$healthcheck"
+done
+
+# No password in what docker inspect shows of Redis or PostgreSQL.
+check "redis password not in docker inspect" bash -c '! docker inspect spilttea-redis spilttea-postgres | grep -qF -- "$1"' _ "$redis_password"
+check "postgres password not in postgres container config" bash -c '! docker inspect spilttea-postgres | grep -qF -- "$1"' _ "$pg_password"
+
+# Backend and frontend.
+body=$(curl -s --max-time 5 -w '\n%{http_code}' "$ST_BACKEND_URL/health")
+check "backend /health 200 {\"status\":\"ok\"}" test "$body" = $'{"status":"ok"}\n200'
+code=$(curl -s --max-time 5 -o /tmp/spilttea-test-frontend.$$ -w '%{http_code}' "$ST_FRONTEND_URL/")
+check "frontend index 200" test "$code" = 200
+check "frontend index is HTML" grep -qi '<html' /tmp/spilttea-test-frontend.$$
+rm -f /tmp/spilttea-test-frontend.$$
+
+check "backend: runbook's docker exec printenv shows the AWS settings" bash -c \
+	'docker exec spilttea-backend printenv | grep -q "^AWS_ACCESS_KEY_ID=AKIA" &&
+	 test "$(docker exec spilttea-backend printenv DATABASE_PORT)" = "$1"' _ "$ST_PG_PORT"
+
+# Access log: client IP first, request, status, X-Forwarded-For, latency.
+marker="/health?probe=$$-$RANDOM"
+curl -s --max-time 5 -H 'X-Forwarded-For: 203.0.113.7' -o /dev/null "$ST_BACKEND_URL$marker"
+check "backend access log line with IP, status, XFF and latency" bash -c '
+	docker logs --tail 50 spilttea-backend 2>/dev/null | grep -F -- "$1" |
+		grep -qE "^127\.0\.0\.1 - - \[[^]]+\] \"GET [^ ]+ HTTP/1\.1\" 200 [0-9]+ \"-\" \"[^\"]*\" \"203\.0\.113\.7\" rt=[0-9.]+$"' _ "$marker"
+
+# PostgreSQL from the host: schema as Prisma made it, seed data.
+psql=/usr/lib/postgresql/15/bin/psql
+pg() {
+	PGPASSWORD=$pg_password PGCONNECT_TIMEOUT=5 "$psql" -X -q -At -v ON_ERROR_STOP=1 \
+		-h "$ST_PG_HOST" -p "$ST_PG_PORT" -U "$ST_PG_USER" -d "$ST_PG_DATABASE" -c "$1"
+}
+check "postgres: password auth over TCP" pg "SELECT 1"
+check "postgres: wrong password refused" bash -c '! PGPASSWORD=wrong "$1" -X -At -h "$2" -p "$3" -U "$4" -d "$5" -c "SELECT 1"' _ "$psql" "$ST_PG_HOST" "$ST_PG_PORT" "$ST_PG_USER" "$ST_PG_DATABASE"
+columns=$(pg "SELECT table_name || '.' || column_name FROM information_schema.columns WHERE table_schema = 'public' ORDER BY 1" 2>&1 | tr '\n' ' ')
+for col in User.id User.email User.password User.isActive User.lastFailedLogin User.failedLoginCount User.createdAt \
+	Post.id Post.title Post.authorId Post.createdAt Post.viewCount \
+	Report.id Report.postId Report.reporterId Report.reason Report.createdAt \
+	_prisma_migrations.id _prisma_migrations.checksum _prisma_migrations.finished_at \
+	_prisma_migrations.migration_name _prisma_migrations.logs _prisma_migrations.rolled_back_at \
+	_prisma_migrations.started_at _prisma_migrations.applied_steps_count; do
+	check "postgres: column $col" grep -qw -- "$col" <<<"$columns"
+done
+users=$(pg 'SELECT count(*) FROM "User"' 2>&1)
+posts=$(pg 'SELECT count(*) FROM "Post"' 2>&1)
+reports=$(pg 'SELECT count(*) FROM "Report"' 2>&1)
+migrations=$(pg 'SELECT count(*) FROM _prisma_migrations WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL' 2>&1)
+check "postgres: a few hundred users ($users)" test "$users" -ge 200 -a "$users" -lt 1000
+check "postgres: a few thousand posts ($posts)" test "$posts" -ge 2000 -a "$posts" -lt 10000
+check "postgres: some reports ($reports)" test "$reports" -ge 10
+check "postgres: applied migrations ($migrations)" test "$migrations" -ge 2
+check "postgres: UTF8 encoding" test "$(pg 'SHOW server_encoding' 2>&1)" = UTF8
+check "postgres: pg_dump, psql, pg_restore, pg_isready in the image" \
+	docker exec spilttea-postgres sh -c 'command -v pg_dump && command -v psql && command -v pg_restore && command -v pg_isready'
+check "postgres: runbook's docker exec pg_dump works" bash -c \
+	'docker exec spilttea-postgres pg_dump -U spilttea --schema-only spilttea | grep -q "CREATE TABLE public.\"Post\""'
+
+# Redis from the host.
+rcli() { REDISCLI_AUTH=$redis_password redis-cli --no-auth-warning -h "$ST_REDIS_HOST" -p "$ST_REDIS_PORT" "$@"; }
+check "redis: AUTH works" test "$(rcli ping 2>&1)" = PONG
+check "redis: refuses without password" bash -c 'redis-cli -h "$1" -p "$2" ping 2>&1 | grep -q NOAUTH' _ "$ST_REDIS_HOST" "$ST_REDIS_PORT"
+check "redis: maxmemory 67108864" test "$(rcli config get maxmemory 2>&1 | tail -n 1)" = 67108864
+check "redis: runbook's docker exec redis-cli INFO memory works" bash -c \
+	'docker exec spilttea-redis redis-cli INFO memory | grep -q "^maxmemory:67108864"'
+
+# Stopping PostgreSQL turns the backend's /health to 503 within seconds.
+restore() { docker start spilttea-postgres >/dev/null 2>&1; }
+trap restore EXIT
+since=$(date +%s)
+if docker stop -t 20 spilttea-postgres >/dev/null; then
+	code=000
+	deadline=$((SECONDS + 5))
+	while ((SECONDS < deadline)); do
+		code=$(curl -s --max-time 3 -o /tmp/spilttea-test-health.$$ -w '%{http_code}' "$ST_BACKEND_URL/health")
+		[[ $code == 503 ]] && break
+		sleep 0.2
+	done
+	check "backend /health 503 within 5 s of stopping postgres" test "$code" = 503
+	check "503 body says status error" grep -q '"status":"error"' /tmp/spilttea-test-health.$$
+	rm -f /tmp/spilttea-test-health.$$
+	check "backend logs the failed database check to stderr with 'error'" bash -c \
+		'docker logs --since "$1" spilttea-backend 2>&1 >/dev/null | grep -q "error: database check failed"' _ "$since"
+else
+	not_ok "docker stop spilttea-postgres"
+fi
+restore
+check "all containers healthy again within 60 s" wait_all_healthy 60
+body=$(curl -s --max-time 5 -w '\n%{http_code}' "$ST_BACKEND_URL/health")
+check "backend /health 200 again" test "$body" = $'{"status":"ok"}\n200'
+trap - EXIT
+
+printf '1..%d\n' "$checks"
+if ((failures)); then
+	printf '# %d of %d checks failed\n' "$failures" "$checks"
+	exit 1
+fi

@@ -1,0 +1,636 @@
+/*
+ * The Docker client's HTTP path against a scripted fake daemon on a Unix
+ * socket: host selection, connection failures (fast, with hints), timeouts,
+ * version negotiation, error bodies and status mapping, request paths and
+ * query encoding, exec over libcurl and over the hijacked connection. The
+ * real daemon is exercised in tests/integration/test_docker.c.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "docker.h"
+#include "sbuf.h"
+#include "timeutil.h"
+
+/* ---- the fake daemon: one scripted answer per connection ---- */
+
+#define HIJACK_COUNT "@hijack-count" /* 101, read stdin to EOF, answer its size in a frame */
+#define EXEC_STREAM "@exec-stream"   /* 200 raw-stream, framed output, no length: until close */
+#define HIJACK_CLOSE "@hijack-close" /* 101, stop reading stdin, one frame, close */
+
+struct fake {
+	char dir[64];
+	char path[100];
+	char host[160];
+	int lfd;
+	pthread_t thread;
+	const char *const *answers;
+	struct sbuf requests;     /* every request head and body, in order */
+	pthread_mutex_t lock;
+};
+
+#define VERSION_143 "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 45\r\n\r\n" \
+		    "{\"ApiVersion\":\"1.43\",\"MinAPIVersion\":\"1.12\"}\n"
+
+static void send_str(int fd, const char *s, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = send(fd, s, n, MSG_NOSIGNAL);
+
+		if (w <= 0)
+			return;
+		s += w;
+		n -= (size_t)w;
+	}
+}
+
+/* Reads one request (head and Content-Length body) into req. */
+static void read_request(int fd, struct sbuf *req)
+{
+	char buf[4096];
+	char *end = NULL;
+	long clen = 0;
+
+	while (!end) {
+		ssize_t n = recv(fd, buf, sizeof(buf), 0);
+
+		if (n <= 0)
+			return;
+		sbuf_append(req, buf, (size_t)n);
+		end = strstr(req->buf, "\r\n\r\n");
+	}
+	{
+		const char *cl = strcasestr(req->buf, "content-length:");
+
+		if (cl && cl < end)
+			clen = strtol(cl + 15, NULL, 10);
+	}
+	while ((long)(req->len - (size_t)(end + 4 - req->buf)) < clen) {
+		size_t off = (size_t)(end - req->buf);
+		ssize_t n = recv(fd, buf, sizeof(buf), 0);
+
+		if (n <= 0)
+			return;
+		sbuf_append(req, buf, (size_t)n);
+		end = req->buf + off;
+	}
+}
+
+static void hijack_count(int fd)
+{
+	static const char head[] = "HTTP/1.1 101 UPGRADED\r\nContent-Type: application/vnd.docker.raw-stream\r\n"
+				   "Connection: Upgrade\r\nUpgrade: tcp\r\n\r\n";
+	unsigned char frame[64];
+	char buf[65536], text[48];
+	unsigned long long total = 0;
+	ssize_t n;
+	int len;
+
+	send_str(fd, head, sizeof(head) - 1);
+	/* A first stderr frame before reading anything, split in two writes. */
+	send_str(fd, "\x02\x00\x00\x00\x00\x00\x00\x06", 8);
+	send_str(fd, "ready\n", 6);
+	while ((n = recv(fd, buf, sizeof(buf), 0)) > 0)
+		total += (unsigned long long)n;
+	len = snprintf(text, sizeof(text), "got %llu\n", total);
+	memcpy(frame, "\x01\x00\x00\x00\x00\x00\x00", 7);
+	frame[7] = (unsigned char)len;
+	memcpy(frame + 8, text, (size_t)len);
+	send_str(fd, (const char *)frame, 8 + (size_t)len);
+}
+
+static void exec_stream(int fd)
+{
+	static const char head[] = "HTTP/1.1 200 OK\r\nContent-Type: application/vnd.docker.raw-stream\r\n\r\n";
+	static const char body[] = "\x01\x00\x00\x00\x00\x00\x00\x06" "hello\n"
+				   "\x02\x00\x00\x00\x00\x00\x00\x05" "oops\n"
+				   "\x01\x00\x00\x00\x00\x00\x00\x00"
+				   "\x01\x00\x00\x00\x00\x00\x00\x03" "bye";
+
+	send_str(fd, head, sizeof(head) - 1);
+	/* In two writes, cutting a frame header. */
+	send_str(fd, body, 20);
+	usleep(10000);
+	send_str(fd, body + 20, sizeof(body) - 1 - 20);
+}
+
+static void hijack_close(int fd)
+{
+	static const char head[] = "HTTP/1.1 101 UPGRADED\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n";
+
+	send_str(fd, head, sizeof(head) - 1);
+	/* The process is gone and reads no more stdin (the client's next write
+	 * gets EPIPE), but its last output is still on the way. */
+	shutdown(fd, SHUT_RD);
+	usleep(200 * 1000);
+	send_str(fd, "\x01\x00\x00\x00\x00\x00\x00\x03" "bye", 11);
+}
+
+static void *fake_main(void *arg)
+{
+	struct fake *f = arg;
+
+	for (const char *const *a = f->answers; *a; a++) {
+		struct sbuf req = SBUF_INIT;
+		int fd = accept(f->lfd, NULL, NULL);
+
+		if (fd < 0)
+			break;
+		read_request(fd, &req);
+		pthread_mutex_lock(&f->lock);
+		sbuf_append(&f->requests, req.buf ? req.buf : "", req.len);
+		sbuf_puts(&f->requests, "\n----\n");
+		pthread_mutex_unlock(&f->lock);
+		if (!strcmp(*a, HIJACK_COUNT))
+			hijack_count(fd);
+		else if (!strcmp(*a, EXEC_STREAM))
+			exec_stream(fd);
+		else if (!strcmp(*a, HIJACK_CLOSE))
+			hijack_close(fd);
+		else
+			send_str(fd, *a, strlen(*a));
+		close(fd);
+		sbuf_release(&req);
+	}
+	return NULL;
+}
+
+static void fake_start(struct fake *f, const char *const *answers, int listen_too)
+{
+	struct sockaddr_un sun;
+
+	memset(f, 0, sizeof(*f));
+	pthread_mutex_init(&f->lock, NULL);
+	snprintf(f->dir, sizeof(f->dir), "/tmp/st-test-docker-XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	snprintf(f->path, sizeof(f->path), "%s/docker.sock", f->dir);
+	snprintf(f->host, sizeof(f->host), "unix://%s", f->path);
+	f->lfd = socket(AF_UNIX, SOCK_STREAM, 0);
+	assert_true(f->lfd >= 0);
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", f->path);
+	assert_int_equal(bind(f->lfd, (struct sockaddr *)&sun, sizeof(sun)), 0);
+	if (listen_too)
+		assert_int_equal(listen(f->lfd, 16), 0);
+	f->answers = answers;
+	if (answers)
+		assert_int_equal(pthread_create(&f->thread, NULL, fake_main, f), 0);
+}
+
+static void fake_stop(struct fake *f)
+{
+	if (f->answers)
+		pthread_join(f->thread, NULL);
+	close(f->lfd);
+	unlink(f->path);
+	rmdir(f->dir);
+	sbuf_release(&f->requests);
+	pthread_mutex_destroy(&f->lock);
+}
+
+/* ---- tests ---- */
+
+static void test_host_selection(void **state)
+{
+	struct docker_client *c = NULL;
+	struct st_error err;
+	char longpath[200];
+
+	(void)state;
+	assert_int_equal(docker_client_new("tcp://127.0.0.1:2375", &c, &err), ST_ECONFIG);
+	assert_null(c);
+	assert_non_null(strstr(err.message, "only unix:// sockets"));
+	assert_non_null(strstr(err.hint, "unix:///var/run/docker.sock"));
+	assert_int_equal(docker_client_new("unix://", &c, &err), ST_ECONFIG);
+	memset(longpath, 'x', sizeof(longpath) - 1);
+	longpath[sizeof(longpath) - 1] = '\0';
+	memcpy(longpath, "unix:///", 8);
+	assert_int_equal(docker_client_new(longpath, &c, &err), ST_ECONFIG);
+	assert_non_null(strstr(err.message, "too long"));
+
+	setenv("DOCKER_HOST", "unix:///tmp/from-env.sock", 1);
+	assert_int_equal(docker_client_new(NULL, &c, &err), 0);
+	assert_string_equal(docker_client_host(c), "unix:///tmp/from-env.sock");
+	docker_client_free(c);
+	/* The configured host wins over the environment. */
+	assert_int_equal(docker_client_new("unix:///tmp/from-config.sock", &c, &err), 0);
+	assert_string_equal(docker_client_host(c), "unix:///tmp/from-config.sock");
+	docker_client_free(c);
+	setenv("DOCKER_HOST", "ssh://host", 1);
+	assert_int_equal(docker_client_new("", &c, &err), ST_ECONFIG);
+	unsetenv("DOCKER_HOST");
+	assert_int_equal(docker_client_new(NULL, &c, &err), 0);
+	assert_string_equal(docker_client_host(c), DOCKER_DEFAULT_HOST);
+	docker_client_free(c);
+}
+
+static void test_missing_socket_fails_fast(void **state)
+{
+	struct docker_client *c = NULL;
+	struct st_error err;
+	json_t *j = NULL;
+	double t0;
+
+	(void)state;
+	assert_int_equal(docker_client_new("unix:///tmp/st-no-such-dir/docker.sock", &c, &err), 0);
+	t0 = time_monotonic();
+	assert_int_equal(docker_ping(c, 30, &err), ST_ESERVICE);
+	assert_non_null(strstr(err.message, "cannot ping docker: cannot connect to docker at "
+				"'/tmp/st-no-such-dir/docker.sock': no such socket"));
+	assert_non_null(strstr(err.hint, "is dockerd running?"));
+	assert_int_equal(err.http_status, 0);
+	assert_int_equal(docker_container_inspect(c, "web", 30, &j, &err), ST_ESERVICE);
+	assert_null(j);
+	assert_non_null(strstr(err.message, "cannot inspect container 'web': "));
+	assert_non_null(strstr(err.message, "no such socket"));
+	assert_true(time_monotonic() - t0 < 1.0);
+	docker_client_free(c);
+}
+
+static void test_refused_and_timeout(void **state)
+{
+	struct docker_client *c = NULL;
+	struct st_error err;
+	struct fake f;
+	double t0;
+
+	(void)state;
+	/* Bound but not listening: connection refused. */
+	fake_start(&f, NULL, 0);
+	assert_int_equal(docker_client_new(f.host, &c, &err), 0);
+	assert_int_equal(docker_ping(c, 30, &err), ST_ESERVICE);
+	assert_non_null(strstr(err.message, "connection refused"));
+	assert_non_null(strstr(err.hint, "dockerd"));
+	docker_client_free(c);
+	fake_stop(&f);
+	/* Listening but never answering: the deadline holds. */
+	fake_start(&f, NULL, 1);
+	assert_int_equal(docker_client_new(f.host, &c, &err), 0);
+	t0 = time_monotonic();
+	assert_int_equal(docker_ping(c, 0.3, &err), ST_ETIMEOUT);
+	assert_true(time_monotonic() - t0 < 1.5);
+	assert_non_null(strstr(err.message, "cannot ping docker: docker did not finish within 0.3s"));
+	/* The client default applies when the call passes 0. */
+	docker_client_set_timeouts(c, 0.2, 0);
+	t0 = time_monotonic();
+	assert_int_equal(docker_ping(c, DOCKER_TIMEOUT_DEFAULT, &err), ST_ETIMEOUT);
+	assert_true(time_monotonic() - t0 < 1.5);
+	docker_client_free(c);
+	fake_stop(&f);
+}
+
+static void test_permission_denied(void **state)
+{
+	struct fake f;
+	pid_t pid;
+	int status = -1;
+
+	(void)state;
+	fake_start(&f, NULL, 1);
+	assert_int_equal(chmod(f.path, 0), 0);
+	/* In a child that is not root (root would pass the permission check). */
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct docker_client *c = NULL;
+		struct st_error err;
+		int ok;
+
+		if (geteuid() == 0 && (setgid(65534) || setuid(65534)))
+			_exit(3);
+		if (docker_client_new(f.host, &c, &err))
+			_exit(4);
+		ok = docker_ping(c, 5, &err) == ST_ESERVICE && strstr(err.message, "permission denied") &&
+		     strstr(err.hint, "'docker' group");
+		if (!ok)
+			fprintf(stderr, "got: %s / %s\n", err.message, err.hint);
+		docker_client_free(c);
+		_exit(ok ? 0 : 1);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	fake_stop(&f);
+}
+
+static void test_errors_and_paths(void **state)
+{
+	static const char *const answers[] = {
+		VERSION_143,
+		"HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\nContent-Length: 42\r\n\r\n"
+		"{\"message\":\"No such container: nope\"}\n\n\n\n\n",
+		"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n",
+		"HTTP/1.1 409 Conflict\r\nContent-Length: 24\r\n\r\n{\"message\": conflict!!!}",
+		"HTTP/1.1 304 Not Modified\r\n\r\n",
+		"HTTP/1.1 204 No Content\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n[]",
+		"HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nContent-Length: 29\r\n\r\n"
+		"{\"Id\":\"c0ffee\",\"Warnings\":[]}",
+		"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 37\r\n\r\n"
+		"{\"Error\":null,\"StatusCode\":137}\n\n\n\n\n\n",
+		"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n{\"broken\"",
+		NULL,
+	};
+	static const char *const names[] = { "^/web$", NULL };
+	static const char *const labels[] = { "app=spilt tea", NULL };
+	struct docker_container_filter filter = { .all = 1, .names = names, .labels = labels };
+	struct docker_client *c = NULL;
+	struct st_error err;
+	struct fake f;
+	json_t *j = NULL, *config;
+	char *id = NULL, version[16];
+	int status = -1;
+
+	(void)state;
+	fake_start(&f, answers, 1);
+	assert_int_equal(docker_client_new(f.host, &c, &err), 0);
+	assert_int_equal(docker_client_negotiate(c, version, sizeof(version), &err), 0);
+	assert_string_equal(version, "1.43");
+	assert_int_equal(docker_container_inspect(c, "nope", 0, &j, &err), ST_ENOTFOUND);
+	assert_null(j);
+	assert_int_equal(err.http_status, 404);
+	assert_string_equal(err.message, "cannot inspect container 'nope': No such container: nope");
+	assert_int_equal(docker_container_remove(c, "web", 1, 1, 0, &err), ST_ESERVICE);
+	assert_int_equal(err.http_status, 500);
+	assert_string_equal(err.message, "cannot remove container 'web': docker answered HTTP 500 without a message");
+	assert_int_equal(docker_container_rename(c, "web", "web-old", 0, &err), ST_ECONFLICT);
+	assert_int_equal(err.http_status, 409);
+	assert_string_equal(err.message, "cannot rename container 'web' to 'web-old': {\"message\": conflict!!!}");
+	assert_int_equal(docker_container_start(c, "web", 0, &err), 0);
+	assert_int_equal(docker_container_stop(c, "web", 3, 0, &err), 0);
+	assert_int_equal(docker_container_list(c, &filter, 0, &j, &err), 0);
+	assert_true(json_is_array(j));
+	json_decref(j);
+	config = json_pack("{s:s,s:{s:s,s:b}}", "Image", "busybox", "HostConfig", "NetworkMode", "host", "Init", 1);
+	assert_int_equal(docker_container_create(c, "spilt tea", config, 0, &id, &err), 0);
+	assert_string_equal(id, "c0ffee");
+	assert_int_equal(docker_container_wait(c, "web", NULL, DOCKER_TIMEOUT_NONE, &status, &err), 0);
+	assert_int_equal(status, 137);
+	assert_int_equal(docker_info(c, 0, &j, &err), ST_EPROTO);
+	assert_non_null(strstr(err.message, "cannot read docker info: docker answered malformed JSON"));
+	assert_int_equal(err.http_status, 200);
+	docker_client_free(c);
+	fake_stop(&f);
+
+	free(id);
+	json_decref(config);
+}
+
+static void test_request_lines(void **state)
+{
+	static const char *const answers[] = {
+		VERSION_143,
+		"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n[]",
+		"HTTP/1.1 201 Created\r\nContent-Length: 13\r\n\r\n{\"Id\":\"abc\"}\n",
+		"HTTP/1.1 204 No Content\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nOK",
+		NULL,
+	};
+	static const char *const names[] = { "^/web$", NULL };
+	static const char *const labels[] = { "app=spilt tea", NULL };
+	struct docker_container_filter filter = { .all = 1, .names = names, .labels = labels };
+	struct docker_client *c = NULL;
+	struct st_error err;
+	struct fake f;
+	json_t *j = NULL, *config = json_pack("{s:s}", "Image", "busybox");
+	char *id = NULL;
+	const char *r;
+
+	(void)state;
+	fake_start(&f, answers, 1);
+	assert_int_equal(docker_client_new(f.host, &c, &err), 0);
+	assert_int_equal(docker_container_list(c, &filter, 0, &j, &err), 0);
+	assert_int_equal(docker_container_create(c, "spilt/tea", config, 0, &id, &err), 0);
+	assert_int_equal(docker_container_stop(c, "web", 7, 0, &err), 0);
+	assert_int_equal(docker_ping(c, 0, &err), 0);
+	docker_client_free(c);
+	pthread_join(f.thread, NULL);
+	f.answers = NULL;
+	r = sbuf_str(&f.requests);
+	assert_non_null(strstr(r, "GET /version HTTP/1.1\r\n"));
+	assert_non_null(strstr(r, "GET /v1.43/containers/json?all=1&filters="
+				"%7B%22name%22%3A%5B%22%5E%2Fweb%24%22%5D%2C%22label%22%3A%5B%22app%3Dspilt%20tea%22%5D%7D"
+				" HTTP/1.1\r\n"));
+	assert_non_null(strstr(r, "POST /v1.43/containers/create?name=spilt%2Ftea HTTP/1.1\r\n"));
+	assert_non_null(strstr(r, "Content-Type: application/json\r\n"));
+	assert_non_null(strstr(r, "\r\n\r\n{\"Image\":\"busybox\"}"));
+	assert_non_null(strstr(r, "POST /v1.43/containers/web/stop?t=7 HTTP/1.1\r\n"));
+	assert_non_null(strstr(r, "GET /_ping HTTP/1.1\r\n"));
+	assert_null(strstr(r, "Expect:"));
+	fake_stop(&f);
+	free(id);
+	json_decref(j);
+	json_decref(config);
+}
+
+static void test_version_refused(void **state)
+{
+	static const char *const old[] = {
+		"HTTP/1.1 200 OK\r\nContent-Length: 45\r\n\r\n{\"ApiVersion\":\"1.40\",\"MinAPIVersion\":\"1.12\"}\n",
+		NULL,
+	};
+	struct docker_client *c = NULL;
+	struct st_error err;
+	struct fake f;
+	json_t *j = NULL;
+
+	(void)state;
+	fake_start(&f, old, 1);
+	assert_int_equal(docker_client_new(f.host, &c, &err), 0);
+	assert_int_equal(docker_info(c, 0, &j, &err), ST_ESERVICE);
+	assert_string_equal(err.message, "cannot read docker info: docker speaks API 1.40, too old: "
+			    "spilttea-ops needs 1.41 or newer");
+	assert_non_null(strstr(err.hint, "upgrade the docker engine"));
+	docker_client_free(c);
+	fake_stop(&f);
+}
+
+struct outputs {
+	struct sbuf out, err;
+};
+
+static int to_out(void *ud, const char *data, size_t len)
+{
+	return sbuf_append(&((struct outputs *)ud)->out, data, len);
+}
+
+static int to_err(void *ud, const char *data, size_t len)
+{
+	return sbuf_append(&((struct outputs *)ud)->err, data, len);
+}
+
+static void test_exec_over_curl(void **state)
+{
+	static const char *const answers[] = {
+		VERSION_143,
+		"HTTP/1.1 201 Created\r\nContent-Length: 12\r\n\r\n{\"Id\":\"e1\"}\n",
+		/* Like dockerd: no length, the body runs until the connection closes. */
+		EXEC_STREAM,
+		"HTTP/1.1 200 OK\r\nContent-Length: 49\r\n\r\n{\"ID\":\"e1\",\"Running\":false,\"ExitCode\":3,\"Pid\":1}\n",
+		NULL,
+	};
+	static const char *const argv[] = { "sh", "-c", "echo hello; echo oops >&2; exit 3", NULL };
+	static const char *const env[] = { "PGPASSWORD=x", NULL };
+	struct docker_client *c = NULL;
+	struct st_error err;
+	struct outputs o;
+	struct fake f;
+	int code = -1;
+	const char *r;
+
+	(void)state;
+	memset(&o, 0, sizeof(o));
+	fake_start(&f, answers, 1);
+	assert_int_equal(docker_client_new(f.host, &c, &err), 0);
+	assert_int_equal(docker_exec_run(c, "db", argv, env, "postgres", to_out, to_err, &o, &code, &err), 0);
+	assert_int_equal(code, 3);
+	assert_string_equal(sbuf_str(&o.out), "hello\nbye");
+	assert_string_equal(sbuf_str(&o.err), "oops\n");
+	docker_client_free(c);
+	pthread_join(f.thread, NULL);
+	f.answers = NULL;
+	r = sbuf_str(&f.requests);
+	assert_non_null(strstr(r, "POST /v1.43/containers/db/exec HTTP/1.1\r\n"));
+	assert_non_null(strstr(r, "\"Cmd\":[\"sh\",\"-c\",\"echo hello; echo oops >&2; exit 3\"]"));
+	assert_non_null(strstr(r, "\"Env\":[\"PGPASSWORD=x\"]"));
+	assert_non_null(strstr(r, "\"User\":\"postgres\""));
+	assert_non_null(strstr(r, "\"AttachStdin\":false"));
+	assert_non_null(strstr(r, "\"Tty\":false"));
+	assert_non_null(strstr(r, "POST /v1.43/exec/e1/start HTTP/1.1\r\n"));
+	assert_non_null(strstr(r, "{\"Detach\":false,\"Tty\":false}"));
+	assert_non_null(strstr(r, "GET /v1.43/exec/e1/json HTTP/1.1\r\n"));
+	fake_stop(&f);
+	sbuf_release(&o.out);
+	sbuf_release(&o.err);
+}
+
+struct feed {
+	size_t left;
+};
+
+static ssize_t feed_read(void *ud, void *buf, size_t cap, struct st_error *err)
+{
+	struct feed *fd = ud;
+	size_t n = fd->left < cap ? fd->left : cap;
+
+	(void)err;
+	memset(buf, 'z', n);
+	fd->left -= n;
+	return (ssize_t)n;
+}
+
+static ssize_t feed_fail(void *ud, void *buf, size_t cap, struct st_error *err)
+{
+	(void)ud;
+	(void)buf;
+	(void)cap;
+	return st_error_set(err, ST_EIO, "cannot read 'dump.sql': disk on fire");
+}
+
+static void test_exec_stdin_hijack(void **state)
+{
+	static const char *const answers[] = {
+		VERSION_143,
+		"HTTP/1.1 201 Created\r\nContent-Length: 12\r\n\r\n{\"Id\":\"e2\"}\n",
+		HIJACK_COUNT,
+		"HTTP/1.1 200 OK\r\nContent-Length: 34\r\n\r\n{\"Running\":false,\"ExitCode\":0}\n\n\n\n",
+		"HTTP/1.1 201 Created\r\nContent-Length: 12\r\n\r\n{\"Id\":\"e3\"}\n",
+		"HTTP/1.1 404 Not Found\r\nContent-Length: 39\r\n\r\n{\"message\":\"No such exec instance: e3\"}",
+		"HTTP/1.1 201 Created\r\nContent-Length: 12\r\n\r\n{\"Id\":\"e4\"}\n",
+		HIJACK_COUNT,
+		"HTTP/1.1 201 Created\r\nContent-Length: 12\r\n\r\n{\"Id\":\"e5\"}\n",
+		HIJACK_CLOSE,
+		"HTTP/1.1 200 OK\r\nContent-Length: 30\r\n\r\n{\"Running\":false,\"ExitCode\":0}",
+		NULL,
+	};
+	static const char *const argv[] = { "wc", "-c", NULL };
+	struct docker_exec_opts opts;
+	struct docker_exec_result res;
+	struct docker_client *c = NULL;
+	struct st_error err;
+	struct outputs o;
+	struct feed in = { 3 * 1000 * 1000 + 17 };
+	struct fake f;
+	const char *r;
+
+	(void)state;
+	memset(&o, 0, sizeof(o));
+	memset(&opts, 0, sizeof(opts));
+	opts.argv = argv;
+	opts.on_stdout = to_out;
+	opts.on_stderr = to_err;
+	opts.ud = &o;
+	opts.stdin_read = feed_read;
+	opts.stdin_ud = &in;
+	opts.timeout = 20;
+	fake_start(&f, answers, 1);
+	assert_int_equal(docker_client_new(f.host, &c, &err), 0);
+	/* All of stdin arrives, and EOF (our shutdown) ends the peer's read. */
+	assert_int_equal(docker_exec(c, "db", &opts, &res, &err), 0);
+	assert_int_equal(res.exit_code, 0);
+	assert_true(res.stdin_complete);
+	assert_int_equal(res.stdin_bytes, 3000017);
+	assert_string_equal(sbuf_str(&o.out), "got 3000017\n");
+	assert_string_equal(sbuf_str(&o.err), "ready\n");
+	/* An error answer instead of the upgrade. */
+	in.left = 10;
+	assert_int_equal(docker_exec(c, "db", &opts, &res, &err), ST_ENOTFOUND);
+	assert_int_equal(err.http_status, 404);
+	assert_string_equal(err.message, "cannot run 'wc' in container 'db': No such exec instance: e3");
+	/* A failing reader fails the call with its own error. */
+	opts.stdin_read = feed_fail;
+	assert_int_equal(docker_exec(c, "db", &opts, &res, &err), ST_EIO);
+	assert_string_equal(err.message, "cannot run 'wc' in container 'db': cannot read 'dump.sql': disk on fire");
+	assert_false(res.stdin_complete);
+	/* The peer goes away while we write: EPIPE, not SIGPIPE (which would
+	 * kill this test), and the output that came is delivered. */
+	assert_true(signal(SIGPIPE, SIG_DFL) == SIG_DFL);
+	sbuf_reset(&o.out);
+	in.left = 50 * 1000 * 1000;
+	opts.stdin_read = feed_read;
+	assert_int_equal(docker_exec(c, "db", &opts, &res, &err), 0);
+	assert_false(res.stdin_complete);
+	assert_true(in.left > 0);
+	assert_string_equal(sbuf_str(&o.out), "bye");
+	docker_client_free(c);
+	pthread_join(f.thread, NULL);
+	f.answers = NULL;
+	r = sbuf_str(&f.requests);
+	assert_non_null(strstr(r, "\"AttachStdin\":true"));
+	assert_non_null(strstr(r, "POST /v1.43/exec/e2/start HTTP/1.1\r\n"));
+	assert_non_null(strstr(r, "Connection: Upgrade\r\nUpgrade: tcp\r\n"));
+	fake_stop(&f);
+	sbuf_release(&o.out);
+	sbuf_release(&o.err);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_host_selection),
+		cmocka_unit_test(test_missing_socket_fails_fast),
+		cmocka_unit_test(test_refused_and_timeout),
+		cmocka_unit_test(test_permission_denied),
+		cmocka_unit_test(test_errors_and_paths),
+		cmocka_unit_test(test_request_lines),
+		cmocka_unit_test(test_version_refused),
+		cmocka_unit_test(test_exec_over_curl),
+		cmocka_unit_test(test_exec_stdin_hijack),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,947 @@
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <string.h>
+#include <time.h>
+
+#include "engine.h"
+#include "journal.h"
+#include "lock.h"
+#include "runbook.h"
+#include "sbuf.h"
+#include "testutil.h"
+
+/* ---- fake actions: every call is logged as "phase:step[:id]" ---------- */
+
+static struct sbuf call_log;
+static int probe_calls;
+static volatile sig_atomic_t cancel_flag;
+
+static void log_call(const struct engine_call *call, const char *id)
+{
+	sbuf_printf(&call_log, "%s%s:%s%s%s", call_log.len ? "|" : "", engine_phase_name(call->phase),
+		    call->step, id ? ":" : "", id ? id : "");
+}
+
+static int fake_do(struct engine_call *call, const json_t *args, json_t **result,
+		   struct st_error *err)
+{
+	const char *id = json_string_value(json_object_get(args, "id"));
+	const json_t *res = json_object_get(args, "result");
+
+	log_call(call, id);
+	if (json_is_true(json_object_get(args, "cancel")))
+		cancel_flag = 1;
+	if (json_is_true(json_object_get(args, "fail"))) {
+		const char *echo = json_string_value(json_object_get(args, "echo"));
+		return st_error_set(err, ST_ESERVICE, "service refused%s%s", echo ? " " : "",
+				    echo ? echo : "");
+	}
+	*result = res ? json_deep_copy(res) : json_pack("{s:s,s:i}", "id", id ? id : "", "n", 41);
+	return 0;
+}
+
+static int fake_probe(struct engine_call *call, const json_t *args, json_t **result,
+		      struct st_error *err)
+{
+	json_int_t after = json_integer_value(json_object_get(args, "ready_after"));
+
+	(void)err;
+	log_call(call, NULL);
+	probe_calls++;
+	*result = json_pack("{s:b,s:i}", "ready", probe_calls >= after, "calls", probe_calls);
+	return 0;
+}
+
+static const struct engine_arg_spec do_args[] = {
+	{ "id", ENGINE_ARG_STRING, 0, NULL, NULL },
+	{ "result", ENGINE_ARG_ANY, 0, NULL, NULL },
+	{ "fail", ENGINE_ARG_BOOL, 0, NULL, NULL },
+	{ "cancel", ENGINE_ARG_BOOL, 0, NULL, NULL },
+	{ "echo", ENGINE_ARG_STRING, 0, NULL, NULL },
+	{ "password", ENGINE_ARG_STRING, 0, NULL, NULL },
+	{ "credential", ENGINE_ARG_STRING, ENGINE_ARG_SECRET, NULL, NULL },
+	{ "n", ENGINE_ARG_INT, 0, NULL, NULL },
+	{ NULL, 0, 0, NULL, NULL },
+};
+
+static const struct engine_arg_spec probe_args[] = {
+	{ "ready_after", ENGINE_ARG_INT, 0, "1", NULL },
+	{ NULL, 0, 0, NULL, NULL },
+};
+
+static int fake_broken(struct engine_call *call, const json_t *args, json_t **result,
+		       struct st_error *err)
+{
+	(void)args;
+	(void)result;
+	log_call(call, NULL);
+	return st_error_set(err, ST_ESERVICE, "cannot connect");
+}
+
+static const struct engine_action fakes[] = {
+	{ "t.broken", "always fails", NULL, ENGINE_ACTION_READ_ONLY, fake_broken },
+	{ "t.do", "does something", do_args, 0, fake_do },
+	{ "t.destroy", "loses data", do_args, ENGINE_ACTION_DESTRUCTIVE, fake_do },
+	{ "t.probe", "looks", probe_args, ENGINE_ACTION_READ_ONLY, fake_probe },
+	{ NULL, NULL, NULL, 0, NULL },
+};
+
+/* ---- fake UI ------------------------------------------------------------ */
+
+struct ui_rec {
+	struct sbuf plan;
+	struct sbuf events;      /* "start:a|end:a:ok|..." */
+	struct sbuf notices;
+	int asked;
+	int can_ask;
+	const char *answer;
+	char last_prompt[512];
+	char last_word[128];
+	int last_attempts;
+	char last_detail[1024];
+};
+
+static void ui_plan(void *ud, const char *line)
+{
+	struct ui_rec *u = ud;
+
+	sbuf_printf(&u->plan, "%s\n", line);
+}
+
+static void ui_start(void *ud, const struct engine_step_event *ev)
+{
+	struct ui_rec *u = ud;
+
+	sbuf_printf(&u->events, "%s%s:%s", u->events.len ? "|" : "",
+		    ev->phase == ENGINE_PHASE_UNDO ? "undo-start" : "start", ev->step->name);
+}
+
+static void ui_end(void *ud, const struct engine_step_event *ev)
+{
+	struct ui_rec *u = ud;
+
+	sbuf_printf(&u->events, "|%s:%s:%s", ev->phase == ENGINE_PHASE_UNDO ? "undo-end" : "end",
+		    ev->step->name, engine_result_name(ev->result));
+	u->last_attempts = ev->attempts;
+	snprintf(u->last_detail, sizeof(u->last_detail), "%s", ev->detail ? ev->detail : "");
+}
+
+static void ui_notice(void *ud, const char *msg)
+{
+	struct ui_rec *u = ud;
+
+	sbuf_printf(&u->notices, "%s\n", msg);
+}
+
+static int ui_confirm(void *ud, const char *prompt, const char *word, char *answer, size_t size)
+{
+	struct ui_rec *u = ud;
+
+	u->asked++;
+	snprintf(u->last_prompt, sizeof(u->last_prompt), "%s", prompt);
+	snprintf(u->last_word, sizeof(u->last_word), "%s", word ? word : "");
+	if (!u->can_ask)
+		return 0;
+	snprintf(answer, size, "%s", u->answer ? u->answer : "");
+	return 1;
+}
+
+static const char *lookup(void *ud, const char *path)
+{
+	(void)ud;
+	if (!strcmp(path, "db"))
+		return "spilttea";
+	if (!strcmp(path, "services.backend.container"))
+		return "spilttea-backend";
+	return NULL;
+}
+
+struct fx {
+	struct engine_registry *reg;
+	char *dir;
+	struct ui_rec ui_rec;
+	struct engine_ui ui;
+	struct engine_options opts;
+	struct engine_report report;
+	struct st_error err;
+	struct runbook *rb;
+	json_t *params;
+};
+
+static int setup(void **state)
+{
+	struct fx *fx = calloc(1, sizeof(*fx));
+	struct st_error err = { 0 };
+
+	assert_int_equal(engine_registry_new(1, &fx->reg, &err), 0);
+	assert_int_equal(engine_registry_add(fx->reg, fakes, &err), 0);
+	fx->dir = tu_mkdtemp();
+	fx->ui.ud = &fx->ui_rec;
+	fx->ui.plan = ui_plan;
+	fx->ui.step_start = ui_start;
+	fx->ui.step_end = ui_end;
+	fx->ui.notice = ui_notice;
+	fx->ui.confirm = ui_confirm;
+	fx->ui_rec.can_ask = 1;
+	fx->opts.state_dir = fx->dir;
+	fx->opts.command_line = "spilttea-ops run test";
+	fx->opts.lookup_config = lookup;
+	fx->opts.cancel = &cancel_flag;
+	fx->opts.ui = &fx->ui;
+	sbuf_reset(&call_log);
+	probe_calls = 0;
+	cancel_flag = 0;
+	*state = fx;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *fx = *state;
+
+	runbook_free(fx->rb);
+	json_decref(fx->params);
+	engine_registry_free(fx->reg);
+	tu_rmtree(fx->dir);
+	free(fx->dir);
+	sbuf_release(&fx->ui_rec.plan);
+	sbuf_release(&fx->ui_rec.events);
+	sbuf_release(&fx->ui_rec.notices);
+	sbuf_release(&call_log);
+	free(fx);
+	return 0;
+}
+
+/* Loads text and parses key=value params (NULL-terminated list). */
+static void load(struct fx *fx, const char *text, ...)
+{
+	char *argv[16];
+	int argc = 0;
+	va_list ap;
+	struct st_error err = { 0 };
+
+	if (runbook_load_buffer(fx->reg, "t.yaml", text, strlen(text), &fx->rb, &err) != 0)
+		fail_msg("load: %s", err.message);
+	va_start(ap, text);
+	while (argc < 16 && (argv[argc] = va_arg(ap, char *)) != NULL)
+		argc++;
+	va_end(ap);
+	if (engine_params_parse(fx->rb, argc, argv, &fx->params, &err) != 0)
+		fail_msg("params: %s", err.message);
+}
+
+static int run(struct fx *fx)
+{
+	return engine_run(fx->rb, fx->params, &fx->opts, &fx->report, &fx->err);
+}
+
+/* All journal records of the run as an array (caller frees). */
+static int collect(void *ud, const json_t *rec, size_t line)
+{
+	(void)line;
+	json_array_append((json_t *)ud, (json_t *)rec);
+	return 0;
+}
+
+static json_t *journal_records(struct fx *fx)
+{
+	json_t *all = json_array();
+	struct st_error err = { 0 };
+	char path[600];
+	size_t bad = 0;
+
+	snprintf(path, sizeof(path), "%s/journal.jsonl", fx->dir);
+	assert_int_equal(journal_foreach(path, collect, all, &bad, &err), 0);
+	assert_int_equal(bad, 0);
+	return all;
+}
+
+/* "phase:step:result" of every step record, joined with '|' (caller frees). */
+static char *journal_steps(struct fx *fx)
+{
+	json_t *all = journal_records(fx), *r;
+	struct sbuf sb = SBUF_INIT;
+	size_t i;
+
+	json_array_foreach(all, i, r) {
+		if (strcmp(json_string_value(json_object_get(r, "type")), "step"))
+			continue;
+		sbuf_printf(&sb, "%s%s:%s:%s", sb.len ? "|" : "",
+			    json_string_value(json_object_get(r, "phase")),
+			    json_string_value(json_object_get(r, "step")),
+			    json_string_value(json_object_get(r, "result")));
+	}
+	json_decref(all);
+	return sbuf_detach(&sb);
+}
+
+static const char *end_result(struct fx *fx, char *buf, size_t size)
+{
+	json_t *all = journal_records(fx);
+	json_t *last = json_array_get(all, json_array_size(all) - 1);
+
+	assert_string_equal(json_string_value(json_object_get(last, "type")), "end");
+	snprintf(buf, size, "%s", json_string_value(json_object_get(last, "result")));
+	json_decref(all);
+	return buf;
+}
+
+#define ASSERT_LOG(want) assert_string_equal(sbuf_str(&call_log), want)
+#define ASSERT_JOURNAL(fx, want) do { \
+	char *j_ = journal_steps(fx); \
+	assert_string_equal(j_, want); \
+	free(j_); \
+} while (0)
+
+/* ---- tests ---------------------------------------------------------------- */
+
+static void test_order_and_results(void **state)
+{
+	struct fx *fx = *state;
+	char buf[32];
+
+	load(fx,
+	     "name: t\nlock: t\nsteps:\n"
+	     "  - { name: a, action: t.do, args: { id: first } }\n"
+	     "  - { name: b, action: t.do, args: { id: \"${steps.a.id}-${config.db}\", n: \"${steps.a.n}\" } }\n"
+	     "  - { name: c, action: t.do, args: { id: \"${steps.b.id}\" } }\n", NULL);
+	assert_int_equal(run(fx), 0);
+	ASSERT_LOG("act:a:first|act:b:first-spilttea|act:c:first-spilttea");
+	assert_string_equal(sbuf_str(&fx->ui_rec.events),
+			    "start:a|end:a:ok|start:b|end:b:ok|start:c|end:c:ok");
+	assert_int_equal(fx->report.ok, 3);
+	assert_int_equal(fx->report.failed, 0);
+	assert_true(fx->report.run_id[0] != '\0');
+	ASSERT_JOURNAL(fx, "act:a:ok|act:b:ok|act:c:ok");
+	assert_string_equal(end_result(fx, buf, sizeof(buf)), "ok");
+	/* The lock is released (its file removed) when the run ends. */
+	{
+		char path[700];
+		snprintf(path, sizeof(path), "%s/locks/t.lock", fx->dir);
+		assert_int_equal(access(path, F_OK), -1);
+	}
+}
+
+static void test_check_abort(void **state)
+{
+	struct fx *fx = *state;
+	char buf[32];
+
+	load(fx,
+	     "name: t\nsteps:\n"
+	     "  - name: a\n    action: t.do\n    args: { id: x }\n"
+	     "    undo: { action: t.do, args: { id: undo-a } }\n"
+	     "  - name: b\n    action: t.do\n    args: { id: y }\n"
+	     "    check: { action: t.probe, args: { ready_after: 99 }, expect: { ready: true } }\n"
+	     "  - { name: c, action: t.do, args: { id: z } }\n", NULL);
+	assert_int_equal(run(fx), ST_EABORTED);
+	assert_string_equal(fx->err.message,
+			    "precondition of step 'b' not met: ready: expected true, got false");
+	/* b and c never acted; a, which did, was compensated. */
+	ASSERT_LOG("act:a:x|check:b|undo:a:undo-a");
+	ASSERT_JOURNAL(fx, "act:a:ok|check:b:aborted|undo:a:undone");
+	assert_string_equal(end_result(fx, buf, sizeof(buf)), "aborted");
+	assert_string_equal(sbuf_str(&fx->ui_rec.events),
+			    "start:a|end:a:ok|start:b|end:b:aborted|undo-start:a|undo-end:a:undone");
+}
+
+static void test_check_abort_first_step_acts_nothing(void **state)
+{
+	struct fx *fx = *state;
+
+	load(fx,
+	     "name: t\nsteps:\n"
+	     "  - name: a\n    action: t.do\n    args: { id: x }\n"
+	     "    check: { action: t.probe, args: { ready_after: 2 }, expect: { calls: \"> 1\" } }\n",
+	     NULL);
+	assert_int_equal(run(fx), ST_EABORTED);
+	ASSERT_LOG("check:a");
+	assert_int_equal(fx->report.ok, 0);
+}
+
+static void test_check_skip(void **state)
+{
+	struct fx *fx = *state;
+
+	load(fx,
+	     "name: t\nsteps:\n"
+	     "  - name: a\n    action: t.do\n    args: { id: x }\n"
+	     "    check: { action: t.probe, expect: { ready: false }, on_fail: skip }\n"
+	     "  - { name: b, action: t.do, args: { id: y } }\n", NULL);
+	assert_int_equal(run(fx), 0);
+	ASSERT_LOG("check:a|act:b:y");
+	assert_int_equal(fx->report.skipped, 1);
+	assert_int_equal(fx->report.ok, 1);
+	ASSERT_JOURNAL(fx, "check:a:skipped|act:b:ok");
+	assert_string_equal(sbuf_str(&fx->ui_rec.events), "start:a|end:a:skipped|start:b|end:b:ok");
+}
+
+static void test_verify_polls_until_it_holds(void **state)
+{
+	struct fx *fx = *state;
+	json_t *all, *r;
+	size_t i;
+	int seen = 0;
+
+	load(fx,
+	     "name: t\nsteps:\n"
+	     "  - name: a\n    action: t.do\n    args: { id: x }\n"
+	     "    verify: { action: t.probe, args: { ready_after: 3 }, expect: { ready: true },"
+	     " timeout: 5s, interval: 10ms }\n", NULL);
+	assert_int_equal(run(fx), 0);
+	ASSERT_LOG("act:a:x|verify:a|verify:a|verify:a");
+	assert_int_equal(fx->ui_rec.last_attempts, 3);
+	ASSERT_JOURNAL(fx, "act:a:ok|verify:a:ok");
+	all = journal_records(fx);
+	json_array_foreach(all, i, r)
+		if (json_integer_value(json_object_get(r, "attempts")) == 3)
+			seen = 1;
+	assert_true(seen);
+	json_decref(all);
+}
+
+static void test_verify_timeout_undoes_the_step(void **state)
+{
+	struct fx *fx = *state;
+	const char *want = "step 'a' failed: verify did not hold within 150ms (";
+
+	load(fx,
+	     "name: t\nsteps:\n"
+	     "  - name: a\n    action: t.do\n    args: { id: x }\n"
+	     "    verify: { action: t.probe, args: { ready_after: 1000 }, expect: { ready: true },"
+	     " timeout: 150ms, interval: 20ms }\n"
+	     "    undo: { action: t.do, args: { id: \"${steps.a.id}\" } }\n", NULL);
+	assert_int_equal(run(fx), ST_EFAILED);
+	if (strncmp(fx->err.message, want, strlen(want)))
+		fail_msg("message '%s'", fx->err.message);
+	assert_non_null(strstr(fx->err.message, "attempts): ready: expected true, got false"));
+	assert_true(probe_calls >= 3 && probe_calls <= 9);
+	assert_non_null(strstr(sbuf_str(&call_log), "|undo:a:x"));
+	ASSERT_JOURNAL(fx, "act:a:ok|verify:a:failed|undo:a:undone");
+	assert_int_equal(fx->report.undone, 1);
+}
+
+static void test_unresolvable_verify_and_failing_check(void **state)
+{
+	struct fx *fx = *state;
+
+	load(fx,
+	     "name: t\nsteps:\n"
+	     "  - name: a\n    action: t.do\n    args: { id: x }\n"
+	     "    check: { action: t.broken, on_fail: skip }\n"
+	     "  - name: b\n    action: t.do\n    args: { id: y }\n"
+	     "    verify: { action: t.probe, args: { ready_after: \"${steps.b.missing}\" } }\n"
+	     "    undo: { action: t.do, args: { id: ub } }\n", NULL);
+	assert_int_equal(run(fx), ST_EFAILED);
+	/* The check's action failing counts as "not met": a is skipped. */
+	ASSERT_LOG("check:a|act:b:y|undo:b:ub");
+	assert_string_equal(fx->err.message,
+			    "step 'b' failed: '${steps.b.missing}': the result of step 'b' has no 'missing'");
+	ASSERT_JOURNAL(fx, "check:a:skipped|act:b:ok|verify:b:failed|undo:b:undone");
+}
+
+static void test_undo_in_reverse_order(void **state)
+{
+	struct fx *fx = *state;
+	char buf[32];
+
+	load(fx,
+	     "name: t\nsteps:\n"
+	     "  - name: a\n    action: t.do\n    args: { id: a }\n"
+	     "    undo: { action: t.do, args: { id: ua } }\n"
+	     "  - { name: b, action: t.do, args: { id: b } }\n"
+	     "  - name: c\n    action: t.do\n    args: { id: c }\n"
+	     "    undo: { action: t.do, args: { id: uc } }\n"
+	     "  - name: d\n    action: t.do\n    args: { id: d, fail: true }\n"
+	     "    undo: { action: t.do, args: { id: ud } }\n"
+	     "  - { name: e, action: t.do, args: { id: e } }\n", NULL);
+	assert_int_equal(run(fx), ST_EFAILED);
+	assert_string_equal(fx->err.message, "step 'd' failed: service refused");
+	ASSERT_LOG("act:a:a|act:b:b|act:c:c|act:d:d|undo:c:uc|undo:a:ua");
+	ASSERT_JOURNAL(fx, "act:a:ok|act:b:ok|act:c:ok|act:d:failed|undo:c:undone|undo:a:undone");
+	assert_string_equal(end_result(fx, buf, sizeof(buf)), "failed");
+	assert_int_equal(fx->report.ok, 3);
+	assert_int_equal(fx->report.failed, 1);
+	assert_int_equal(fx->report.undone, 2);
+	assert_non_null(strstr(sbuf_str(&fx->ui_rec.notices), "undoing 2 completed steps"));
+}
+
+static void test_failed_undo_is_reported(void **state)
+{
+	struct fx *fx = *state;
+
+	load(fx,
+	     "name: t\nsteps:\n"
+	     "  - name: a\n    action: t.do\n    args: { id: a }\n"
+	     "    undo: { action: t.do, args: { id: ua } }\n"
+	     "  - name: b\n    action: t.do\n    args: { id: b }\n"
+	     "    undo: { action: t.do, args: { id: ub, fail: true } }\n"
+	     "  - { name: c, action: t.do, args: { id: c, fail: true } }\n", NULL);
+	assert_int_equal(run(fx), ST_EFAILED);
+	ASSERT_LOG("act:a:a|act:b:b|act:c:c|undo:b:ub|undo:a:ua");
+	ASSERT_JOURNAL(fx, "act:a:ok|act:b:ok|act:c:failed|undo:b:failed|undo:a:undone");
+	assert_int_equal(fx->report.undo_failed, 1);
+	assert_non_null(strstr(fx->err.hint, "undo of step 'b' failed: service refused"));
+	assert_non_null(strstr(fx->err.hint, "check its state by hand"));
+}
+
+static const char *confirm_rb =
+	"name: t\nsteps:\n"
+	"  - { name: a, action: t.do, args: { id: a } }\n"
+	"  - name: wipe\n    confirm: \"Wipe ${config.services.backend.container}?\"\n"
+	"    action: t.destroy\n    args: { id: w }\n";
+
+static void test_confirm_refused(void **state)
+{
+	struct fx *fx = *state;
+
+	load(fx, confirm_rb, NULL);
+	fx->ui_rec.answer = "n";
+	assert_int_equal(run(fx), ST_EABORTED);
+	assert_string_equal(fx->err.message, "confirmation of step 'wipe' refused");
+	assert_string_equal(fx->ui_rec.last_prompt, "Wipe spilttea-backend?");
+	assert_string_equal(fx->ui_rec.last_word, "");
+	ASSERT_LOG("act:a:a");
+	ASSERT_JOURNAL(fx, "act:a:ok|confirm:wipe:aborted");
+}
+
+static void test_confirm_accepted(void **state)
+{
+	struct fx *fx = *state;
+
+	load(fx, confirm_rb, NULL);
+	fx->ui_rec.answer = "YES";
+	assert_int_equal(run(fx), 0);
+	ASSERT_LOG("act:a:a|act:wipe:w");
+	ASSERT_JOURNAL(fx, "act:a:ok|confirm:wipe:ok|act:wipe:ok");
+}
+
+static void test_no_terminal_without_yes(void **state)
+{
+	struct fx *fx = *state;
+
+	load(fx, confirm_rb, NULL);
+	fx->ui_rec.can_ask = 0;
+	assert_int_equal(run(fx), ST_EABORTED);
+	assert_string_equal(fx->err.message,
+			    "step 'wipe' needs confirmation and there is no terminal to ask");
+	assert_string_equal(fx->err.hint, "re-run with --yes to confirm: Wipe spilttea-backend?");
+	ASSERT_LOG("act:a:a");
+
+	/* No UI at all is the same as no terminal. */
+	sbuf_reset(&call_log);
+	fx->opts.ui = NULL;
+	assert_int_equal(run(fx), ST_EABORTED);
+	ASSERT_LOG("act:a:a");
+}
+
+static void test_yes_confirms_without_asking(void **state)
+{
+	struct fx *fx = *state;
+
+	load(fx, confirm_rb, NULL);
+	fx->ui_rec.can_ask = 0;
+	fx->opts.assume_yes = 1;
+	assert_int_equal(run(fx), 0);
+	assert_int_equal(fx->ui_rec.asked, 0);
+	ASSERT_LOG("act:a:a|act:wipe:w");
+}
+
+static void test_typed_confirmation(void **state)
+{
+	struct fx *fx = *state;
+	static const char *wrong[] = { "yes", "spilttea ", "Spilttea", "" };
+	size_t i;
+
+	load(fx,
+	     "name: t\nsteps:\n"
+	     "  - name: drop\n    confirm: { prompt: \"Drop database ${config.db}\", type: \"${config.db}\" }\n"
+	     "    action: t.destroy\n    args: { id: d }\n", NULL);
+	for (i = 0; i < sizeof(wrong) / sizeof(wrong[0]); i++) {
+		fx->ui_rec.answer = wrong[i];
+		assert_int_equal(run(fx), ST_EABORTED);
+		assert_non_null(strstr(fx->err.message, "confirmation of step 'drop' refused: typed '"));
+		assert_string_equal(fx->ui_rec.last_word, "spilttea");
+		assert_string_equal(fx->ui_rec.last_prompt, "Drop database spilttea");
+	}
+	ASSERT_LOG("");
+	fx->ui_rec.answer = "spilttea";
+	assert_int_equal(run(fx), 0);
+	ASSERT_LOG("act:drop:d");
+}
+
+static void test_dry_run_changes_nothing(void **state)
+{
+	struct fx *fx = *state;
+	const char *plan;
+
+	load(fx,
+	     "name: t\ndescription: demo\nlock: t\n"
+	     "params:\n  db_password: { required: true }\n  who: { default: ops }\n"
+	     "steps:\n"
+	     "  - name: a\n    description: first\n    action: t.do\n"
+	     "    args: { id: \"${args.who}@${config.db}\", password: \"${args.db_password}\","
+	     " credential: cred-xyz, echo: \"pw is ${args.db_password}\" }\n"
+	     "    check: { action: t.probe, expect: { ready: true } }\n"
+	     "    verify: { action: t.probe, expect: { calls: \"> 0\" }, timeout: 5s, interval: 1s }\n"
+	     "    undo: { action: t.do, args: { id: \"${steps.a.id}\" } }\n"
+	     "  - name: b\n    when: \"${args.who} == root\"\n    confirm: { prompt: sure?, type: \"${config.db}\" }\n"
+	     "    action: t.destroy\n    args: { id: \"${steps.a.n}\" }\n"
+	     "    continue_on_error: true\n",
+	     "db_password=hunter2", NULL);
+	fx->opts.dry_run = 1;
+	fx->ui_rec.can_ask = 0;
+	assert_int_equal(run(fx), 0);
+	ASSERT_LOG("");
+	assert_int_equal(probe_calls, 0);
+	assert_int_equal(fx->ui_rec.asked, 0);
+	assert_int_equal(tu_count_entries(fx->dir), 0); /* no lock, no journal, nothing */
+	plan = sbuf_str(&fx->ui_rec.plan);
+	assert_null(strstr(plan, "hunter2"));
+	assert_null(strstr(plan, "cred-xyz"));
+	assert_string_equal(plan,
+		"runbook t: demo\n"
+		"source: t.yaml\n"
+		"lock: t\n"
+		"params:\n"
+		"  db_password = ***\n"
+		"  who = ops\n"
+		"steps:\n"
+		"  1. a: first\n"
+		"     check: t.probe ready_after=1; expect ready == true; otherwise abort the run\n"
+		"     run: t.do id=ops@spilttea password=*** credential=*** echo='pw is ***'\n"
+		"     verify: t.probe ready_after=1; until calls > 0 (timeout 5.0s, every 1.0s)\n"
+		"     undo: t.do id=${steps.a.id}\n"
+		"  2. b\n"
+		"     when: ${args.who} == root (false now: the step will be skipped)\n"
+		"     confirm: sure? (type 'spilttea')\n"
+		"     run: t.destroy id=${steps.a.n} (destructive)\n"
+		"     on error: continue with the next step\n");
+}
+
+static void test_show_keeps_references(void **state)
+{
+	struct fx *fx = *state;
+	struct st_error err = { 0 };
+
+	load(fx,
+	     "name: t\nparams:\n  who: { default: ops, description: the user }\n  n: { required: true }\n"
+	     "  opt: {}\nsteps:\n  - { name: a, action: t.do, args: { id: \"${args.who}@${config.db}\" } }\n",
+	     "n=1", NULL);
+	assert_int_equal(engine_plan(fx->rb, NULL, &fx->opts, &err), 0);
+	assert_string_equal(sbuf_str(&fx->ui_rec.plan),
+		"runbook t\n"
+		"source: t.yaml\n"
+		"lock: none\n"
+		"params:\n"
+		"  who = ops (default) - the user\n"
+		"  n (required)\n"
+		"  opt (optional)\n"
+		"steps:\n"
+		"  1. a\n"
+		"     run: t.do id=${args.who}@${config.db}\n");
+	assert_int_equal(tu_count_entries(fx->dir), 0);
+}
+
+static void test_dry_run_reports_missing_config(void **state)
+{
+	struct fx *fx = *state;
+
+	load(fx, "name: t\nsteps:\n  - { name: a, action: t.do, args: { id: \"${config.nope}\" } }\n",
+	     NULL);
+	fx->opts.dry_run = 1;
+	assert_int_equal(run(fx), ST_ENOTFOUND);
+	assert_string_equal(fx->err.message,
+			    "step 'a': '${config.nope}': configuration key 'nope' is not set");
+	ASSERT_LOG("");
+}
+
+static void test_journal_is_json_without_secrets(void **state)
+{
+	struct fx *fx = *state;
+	char path[600], *text, *line, *save = NULL;
+	int lines = 0;
+
+	load(fx,
+	     "name: t\nparams:\n  db_password: { required: true }\nsteps:\n"
+	     "  - { name: a, action: t.do, args: { id: a, password: \"${args.db_password}\","
+	     " credential: cred-xyz } }\n"
+	     "  - { name: b, action: t.do, args: { id: \"${args.db_password}\", fail: true,"
+	     " echo: \"login with hunter2 and cred-xyz\" } }\n",
+	     "db_password=hunter2", NULL);
+	fx->opts.command_line = "spilttea-ops run t db_password=hunter2";
+	assert_int_equal(run(fx), ST_EFAILED);
+	assert_null(strstr(fx->err.message, "hunter2"));
+	assert_null(strstr(fx->err.message, "cred-xyz"));
+	assert_string_equal(fx->err.message, "step 'b' failed: service refused login with *** and ***");
+	assert_null(strstr(fx->ui_rec.last_detail, "hunter2"));
+	snprintf(path, sizeof(path), "%s/journal.jsonl", fx->dir);
+	text = tu_read(path);
+	assert_null(strstr(text, "hunter2"));
+	assert_null(strstr(text, "cred-xyz"));
+	assert_non_null(strstr(text, "\"command\":\"spilttea-ops run t db_password=***\""));
+	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		json_error_t jerr;
+		json_t *rec = json_loads(line, 0, &jerr);
+
+		if (!rec)
+			fail_msg("journal line is not JSON: %s", line);
+		assert_true(json_is_object(rec));
+		json_decref(rec);
+		lines++;
+	}
+	assert_int_equal(lines, 4); /* start, a, b, end */
+	free(text);
+	assert_int_equal(tu_mode(path), 0600);
+}
+
+static void test_when(void **state)
+{
+	struct fx *fx = *state;
+
+	load(fx,
+	     "name: t\nparams:\n  mode: { default: safe }\nsteps:\n"
+	     "  - { name: a, action: t.do, args: { id: a, result: { count: 0 } } }\n"
+	     "  - { name: b, when: \"${steps.a.count} > 0\", action: t.do, args: { id: b } }\n"
+	     "  - { name: c, when: \"${args.mode} == safe\", action: t.do, args: { id: c } }\n"
+	     "  - { name: d, when: \"${args.mode}\", action: t.do, args: { id: d } }\n", NULL);
+	assert_int_equal(run(fx), 0);
+	ASSERT_LOG("act:a:a|act:c:c|act:d:d");
+	assert_int_equal(fx->report.skipped, 1);
+	ASSERT_JOURNAL(fx, "act:a:ok|act:b:skipped|act:c:ok|act:d:ok");
+	assert_string_equal(sbuf_str(&fx->ui_rec.events),
+			    "start:a|end:a:ok|start:b|end:b:skipped|start:c|end:c:ok|start:d|end:d:ok");
+}
+
+static void test_when_that_cannot_be_evaluated_fails(void **state)
+{
+	struct fx *fx = *state;
+
+	load(fx,
+	     "name: t\nsteps:\n"
+	     "  - { name: a, action: t.do, args: { id: a } }\n"
+	     "  - { name: b, when: \"${steps.a.missing} > 0\", action: t.do, args: { id: b } }\n", NULL);
+	assert_int_equal(run(fx), ST_EFAILED);
+	assert_string_equal(fx->err.message,
+			    "step 'b' failed: cannot evaluate 'when': '${steps.a.missing}': "
+			    "the result of step 'a' has no 'missing'");
+}
+
+static void test_continue_on_error(void **state)
+{
+	struct fx *fx = *state;
+
+	load(fx,
+	     "name: t\nsteps:\n"
+	     "  - name: a\n    action: t.do\n    args: { id: a }\n"
+	     "    undo: { action: t.do, args: { id: ua } }\n"
+	     "  - { name: b, action: t.do, args: { id: b, fail: true }, continue_on_error: true }\n"
+	     "  - { name: c, action: t.do, args: { id: c } }\n", NULL);
+	assert_int_equal(run(fx), 0);
+	ASSERT_LOG("act:a:a|act:b:b|act:c:c");
+	assert_int_equal(fx->report.failed, 1);
+	assert_int_equal(fx->report.ok, 2);
+	assert_non_null(strstr(sbuf_str(&fx->ui_rec.notices), "step 'b' failed; continuing"));
+}
+
+static void test_locked_run_does_nothing(void **state)
+{
+	struct fx *fx = *state;
+	struct st_lock *held = NULL;
+	struct st_error err = { 0 };
+	char path[600];
+
+	load(fx, "name: t\nlock: backup\nsteps:\n  - { name: a, action: t.do, args: { id: a } }\n", NULL);
+	assert_int_equal(lock_acquire(fx->dir, "backup", "spilttea-ops backup", &held, NULL, &err), 0);
+	assert_int_equal(run(fx), ST_ELOCKED);
+	assert_non_null(strstr(fx->err.message, "backup is locked by pid"));
+	assert_non_null(strstr(fx->err.message, "(spilttea-ops backup)"));
+	ASSERT_LOG("");
+	snprintf(path, sizeof(path), "%s/journal.jsonl", fx->dir);
+	assert_int_equal(access(path, F_OK), -1);
+	lock_release(held);
+	assert_int_equal(run(fx), 0);
+}
+
+static void test_stale_lock_is_reported(void **state)
+{
+	struct fx *fx = *state;
+	char path[600];
+
+	load(fx, "name: t\nlock: deploy\nsteps:\n  - { name: a, action: t.do, args: { id: a } }\n", NULL);
+	snprintf(path, sizeof(path), "%s/locks", fx->dir);
+	assert_int_equal(mkdir(path, 0700), 0);
+	snprintf(path, sizeof(path), "%s/locks/deploy.lock", fx->dir);
+	/* pid 2^22 + 1 is above the default pid_max: nobody runs it. */
+	tu_write(path, "pid=4194305\nstarted=1700000000\ncommand=spilttea-ops deploy\n");
+	assert_int_equal(run(fx), 0);
+	assert_non_null(strstr(sbuf_str(&fx->ui_rec.notices),
+			       "stale lock from pid 4194305 (not running), taking it over"));
+}
+
+static void test_interrupt_stops_and_undoes(void **state)
+{
+	struct fx *fx = *state;
+
+	load(fx,
+	     "name: t\nsteps:\n"
+	     "  - name: a\n    action: t.do\n    args: { id: a, cancel: true }\n"
+	     "    undo: { action: t.do, args: { id: ua } }\n"
+	     "  - { name: b, action: t.do, args: { id: b } }\n", NULL);
+	assert_int_equal(run(fx), ST_EABORTED);
+	assert_string_equal(fx->err.message, "interrupted before step 'b'");
+	ASSERT_LOG("act:a:a|undo:a:ua");
+}
+
+static void test_interrupted_sleep(void **state)
+{
+	struct fx *fx = *state;
+	double t0 = time(NULL);
+
+	load(fx,
+	     "name: t\nsteps:\n"
+	     "  - { name: a, action: t.do, args: { id: a, cancel: true }, continue_on_error: true }\n"
+	     "  - { name: b, action: sleep, args: { seconds: 30 } }\n", NULL);
+	/* cancel is set by a, checked before b: the sleep never starts. */
+	assert_int_equal(run(fx), ST_EABORTED);
+	assert_true(time(NULL) - t0 < 5);
+	{
+		struct engine_call call = { .cancel = &cancel_flag };
+		struct st_error err = { 0 };
+
+		assert_int_equal(engine_call_sleep(&call, 30, &err), ST_EABORTED);
+		cancel_flag = 0;
+		assert_int_equal(engine_call_sleep(&call, 0.01, &err), 0);
+	}
+}
+
+static void test_params(void **state)
+{
+	struct fx *fx = *state;
+	struct st_error err = { 0 };
+	json_t *p = NULL;
+	char *ok[] = { "name=x", "count=3" };
+	char *bad_word[] = { "name" };
+	char *unknown[] = { "name=x", "colour=red" };
+	char *twice[] = { "name=x", "name=y" };
+
+	static const char text[] =
+		"name: t\nparams:\n  name: { required: true }\n  count: { default: 1 }\n  opt: {}\n"
+		"steps: [{name: a, action: sleep, args: {seconds: 0}}]\n";
+
+	assert_int_equal(runbook_load_buffer(fx->reg, "t.yaml", text, strlen(text), &fx->rb, &err), 0);
+	assert_int_equal(engine_params_parse(fx->rb, 2, ok, &p, &err), 0);
+	assert_string_equal(json_string_value(json_object_get(p, "name")), "x");
+	assert_string_equal(json_string_value(json_object_get(p, "count")), "3");
+	assert_true(json_is_null(json_object_get(p, "opt")));
+	json_decref(p);
+	assert_int_equal(engine_params_parse(fx->rb, 1, ok, &p, &err), 0);
+	assert_int_equal(json_integer_value(json_object_get(p, "count")), 1);
+	json_decref(p);
+	assert_int_equal(engine_params_parse(fx->rb, 0, NULL, &p, &err), ST_EUSAGE);
+	assert_string_equal(err.message, "runbook 't' needs parameter 'name'");
+	assert_string_equal(err.hint, "add name=VALUE (see 'spilttea-ops runbook show t')");
+	assert_int_equal(engine_params_parse(fx->rb, 1, bad_word, &p, &err), ST_EUSAGE);
+	assert_string_equal(err.message, "expected key=value, got 'name'");
+	assert_int_equal(engine_params_parse(fx->rb, 2, unknown, &p, &err), ST_EUSAGE);
+	assert_string_equal(err.message, "unknown parameter 'colour' for runbook 't'");
+	assert_int_equal(engine_params_parse(fx->rb, 2, twice, &p, &err), ST_EUSAGE);
+	assert_null(p);
+}
+
+static void test_run_time_argument_types(void **state)
+{
+	struct fx *fx = *state;
+
+	load(fx,
+	     "name: t\nparams:\n  n: { default: three }\nsteps:\n"
+	     "  - { name: a, action: t.do, args: { id: a, n: \"${args.n}\" } }\n", NULL);
+	assert_int_equal(run(fx), ST_EFAILED);
+	assert_string_equal(fx->err.message,
+			    "step 'a' failed: argument 'n' must be an integer, not 'three'");
+	ASSERT_LOG("");
+	ASSERT_JOURNAL(fx, "act:a:failed");
+}
+
+static void test_needs_state_dir(void **state)
+{
+	struct fx *fx = *state;
+
+	load(fx, "name: t\nsteps:\n  - { name: a, action: t.do, args: { id: a } }\n", NULL);
+	fx->opts.state_dir = NULL;
+	assert_int_equal(run(fx), ST_EUSAGE);
+	ASSERT_LOG("");
+}
+
+static const char *lookup_state_dir(void *ud, const char *path)
+{
+	return !strcmp(path, "state_dir") ? ud : NULL;
+}
+
+static void test_selftest_runbook(void **state)
+{
+	struct fx *fx = *state;
+	struct runbook_catalog *cat = NULL;
+	struct st_error err = { 0 };
+	char path[600], *text;
+
+	assert_int_equal(runbook_catalog_open(fx->reg, NULL, &cat, &err), 0);
+	assert_int_equal(runbook_catalog_load(cat, "selftest", &fx->rb, &err), 0);
+	runbook_catalog_free(cat);
+	assert_int_equal(engine_params_parse(fx->rb, 0, NULL, &fx->params, &err), 0);
+	fx->opts.lookup_config = NULL;
+	assert_int_equal(run(fx), ST_EFAILED);
+	assert_non_null(strstr(fx->err.message, "configuration key 'state_dir' is not set"));
+
+	fx->opts.lookup_config = lookup_state_dir;
+	fx->opts.config_ud = fx->dir;
+	assert_int_equal(run(fx), 0);
+	snprintf(path, sizeof(path), "%s/selftest.probe", fx->dir);
+	text = tu_read(path);
+	assert_string_equal(text, "spilttea-ops selftest\n");
+	free(text);
+	assert_int_equal(tu_mode(path), 0600);
+	ASSERT_JOURNAL(fx, "act:write-probe:failed|act:write-probe:ok|verify:write-probe:ok");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+		T(test_order_and_results),
+		T(test_check_abort),
+		T(test_check_abort_first_step_acts_nothing),
+		T(test_check_skip),
+		T(test_verify_polls_until_it_holds),
+		T(test_verify_timeout_undoes_the_step),
+		T(test_unresolvable_verify_and_failing_check),
+		T(test_undo_in_reverse_order),
+		T(test_failed_undo_is_reported),
+		T(test_confirm_refused),
+		T(test_confirm_accepted),
+		T(test_no_terminal_without_yes),
+		T(test_yes_confirms_without_asking),
+		T(test_typed_confirmation),
+		T(test_dry_run_changes_nothing),
+		T(test_show_keeps_references),
+		T(test_dry_run_reports_missing_config),
+		T(test_journal_is_json_without_secrets),
+		T(test_when),
+		T(test_when_that_cannot_be_evaluated_fails),
+		T(test_continue_on_error),
+		T(test_locked_run_does_nothing),
+		T(test_stale_lock_is_reported),
+		T(test_interrupt_stops_and_undoes),
+		T(test_interrupted_sleep),
+		T(test_params),
+		T(test_run_time_argument_types),
+		T(test_needs_state_dir),
+		T(test_selftest_runbook),
+#undef T
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
