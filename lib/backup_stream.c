@@ -10,6 +10,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
@@ -21,6 +22,16 @@
 #define DEFAULT_WRITEBACK (8u << 20)
 /* zlib counts in uInt: feed it at most this much per call. */
 #define ZLIB_PIECE (1u << 30)
+
+/* CPU seconds of the calling thread: what a stage costs, waiting excluded. */
+static double thread_cpu(void)
+{
+	struct timespec ts;
+
+	if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0)
+		return 0;
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
 
 static const char TRAILER_LINE[] = "-- PostgreSQL database dump complete";
 static const char UNRESTRICT[] = "\\unrestrict ";
@@ -447,9 +458,9 @@ static void *worker_main(void *arg)
 		s->qcount--;
 		pthread_mutex_unlock(&s->mu);
 
-		t0 = time_monotonic();
+		t0 = thread_cpu();
 		rc = encode(s, s->bufs[idx].data, s->bufs[idx].len, 0, &s->worker_err);
-		s->worker_busy += time_monotonic() - t0;
+		s->worker_busy += thread_cpu() - t0;
 
 		pthread_mutex_lock(&s->mu);
 		s->freelist[s->nfree++] = idx;
@@ -466,9 +477,9 @@ static void *worker_main(void *arg)
 	rc = s->stop;
 	pthread_mutex_unlock(&s->mu);
 	if (!rc) {
-		double t0 = time_monotonic();
+		double t0 = thread_cpu();
 		rc = encode(s, NULL, 0, 1, &s->worker_err);
-		s->worker_busy += time_monotonic() - t0;
+		s->worker_busy += thread_cpu() - t0;
 		pthread_mutex_lock(&s->mu);
 		if (rc) {
 			s->worker_rc = rc;
@@ -521,12 +532,11 @@ static void *verifier_main(void *arg)
 {
 	struct backup_sink *s = arg;
 	ssize_t n;
-	double t0 = time_monotonic();
 
 	do
 		n = backup_reader_read(s->reader, s->vbuf, s->o.chunk, &s->verifier_err);
 	while (n > 0);
-	s->verifier_busy = time_monotonic() - t0;
+	s->verifier_busy = thread_cpu();
 	backup_reader_result(s->reader, &s->vres);
 	pthread_mutex_lock(&s->mu);
 	if (n < 0 && !s->stop) {
@@ -681,9 +691,9 @@ int backup_sink_write(struct backup_sink *s, const void *data, size_t len, struc
 	backup_trailer_feed(&s->trailer, data, len);
 	s->bytes_raw += len;
 	if (!s->o.threaded) {
-		double t0 = time_monotonic();
+		double t0 = thread_cpu();
 		rc = encode(s, p, len, 0, err);
-		s->worker_busy += time_monotonic() - t0;
+		s->worker_busy += thread_cpu() - t0;
 		if (rc) {
 			s->worker_rc = rc;
 			s->worker_err = *err;
@@ -743,9 +753,9 @@ int backup_sink_finish(struct backup_sink *s, struct backup_sink_result *res, st
 		pthread_cond_broadcast(&s->cond_filled);
 		pthread_mutex_unlock(&s->mu);
 	} else if (!s->worker_rc) {
-		double t0 = time_monotonic();
+		double t0 = thread_cpu();
 		rc = encode(s, NULL, 0, 1, err);
-		s->worker_busy += time_monotonic() - t0;
+		s->worker_busy += thread_cpu() - t0;
 		if (rc) {
 			s->worker_rc = rc;
 			s->worker_err = *err;

@@ -121,8 +121,8 @@ struct backup_sink_result {
 	struct backup_trailer trailer;/* state of the detector on the raw stream */
 	int verified;                 /* a verifier ran and everything it read matched */
 	char sha256[65];              /* hex SHA-256 of the bytes read back; "" without verifier */
-	double compress_seconds;      /* worker busy time (compression + write) */
-	double verify_seconds;        /* verifier busy time */
+	double compress_seconds;      /* CPU time of compression + write (worker thread) */
+	double verify_seconds;        /* CPU time of the read-back verifier thread */
 };
 
 struct backup_sink;
