@@ -41,7 +41,7 @@ static const char backup_usage[] =
 	"  --kind K          full (default), schema (--schema-only) or data (--data-only)\n"
 	"  --dir DIR         backup directory (default: backup.dir; created 0700)\n"
 	"  --compress C      gzip, zstd or none (default: backup.compress)\n"
-	"  --level N         compression level (default: gzip 1, zstd 3: they keep up with pg_dump)\n"
+	"  --level N         compression level (default: gzip 1, zstd 1: the fastest, to keep up with pg_dump)\n"
 	"  --database NAME   database to dump (default: postgres.database)\n"
 	"  --metrics-file F  write Prometheus textfile metrics (last success, size, duration, result)\n"
 	"  -q, --quiet       nothing on success, one line on failure (for cron); failures also\n"

@@ -6,10 +6,11 @@
  *
  * The restore runbook, step by step (each journaled, each failure undoing
  * what was done, in reverse):
- *   verify-backup    the file matches its manifest (size, SHA-256, full
- *                    decompression, trailer) and is a full backup
- *   safety-backup    typed confirmation of the database name, then a backup
- *                    of the live database (verified like any other)
+ *   safety-backup    precondition: the file matches its manifest (size,
+ *                    SHA-256, full decompression, trailer) and is a full
+ *                    backup, else the run aborts (exit 3) before anything;
+ *                    then typed confirmation of the database name, and a
+ *                    backup of the live database (verified like any other)
  *   create-database  NAME_restore_STAMP, empty      (undo: drop it)
  *   load             the dump streamed into psql -v ON_ERROR_STOP=1 there,
  *                    verified again on the way

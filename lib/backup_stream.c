@@ -79,7 +79,7 @@ int backup_codec_default_level(enum backup_codec codec)
 {
 	switch (codec) {
 	case BACKUP_CODEC_GZIP: return 1;
-	case BACKUP_CODEC_ZSTD: return 3;
+	case BACKUP_CODEC_ZSTD: return 1;
 	case BACKUP_CODEC_NONE: return 0;
 	}
 	return 0;
@@ -164,6 +164,18 @@ void backup_trailer_feed(struct backup_trailer *t, const void *data, size_t len)
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
 		size_t n = (size_t)((nl ? nl : end) - p);
 
+		/* Fast path for the bulk of a dump (rows, DDL): a whole line in
+		 * this chunk that starts with neither '-' nor '\\' can only be
+		 * "other content"; no copy needed. */
+		if (nl && t->line_len == 0 && n > 0 && p[0] != '-' && p[0] != '\\') {
+			if (t->complete) {
+				t->complete = 0;
+				t->content_after = 1;
+			}
+			t->lines++;
+			p = nl + 1;
+			continue;
+		}
 		if (t->line_len < BACKUP_TRAILER_LINE_KEEP - 1) {
 			size_t room = BACKUP_TRAILER_LINE_KEEP - 1 - t->line_len;
 			memcpy(t->line + t->line_len, p, n < room ? n : room);

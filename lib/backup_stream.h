@@ -27,7 +27,7 @@
  * for restore (psql reads from it). backup_file_verify() drains a reader.
  *
  * Memory: at most queue_depth + 2 chunks plus the codec state (zlib 256 KiB,
- * zstd level 3 about 2.5 MiB, its decoder 2 MiB): about 12 MiB with the
+ * zstd level 1 about 1.5 MiB, its decoder 2 MiB): about 12 MiB with the
  * defaults.
  */
 #ifndef ST_BACKUP_STREAM_H
@@ -52,7 +52,7 @@ const char *backup_codec_suffix(enum backup_codec codec);
 /* "gzip" / "zstd" / "none" -> codec: 0, or ST_EUSAGE. */
 int backup_codec_parse(const char *name, enum backup_codec *out, struct st_error *err);
 /* The level used when the caller asks for 0: fast enough to keep up with
- * pg_dump on one core (measured in bench/backup.sh): gzip 1, zstd 3. */
+ * pg_dump on one core (measured in bench/backup.sh): gzip 1, zstd 1. */
 int backup_codec_default_level(enum backup_codec codec);
 
 /* ---- completion trailer ------------------------------------------------ */
