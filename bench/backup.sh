@@ -125,7 +125,7 @@ clean_backups() { rm -rf "$tmp/backups"; }
 
 echo "== backup ($runs runs each; load average $(cut -d' ' -f1-3 /proc/loadavg))"
 measure "floor: pg_dump > /dev/null" docker exec spilttea-postgres pg_dump -U "$ST_PG_USER" "$bench"
-measure "runbook: pg_dump | gzip > f" bash -c "docker exec spilttea-postgres pg_dump -U $ST_PG_USER $bench | gzip > $tmp/runbook.sql.gz"
+measure "runbook: pg_dump | gzip > f" bash -c "set -o pipefail; docker exec spilttea-postgres pg_dump -U $ST_PG_USER $bench | gzip > $tmp/runbook.sql.gz"
 after_run=clean_backups
 measure "spilttea-ops backup (gzip -1)" "$bin" -c "$cfg" backup --compress gzip --quiet
 measure "spilttea-ops backup (zstd -1)" "$bin" -c "$cfg" backup --compress zstd --quiet
@@ -148,7 +148,7 @@ if ((restore)); then
   drop_target() { q -d postgres -c "DROP DATABASE IF EXISTS $target WITH (FORCE)" >/dev/null; }
   drop_target
   after_run=drop_target
-  measure "runbook: gunzip -c f | psql" bash -c "$pgbin/psql -X -q -h $ST_PG_HOST -p $ST_PG_PORT -U $ST_PG_USER -d postgres -c 'CREATE DATABASE $target' &&
+  measure "runbook: gunzip -c f | psql" bash -c "set -o pipefail; $pgbin/psql -X -q -h $ST_PG_HOST -p $ST_PG_PORT -U $ST_PG_USER -d postgres -c 'CREATE DATABASE $target' &&
     gunzip -c $tmp/backups/$file | docker exec -i spilttea-postgres psql -q -U $ST_PG_USER $target"
   after_run=
   measure "spilttea-ops backup test-restore" "$bin" -c "$cfg" backup test-restore "$file" --quiet

@@ -354,7 +354,8 @@ static int do_list(struct ctx *ctx, const char *dir, int json)
 			const struct backup_entry *e = &l.entries[i];
 			char age[32], sz[32];
 			const char *ver = e->verified ? "yes"
-					: !e->has_manifest ? "no (no manifest)"
+					: !e->has_manifest && strstr(e->manifest_error, "is missing") ? "no (no manifest)"
+					: !e->has_manifest ? "no (bad manifest)"
 					: e->manifest.verify_error[0] ? "NO (failed verify)"
 					: e->manifest.bytes_compressed != e->size ? "NO (size changed)" : "no";
 			int c = ctx->color_stdout && !e->verified;

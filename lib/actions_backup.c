@@ -125,9 +125,12 @@ static int act_db_create(struct engine_call *call, const json_t *args, json_t **
 	const char *name = arg_str(args, "name"), *like = arg_str(args, "like");
 	int rc;
 
-	if ((rc = admin_connect(call, &conn, err)) == 0 &&
-	    (rc = backup_db_create(conn, name, like && *like ? like : NULL, err)) == 0) {
-		*result = json_pack("{s:s}", "database", name);
+	int like_exists = 0;
+
+	if ((rc = admin_connect(call, &conn, err)) == 0 && like && *like)
+		rc = backup_db_exists(conn, like, &like_exists, err);
+	if (rc == 0 && (rc = backup_db_create(conn, name, like_exists ? like : NULL, err)) == 0) {
+		*result = json_pack("{s:s,s:b}", "database", name, "like_exists", like_exists);
 		rc = oom(*result, err);
 	}
 	pg_close(conn);
@@ -159,7 +162,7 @@ static int swap(struct engine_call *call, const json_t *args, int back, json_t *
 		goto out;
 	/* Back: the restored database returns to its scratch name and the
 	 * original takes its name again. */
-	rc = back ? backup_db_swap(conn, live, outg, in, err) : backup_db_swap(conn, live, in, outg, err);
+	rc = back ? backup_db_swap(conn, live, outg, in, 0, err) : backup_db_swap(conn, live, in, outg, 1, err);
 	if (rc == 0) {
 		*result = json_pack("{s:s,s:s}", "live", live, "kept_as", back ? in : outg);
 		rc = oom(*result, err);
@@ -439,8 +442,8 @@ const char backup_restore_runbook[] =
 	"  backend: { description: backend container stopped during the swap, required: true }\n"
 	"  health_url: { description: backend health URL, default: '' }\n"
 	"steps:\n"
-	"  - name: safety-backup\n"
-	"    description: Back up the live database before anything changes\n"
+	"  - name: create-database\n"
+	"    description: Create the database the backup is restored into\n"
 	"    check:\n"
 	"      action: backup.verify\n"
 	"      args: { file: '${args.file}', kind: full }\n"
@@ -449,13 +452,14 @@ const char backup_restore_runbook[] =
 	"        database first; the backend stops only for the swap, and the current database is kept\n"
 	"        as ${args.database}_pre_restore_${args.stamp}.\"\n"
 	"      type: '${args.database}'\n"
-	"    action: backup.create\n"
-	"    args: { database: '${args.database}', kind: full }\n"
-	"  - name: create-database\n"
-	"    description: Create the database the backup is restored into\n"
 	"    action: backup.db_create\n"
 	"    args: { name: '${args.database}_restore_${args.stamp}', like: '${args.database}' }\n"
 	"    undo: { action: backup.db_drop, args: { name: '${args.database}_restore_${args.stamp}' } }\n"
+	"  - name: safety-backup\n"
+	"    description: Back up the live database before anything changes\n"
+	"    when: '${steps.create-database.like_exists} == true'\n"
+	"    action: backup.create\n"
+	"    args: { database: '${args.database}', kind: full }\n"
 	"  - name: load\n"
 	"    description: Stream the dump into psql with ON_ERROR_STOP, verifying it again on the way\n"
 	"    action: backup.load\n"

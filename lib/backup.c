@@ -196,7 +196,7 @@ int backup_create(const struct backup_request *rq, struct backup_outcome *out, s
 	struct pgtool_run run;
 	char *password = NULL, *snapshot = NULL, *server_version = NULL;
 	char snap_arg[160], why[160];
-	const char *args[4];
+	const char *args[6];
 	int nargs = 0, vfd = -1, rc = 0, in_txn = 0, manifest_saved = 0;
 	double t0 = time_monotonic(), started = 0;
 	long long dbsize = 0;
@@ -292,6 +292,9 @@ int backup_create(const struct backup_request *rq, struct backup_outcome *out, s
 		counter.started = 1;
 	}
 
+	/* A table locked exclusively (a migration) must not hang the nightly
+	 * backup forever: give up, and say so, after five minutes. */
+	args[nargs++] = "--lock-wait-timeout=5min";
 	if (snapshot) {
 		snprintf(snap_arg, sizeof(snap_arg), "--snapshot=%s", snapshot);
 		args[nargs++] = snap_arg;

@@ -152,9 +152,12 @@ int backup_db_terminate(struct pg_conn *conn, const char *name, int *count, stru
 
 /* Renames live -> outgoing and incoming -> live in one transaction, after
  * terminating sessions on both; retries while sessions reconnect (up to
- * about 10 s). Either both renames happen or neither. */
+ * about 10 s). Either both renames happen or neither. A live database that
+ * does not exist is not renamed (a restore onto a new server); an incoming
+ * one that does not exist is ST_ENOTFOUND with require_incoming, else
+ * skipped (undoing a swap onto a new server). */
 int backup_db_swap(struct pg_conn *conn, const char *live, const char *incoming, const char *outgoing,
-		   struct st_error *err);
+		   int require_incoming, struct st_error *err);
 
 /* Databases whose names are prefix + "YYYYmmdd_HHMMSS", sorted. *names:
  * NULL-terminated, caller frees each and the array. */

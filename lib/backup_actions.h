@@ -6,12 +6,13 @@
  *
  * The restore runbook, step by step (each journaled, each failure undoing
  * what was done, in reverse):
- *   safety-backup    precondition: the file matches its manifest (size,
+ *   create-database  precondition: the file matches its manifest (size,
  *                    SHA-256, full decompression, trailer) and is a full
  *                    backup, else the run aborts (exit 3) before anything;
- *                    then typed confirmation of the database name, and a
- *                    backup of the live database (verified like any other)
- *   create-database  NAME_restore_STAMP, empty      (undo: drop it)
+ *                    then typed confirmation of the database name, and
+ *                    NAME_restore_STAMP is created empty   (undo: drop it)
+ *   safety-backup    a backup of the live database (verified like any
+ *                    other); skipped when there is none (a new server)
  *   load             the dump streamed into psql -v ON_ERROR_STOP=1 there,
  *                    verified again on the way
  *   check-restored   its tables and the row counts of "User" and "Post"

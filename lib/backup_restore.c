@@ -272,34 +272,43 @@ int backup_db_terminate(struct pg_conn *conn, const char *name, int *count, stru
 }
 
 int backup_db_swap(struct pg_conn *conn, const char *live, const char *incoming, const char *outgoing,
-		   struct st_error *err)
+		   int require_incoming, struct st_error *err)
 {
-	char *ql = NULL, *qi = NULL, *qo = NULL, sql1[200], sql2[200];
+	char *ql = NULL, *qi = NULL, *qo = NULL, sql1[200], sql2[200], state[8];
 	double deadline = time_monotonic() + 10;
-	int rc, attempt;
+	int rc, attempt, live_exists = 0, incoming_exists = 0;
 
 	if ((rc = check_ident(live, err)) || (rc = check_ident(incoming, err)) ||
 	    (rc = check_ident(outgoing, err)) || (rc = pg_quote_ident(conn, live, &ql, err)) ||
-	    (rc = pg_quote_ident(conn, incoming, &qi, err)) || (rc = pg_quote_ident(conn, outgoing, &qo, err)))
+	    (rc = pg_quote_ident(conn, incoming, &qi, err)) || (rc = pg_quote_ident(conn, outgoing, &qo, err)) ||
+	    (rc = backup_db_exists(conn, live, &live_exists, err)) ||
+	    (rc = backup_db_exists(conn, incoming, &incoming_exists, err)))
 		goto out;
+	if (!incoming_exists && (require_incoming || !live_exists)) {
+		rc = st_error_set(err, ST_ENOTFOUND, "cannot swap in database '%s': it does not exist", incoming);
+		goto out;
+	}
 	snprintf(sql1, sizeof(sql1), "ALTER DATABASE %s RENAME TO %s", ql, qo);
 	snprintf(sql2, sizeof(sql2), "ALTER DATABASE %s RENAME TO %s", qi, ql);
 	for (attempt = 1;; attempt++) {
-		if ((rc = backup_db_terminate(conn, live, NULL, err)) != 0 ||
-		    (rc = backup_db_terminate(conn, incoming, NULL, err)) != 0)
+		if ((live_exists && (rc = backup_db_terminate(conn, live, NULL, err)) != 0) ||
+		    (incoming_exists && (rc = backup_db_terminate(conn, incoming, NULL, err)) != 0))
 			goto out;
 		if ((rc = pg_exec(conn, "BEGIN", 0, NULL, 30, err)) != 0)
 			goto out;
-		rc = pg_exec(conn, sql1, 0, NULL, 30, err);
-		if (rc == 0)
+		/* A live database that does not exist (a restore onto a new server)
+		 * has nothing to move aside. */
+		rc = live_exists ? pg_exec(conn, sql1, 0, NULL, 30, err) : 0;
+		if (rc == 0 && incoming_exists)
 			rc = pg_exec(conn, sql2, 0, NULL, 30, err);
 		if (rc == 0)
 			rc = pg_exec(conn, "COMMIT", 0, NULL, 30, err);
 		if (rc == 0)
 			goto out;
+		snprintf(state, sizeof(state), "%s", pg_last_sqlstate(conn));
 		pg_exec(conn, "ROLLBACK", 0, NULL, 30, NULL);
 		/* 55006: a session reconnected between terminate and rename. */
-		if (strcmp(pg_last_sqlstate(conn), "55006") != 0 || time_monotonic() > deadline)
+		if (strcmp(state, "55006") != 0 || time_monotonic() > deadline)
 			break;
 		time_sleep(0.1 * attempt);
 	}

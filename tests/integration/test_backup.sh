@@ -45,7 +45,7 @@ cleanup() {
   docker start spilttea-postgres spilttea-backend >/dev/null 2>&1
   pg_ready
   q postgres "DROP DATABASE IF EXISTS $big WITH (FORCE)" >/dev/null 2>&1
-  for d in $(q postgres "SELECT datname FROM pg_database WHERE datname ~ '^${db}_(pre_restore|restore|testrestore|test_loaded)_'" 2>/dev/null); do
+  for d in $(q postgres "SELECT datname FROM pg_database WHERE datname ~ '^${db}_(pre_restore_|restore_|testrestore_|test_loaded_|test_newserver)'" 2>/dev/null); do
     q postgres "DROP DATABASE IF EXISTS \"$d\" WITH (FORCE)" >/dev/null 2>&1
   done
   rm -rf "$tmp"
@@ -142,6 +142,21 @@ if st 0 "restore cleanup" restore cleanup --yes; then
 fi
 # The restore took a safety backup first.
 ls "$bdir" | grep -qv "^$good" || fail "no safety backup next to $good"
+
+# A restore onto a database that does not exist yet (a new server): no
+# safety backup, nothing to move aside.
+newdb=${db}_test_newserver
+q postgres "DROP DATABASE IF EXISTS $newdb" >/dev/null
+before=$(ls "$bdir" | wc -l)
+if st 0 "restore onto a new database" restore "$good" --database "$newdb" --yes; then
+  [[ $(sums "$newdb") == "$sums0" ]] || fail "restore onto a new database: contents differ"
+  [[ $(ls "$bdir" | wc -l) -eq $before ]] || fail "restore onto a new database took a safety backup"
+  grep -q '"step":"safety-backup".*"result":"skipped"' "$tmp/state/journal.jsonl" ||
+    fail "safety backup not journaled as skipped"
+  ok "restore onto a new database"
+fi
+q postgres "DROP DATABASE IF EXISTS $newdb" >/dev/null
+[[ $(dbs) == "$dbs0" ]] || fail "databases after the new-server restore: $(dbs)"
 
 # --- dry-run changes nothing ------------------------------------------------
 before=$(ls "$bdir" | sort)
