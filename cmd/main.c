@@ -6,6 +6,7 @@
 #include "cmd.h"
 #include "version.h"
 #include "../lib/config.h"
+#include "../lib/http.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -128,6 +129,7 @@ static int env_no_color(void)
 int main(int argc, char **argv)
 {
 	struct ctx ctx;
+	struct st_error init_err;
 	const struct command *c = NULL;
 	char **rest = NULL;
 	int nrest = 0;
@@ -140,6 +142,13 @@ int main(int argc, char **argv)
 	ctx.progname = "spilttea-ops";
 	ctx.stdin_tty = isatty(STDIN_FILENO);
 	ctx.stdout_tty = isatty(STDOUT_FILENO);
+
+	/* libcurl's global state must exist before any thread (health probes
+	 * run concurrently) makes a handle. */
+	if (http_global_init(&init_err) != 0) {
+		cmd_print_error(&ctx, &init_err);
+		return ST_EXIT_FAILED;
+	}
 
 	rest = calloc((size_t)argc + 1, sizeof(*rest));
 	if (!rest) {
