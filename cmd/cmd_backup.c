@@ -11,6 +11,7 @@
 #include "../lib/docker.h"
 #include "../lib/http.h"
 #include "../lib/lock.h"
+#include "../lib/services.h"
 #include "../lib/timeutil.h"
 
 #include <errno.h>
@@ -152,15 +153,6 @@ void cmd_backup_progress(void *ud, const struct backup_progress *p)
 	s->shown = !p->done;
 }
 
-int cmd_backup_open_docker(const struct st_config *cfg, struct docker_client **out, struct st_error *err)
-{
-	int rc = docker_client_new(cfg->docker.host, out, err);
-
-	if (rc == 0)
-		docker_client_set_timeouts(*out, cfg->docker.timeout, 0);
-	return rc;
-}
-
 /* ---- backup ----------------------------------------------------------- */
 
 struct take_opts {
@@ -224,7 +216,7 @@ static int do_take(struct ctx *ctx, const struct take_opts *t)
 		rq.progress_ud = &ps;
 	}
 	signals_catch(&sig);
-	rc = rq.via == CONFIG_VIA_EXEC ? cmd_backup_open_docker(ctx->config, &docker, &err) : 0;
+	rc = rq.via == CONFIG_VIA_EXEC ? services_docker_open(ctx->config, &docker, &err) : 0;
 	if (rc == 0) {
 		rq.docker = docker;
 		rc = backup_create(&rq, &out, &err);
@@ -492,7 +484,7 @@ static int do_test_restore(struct ctx *ctx, const char *dir, const char *file)
 
 	memset(&res, 0, sizeof(res));
 	if (ctx->config->backup.via == CONFIG_VIA_EXEC)
-		rc = cmd_backup_open_docker(ctx->config, &docker, &err);
+		rc = services_docker_open(ctx->config, &docker, &err);
 	signals_catch(&sig);
 	if (rc == 0)
 		rc = backup_test_restore(ctx->config, docker, dir, file,

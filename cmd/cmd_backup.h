@@ -20,9 +20,4 @@ char *cmd_backup_size(uint64_t bytes, char *buf, size_t size);
  * is an int set while a line is open. */
 void cmd_backup_progress(void *ud, const struct backup_progress *p);
 
-/* Docker client for the configuration, with its request timeout.
- * *out: caller frees (docker_client_free). */
-int cmd_backup_open_docker(const struct st_config *cfg, struct docker_client **out,
-			   struct st_error *err);
-
 #endif

@@ -11,6 +11,7 @@
 #include "../lib/config.h"
 #include "../lib/docker.h"
 #include "../lib/runbook.h"
+#include "../lib/services.h"
 #include "../lib/timeutil.h"
 
 #include <signal.h>
@@ -138,7 +139,6 @@ static int run_plan(struct ctx *ctx, const char *file_label, const char *yaml, c
 {
 	struct engine_registry *reg = NULL;
 	struct runbook *rb = NULL;
-	struct docker_client *docker = NULL;
 	struct backup_services sv;
 	struct engine_options opts;
 	struct engine_report report;
@@ -150,12 +150,12 @@ static int run_plan(struct ctx *ctx, const char *file_label, const char *yaml, c
 	int rc, signals_set = 0;
 
 	memset(&report, 0, sizeof(report));
+	memset(&sv, 0, sizeof(sv));
+	services_init(&sv.base, ctx->config);
 	if ((rc = engine_registry_new(1, &reg, &err)) != 0 ||
 	    (rc = engine_registry_add(reg, actions_backup, &err)) != 0 ||
 	    (rc = runbook_load_buffer(reg, file_label, yaml, strlen(yaml), &rb, &err)) != 0 ||
 	    (rc = engine_params_parse(rb, nkv, kv, &params, &err)) != 0)
-		goto out;
-	if (!ctx->dry_run && (rc = cmd_backup_open_docker(ctx->config, &docker, &err)) != 0)
 		goto out;
 
 	memset(&ui, 0, sizeof(ui));
@@ -168,9 +168,6 @@ static int run_plan(struct ctx *ctx, const char *file_label, const char *yaml, c
 	eui.notice = fwd_notice;
 	eui.confirm = restore_confirm;
 
-	memset(&sv, 0, sizeof(sv));
-	sv.cfg = ctx->config;
-	sv.docker = docker;
 	if (!ctx->quiet && ctx->stdout_tty) {
 		sv.progress = restore_progress;
 		sv.progress_ud = &ui;
@@ -217,7 +214,7 @@ out:
 	json_decref(params);
 	runbook_free(rb);
 	engine_registry_free(reg);
-	docker_client_free(docker);
+	services_release(&sv.base);
 	return cmd_exit_status(rc);
 }
 

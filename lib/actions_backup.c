@@ -7,13 +7,12 @@
 #include "docker.h"
 #include "http.h"
 #include "pg.h"
+#include "services.h"
 #include "timeutil.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define MAINTENANCE_DB "postgres"
 
 static const char *arg_str(const json_t *args, const char *name)
 {
@@ -23,9 +22,14 @@ static const char *arg_str(const json_t *args, const char *name)
 static int services_of(struct engine_call *call, struct backup_services **out, struct st_error *err)
 {
 	*out = call->services;
-	if (!*out || !(*out)->cfg)
+	if (!*out || !(*out)->base.cfg)
 		return st_error_set(err, ST_EUSAGE, "backup actions run only from 'spilttea-ops restore'");
 	return 0;
+}
+
+static int docker_of(struct backup_services *sv, struct docker_client **out, struct st_error *err)
+{
+	return services_docker(&sv->base, out, err);
 }
 
 static int oom(json_t *v, struct st_error *err)
@@ -54,7 +58,7 @@ static int act_verify(struct engine_call *call, const json_t *args, json_t **res
 
 	if ((rc = services_of(call, &sv, err)) != 0)
 		return rc;
-	if ((rc = backup_verify(sv->cfg->backup.dir, arg_str(args, "file"), 0, &c, err)) != 0)
+	if ((rc = backup_verify(sv->base.cfg->backup.dir, arg_str(args, "file"), 0, &c, err)) != 0)
 		goto out;
 	if (kind && *kind && strcmp(kind, backup_kind_name(c.manifest.kind)) != 0) {
 		rc = st_error_set(err, ST_EFAILED, "'%s' is a %s backup; this needs a %s backup", c.name,
@@ -85,13 +89,14 @@ static int act_create(struct engine_call *call, const json_t *args, json_t **res
 	if ((rc = services_of(call, &sv, err)) != 0)
 		return rc;
 	memset(&rq, 0, sizeof(rq));
-	rq.cfg = sv->cfg;
-	rq.docker = sv->docker;
+	rq.cfg = sv->base.cfg;
+	if (sv->base.cfg->backup.via == CONFIG_VIA_EXEC && (rc = docker_of(sv, &rq.docker, err)) != 0)
+		return rc;
 	rq.database = arg_str(args, "database");
 	if ((rc = backup_kind_parse(arg_str(args, "kind"), &rq.kind, err)) != 0)
 		return rc;
-	rq.codec = (enum backup_codec)sv->cfg->backup.compress;
-	rq.via = sv->cfg->backup.via;
+	rq.codec = (enum backup_codec)sv->base.cfg->backup.compress;
+	rq.via = sv->base.cfg->backup.via;
 	rq.lock = 0; /* the run holds the backup lock */
 	rq.progress = sv->progress;
 	rq.progress_ud = sv->progress_ud;
@@ -116,7 +121,7 @@ static int admin_connect(struct engine_call *call, struct pg_conn **conn, struct
 	*conn = NULL;
 	if ((rc = services_of(call, &sv, err)) != 0)
 		return rc;
-	return backup_pg_connect(sv->cfg, MAINTENANCE_DB, conn, err);
+	return services_pg_connect(sv->base.cfg, BACKUP_MAINTENANCE_DB, BACKUP_APP_NAME, conn, err);
 }
 
 static int act_db_create(struct engine_call *call, const json_t *args, json_t **result, struct st_error *err)
@@ -228,16 +233,17 @@ static int act_load(struct engine_call *call, const json_t *args, json_t **resul
 
 	memset(&c, 0, sizeof(c));
 	if ((rc = services_of(call, &sv, err)) != 0 ||
-	    (rc = backup_resolve(sv->cfg->backup.dir, arg_str(args, "file"), &c, err)) != 0 ||
+	    (rc = backup_resolve(sv->base.cfg->backup.dir, arg_str(args, "file"), &c, err)) != 0 ||
 	    (rc = backup_manifest_load(c.dir, c.name, &c.manifest, err)) != 0)
 		goto out;
 	memset(&lr, 0, sizeof(lr));
-	lr.cfg = sv->cfg;
-	lr.docker = sv->docker;
+	lr.cfg = sv->base.cfg;
+	if (sv->base.cfg->backup.via == CONFIG_VIA_EXEC && (rc = docker_of(sv, &lr.docker, err)) != 0)
+		goto out;
 	lr.path = c.path;
 	lr.manifest = &c.manifest;
 	lr.database = arg_str(args, "database");
-	lr.via = sv->cfg->backup.via;
+	lr.via = sv->base.cfg->backup.via;
 	lr.progress = sv->progress;
 	lr.progress_ud = sv->progress_ud;
 	lr.cancel = call->cancel;
@@ -262,9 +268,9 @@ static int act_db_compare(struct engine_call *call, const json_t *args, json_t *
 	memset(&c, 0, sizeof(c));
 	memset(&found, 0, sizeof(found));
 	if ((rc = services_of(call, &sv, err)) != 0 ||
-	    (rc = backup_resolve(sv->cfg->backup.dir, arg_str(args, "file"), &c, err)) != 0 ||
+	    (rc = backup_resolve(sv->base.cfg->backup.dir, arg_str(args, "file"), &c, err)) != 0 ||
 	    (rc = backup_manifest_load(c.dir, c.name, &c.manifest, err)) != 0 ||
-	    (rc = backup_db_inventory(sv->cfg, db, &found, err)) != 0 ||
+	    (rc = backup_db_inventory(sv->base.cfg, db, &found, err)) != 0 ||
 	    (rc = backup_compare(&c.manifest, &found, db, err)) != 0)
 		goto out;
 	*result = json_pack("{s:s,s:b,s:I,s:o}", "database", db, "match", 1, "tables",
@@ -282,14 +288,14 @@ static int act_container_stop(struct engine_call *call, const json_t *args, json
 			      struct st_error *err)
 {
 	struct backup_services *sv;
+	struct docker_client *docker = NULL;
 	const char *name = arg_str(args, "container");
 	int rc;
 
 	if ((rc = services_of(call, &sv, err)) != 0)
 		return rc;
-	if (!sv->docker)
-		return st_error_set(err, ST_EUSAGE, "no docker client to stop '%s'", name);
-	if ((rc = docker_container_stop(sv->docker, name, 10, DOCKER_TIMEOUT_DEFAULT, err)) != 0)
+	if ((rc = docker_of(sv, &docker, err)) != 0 ||
+	    (rc = docker_container_stop(docker, name, 10, DOCKER_TIMEOUT_DEFAULT, err)) != 0)
 		return rc;
 	*result = json_pack("{s:s,s:b}", "container", name, "stopped", 1);
 	return oom(*result, err);
@@ -299,14 +305,14 @@ static int act_container_start(struct engine_call *call, const json_t *args, jso
 			       struct st_error *err)
 {
 	struct backup_services *sv;
+	struct docker_client *docker = NULL;
 	const char *name = arg_str(args, "container");
 	int rc;
 
 	if ((rc = services_of(call, &sv, err)) != 0)
 		return rc;
-	if (!sv->docker)
-		return st_error_set(err, ST_EUSAGE, "no docker client to start '%s'", name);
-	if ((rc = docker_container_start(sv->docker, name, DOCKER_TIMEOUT_DEFAULT, err)) != 0)
+	if ((rc = docker_of(sv, &docker, err)) != 0 ||
+	    (rc = docker_container_start(docker, name, DOCKER_TIMEOUT_DEFAULT, err)) != 0)
 		return rc;
 	*result = json_pack("{s:s,s:b}", "container", name, "started", 1);
 	return oom(*result, err);
@@ -319,6 +325,7 @@ static int act_service_health(struct engine_call *call, const json_t *args, json
 			      struct st_error *err)
 {
 	struct backup_services *sv;
+	struct docker_client *docker = NULL;
 	const char *name = arg_str(args, "container"), *url = arg_str(args, "url");
 	struct http_result hr;
 	struct st_error herr = { 0 };
@@ -330,9 +337,8 @@ static int act_service_health(struct engine_call *call, const json_t *args, json
 	memset(&hr, 0, sizeof(hr));
 	if ((rc = services_of(call, &sv, err)) != 0)
 		return rc;
-	if (!sv->docker)
-		return st_error_set(err, ST_EUSAGE, "no docker client to inspect '%s'", name);
-	if ((rc = docker_container_inspect(sv->docker, name, DOCKER_TIMEOUT_DEFAULT, &info, err)) != 0)
+	if ((rc = docker_of(sv, &docker, err)) != 0 ||
+	    (rc = docker_container_inspect(docker, name, DOCKER_TIMEOUT_DEFAULT, &info, err)) != 0)
 		return rc;
 	state = json_object_get(info, "State");
 	running = json_is_true(json_object_get(state, "Running"));
@@ -340,7 +346,7 @@ static int act_service_health(struct engine_call *call, const json_t *args, json
 		health = json_string_value(json_object_get(json_object_get(state, "Health"), "Status"));
 	healthy = running && strcmp(health, "unhealthy") != 0;
 	if (url && *url) {
-		if (http_probe(url, sv->cfg->health.timeout, NULL, &hr, &herr) == 0)
+		if (http_probe(url, sv->base.cfg->health.timeout, NULL, &hr, &herr) == 0)
 			status = hr.status;
 		healthy = healthy && status == 200;
 	} else {

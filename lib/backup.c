@@ -8,6 +8,7 @@
 #include "backup_internal.h"
 #include "config.h"
 #include "pg.h"
+#include "services.h"
 #include "timeutil.h"
 #include "version.h"
 
@@ -217,7 +218,7 @@ int backup_create(const struct backup_request *rq, struct backup_outcome *out, s
 		goto out;
 	if ((rc = backup_read_password(cfg, &password, err)) != 0)
 		goto out;
-	if ((rc = backup_pg_connect(cfg, db, &conn, err)) != 0)
+	if ((rc = services_pg_connect(cfg, db, BACKUP_APP_NAME, &conn, err)) != 0)
 		goto out;
 	if ((rc = pg_query_text(conn, "SHOW server_version", 0, NULL, cfg->postgres.statement_timeout,
 				&server_version, err)) != 0 ||

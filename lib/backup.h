@@ -47,6 +47,10 @@ struct docker_client;
 struct pg_conn;
 
 #define BACKUP_LOCK_NAME "backup"
+/* Where database operations connect (CREATE/DROP/ALTER DATABASE), and the
+ * application_name our sessions show in pg_stat_activity. */
+#define BACKUP_MAINTENANCE_DB "postgres"
+#define BACKUP_APP_NAME "spilttea-ops backup"
 
 /* ---- progress ---------------------------------------------------------- */
 
@@ -130,12 +134,7 @@ int backup_verify(const char *dir, const char *file, int update_manifest, struct
 		  struct st_error *err);
 void backup_check_release(struct backup_check *c);
 
-/* ---- databases (maintenance connection to the "postgres" database) ------ */
-
-/* Connects to database dbname with the configured host, user and password.
- * *out: caller closes with pg_close(). */
-int backup_pg_connect(const struct st_config *cfg, const char *dbname, struct pg_conn **out,
-		      struct st_error *err);
+/* ---- databases (a connection to BACKUP_MAINTENANCE_DB, services_pg_connect) */
 
 /* 1 / 0 in *exists. */
 int backup_db_exists(struct pg_conn *conn, const char *name, int *exists, struct st_error *err);

@@ -37,10 +37,12 @@
 
 #include "backup.h"
 #include "engine.h"
+#include "services.h"
 
+/* engine_options.services of a restore: the per-run clients, plus where
+ * dump and load progress goes. */
 struct backup_services {
-	const struct st_config *cfg;
-	struct docker_client *docker;
+	struct services base;             /* first: lib/services.h, lazily opened */
 	backup_progress_fn progress;      /* dump/load progress, may be NULL */
 	void *progress_ud;
 };

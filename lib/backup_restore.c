@@ -7,6 +7,7 @@
 #include "backup_internal.h"
 #include "config.h"
 #include "pg.h"
+#include "services.h"
 #include "timeutil.h"
 
 #include <errno.h>
@@ -16,8 +17,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#define MAINTENANCE_DB "postgres"
 
 static void copy_str(char *dst, size_t size, const char *src)
 {
@@ -141,29 +140,6 @@ judged:
 }
 
 /* ---- databases --------------------------------------------------------- */
-
-int backup_pg_connect(const struct st_config *cfg, const char *dbname, struct pg_conn **out,
-		      struct st_error *err)
-{
-	struct pg_params p;
-	char *password = NULL;
-	int rc;
-
-	*out = NULL;
-	if ((rc = backup_read_password(cfg, &password, err)) != 0)
-		return rc;
-	memset(&p, 0, sizeof(p));
-	p.host = cfg->postgres.host;
-	p.port = (int)cfg->postgres.port;
-	p.user = cfg->postgres.user;
-	p.database = dbname;
-	p.password = password;
-	p.connect_timeout_s = (int)(cfg->postgres.connect_timeout + 0.5);
-	p.application_name = "spilttea-ops backup";
-	rc = pg_connect(&p, out, err);
-	config_secret_free(password);
-	return rc;
-}
 
 int backup_db_exists(struct pg_conn *conn, const char *name, int *exists, struct st_error *err)
 {
@@ -381,7 +357,7 @@ int backup_db_inventory(const struct st_config *cfg, const char *dbname, struct 
 
 	memset(out, 0, sizeof(*out));
 	copy_str(out->database, sizeof(out->database), dbname);
-	if ((rc = backup_pg_connect(cfg, dbname, &conn, err)) != 0)
+	if ((rc = services_pg_connect(cfg, dbname, BACKUP_APP_NAME, &conn, err)) != 0)
 		goto out;
 	if ((rc = pg_query(conn, tables_sql, 0, NULL, cfg->postgres.statement_timeout, &res, err)) != 0)
 		goto out;
@@ -599,7 +575,7 @@ int backup_test_restore(const struct st_config *cfg, struct docker_client *docke
 	}
 	time_format_compact(time_wall(), stamp, sizeof(stamp));
 	snprintf(out->database, sizeof(out->database), "%.30s_testrestore_%.15s", chk.manifest.database, stamp);
-	if ((rc = backup_pg_connect(cfg, MAINTENANCE_DB, &admin, err)) != 0 ||
+	if ((rc = services_pg_connect(cfg, BACKUP_MAINTENANCE_DB, BACKUP_APP_NAME, &admin, err)) != 0 ||
 	    (rc = backup_db_create(admin, out->database, chk.manifest.database, err)) != 0)
 		goto out;
 	created = 1;
