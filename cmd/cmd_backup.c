@@ -10,6 +10,7 @@
 #include "../lib/config.h"
 #include "../lib/docker.h"
 #include "../lib/http.h"
+#include "../lib/journal.h"
 #include "../lib/lock.h"
 #include "../lib/services.h"
 #include "../lib/timeutil.h"
@@ -188,6 +189,66 @@ static void notify_failure(struct ctx *ctx, const struct backup_report *rep, str
 	}
 }
 
+/* The journal records cron backups like every other run: a start, the
+ * dump as one step, an end. A journal that cannot be written does not fail
+ * the backup; it is reported (unless --quiet). */
+struct take_journal {
+	struct journal *j;
+	struct journal_run run;
+	json_t *params;
+};
+
+static void journal_begin(struct ctx *ctx, const struct take_opts *t, struct take_journal *tj)
+{
+	struct st_error err = { 0 };
+
+	memset(tj, 0, sizeof(*tj));
+	tj->params = json_pack("{s:s,s:s,s:s,s:s}", "kind", backup_kind_name(t->kind), "compress",
+			       backup_codec_name(t->codec), "database",
+			       t->database ? t->database : ctx->config->postgres.database, "dir", t->dir);
+	tj->run.runbook = "backup";
+	tj->run.command_line = ctx->command_line;
+	tj->run.params = tj->params;
+	if (journal_open(ctx->config->state_dir, &tj->j, &err) != 0 ||
+	    journal_start(tj->j, &tj->run, &err) != 0) {
+		if (!ctx->quiet)
+			fprintf(stderr, "note: %s\n", err.message);
+		journal_close(tj->j);
+		tj->j = NULL;
+	}
+}
+
+static void journal_finish(struct ctx *ctx, struct take_journal *tj, int rc, double seconds,
+			   const struct backup_outcome *out, const struct st_error *failure)
+{
+	struct journal_step step;
+	struct st_error err = { 0 };
+	json_t *args = NULL;
+
+	if (tj->j) {
+		memset(&step, 0, sizeof(step));
+		if (rc == 0)
+			args = json_pack("{s:s,s:I,s:s}", "name", out->manifest.name, "bytes",
+					 (json_int_t)out->manifest.bytes_compressed, "sha256", out->manifest.sha256);
+		step.step = "dump";
+		step.action = "backup.create";
+		step.phase = "act";
+		step.result = rc == 0 ? "ok" : rc == ST_EABORTED || rc == ST_ELOCKED ? "aborted" : "failed";
+		step.duration = seconds;
+		step.args = args;
+		step.error = rc ? failure->message : NULL;
+		if (journal_step(tj->j, &tj->run, &step, &err) != 0 ||
+		    journal_end(tj->j, &tj->run, step.result, rc, step.error, &err) != 0) {
+			if (!ctx->quiet)
+				fprintf(stderr, "note: %s\n", err.message);
+		}
+	}
+	json_decref(args);
+	json_decref(tj->params);
+	journal_close(tj->j);
+	tj->j = NULL;
+}
+
 static int do_take(struct ctx *ctx, const struct take_opts *t)
 {
 	struct backup_request rq;
@@ -197,9 +258,11 @@ static int do_take(struct ctx *ctx, const struct take_opts *t)
 	struct progress_state ps = { 0 };
 	struct st_error err = { 0 };
 	struct signals sig;
+	struct take_journal tj;
 	double t0 = time_wall();
 	int rc;
 
+	journal_begin(ctx, t, &tj);
 	memset(&rq, 0, sizeof(rq));
 	rq.cfg = ctx->config;
 	rq.dir = t->dir;
@@ -237,6 +300,7 @@ static int do_take(struct ctx *ctx, const struct take_opts *t)
 	rep.duration = rep.finished - t0;
 	rep.size = out.manifest.bytes_compressed;
 	rep.error = rc ? err.message : NULL;
+	journal_finish(ctx, &tj, rc, rep.duration, &out, &err);
 	if (t->metrics_file && rc != ST_ELOCKED) {
 		struct st_error merr = { 0 };
 

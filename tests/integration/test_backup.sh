@@ -118,6 +118,8 @@ if st 0 "backup" backup; then
   users=$(q "$db" 'SELECT count(*) FROM "User"')
   grep -q "\"User\": $users" "$bdir/$f.json" || fail "manifest row count of User is not $users"
   grep -q '"counts_in_dump_snapshot": true' "$bdir/$f.json" || fail "counts not from the dump's snapshot"
+  grep -q "\"step\":\"dump\",\"action\":\"backup.create\",\"phase\":\"act\",\"result\":\"ok\"" \
+    "$tmp/state/journal.jsonl" || fail "backup not journaled"
   ok "full backup $f"
 fi
 good=$f
