@@ -50,7 +50,15 @@ PGOPTIONS='-c client_min_messages=warning'
 export PGPASSWORD PGOPTIONS
 bench=spilttea_bench
 tmp=$(mktemp -d /tmp/spilttea-bench-backup.XXXXXX)
-trap 'rm -rf "$tmp"' EXIT
+finish() {
+  # Scratch databases of interrupted runs (postgres restarted under us).
+  if [[ -f $tmp/config.yaml ]]; then
+    "$bin" -c "$tmp/config.yaml" restore cleanup --yes --quiet || true
+  fi
+  [[ -n ${target:-} ]] && q -d postgres -c "DROP DATABASE IF EXISTS $target WITH (FORCE)" >/dev/null 2>&1
+  rm -rf "$tmp"
+}
+trap finish EXIT
 
 q() { "$pgbin/psql" -X -q -At -v ON_ERROR_STOP=1 -h "$ST_PG_HOST" -p "$ST_PG_PORT" -U "$ST_PG_USER" "$@"; }
 # Retries while the shared sandbox restarts postgres under us.
@@ -135,6 +143,7 @@ file=$(ls "$tmp/backups" | grep '\.sql\.gz$')
 raw=$(grep -o '"bytes_raw": [0-9]*' "$tmp/backups/$file.json" | grep -o '[0-9]*$')
 echo "  dump: $((raw / 1000000)) MB of SQL; gzip -1 file $(($(stat -c %s "$tmp/backups/$file") / 1000000)) MB," \
   "runbook gzip -6 file $(($(stat -c %s "$tmp/runbook.sql.gz") / 1000000)) MB"
+measure "backup verify f (sequential re-read)" "$bin" -c "$cfg" backup verify "$file" --quiet
 measure "spilttea-ops backup, tiny database" "$bin" -c "$cfg" backup --database "$ST_PG_DATABASE" --dir "$tmp/tiny" --quiet
 
 floor=${wall["floor: pg_dump > /dev/null"]}
@@ -148,7 +157,7 @@ if ((restore)); then
   drop_target() { q -d postgres -c "DROP DATABASE IF EXISTS $target WITH (FORCE)" >/dev/null; }
   drop_target
   after_run=drop_target
-  measure "runbook: gunzip -c f | psql" bash -c "set -o pipefail; $pgbin/psql -X -q -h $ST_PG_HOST -p $ST_PG_PORT -U $ST_PG_USER -d postgres -c 'CREATE DATABASE $target' &&
+  measure "runbook: gunzip -c f | psql" bash -c "set -o pipefail; $pgbin/psql -X -q -h $ST_PG_HOST -p $ST_PG_PORT -U $ST_PG_USER -d postgres -c 'DROP DATABASE IF EXISTS $target' -c 'CREATE DATABASE $target' &&
     gunzip -c $tmp/backups/$file | docker exec -i spilttea-postgres psql -q -U $ST_PG_USER $target"
   after_run=
   measure "spilttea-ops backup test-restore" "$bin" -c "$cfg" backup test-restore "$file" --quiet
