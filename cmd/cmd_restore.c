@@ -1,15 +1,16 @@
 /*
  * cmd_restore.c - `spilttea-ops restore FILE` and `restore cleanup`: the
  * runbook's "Full Database Restore", done without ever dropping the live
- * database first. The steps are engine steps (lib/backup_actions.h), so
- * confirmation, --dry-run, the journal and the lock behave as in `run`.
+ * database first. The steps are the runbooks runbooks/restore.yaml and
+ * runbooks/restore-cleanup.yaml (actions in lib/actions_backup.c), run by
+ * the engine, so confirmation, --dry-run, the journal and the lock behave as
+ * in `run` (which runs them too, given the parameters).
  */
 #include "cmd.h"
 #include "cmd_backup.h"
 #include "cmd_engine.h"
-#include "../lib/backup_actions.h"
+#include "../lib/backup.h"
 #include "../lib/config.h"
-#include "../lib/docker.h"
 #include "../lib/runbook.h"
 #include "../lib/services.h"
 #include "../lib/timeutil.h"
@@ -114,32 +115,12 @@ static void fwd_notice(void *ud, const char *msg)
 	u->inner.notice(u->inner.ud, msg);
 }
 
-/* Bytes of a long step on the open step line (a terminal only). */
-static void restore_progress(void *ud, const struct backup_progress *p)
-{
-	struct restore_ui *u = ud;
-	char done[32], total[32], rate[32];
-	double r = p->elapsed > 0 ? (double)p->bytes_raw / p->elapsed : 0;
-
-	if (!u->base.progress_open || p->done)
-		return;
-	cmd_backup_size(p->bytes_raw, done, sizeof(done));
-	cmd_backup_size((uint64_t)r, rate, sizeof(rate));
-	if (p->bytes_total)
-		printf("\r\033[K… %s: %s of %s (%.0f%%), %s/s", p->phase, done,
-		       cmd_backup_size(p->bytes_total, total, sizeof(total)),
-		       100.0 * (double)p->bytes_raw / (double)p->bytes_total, rate);
-	else
-		printf("\r\033[K… %s: %s, %s/s", p->phase, done, rate);
-	fflush(stdout);
-}
-
-static int run_plan(struct ctx *ctx, const char *file_label, const char *yaml, char **kv, int nkv,
-		    const char *done_msg)
+static int run_plan(struct ctx *ctx, const char *name, char **kv, int nkv, const char *done_msg)
 {
 	struct engine_registry *reg = NULL;
+	struct runbook_catalog *cat = NULL;
 	struct runbook *rb = NULL;
-	struct backup_services sv;
+	struct services sv;
 	struct engine_options opts;
 	struct engine_report report;
 	struct restore_ui ui;
@@ -150,11 +131,9 @@ static int run_plan(struct ctx *ctx, const char *file_label, const char *yaml, c
 	int rc, signals_set = 0;
 
 	memset(&report, 0, sizeof(report));
-	memset(&sv, 0, sizeof(sv));
-	services_init(&sv.base, ctx->config);
-	if ((rc = engine_registry_new(1, &reg, &err)) != 0 ||
-	    (rc = engine_registry_add(reg, actions_backup, &err)) != 0 ||
-	    (rc = runbook_load_buffer(reg, file_label, yaml, strlen(yaml), &rb, &err)) != 0 ||
+	services_init(&sv, ctx->config);
+	if ((rc = cmd_engine_open(ctx->config, &reg, &cat, &err)) != 0 ||
+	    (rc = runbook_catalog_load(cat, name, &rb, &err)) != 0 ||
 	    (rc = engine_params_parse(rb, nkv, kv, &params, &err)) != 0)
 		goto out;
 
@@ -168,10 +147,6 @@ static int run_plan(struct ctx *ctx, const char *file_label, const char *yaml, c
 	eui.notice = fwd_notice;
 	eui.confirm = restore_confirm;
 
-	if (!ctx->quiet && ctx->stdout_tty) {
-		sv.progress = restore_progress;
-		sv.progress_ud = &ui;
-	}
 	memset(&opts, 0, sizeof(opts));
 	opts.state_dir = ctx->config->state_dir;
 	opts.command_line = ctx->command_line;
@@ -179,6 +154,7 @@ static int run_plan(struct ctx *ctx, const char *file_label, const char *yaml, c
 	opts.assume_yes = ctx->yes;
 	opts.lookup_config = cmd_engine_lookup_config;
 	opts.config_ud = ctx->config;
+	opts.config = ctx->config;
 	opts.services = &sv;
 	opts.cancel = &interrupted;
 	opts.ui = &eui;
@@ -207,14 +183,15 @@ out:
 		cmd_print_error(ctx, &err);
 		if (!ctx->quiet && report.run_id[0])
 			fprintf(stderr, "%s stopped: %zu ok, %zu failed, %zu undone%s (journal run %s)\n",
-				rb ? rb->name : "restore", report.ok, report.failed, report.undone,
+				rb ? rb->name : name, report.ok, report.failed, report.undone,
 				report.undo_failed ? ", UNDO FAILED: check the databases by hand" : "",
 				report.run_id);
 	}
 	json_decref(params);
 	runbook_free(rb);
+	runbook_catalog_free(cat);
 	engine_registry_free(reg);
-	services_release(&sv.base);
+	services_release(&sv);
 	return cmd_exit_status(rc);
 }
 
@@ -230,7 +207,6 @@ static char *kv(const char *key, const char *value)
 
 int cmd_restore(int argc, char **argv, struct ctx *ctx)
 {
-	const struct config_service *backend;
 	const char *file = NULL, *db = NULL;
 	char *params[6] = { NULL };
 	char stamp[32], done[512];
@@ -270,20 +246,19 @@ int cmd_restore(int argc, char **argv, struct ctx *ctx)
 		return cmd_usage_error(ctx, "restore needs a backup FILE (see 'spilttea-ops backup list')");
 	if (!db)
 		db = ctx->config->postgres.database;
-	if (strlen(db) > BACKUP_RESTORE_DBNAME_MAX || !*db)
+	if (strlen(db) > BACKUP_DBNAME_MAX || !*db)
 		return cmd_usage_error(ctx, "database name '%s' is longer than %d bytes: the restored and "
-				       "old copies' names would not fit", db, BACKUP_RESTORE_DBNAME_MAX);
+				       "old copies' names would not fit", db, BACKUP_DBNAME_MAX);
 	if (cleanup) {
 		if (!(params[np++] = kv("database", db))) {
 			status = ST_EXIT_FAILED;
 			goto out;
 		}
 		snprintf(done, sizeof(done), "old copies of '%s' dropped", db);
-		status = run_plan(ctx, "restore-cleanup.yaml", backup_cleanup_runbook, params, np, done);
+		status = run_plan(ctx, "restore-cleanup", params, np, done);
 		goto out;
 	}
-	backend = config_service(ctx->config, "backend");
-	if (!backend) {
+	if (!config_service(ctx->config, "backend")) {
 		struct st_error err = { 0 };
 
 		st_error_set(&err, ST_ECONFIG, "restore stops the backend during the swap, but services.backend "
@@ -294,14 +269,13 @@ int cmd_restore(int argc, char **argv, struct ctx *ctx)
 	}
 	time_format_compact(time_wall(), stamp, sizeof(stamp));
 	if (!(params[np++] = kv("file", file)) || !(params[np++] = kv("database", db)) ||
-	    !(params[np++] = kv("stamp", stamp)) || !(params[np++] = kv("backend", backend->container)) ||
-	    !(params[np++] = kv("health_url", backend->health_url ? backend->health_url : ""))) {
+	    !(params[np++] = kv("stamp", stamp))) {
 		status = ST_EXIT_FAILED;
 		goto out;
 	}
 	snprintf(done, sizeof(done), "restored into '%s'; the previous database is kept as %s_pre_restore_%s "
 		 "('spilttea-ops restore cleanup' drops it)", db, db, stamp);
-	status = run_plan(ctx, "restore.yaml", backup_restore_runbook, params, np, done);
+	status = run_plan(ctx, "restore", params, np, done);
 out:
 	for (i = 0; i < np; i++)
 		free(params[i]);

@@ -51,6 +51,9 @@ struct pg_conn;
  * application_name our sessions show in pg_stat_activity. */
 #define BACKUP_MAINTENANCE_DB "postgres"
 #define BACKUP_APP_NAME "spilttea-ops backup"
+/* Longest live database name a restore handles: NAME_pre_restore_STAMP
+ * must fit PostgreSQL's 63-byte identifiers. */
+#define BACKUP_DBNAME_MAX 35
 
 /* ---- progress ---------------------------------------------------------- */
 

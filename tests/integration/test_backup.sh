@@ -345,10 +345,14 @@ mkdir -p "$tmp/www/cgi-bin"
 printf '#!/bin/sh\nhead -c "$CONTENT_LENGTH" >"%s"\nprintf "Content-Type: text/plain\\r\\n\\r\\nok\\n"\n' \
   "$tmp/hook.req" >"$tmp/www/cgi-bin/hook"
 chmod 755 "$tmp/www/cgi-bin/hook"
-hook_port=$((20000 + RANDOM % 20000))
-busybox httpd -f -p "127.0.0.1:$hook_port" -h "$tmp/www" &
-bg+=("$!")
-sleep 0.2
+for _ in 1 2 3 4 5 6 7 8; do # a free port: httpd exits at once when the bind fails
+  hook_port=$((20000 + RANDOM % 20000))
+  busybox httpd -f -p "127.0.0.1:$hook_port" -h "$tmp/www" 2>/dev/null &
+  hook_pid=$!
+  sleep 0.2
+  kill -0 "$hook_pid" 2>/dev/null && break
+done
+bg+=("$hook_pid")
 cat >>"$cfg" <<EOF
 notify: { webhook_url: "http://127.0.0.1:$hook_port/cgi-bin/hook" }
 EOF
