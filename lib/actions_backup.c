@@ -51,11 +51,6 @@ static int docker_for_tools(struct engine_call *call, const struct st_config *cf
 	return cfg->backup.via == CONFIG_VIA_EXEC ? actions_docker_client(call, out, err) : 0;
 }
 
-static int oom(json_t *v, struct st_error *err)
-{
-	return v ? 0 : st_error_set(err, ST_ENOMEM, "out of memory");
-}
-
 static json_t *counts_json(const struct backup_manifest *m)
 {
 	json_t *o = json_object();
@@ -91,7 +86,7 @@ static int act_verify(struct engine_call *call, const json_t *args, json_t **res
 			    "bytes_compressed", (json_int_t)c.manifest.bytes_compressed, "tables",
 			    (json_int_t)c.manifest.ntables, "rows", counts_json(&c.manifest),
 			    "counts_in_dump_snapshot", c.manifest.snapshot_shared);
-	rc = oom(*result, err);
+	rc = *result ? 0 : actions_oom(err);
 out:
 	backup_check_release(&c);
 	return rc;
@@ -121,7 +116,7 @@ static int act_create(struct engine_call *call, const json_t *args, json_t **res
 	if (rc == 0) {
 		*result = json_pack("{s:s,s:s,s:I,s:s}", "name", out.manifest.name, "path", out.path, "bytes",
 				    (json_int_t)out.manifest.bytes_compressed, "sha256", out.manifest.sha256);
-		rc = oom(*result, err);
+		rc = *result ? 0 : actions_oom(err);
 	}
 	backup_manifest_release(&out.manifest);
 	return rc;
@@ -145,7 +140,7 @@ static int act_db_create(struct engine_call *call, const json_t *args, json_t **
 		rc = backup_db_exists(conn, like, &like_exists, err);
 	if (rc == 0 && (rc = backup_db_create(conn, name, like_exists ? like : NULL, err)) == 0) {
 		*result = json_pack("{s:s,s:b}", "database", name, "like_exists", like_exists);
-		rc = oom(*result, err);
+		rc = *result ? 0 : actions_oom(err);
 	}
 	actions_pg_done(conn, owned);
 	return rc;
@@ -159,7 +154,7 @@ static int act_db_drop(struct engine_call *call, const json_t *args, json_t **re
 
 	if ((rc = admin_connect(call, &conn, &owned, err)) == 0 && (rc = backup_db_drop(conn, name, err)) == 0) {
 		*result = json_pack("{s:s,s:b}", "database", name, "dropped", 1);
-		rc = oom(*result, err);
+		rc = *result ? 0 : actions_oom(err);
 	}
 	actions_pg_done(conn, owned);
 	return rc;
@@ -179,7 +174,7 @@ static int swap(struct engine_call *call, const json_t *args, int back, json_t *
 	rc = back ? backup_db_swap(conn, live, outg, in, 0, err) : backup_db_swap(conn, live, in, outg, 1, err);
 	if (rc == 0) {
 		*result = json_pack("{s:s,s:s}", "live", live, "kept_as", back ? in : outg);
-		rc = oom(*result, err);
+		rc = *result ? 0 : actions_oom(err);
 	}
 out:
 	actions_pg_done(conn, owned);
@@ -203,7 +198,7 @@ static int act_db_cleanup(struct engine_call *call, const json_t *args, json_t *
 	struct pg_conn *conn = NULL;
 	json_t *dropped = json_array();
 	size_t k, i;
-	int owned = 0, rc = oom(dropped, err);
+	int owned = 0, rc = dropped ? 0 : actions_oom(err);
 
 	if (rc == 0)
 		rc = admin_connect(call, &conn, &owned, err);
@@ -223,7 +218,7 @@ static int act_db_cleanup(struct engine_call *call, const json_t *args, json_t *
 	}
 	if (rc == 0) {
 		*result = json_pack("{s:O,s:I}", "dropped", dropped, "count", (json_int_t)json_array_size(dropped));
-		rc = oom(*result, err);
+		rc = *result ? 0 : actions_oom(err);
 	}
 	json_decref(dropped);
 	actions_pg_done(conn, owned);
@@ -257,7 +252,7 @@ static int act_load(struct engine_call *call, const json_t *args, json_t **resul
 		goto out;
 	*result = json_pack("{s:s,s:I,s:f}", "database", lr.database, "bytes_raw",
 			    (json_int_t)c.manifest.bytes_raw, "seconds", time_monotonic() - t0);
-	rc = oom(*result, err);
+	rc = *result ? 0 : actions_oom(err);
 out:
 	backup_check_release(&c);
 	return rc;
@@ -281,7 +276,7 @@ static int act_db_compare(struct engine_call *call, const json_t *args, json_t *
 		goto out;
 	*result = json_pack("{s:s,s:b,s:I,s:o}", "database", db, "match", 1, "tables",
 			    (json_int_t)found.ntables, "rows", counts_json(&found));
-	rc = oom(*result, err);
+	rc = *result ? 0 : actions_oom(err);
 out:
 	backup_manifest_release(&found);
 	backup_check_release(&c);
