@@ -278,6 +278,8 @@ struct backup_sink {
 	struct backup_sink_opts o;
 	struct encoder enc;
 
+	int crc;                      /* CRC-32 of written and read-back bytes (codec none) */
+
 	/* producer side */
 	struct backup_trailer trailer;
 	uint64_t bytes_raw;
@@ -354,7 +356,8 @@ static int out_flush(struct backup_sink *s, struct st_error *err)
 	const unsigned char *p = s->out;
 	size_t left = s->out_len;
 
-	s->crc_out = (uint32_t)crc32_z(s->crc_out, s->out, s->out_len);
+	if (s->crc)
+		s->crc_out = (uint32_t)crc32_z(s->crc_out, s->out, s->out_len);
 	while (left > 0) {
 		ssize_t n = write(s->o.fd, p, left);
 		if (n < 0 && errno == EINTR)
@@ -535,7 +538,8 @@ static ssize_t verifier_fill(void *ud, void *buf, size_t cap, struct st_error *e
 		return st_error_set(err, ST_EFAILED,
 				    "'%s' is shorter when read back (%llu bytes) than written", s->o.name,
 				    (unsigned long long)s->vpos);
-	s->crc_back = (uint32_t)crc32_z(s->crc_back, buf, (size_t)n);
+	if (s->crc)
+		s->crc_back = (uint32_t)crc32_z(s->crc_back, buf, (size_t)n);
 	s->vpos += (uint64_t)n;
 	return n;
 }
@@ -585,7 +589,10 @@ int backup_sink_open(const struct backup_sink_opts *o, struct backup_sink **out,
 	if (!s->o.writeback)
 		s->o.writeback = DEFAULT_WRITEBACK;
 	s->cur = -1;
-	s->crc_out = (uint32_t)crc32_z(0, NULL, 0);
+	/* gzip and zstd frames carry a checksum of the raw bytes that
+	 * decompression checks; a plain file gets a CRC-32 both ways instead. */
+	s->crc = o->codec == BACKUP_CODEC_NONE;
+	s->crc_out = s->crc ? (uint32_t)crc32_z(0, NULL, 0) : 0;
 	s->crc_back = s->crc_out;
 	backup_trailer_init(&s->trailer);
 	if ((rc = encoder_init(&s->enc, o->codec, o->level, err)) != 0)

@@ -11,16 +11,16 @@
  * thread reads the file back as it grows, hashes it (SHA-256, OpenSSL EVP),
  * decompresses it end to end and runs the trailer detector on the result:
  * the SHA-256 that goes into the manifest is the one of the bytes read back
- * from the file, not of buffers in memory.
+ * from the file, not of buffers in memory. The read-back must decompress to
+ * exactly as many bytes as were dumped, through the frame checksum of gzip
+ * (CRC-32 and length of the raw bytes) or zstd (XXH64 of the content); an
+ * uncompressed file is compared by CRC-32 of what was written and read.
  *
  * Why reading back before the final fsync is as good as after it: the
  * verifier reads the page cache, which holds exactly the bytes a later
  * successful fsync() makes durable (nothing else writes the file), and the
  * caller publishes only if fsync() succeeds and the file size equals the
- * verified length. A CRC-32 of the bytes the worker handed to write() must
- * equal the CRC-32 of the bytes read back, which catches a broken write
- * path for every codec (gzip and zstd frames also carry their own checksum
- * of the raw bytes, which decompression checks).
+ * verified length.
  *
  * Reading (struct backup_reader): file -> SHA-256 of the compressed bytes ->
  * decompressor -> trailer detector -> the caller's buffer, for verify and
@@ -117,7 +117,7 @@ struct backup_sink_opts {
 struct backup_sink_result {
 	uint64_t bytes_raw;           /* bytes given to backup_sink_write() */
 	uint64_t bytes_out;           /* bytes written to fd */
-	uint32_t crc_out;             /* CRC-32 of the bytes written */
+	uint32_t crc_out;             /* CRC-32 of the bytes written (codec none; else 0) */
 	struct backup_trailer trailer;/* state of the detector on the raw stream */
 	int verified;                 /* a verifier ran and everything it read matched */
 	char sha256[65];              /* hex SHA-256 of the bytes read back; "" without verifier */
