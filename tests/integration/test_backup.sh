@@ -25,6 +25,15 @@ q() { # DB SQL: one value per line
   "$pgbin/psql" -X -q -At -v ON_ERROR_STOP=1 -h "$ST_PG_HOST" -p "$ST_PG_PORT" -U "$ST_PG_USER" -d "$1" -c "$2"
 }
 
+backend_ready() {
+  local i
+  for i in $(seq 1 120); do
+    curl -fsS -o /dev/null "$ST_BACKEND_URL/health" 2>/dev/null && return 0
+    sleep 0.5
+  done
+  return 1
+}
+
 pg_ready() {
   local i
   for i in $(seq 1 120); do
@@ -42,8 +51,9 @@ cleanup() {
     wait "$p" 2>/dev/null
   done
   [[ -n $mounted ]] && umount "$mounted"
-  docker start spilttea-postgres spilttea-backend >/dev/null 2>&1
+  docker start spilttea-postgres >/dev/null 2>&1
   pg_ready
+  docker start spilttea-backend >/dev/null 2>&1
   q postgres "DROP DATABASE IF EXISTS $big WITH (FORCE)" >/dev/null 2>&1
   for d in $(q postgres "SELECT datname FROM pg_database WHERE datname ~ '^${db}_(pre_restore_|restore_|testrestore_|test_loaded_|test_newserver)'" 2>/dev/null); do
     q postgres "DROP DATABASE IF EXISTS \"$d\" WITH (FORCE)" >/dev/null 2>&1
@@ -101,6 +111,7 @@ dbs() { q postgres "SELECT string_agg(datname, ' ' ORDER BY datname) FROM pg_dat
 newest() { ls -t "$bdir" | grep -E "^backup_[0-9_]+(_schema|_data)?\\.sql(\\.gz|\\.zst)?\$" | head -1; }
 
 pg_ready || { fail "postgres of the sandbox does not answer"; exit 1; }
+started=$(date -u +%Y-%m-%dT%H:%M:%S)
 sums0=$(sums "$db")
 dbs0=$(dbs)
 
@@ -356,6 +367,9 @@ bg+=("$hook_pid")
 cat >>"$cfg" <<EOF
 notify: { webhook_url: "http://127.0.0.1:$hook_port/cgi-bin/hook" }
 EOF
+# The backend goes first: with postgres gone its health check would log
+# errors, and `health` counts those for a while afterwards.
+docker stop -t 5 spilttea-backend >/dev/null
 docker stop -t 5 spilttea-postgres >/dev/null
 t0=$(date +%s%N)
 if st 1 "postgres stopped" backup --quiet --metrics-file "$metrics"; then
@@ -369,6 +383,8 @@ if st 1 "postgres stopped" backup --quiet --metrics-file "$metrics"; then
 fi
 docker start spilttea-postgres >/dev/null
 pg_ready || fail "postgres did not come back"
+docker start spilttea-backend >/dev/null
+backend_ready || fail "backend did not come back"
 
 grep -q '"event":"backup_failed"' "$tmp/hook.req" || fail "webhook did not get the failure: $(cat "$tmp/hook.req")"
 
@@ -399,6 +415,11 @@ if grep -rqF -- "$PGPASSWORD" "$tmp"/out.* "$tmp"/err.* "$tmp/state" "$bdir" 2>/
 fi
 
 [[ $(sums "$db") == "$sums0" ]] || fail "the sandbox database is not as it was"
+# Restores and stops must not have made the backend log errors (health
+# reads them afterwards).
+if docker logs --since "$started" spilttea-backend 2>&1 | grep -q ' error: '; then
+  fail "the backend logged errors during the test: $(docker logs --since "$started" spilttea-backend 2>&1 | grep ' error: ' | head -3)"
+fi
 if ((failures)); then
   echo "$failures failure(s)" >&2
   exit 1
