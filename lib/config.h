@@ -143,6 +143,10 @@ struct config_checklist {
 	double disk_min_free_percent;     /* (10) of the backup and Docker file systems */
 };
 
+struct config_notify {
+	char *webhook_url;       /* http(s) URL that gets a JSON POST when a cron job fails; NULL: none */
+};
+
 struct config_health {
 	double timeout;              /* seconds per check (default 5) */
 	double log_window;           /* seconds of backend logs for the error rate (default 300) */
@@ -187,6 +191,7 @@ struct st_config {
 	struct config_proxy proxy;
 	struct config_migrate migrate;
 	struct config_checklist checklist;
+	struct config_notify notify;
 	struct config_health health;
 	struct config_thresholds thresholds;
 	char *compose_file;       /* absolute path of docker-compose.yml, NULL: none (the
