@@ -32,6 +32,7 @@ static const struct command commands[] = {
 	  "run every monitoring check at once (Nagios exit codes)" },
 	{ "backup", cmd_backup, CMD_NEEDS_CONFIG, "back up the database (verified), list, verify, prune, test-restore" },
 	{ "restore", cmd_restore, CMD_NEEDS_CONFIG, "restore a backup into a new database and swap it in" },
+	{ "migrate", cmd_migrate, CMD_NEEDS_CONFIG, "Prisma migrations: status, plan, up (verified backup first), resolve" },
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
