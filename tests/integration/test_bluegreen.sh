@@ -31,9 +31,15 @@ upstream=$ST_SANDBOX_DIR/proxy/upstream.conf
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/spilttea-test-bluegreen.XXXXXX")
 good_latest=$(docker image inspect -f '{{.Id}}' "$image:latest") || bail "no $image:latest"
 lg=
+p0=
 cleanup() {
 	[[ -n $lg ]] && kill "$lg" 2>/dev/null
 	docker tag "$good_latest" "$image:latest" >/dev/null 2>&1
+	# Other tests expect the backend where the sandbox put it.
+	if [[ -n $p0 && $(port_now) != "$p0" ]]; then
+		"$B" --yes deploy backend --strategy blue-green >/dev/null 2>&1 ||
+			echo "# could not move the backend back to port $p0" >&2
+	fi
 	docker image rm spilttea-test-bluegreen-broken:1 >/dev/null 2>&1
 	rm -rf "$tmp"
 }
@@ -47,8 +53,24 @@ load_stop() { touch "$tmp/stop"; wait "$lg"; lg=; }
 load_field() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$tmp/load.json" "$1"; }
 leftovers() { docker ps -a --format '{{.Names}}' | grep -E '^spilttea-backend-(blue|green)$' || true; }
 
-p0=$(port_now)
-[[ -n $p0 && $p0 == "$(backend_port)" ]] || bail "the proxy ($p0) does not route to the backend ($(backend_port))"
+# An earlier test may have restarted a service: deploys need them healthy.
+wait_healthy() {
+	local deadline=$((SECONDS + 90)) c all
+	while :; do
+		all=1
+		for c in spilttea-postgres spilttea-redis spilttea-backend spilttea-frontend spilttea-proxy; do
+			[[ $(docker inspect -f '{{.State.Status}}/{{if .State.Health}}{{.State.Health.Status}}{{end}}' "$c" 2>/dev/null) == running/healthy ]] || all=0
+		done
+		((all)) && return 0
+		((SECONDS < deadline)) || return 1
+		sleep 0.25
+	done
+}
+wait_healthy || bail "the sandbox is not healthy (scripts/sandbox status)"
+start_port=$(port_now)
+[[ -n $start_port && $start_port == "$(backend_port)" ]] ||
+	bail "the proxy ($start_port) does not route to the backend ($(backend_port))"
+p0=$start_port
 
 # 1. A good deploy under load.
 load_start 150
@@ -57,6 +79,7 @@ rc=$?
 load_stop
 p1=$(port_now)
 check "good deploy exits 0" test "$rc" = 0
+((rc == 0)) || { sed 's/^/# /' "$tmp/d1" | tail -n 5; bail "the first deploy failed: nothing more to test"; }
 check "the proxy moved to the other port ($p0 -> $p1)" test -n "$p1" -a "$p1" != "$p0"
 check "spilttea-backend listens there" test "$(backend_port)" = "$p1"
 check "no blue/green container left beside it" test -z "$(leftovers)"
