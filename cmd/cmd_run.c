@@ -5,6 +5,7 @@
 #include "cmd.h"
 #include "cmd_engine.h"
 #include "../lib/config.h"
+#include "../lib/services.h"
 #include "../lib/timeutil.h"
 
 #include <signal.h>
@@ -73,12 +74,15 @@ int cmd_run(int argc, char **argv, struct ctx *ctx)
 	struct engine_report report;
 	struct engine_ui ui;
 	struct cmd_ui ui_state;
+	struct services services;
 	struct sigaction sa, old_int, old_term;
 	const char *target = NULL, *incident = NULL;
 	char **kv = NULL;
 	int nkv = 0, i, rc;
 	int status = ST_EXIT_OK;
 	int signals_set = 0;
+
+	services_init(&services, ctx->config);
 
 	if (argc >= 2 && !strcmp(argv[1], "--help")) {
 		fputs(run_usage, stdout);
@@ -137,8 +141,9 @@ int cmd_run(int argc, char **argv, struct ctx *ctx)
 	opts.lookup_config = cmd_engine_lookup_config;
 	opts.config_ud = ctx->config;
 	opts.config = ctx->config;
-	/* opts.services stays NULL until actions that need service clients
-	 * (docker.*, pg.*, redis.*) are registered: they define what it holds. */
+	/* Opened on first use only: a dry run or a runbook of file actions
+	 * connects to nothing. */
+	opts.services = &services;
 	opts.cancel = &interrupted;
 	opts.ui = &ui;
 
@@ -174,6 +179,7 @@ int cmd_run(int argc, char **argv, struct ctx *ctx)
 		       time_format_duration(report.duration, dur, sizeof(dur)), report.run_id);
 	}
 out:
+	services_release(&services);
 	if (signals_set) {
 		sigaction(SIGINT, &old_int, NULL);
 		sigaction(SIGTERM, &old_term, NULL);

@@ -4,5 +4,9 @@
 
 const struct engine_action *const actions_builtin_tables[] = {
 	actions_generic,
+	actions_docker,
+	actions_pg,
+	actions_redis,
+	actions_http,
 	NULL,
 };

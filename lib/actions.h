@@ -13,6 +13,19 @@
 /* sleep, fail, assert, file.exists, file.write (lib/actions_generic.c). */
 extern const struct engine_action actions_generic[];
 
+/* docker.inspect, .start, .stop, .restart, .wait_ready, .exec, .logs_grep,
+ * .env (lib/actions_docker.c). */
+extern const struct engine_action actions_docker[];
+
+/* pg.query, .exec, .connections, .terminate_idle, .analyze (lib/actions_pg.c). */
+extern const struct engine_action actions_pg[];
+
+/* redis.info, .ping, .count_matching, .delete_matching (lib/actions_redis.c). */
+extern const struct engine_action actions_redis[];
+
+/* http.probe (lib/actions_http.c). */
+extern const struct engine_action actions_http[];
+
 /* Every built-in table, NULL-terminated. */
 extern const struct engine_action *const actions_builtin_tables[];
 

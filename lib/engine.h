@@ -46,6 +46,7 @@
 
 struct runbook;
 struct runbook_step;
+struct services;
 struct st_config;
 
 /* ---- actions --------------------------------------------------------- */
@@ -64,6 +65,10 @@ enum engine_arg_type {
 enum {
 	ENGINE_ARG_REQUIRED = 1u << 0,
 	ENGINE_ARG_SECRET = 1u << 1,   /* "***" wherever shown */
+	/* Must be written out in the runbook: a "${" anywhere in it (nested
+	 * values included) is refused at load. For SQL text, whose values go
+	 * in as $1, $2 ... parameters, never into the text. */
+	ENGINE_ARG_LITERAL = 1u << 2,
 };
 
 struct engine_arg_spec {
@@ -96,7 +101,7 @@ struct engine_call {
 	enum engine_phase phase;
 	int attempt;                      /* verify polls count 1, 2, ...; else 1 */
 	const struct st_config *config;   /* engine_options.config; may be NULL */
-	void *services;                   /* engine_options.services: clients set up by cmd/ */
+	struct services *services;        /* engine_options.services; may be NULL */
 	const char *(*lookup_config)(void *ud, const char *path);
 	void *config_ud;
 	volatile sig_atomic_t *cancel;    /* non-zero when the operator interrupted; may be NULL */
@@ -225,8 +230,10 @@ struct engine_options {
 	const char *(*lookup_config)(void *ud, const char *path);  /* ${config.*}; may be NULL */
 	void *config_ud;
 	const struct st_config *config;/* handed to actions (service names, timeouts); may be NULL */
-	void *services;               /* handed to actions as engine_call.services: clients
-					 (docker, pg, redis) cmd/ opens once per run */
+	struct services *services;    /* handed to actions as engine_call.services: the
+					 per-run Docker, Postgres and Redis clients (services.h),
+					 opened lazily on first use; may be NULL (actions that
+					 need a client then fail) */
 	volatile sig_atomic_t *cancel;/* set by a signal handler; may be NULL */
 	const struct engine_ui *ui;   /* may be NULL: nothing shown, nobody asked */
 };

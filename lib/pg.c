@@ -121,6 +121,12 @@ static int connect_poll(PGconn *conn, double deadline)
 	return 0;
 }
 
+static void quiet_notice(void *ud, const char *message)
+{
+	(void)ud;
+	(void)message;
+}
+
 int pg_connect(const struct pg_params *params, struct pg_conn **out, struct st_error *err)
 {
 	const char *keys[12], *vals[12];
@@ -178,6 +184,9 @@ int pg_connect(const struct pg_params *params, struct pg_conn **out, struct st_e
 		rc = st_error_set(err, ST_ENOMEM, "cannot connect to postgres at '%s': out of memory", c->label);
 		goto out;
 	}
+	/* libpq prints NOTICEs ("table ... does not exist, skipping") on
+	 * stderr by default; lib/ never prints. */
+	PQsetNoticeProcessor(c->conn, quiet_notice, NULL);
 	if (connect_poll(c->conn, time_monotonic() + limit_s) == ST_ETIMEOUT) {
 		rc = st_error_set(err, ST_ETIMEOUT, "cannot connect to postgres at '%s': no answer within %gs",
 				  c->label, limit_s);

@@ -274,6 +274,28 @@ static int load_expect(struct loader *ld, const struct yt_node *n, json_t **out,
 	return 0;
 }
 
+/* "${" anywhere in v, escaped "$${" included: text that must be literal
+ * has no business with either. */
+static int has_dollar_brace(const json_t *v)
+{
+	const char *k;
+	json_t *m;
+	size_t i;
+
+	if (json_is_string(v))
+		return strstr(json_string_value(v), "${") != NULL;
+	if (json_is_object(v)) {
+		json_object_foreach((json_t *)v, k, m)
+			if (strstr(k, "${") || has_dollar_brace(m))
+				return 1;
+	}
+	if (json_is_array(v))
+		json_array_foreach(v, i, m)
+			if (has_dollar_brace(m))
+				return 1;
+	return 0;
+}
+
 static int load_args(struct loader *ld, const struct engine_action *action,
 		     const struct yt_node *args, const struct yt_node *owner, json_t **out,
 		     struct st_error *err)
@@ -323,6 +345,13 @@ static int load_args(struct loader *ld, const struct engine_action *action,
 				goto out;
 			}
 			continue;
+		}
+		if ((spec->flags & ENGINE_ARG_LITERAL) && has_dollar_brace(v)) {
+			rc = yt_error_at(err, ST_ECONFIG, vn ? vn : owner,
+					 "argument '%s' of action '%s' must be written out, without "
+					 "'${...}': pass values as parameters ($1, $2 ...)", spec->name,
+					 action->name);
+			goto out;
 		}
 		/* A literal can be type-checked now; templates only at run time. */
 		if (json_is_string(v) && expr_has_refs(json_string_value(v)))

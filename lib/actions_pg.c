@@ -1,0 +1,270 @@
+/*
+ * actions_pg.c - pg.* actions: read-only queries, statements, connection
+ * saturation, terminating idle connections, ANALYZE.
+ *
+ * SQL text is written in the runbook and declared ENGINE_ARG_LITERAL, so a
+ * runbook putting "${...}" into it is refused at load: values reach the
+ * server only as $1, $2 ... parameters (PQexecParams), identifiers only
+ * through pg_quote_ident(). pg.query runs inside a READ ONLY transaction
+ * that is always rolled back, so a check or verify cannot write even when
+ * its SQL tries to. pg.exec may write anything and is DESTRUCTIVE.
+ */
+#include "actions.h"
+#include "actions_util.h"
+#include "config.h"
+#include "pgstat.h"
+#include "services.h"
+#include "timeutil.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static double statement_timeout(const struct engine_call *call, const json_t *args)
+{
+	double def = call->services ? call->services->cfg->postgres.statement_timeout : 30;
+
+	return actions_arg_num(args, "timeout", def > 0 ? def : 30);
+}
+
+static int act_query(struct engine_call *call, const json_t *args, json_t **result,
+		     struct st_error *err)
+{
+	struct pg_conn *conn = NULL;
+	PGresult *res = NULL;
+	char **params = NULL;
+	int n = 0, owned = 0, rc, began = 0;
+	struct st_error rerr = { 0 };
+
+	if ((rc = actions_pg_params(json_object_get(args, "params"), &params, &n, err)) != 0 ||
+	    (rc = actions_pg_conn(call, actions_arg_str(args, "database"), &conn, &owned, err)) != 0)
+		goto out;
+	if ((rc = pg_exec(conn, "BEGIN TRANSACTION READ ONLY", 0, NULL, 10, err)) != 0)
+		goto out;
+	began = 1;
+	rc = pg_query(conn, actions_arg_str(args, "sql"), n, (const char *const *)params,
+		      statement_timeout(call, args), &res, err);
+	if (rc)
+		goto out;
+	*result = actions_pg_rows(res, (size_t)actions_arg_int(args, "max_rows", 1000));
+	if (!*result)
+		rc = actions_oom(err);
+out:
+	/* Nothing to keep: read-only. A failed rollback leaves the connection
+	 * unusable, and services_pg() reconnects next time. */
+	if (began && pg_usable(conn))
+		(void)pg_exec(conn, "ROLLBACK", 0, NULL, 10, &rerr);
+	PQclear(res);
+	actions_pg_done(conn, owned);
+	actions_pg_params_free(params, n);
+	return rc;
+}
+
+static int act_exec(struct engine_call *call, const json_t *args, json_t **result,
+		    struct st_error *err)
+{
+	struct pg_conn *conn = NULL;
+	PGresult *res = NULL;
+	char **params = NULL;
+	long long affected = 0;
+	const char *tuples;
+	int n = 0, owned = 0, rc;
+
+	if ((rc = actions_pg_params(json_object_get(args, "params"), &params, &n, err)) != 0 ||
+	    (rc = actions_pg_conn(call, actions_arg_str(args, "database"), &conn, &owned, err)) != 0)
+		goto out;
+	rc = pg_query(conn, actions_arg_str(args, "sql"), n, (const char *const *)params,
+		      statement_timeout(call, args), &res, err);
+	if (rc)
+		goto out;
+	tuples = PQcmdTuples(res);
+	if (tuples && *tuples)
+		(void)pg_parse_long(tuples, &affected);
+	*result = json_pack("{s:I,s:s}", "affected", (json_int_t)affected, "command", PQcmdStatus(res));
+	if (!*result)
+		rc = actions_oom(err);
+out:
+	PQclear(res);
+	actions_pg_done(conn, owned);
+	actions_pg_params_free(params, n);
+	return rc;
+}
+
+static json_t *activity_pids(const struct pg_activity *a, size_t n)
+{
+	json_t *pids = json_array();
+	size_t i;
+
+	for (i = 0; pids && i < n; i++)
+		if (json_array_append_new(pids, json_integer(a[i].pid))) {
+			json_decref(pids);
+			return NULL;
+		}
+	return pids;
+}
+
+static int act_connections(struct engine_call *call, const json_t *args, json_t **result,
+			   struct st_error *err)
+{
+	struct pg_conn *conn = NULL;
+	struct pg_saturation s;
+	struct pg_activity *idle = NULL;
+	double older = actions_arg_num(args, "idle_older_than", 300);
+	double timeout = statement_timeout(call, args);
+	size_t nidle = 0;
+	json_t *pids = NULL;
+	int owned = 0, rc;
+
+	if ((rc = actions_pg_conn(call, NULL, &conn, &owned, err)) != 0 ||
+	    (rc = pg_connection_saturation(conn, timeout, &s, err)) != 0 ||
+	    (rc = pg_idle_connections(conn, older, timeout, &idle, &nidle, err)) != 0)
+		goto out;
+	pids = activity_pids(idle, nidle);
+	*result = pids ? json_pack("{s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:f,s:f,s:i,s:O,s:f}",
+				   "max_connections", s.max_connections, "usable", s.usable, "in_use",
+				   s.in_use, "active", s.active, "idle", s.idle, "idle_in_transaction",
+				   s.idle_in_transaction, "unknown", s.unknown, "other", s.other,
+				   "in_database", s.in_database, "percent", s.percent,
+				   "idle_older_than_s", older, "idle_older", (int)nidle,
+				   "idle_older_pids", pids, "longest_idle_s",
+				   nidle ? idle[0].duration_s : 0.0)
+		       : NULL;
+	if (!*result)
+		rc = actions_oom(err);
+out:
+	json_decref(pids);
+	free(idle);
+	actions_pg_done(conn, owned);
+	return rc;
+}
+
+static int act_terminate_idle(struct engine_call *call, const json_t *args, json_t **result,
+			      struct st_error *err)
+{
+	struct pg_conn *conn = NULL;
+	struct pg_activity *idle = NULL;
+	double older = actions_arg_num(args, "older_than", 300);
+	double timeout = statement_timeout(call, args);
+	size_t n = 0, i, terminated = 0;
+	int *pids = NULL, owned = 0, rc;
+	json_t *jp = NULL;
+
+	if ((rc = actions_pg_conn(call, NULL, &conn, &owned, err)) != 0 ||
+	    (rc = pg_idle_connections(conn, older, timeout, &idle, &n, err)) != 0)
+		goto out;
+	if (n) {
+		pids = calloc(n, sizeof(*pids));
+		if (!pids) {
+			rc = actions_oom(err);
+			goto out;
+		}
+		for (i = 0; i < n; i++)
+			pids[i] = idle[i].pid;
+		/* Re-checked at the moment of terminating: one that went back
+		 * to work since the list was read is spared. */
+		rc = pg_terminate_backends(conn, pids, n, older, timeout, &terminated, err);
+		if (rc)
+			goto out;
+	}
+	jp = activity_pids(idle, n);
+	*result = jp ? json_pack("{s:i,s:i,s:O,s:f}", "terminated", (int)terminated, "candidates",
+				 (int)n, "pids", jp, "older_than_s", older)
+		     : NULL;
+	if (!*result)
+		rc = actions_oom(err);
+out:
+	json_decref(jp);
+	free(pids);
+	free(idle);
+	actions_pg_done(conn, owned);
+	return rc;
+}
+
+static int act_analyze(struct engine_call *call, const json_t *args, json_t **result,
+		       struct st_error *err)
+{
+	const char *table = actions_arg_str(args, "table");
+	const char *schema = actions_arg_str(args, "schema");
+	struct pg_conn *conn = NULL;
+	char *qt = NULL, *qs = NULL, *sql = NULL;
+	double t0 = time_monotonic();
+	int owned = 0, rc;
+
+	if (schema && !table)
+		return st_error_set(err, ST_EUSAGE, "'schema' needs 'table'");
+	if ((rc = actions_pg_conn(call, actions_arg_str(args, "database"), &conn, &owned, err)) != 0)
+		goto out;
+	if (table && ((rc = pg_quote_ident(conn, table, &qt, err)) != 0 ||
+		      (schema && (rc = pg_quote_ident(conn, schema, &qs, err)) != 0)))
+		goto out;
+	if (asprintf(&sql, "ANALYZE%s%s%s%s", qt ? " " : "", qs ? qs : "", qs ? "." : "",
+		     qt ? qt : "") < 0) {
+		sql = NULL;
+		rc = actions_oom(err);
+		goto out;
+	}
+	if ((rc = pg_exec(conn, sql, 0, NULL, actions_arg_num(args, "timeout", 600), err)) != 0)
+		goto out;
+	*result = json_pack("{s:s,s:b,s:f}", "table", table ? table : "*", "analyzed", 1, "duration_s",
+			    time_monotonic() - t0);
+	if (!*result)
+		rc = actions_oom(err);
+out:
+	free(sql);
+	free(qt);
+	free(qs);
+	actions_pg_done(conn, owned);
+	return rc;
+}
+
+static const struct engine_arg_spec query_args[] = {
+	{ "sql", ENGINE_ARG_STRING, ENGINE_ARG_REQUIRED | ENGINE_ARG_LITERAL, NULL,
+	  "one statement, values as $1, $2 ... (no ${...} in it)" },
+	{ "params", ENGINE_ARG_ARRAY, 0, NULL, "values of $1, $2 ...; may use ${...}" },
+	{ "database", ENGINE_ARG_STRING, 0, NULL, "another database than postgres.database" },
+	{ "timeout", ENGINE_ARG_DURATION, 0, NULL, "statement timeout (default postgres.statement_timeout)" },
+	{ "max_rows", ENGINE_ARG_INT, 0, "1000", "rows kept in the result (count has them all)" },
+	{ NULL, 0, 0, NULL, NULL },
+};
+
+static const struct engine_arg_spec exec_args[] = {
+	{ "sql", ENGINE_ARG_STRING, ENGINE_ARG_REQUIRED | ENGINE_ARG_LITERAL, NULL,
+	  "one statement, values as $1, $2 ... (no ${...} in it)" },
+	{ "params", ENGINE_ARG_ARRAY, 0, NULL, "values of $1, $2 ...; may use ${...}" },
+	{ "database", ENGINE_ARG_STRING, 0, NULL, "another database than postgres.database" },
+	{ "timeout", ENGINE_ARG_DURATION, 0, NULL, "statement timeout (default postgres.statement_timeout)" },
+	{ NULL, 0, 0, NULL, NULL },
+};
+
+static const struct engine_arg_spec connections_args[] = {
+	{ "idle_older_than", ENGINE_ARG_DURATION, 0, "5m", "idle connections older than this are listed" },
+	{ "timeout", ENGINE_ARG_DURATION, 0, NULL, "statement timeout" },
+	{ NULL, 0, 0, NULL, NULL },
+};
+
+static const struct engine_arg_spec terminate_args[] = {
+	{ "older_than", ENGINE_ARG_DURATION, 0, "5m", "idle for longer than this" },
+	{ "timeout", ENGINE_ARG_DURATION, 0, NULL, "statement timeout" },
+	{ NULL, 0, 0, NULL, NULL },
+};
+
+static const struct engine_arg_spec analyze_args[] = {
+	{ "table", ENGINE_ARG_STRING, 0, NULL, "table name as written, e.g. Post (default: every table)" },
+	{ "schema", ENGINE_ARG_STRING, 0, NULL, "schema of table (default: search_path)" },
+	{ "database", ENGINE_ARG_STRING, 0, NULL, "another database than postgres.database" },
+	{ "timeout", ENGINE_ARG_DURATION, 0, "10m", "statement timeout" },
+	{ NULL, 0, 0, NULL, NULL },
+};
+
+const struct engine_action actions_pg[] = {
+	{ "pg.query", "run a query in a read-only transaction; rows as objects", query_args,
+	  ENGINE_ACTION_READ_ONLY, act_query },
+	{ "pg.exec", "run a statement that may change data; affected row count", exec_args,
+	  ENGINE_ACTION_DESTRUCTIVE, act_exec },
+	{ "pg.connections", "connection saturation and idle connections", connections_args,
+	  ENGINE_ACTION_READ_ONLY, act_connections },
+	{ "pg.terminate_idle", "terminate other clients' connections idle for too long",
+	  terminate_args, ENGINE_ACTION_DESTRUCTIVE, act_terminate_idle },
+	{ "pg.analyze", "ANALYZE a table (or the whole database)", analyze_args, 0, act_analyze },
+	{ NULL, NULL, NULL, 0, NULL },
+};

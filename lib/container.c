@@ -1,0 +1,436 @@
+#include "container.h"
+#include "http.h"
+#include "timeutil.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* Copies what fits of src (NULL: ""), always terminated. */
+static void copy_str(char *dst, size_t size, const char *src)
+{
+	size_t n = src ? strnlen(src, size - 1) : 0;
+
+	memcpy(dst, src ? src : "", n);
+	dst[n] = '\0';
+}
+
+static int get_int(const json_t *o, const char *key)
+{
+	return (int)json_integer_value(json_object_get(o, key));
+}
+
+/* Docker writes "0001-01-01T00:00:00Z" for "never". */
+static void parse_when(const char *s, char *text, size_t size, double *out)
+{
+	double t = 0;
+
+	*out = 0;
+	text[0] = '\0';
+	if (!s || !*s || !strncmp(s, "0001-01-01", 10))
+		return;
+	copy_str(text, size, s);
+	if (docker_parse_time(s, strlen(s), &t) == 0)
+		*out = t;
+}
+
+int container_state_parse(const json_t *inspect, struct container_state *out, struct st_error *err)
+{
+	const json_t *state = json_object_get(inspect, "State");
+	const json_t *config = json_object_get(inspect, "Config");
+	const json_t *health = json_object_get(state, "Health");
+	const json_t *hc = json_object_get(config, "Healthcheck");
+	const json_t *test = json_object_get(hc, "Test");
+	const char *name = json_string_value(json_object_get(inspect, "Name"));
+
+	memset(out, 0, sizeof(*out));
+	if (!json_is_object(inspect) || !json_is_object(state))
+		return st_error_set(err, ST_EPROTO, "container inspect has no State object");
+	out->exists = 1;
+	if (name && *name == '/')
+		name++;
+	copy_str(out->name, sizeof(out->name), name);
+	copy_str(out->id, sizeof(out->id), json_string_value(json_object_get(inspect, "Id")));
+	copy_str(out->status, sizeof(out->status), json_string_value(json_object_get(state, "Status")));
+	out->running = json_is_true(json_object_get(state, "Running"));
+	out->paused = json_is_true(json_object_get(state, "Paused"));
+	out->restarting = json_is_true(json_object_get(state, "Restarting"));
+	out->oom_killed = json_is_true(json_object_get(state, "OOMKilled"));
+	out->exit_code = get_int(state, "ExitCode");
+	out->pid = get_int(state, "Pid");
+	out->restart_count = get_int(inspect, "RestartCount");
+	/* A healthcheck shows as State.Health once the container ran with it;
+	 * Config.Healthcheck says so before the first probe too. ["NONE"]
+	 * switches off one inherited from the image. */
+	if (health && json_is_object(health))
+		out->has_healthcheck = 1;
+	else if (json_array_size(test) > 0 &&
+		 strcmp(json_string_value(json_array_get(test, 0)) ?
+			json_string_value(json_array_get(test, 0)) : "NONE", "NONE"))
+		out->has_healthcheck = 1;
+	if (out->has_healthcheck) {
+		const char *hs = json_string_value(json_object_get(health, "Status"));
+
+		copy_str(out->health, sizeof(out->health), hs && *hs ? hs : "starting");
+		out->failing_streak = get_int(health, "FailingStreak");
+	} else {
+		copy_str(out->health, sizeof(out->health), "none");
+	}
+	parse_when(json_string_value(json_object_get(state, "StartedAt")), out->started_at,
+		   sizeof(out->started_at), &out->started);
+	parse_when(json_string_value(json_object_get(state, "FinishedAt")), out->finished_at,
+		   sizeof(out->finished_at), &out->finished);
+	copy_str(out->image, sizeof(out->image), json_string_value(json_object_get(config, "Image")));
+	copy_str(out->image_id, sizeof(out->image_id), json_string_value(json_object_get(inspect, "Image")));
+	copy_str(out->error, sizeof(out->error), json_string_value(json_object_get(state, "Error")));
+	return 0;
+}
+
+int container_state(struct docker_client *d, const char *name, double timeout,
+		    struct container_state *out, struct st_error *err)
+{
+	json_t *inspect = NULL;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	rc = docker_container_inspect(d, name, timeout, &inspect, err);
+	if (rc == ST_ENOTFOUND) {
+		st_error_clear(err);
+		copy_str(out->name, sizeof(out->name), name);
+		copy_str(out->status, sizeof(out->status), "missing");
+		copy_str(out->health, sizeof(out->health), "none");
+		return 0;
+	}
+	if (rc == 0)
+		rc = container_state_parse(inspect, out, err);
+	json_decref(inspect);
+	return rc;
+}
+
+json_t *container_state_json(const struct container_state *s, double now)
+{
+	double up = s->running && s->started > 0 && now > s->started ? now - s->started : 0;
+
+	return json_pack("{s:s,s:b,s:b,s:s,s:s,s:i,s:i,s:b,s:s,s:s,s:s,s:s,s:f,s:i,s:s}",
+			 "container", s->name, "exists", s->exists, "running", s->running,
+			 "status", s->status, "health", s->health, "restart_count", s->restart_count,
+			 "exit_code", s->exit_code, "oom_killed", s->oom_killed, "image", s->image,
+			 "image_id", s->image_id, "started_at", s->started_at, "finished_at",
+			 s->finished_at, "uptime_s", up, "pid", s->pid, "error", s->error);
+}
+
+/* Collapses whitespace runs (newlines included) to one space and trims. */
+static void one_line(char *dst, size_t size, const char *src, size_t len)
+{
+	size_t o = 0, i;
+	int space = 0;
+
+	for (i = 0; i < len && src[i] && o + 1 < size; i++) {
+		unsigned char c = (unsigned char)src[i];
+
+		if (c == ' ' || c == '\t' || c == '\n' || c == '\r') {
+			space = o > 0;
+			continue;
+		}
+		if (space && o + 2 < size)
+			dst[o++] = ' ';
+		space = 0;
+		dst[o++] = c < 0x20 ? '?' : (char)c;
+	}
+	dst[o] = '\0';
+}
+
+/* Entries from first to the end of log into buf; 0 when they all fit. */
+static int health_entries(const json_t *log, size_t first, char *buf, size_t size)
+{
+	size_t n = json_array_size(log), i, used = 0;
+	char line[CONTAINER_EXCERPT_MAX];
+
+	buf[0] = '\0';
+	for (i = first; i < n; i++) {
+		const json_t *e = json_array_get(log, i);
+		const char *o = json_string_value(json_object_get(e, "Output"));
+		int w;
+
+		one_line(line, sizeof(line), o ? o : "", o ? strlen(o) : 0);
+		w = snprintf(buf + used, size - used, "%sexit %d: %s", used ? "; " : "",
+			     get_int(e, "ExitCode"), line[0] ? line : "(no output)");
+		if (w < 0 || (size_t)w >= size - used) {
+			buf[0] = '\0';
+			return -1;
+		}
+		used += (size_t)w;
+	}
+	return 0;
+}
+
+void container_health_log(const json_t *inspect, int entries, char *buf, size_t size)
+{
+	const json_t *log = json_object_get(json_object_get(json_object_get(inspect, "State"), "Health"),
+					    "Log");
+	size_t n = json_array_size(log), first;
+
+	if (!size)
+		return;
+	buf[0] = '\0';
+	/* The newest entries matter most: drop older ones until they fit. */
+	for (first = n > (size_t)entries ? n - (size_t)entries : 0; first < n; first++)
+		if (health_entries(log, first, buf, size) == 0)
+			return;
+}
+
+int container_health_response_ok(long status, const char *body, size_t len)
+{
+	json_t *doc;
+	const char *s;
+	int ok = 1;
+
+	if (status != 200)
+		return 0;
+	if (!body || !len)
+		return 1;
+	doc = json_loadb(body, len, 0, NULL);
+	if (json_is_object(doc) && json_object_get(doc, "status")) {
+		s = json_string_value(json_object_get(doc, "status"));
+		ok = s && !strcasecmp(s, "ok");
+	}
+	json_decref(doc);
+	return ok;
+}
+
+const char *container_ready_method_name(enum container_ready_method m)
+{
+	switch (m) {
+	case CONTAINER_READY_NONE: return "none";
+	case CONTAINER_READY_DOCKER_HEALTH: return "docker-health";
+	case CONTAINER_READY_HTTP: return "http";
+	case CONTAINER_READY_RUNNING: return "running";
+	}
+	return "none";
+}
+
+struct tail {
+	char lines[CONTAINER_LOG_LINES * 4][301];
+	int cap, count, next;
+};
+
+static int tail_line(void *ud, const struct docker_log_line *l, struct st_error *err)
+{
+	struct tail *t = ud;
+
+	(void)err;
+	one_line(t->lines[t->next], sizeof(t->lines[0]), l->text, l->len);
+	t->next = (t->next + 1) % t->cap;
+	if (t->count < t->cap)
+		t->count++;
+	return 0;
+}
+
+int container_log_tail(struct docker_client *d, const char *container, int n, double timeout,
+		       char *buf, size_t size, struct st_error *err)
+{
+	struct docker_logs_opts o;
+	struct tail *t = NULL;
+	size_t used = 0, need;
+	int rc, i, first;
+
+	if (size)
+		buf[0] = '\0';
+	if (n <= 0 || !size)
+		return 0;
+	t = calloc(1, sizeof(*t));
+	if (!t)
+		return st_error_set(err, ST_ENOMEM, "out of memory");
+	t->cap = n < (int)(sizeof(t->lines) / sizeof(t->lines[0])) ? n
+		 : (int)(sizeof(t->lines) / sizeof(t->lines[0]));
+	memset(&o, 0, sizeof(o));
+	o.tail = t->cap;
+	o.max_line = 4096;
+	o.timeout = timeout;
+	rc = docker_container_logs(d, container, &o, tail_line, t, err);
+	if (rc)
+		goto out;
+	/* Newest last; drop the oldest lines when they do not all fit. */
+	first = t->count;
+	for (need = 0; first > 0; first--) {
+		const char *l = t->lines[(t->next - t->count + first - 1 + t->cap) % t->cap];
+
+		if (need + strlen(l) + 1 >= size)
+			break;
+		need += strlen(l) + 1;
+	}
+	for (i = first; i < t->count; i++) {
+		const char *l = t->lines[(t->next - t->count + i + t->cap) % t->cap];
+
+		used += (size_t)snprintf(buf + used, size - used, "%s%s", used ? "\n" : "", l);
+	}
+out:
+	free(t);
+	return rc;
+}
+
+static void probe_url(const char *url, double timeout, struct container_wait_report *r, int *ok)
+{
+	struct http_result res;
+	struct st_error perr = { 0 };
+	int rc;
+
+	memset(&res, 0, sizeof(res));
+	*ok = 0;
+	copy_str(r->url, sizeof(r->url), url);
+	rc = http_probe(url, timeout, NULL, &res, &perr);
+	r->http_status = res.status;
+	if (rc) {
+		copy_str(r->body, sizeof(r->body), perr.message);
+		snprintf(r->reason, sizeof(r->reason), "GET %.300s: no response (%.300s)", url,
+			 res.error[0] ? res.error : perr.message);
+	} else {
+		one_line(r->body, sizeof(r->body), res.body ? res.body : "", res.body_len);
+		*ok = container_health_response_ok(res.status, res.body, res.body_len);
+		if (!*ok)
+			snprintf(r->reason, sizeof(r->reason), "GET %.300s answered %ld: %.300s", url, res.status,
+				 r->body[0] ? r->body : "(empty body)");
+	}
+	http_result_release(&res);
+}
+
+/* A container that stopped or restarted: what it said last. */
+static int fail_stopped(struct docker_client *d, const char *container,
+			struct container_wait_report *r, int restarted, struct st_error *err)
+{
+	const struct container_state *s = &r->state;
+	struct st_error lerr = { 0 };
+	char what[256];
+	const char *last;
+
+	if (container_log_tail(d, container, CONTAINER_LOG_LINES, 10, r->logs, sizeof(r->logs), &lerr))
+		snprintf(r->logs, sizeof(r->logs), "(logs unavailable: %s)", lerr.message);
+	if (restarted)
+		snprintf(what, sizeof(what), "is restarting (restart count %d, last exit code %d%s)",
+			 s->restart_count, s->exit_code, s->oom_killed ? ", OOMKilled" : "");
+	else if (s->paused)
+		snprintf(what, sizeof(what), "is paused");
+	else if (!strcmp(s->status, "exited") || !strcmp(s->status, "dead"))
+		snprintf(what, sizeof(what), "exited with code %d%s%s%.150s", s->exit_code,
+			 s->oom_killed ? " (OOMKilled)" : "", s->error[0] ? ": " : "", s->error);
+	else
+		snprintf(what, sizeof(what), "is not running (status %s%s%.150s)", s->status,
+			 s->error[0] ? ": " : "", s->error);
+	snprintf(r->reason, sizeof(r->reason), "container '%s' %s", container, what);
+	last = strrchr(r->logs, '\n');
+	last = last ? last + 1 : r->logs;
+	st_error_set(err, ST_EFAILED, "%s; last log line: %s", r->reason, last[0] ? last : "(none)");
+	return st_error_hint(err, "spilttea-ops logs, or the last %d lines in the report; docker logs --tail %d %s",
+			     CONTAINER_LOG_LINES, CONTAINER_LOG_LINES, container);
+}
+
+static int sleep_cancellable(double seconds, volatile sig_atomic_t *cancel)
+{
+	double end = time_monotonic() + seconds, left;
+
+	while ((left = end - time_monotonic()) > 0) {
+		if (cancel && *cancel)
+			return -1;
+		time_sleep(left < 0.1 ? left : 0.1);
+	}
+	return cancel && *cancel ? -1 : 0;
+}
+
+int container_wait_ready_cancel(struct docker_client *d, const char *container,
+				const char *health_url, double timeout_s, double interval_s,
+				volatile sig_atomic_t *cancel, struct container_wait_report *report,
+				struct st_error *err)
+{
+	struct container_wait_report local;
+	struct container_wait_report *r = report ? report : &local;
+	double t0 = time_monotonic(), deadline, left;
+	json_t *inspect = NULL;
+	char dur[32];
+	int rc = 0, base_restarts = -1, ok;
+
+	memset(r, 0, sizeof(*r));
+	if (interval_s <= 0)
+		interval_s = 1;
+	if (timeout_s < 0)
+		timeout_s = 0;
+	deadline = t0 + timeout_s;
+	for (;;) {
+		json_decref(inspect);
+		inspect = NULL;
+		r->checks++;
+		rc = docker_container_inspect(d, container, DOCKER_TIMEOUT_DEFAULT, &inspect, err);
+		if (rc == ST_ENOTFOUND) {
+			snprintf(r->reason, sizeof(r->reason), "container '%s' does not exist", container);
+			st_error_set(err, ST_ENOTFOUND, "%s", r->reason);
+			st_error_hint(err, "docker ps -a, or check services.*.container in the configuration");
+			goto out;
+		}
+		if (rc || (rc = container_state_parse(inspect, &r->state, err)) != 0)
+			goto out;
+		if (base_restarts < 0)
+			base_restarts = r->state.restart_count;
+		if (!r->state.running || r->state.paused || r->state.restarting ||
+		    r->state.restart_count > base_restarts) {
+			rc = fail_stopped(d, container, r,
+					  r->state.restarting || r->state.restart_count > base_restarts, err);
+			goto out;
+		}
+		if (r->state.has_healthcheck) {
+			r->method = CONTAINER_READY_DOCKER_HEALTH;
+			container_health_log(inspect, 3, r->health_log, sizeof(r->health_log));
+			if (!strcmp(r->state.health, "healthy"))
+				break;
+			if (!strcmp(r->state.health, "unhealthy")) {
+				snprintf(r->reason, sizeof(r->reason), "container '%.128s' is unhealthy: %.600s",
+					 container, r->health_log[0] ? r->health_log : "(no health log)");
+				st_error_set(err, ST_EFAILED, "%s", r->reason);
+				rc = st_error_hint(err, "docker inspect --format '{{json .State.Health}}' %s",
+						   container);
+				goto out;
+			}
+			snprintf(r->reason, sizeof(r->reason), "container '%.128s' health is '%s'%s%.580s", container,
+				 r->state.health, r->health_log[0] ? ": " : "", r->health_log);
+		} else if (health_url && *health_url) {
+			r->method = CONTAINER_READY_HTTP;
+			left = deadline - time_monotonic();
+			probe_url(health_url, left < 0.5 ? 0.5 : left > 5 ? 5 : left, r, &ok);
+			if (ok)
+				break;
+		} else {
+			double age = time_wall() - r->state.started;
+
+			r->method = CONTAINER_READY_RUNNING;
+			if (r->state.started > 0 && age >= CONTAINER_SETTLE_S)
+				break;
+			snprintf(r->reason, sizeof(r->reason),
+				 "container '%s' has run for %.1fs, less than %.0fs", container,
+				 age > 0 ? age : 0, CONTAINER_SETTLE_S);
+		}
+		if (time_monotonic() + interval_s > deadline) {
+			rc = st_error_set(err, ST_ETIMEOUT, "not ready within %s: %s",
+					  time_format_duration(timeout_s, dur, sizeof(dur)), r->reason);
+			st_error_hint(err, "docker logs --tail %d %s", CONTAINER_LOG_LINES, container);
+			goto out;
+		}
+		if (sleep_cancellable(interval_s, cancel)) {
+			rc = st_error_set(err, ST_EABORTED, "interrupted while waiting for container '%s'",
+					  container);
+			goto out;
+		}
+	}
+	r->ready = 1;
+	r->reason[0] = '\0';
+out:
+	r->waited_s = time_monotonic() - t0;
+	json_decref(inspect);
+	return rc;
+}
+
+int container_wait_ready(struct docker_client *d, const char *container, const char *health_url,
+			 double timeout_s, double interval_s, struct container_wait_report *report,
+			 struct st_error *err)
+{
+	return container_wait_ready_cancel(d, container, health_url, timeout_s, interval_s, NULL,
+					   report, err);
+}
