@@ -323,7 +323,7 @@ static int run_incident(struct ctx *ctx, const char *id, const struct sbuf *yaml
 	eo.lookup_config = cmd_engine_lookup_config;
 	eo.config_ud = ctx->config;
 	eo.config = ctx->config;
-	eo.services = sess;
+	eo.services = &sess->svc;
 	eo.cancel = &interrupted;
 	eo.ui = &ui;
 	sess->cancel = &interrupted;

@@ -284,7 +284,7 @@ struct incident_recreate_opts {
  * does not re-read an env file. So the container is recreated with the same
  * image, command, labels and host configuration and the changed variables:
  * stop it, rename it NAME-replaced-STAMP, create and start NAME, wait until
- * it runs and is healthy (its healthcheck, and health_url when given), then
+ * it is ready (container_wait_ready: its healthcheck, else health_url), then
  * remove the old one (its logs saved to old_logs first: they would go with
  * it; when they cannot be saved the old container is kept, stopped, and
  * *info says "old_kept"). When the new container does not come up, it is

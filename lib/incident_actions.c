@@ -3,6 +3,7 @@
  * `spilttea-ops incident ...` (see incident_actions.h).
  */
 #include "incident_actions.h"
+#include "actions_util.h"
 #include "atomic_file.h"
 #include "config.h"
 #include "docker.h"
@@ -73,9 +74,13 @@ const json_t *incident_session_output(const struct incident_session *s, const ch
 	return json_object_get(s->output, step);
 }
 
+/* engine_call.services is the session's first member (see the header). */
 static struct incident_session *session_of(struct engine_call *call)
 {
-	return call->services;
+	if (!call->services)
+		return NULL;
+	return (struct incident_session *)(void *)((char *)call->services -
+						    offsetof(struct incident_session, svc));
 }
 
 /* Keeps a copy of result as the step's output for the command to print. */
@@ -150,7 +155,7 @@ static int act_snapshot(struct engine_call *call, const json_t *args, json_t **r
 
 	memset(&rq, 0, sizeof(rq));
 	rq.cfg = s->cfg;
-	rq.svc = &s->svc;
+	rq.svc = call->services;
 	rq.state_dir = s->state_dir;
 	rq.id = s->id;
 	rq.tool_version = s->tool_version;
@@ -232,7 +237,7 @@ static int act_stop(struct engine_call *call, const json_t *args, json_t **resul
 	int rc, was_running;
 
 	if ((rc = services_container(s->cfg, service, &container, err)) != 0 ||
-	    (rc = services_docker(&s->svc, &d, err)) != 0 ||
+	    (rc = actions_docker_client(call, &d, err)) != 0 ||
 	    (rc = docker_container_inspect(d, container, DOCKER_TIMEOUT_DEFAULT, &j, err)) != 0)
 		return rc;
 	was_running = json_is_true(json_object_get(json_object_get(j, "State"), "Running"));
@@ -264,10 +269,10 @@ static int act_investigate(struct engine_call *call, const json_t *args, json_t 
 {
 	struct incident_session *s = session_of(call);
 	struct incident_investigate_opts o;
-	struct pg_conn *pg;
+	struct pg_conn *pg = NULL;
 	json_t *res = NULL, *ids, *row;
 	size_t failed = 0, i;
-	int rc;
+	int rc, owned = 0;
 
 	memset(&o, 0, sizeof(o));
 	o.window = json_real_value(json_object_get(args, "window"));
@@ -275,8 +280,11 @@ static int act_investigate(struct engine_call *call, const json_t *args, json_t 
 	o.recent = json_real_value(json_object_get(args, "recent"));
 	o.limit = (long)json_integer_value(json_object_get(args, "limit"));
 	o.timeout = s->cfg->postgres.statement_timeout;
-	if ((rc = services_pg(&s->svc, &pg, err)) != 0 ||
-	    (rc = incident_investigate(pg, &o, &res, &failed, err)) != 0)
+	if ((rc = actions_pg_conn(call, NULL, &pg, &owned, err)) != 0)
+		return rc;
+	rc = incident_investigate(pg, &o, &res, &failed, err);
+	actions_pg_done(pg, owned);
+	if (rc)
 		return rc;
 	keep(call, res);
 	ids = json_array();
@@ -327,16 +335,16 @@ static int act_find_users(struct engine_call *call, const json_t *args, json_t *
 {
 	struct incident_session *s = session_of(call);
 	enum incident_id_kind kind;
-	struct pg_conn *pg;
+	struct pg_conn *pg = NULL;
 	const char **ids = NULL;
 	struct sbuf list = SBUF_INIT;
 	json_t *res = NULL, *u;
 	size_t n, i;
-	int rc;
+	int rc, owned = 0;
 
 	if ((rc = ids_of(args, &ids, &n, err)) != 0)
 		return rc;
-	if ((rc = services_pg(&s->svc, &pg, err)) != 0 ||
+	if ((rc = actions_pg_conn(call, NULL, &pg, &owned, err)) != 0 ||
 	    (rc = incident_user_id_kind(pg, s->cfg->postgres.statement_timeout, &kind, err)) != 0 ||
 	    (rc = incident_users_find(pg, kind, ids, n, s->cfg->postgres.statement_timeout, &res, err)) != 0)
 		goto out;
@@ -372,6 +380,7 @@ static int act_find_users(struct engine_call *call, const json_t *args, json_t *
 	*result = res;
 	res = NULL;
 out:
+	actions_pg_done(pg, owned);
 	free(ids);
 	sbuf_release(&list);
 	json_decref(res);
@@ -383,15 +392,15 @@ static int act_lock_users(struct engine_call *call, const json_t *args, json_t *
 {
 	struct incident_session *s = session_of(call);
 	enum incident_id_kind kind;
-	struct pg_conn *pg;
+	struct pg_conn *pg = NULL;
 	const char **ids = NULL;
 	json_t *locked = NULL;
 	size_t n;
-	int rc;
+	int rc, owned = 0;
 
 	if ((rc = ids_of(args, &ids, &n, err)) != 0)
 		return rc;
-	if ((rc = services_pg(&s->svc, &pg, err)) != 0 ||
+	if ((rc = actions_pg_conn(call, NULL, &pg, &owned, err)) != 0 ||
 	    (rc = incident_user_id_kind(pg, s->cfg->postgres.statement_timeout, &kind, err)) != 0 ||
 	    (rc = incident_users_lock(pg, kind, ids, n, s->cfg->postgres.statement_timeout, &locked, err)) != 0)
 		goto out;
@@ -404,6 +413,7 @@ static int act_lock_users(struct engine_call *call, const json_t *args, json_t *
 	fact(call, "users_locked", json_pack("{s:O}", "ids", locked), *result);
 	keep(call, *result);
 out:
+	actions_pg_done(pg, owned);
 	free(ids);
 	json_decref(locked);
 	return rc;
@@ -414,12 +424,11 @@ out:
 static int act_count_keys(struct engine_call *call, const json_t *args, json_t **result,
 			  struct st_error *err)
 {
-	struct incident_session *s = session_of(call);
 	struct redis_conn *r;
 	long long n = 0;
 	int rc;
 
-	if ((rc = services_redis(&s->svc, &r, err)) != 0 ||
+	if ((rc = actions_redis_conn(call, &r, err)) != 0 ||
 	    (rc = redis_count_matching(r, arg_str(args, "pattern"), &n, err)) != 0)
 		return rc;
 	*result = json_pack("{s:s,s:I}", "pattern", arg_str(args, "pattern"), "keys", (json_int_t)n);
@@ -430,7 +439,6 @@ static int act_count_keys(struct engine_call *call, const json_t *args, json_t *
 static int act_flush_sessions(struct engine_call *call, const json_t *args, json_t **result,
 			      struct st_error *err)
 {
-	struct incident_session *s = session_of(call);
 	const char *pattern = arg_str(args, "pattern");
 	struct redis_conn *r;
 	long long deleted = 0;
@@ -439,7 +447,7 @@ static int act_flush_sessions(struct engine_call *call, const json_t *args, json
 	if (!pattern || !*pattern || !strcmp(pattern, "*"))
 		return st_error_set(err, ST_EUSAGE, "pattern '%s' would delete every key; that is --all",
 				    pattern ? pattern : "");
-	if ((rc = services_redis(&s->svc, &r, err)) != 0)
+	if ((rc = actions_redis_conn(call, &r, err)) != 0)
 		return rc;
 	rc = redis_delete_matching(r, pattern, &deleted, err);
 	*result = json_pack("{s:s,s:I}", "pattern", pattern, "deleted", (json_int_t)deleted);
@@ -460,7 +468,6 @@ static int act_flush_sessions(struct engine_call *call, const json_t *args, json
 static int act_flushall(struct engine_call *call, const json_t *args, json_t **result,
 			struct st_error *err)
 {
-	struct incident_session *s = session_of(call);
 	struct redis_info info = REDIS_INFO_INIT;
 	struct redis_info_summary sum;
 	struct redis_conn *r;
@@ -468,7 +475,7 @@ static int act_flushall(struct engine_call *call, const json_t *args, json_t **r
 	int rc;
 
 	(void)args;
-	if ((rc = services_redis(&s->svc, &r, err)) != 0 ||
+	if ((rc = actions_redis_conn(call, &r, err)) != 0 ||
 	    (rc = redis_info(r, "keyspace", &info, err)) != 0)
 		return rc;
 	redis_info_summarize(&info, &sum);
@@ -700,7 +707,7 @@ static int act_recreate(struct engine_call *call, const json_t *args, json_t **r
 
 	if (!svc)
 		return st_error_set(err, ST_ECONFIG, "service '%s' is not configured", service);
-	if ((rc = services_docker(&s->svc, &d, err)) != 0)
+	if ((rc = actions_docker_client(call, &d, err)) != 0)
 		return rc;
 	if (restore) {
 		const char *old = saved_entry(s, service);
@@ -781,7 +788,7 @@ static int act_top_ips(struct engine_call *call, const json_t *args, json_t **re
 	int rc;
 
 	if ((rc = services_container(s->cfg, arg_str(args, "service"), &container, err)) != 0 ||
-	    (rc = services_docker(&s->svc, &d, err)) != 0 || (rc = trust_of(s->cfg, &trust, err)) != 0)
+	    (rc = actions_docker_client(call, &d, err)) != 0 || (rc = trust_of(s->cfg, &trust, err)) != 0)
 		return rc;
 	memset(&o, 0, sizeof(o));
 	o.container = container;

@@ -9,7 +9,7 @@
  * journal, lock ("incident" for anything that changes something),
  * confirmations and --dry-run come from the engine. The actions live in a
  * registry of their own (incident_registry()) because they share one
- * struct incident_session through engine_options.services: the clients,
+ * struct incident_session around engine_options.services: the clients,
  * the incident id, what each step found (for the command to print) and,
  * during a rotation, the new secret (never in a result, an argument or the
  * journal).
@@ -39,9 +39,12 @@ struct incident_saved_env {
 	char *entry;                  /* "NAME=old value", or "NAME" when it was not set */
 };
 
+/* engine_options.services is &session.svc: the generic helpers
+ * (actions_util.h) find the clients there, and the incident actions find
+ * the session around it. svc must stay the first member. */
 struct incident_session {
-	const struct st_config *cfg;  /* borrowed */
 	struct services svc;          /* clients, opened on first use */
+	const struct st_config *cfg;  /* borrowed */
 	const char *state_dir;        /* cfg->state_dir */
 	char id[INCIDENT_ID_MAX];     /* the incident the run belongs to */
 	const char *tool_version;     /* for the evidence manifest */

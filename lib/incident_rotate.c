@@ -6,9 +6,9 @@
 #include "incident.h"
 #include "atomic_file.h"
 #include "config.h"
+#include "container.h"
 #include "docker.h"
 #include "envfile.h"
-#include "http.h"
 #include "redact.h"
 #include "timeutil.h"
 
@@ -357,73 +357,6 @@ out:
 	return rc;
 }
 
-static int cancelled(const struct incident_recreate_opts *o)
-{
-	return o->cancel && *o->cancel;
-}
-
-/* Waits until container runs and is healthy. */
-static int wait_ready(struct docker_client *docker, const struct incident_recreate_opts *o,
-		      double *after, struct st_error *err)
-{
-	double t0 = time_monotonic(), deadline = t0 + o->timeout;
-	char why[ST_ERROR_MESSAGE_MAX] = "not started yet";
-
-	for (;;) {
-		struct st_error derr = { 0 };
-		json_t *j = NULL;
-		int ready = 0;
-
-		if (docker_container_inspect(docker, o->container, DOCKER_TIMEOUT_DEFAULT, &j, &derr) != 0) {
-			snprintf(why, sizeof(why), "%s", derr.message);
-		} else {
-			const json_t *state = json_object_get(j, "State");
-			const char *health = json_string_value(json_object_get(json_object_get(state, "Health"),
-									       "Status"));
-
-			if (!json_is_true(json_object_get(state, "Running"))) {
-				long long code = json_integer_value(json_object_get(state, "ExitCode"));
-				json_decref(j);
-				return st_error_set(err, ST_EFAILED, "container '%s' exited with code %lld",
-						    o->container, code);
-			}
-			if (health && !strcmp(health, "unhealthy")) {
-				json_decref(j);
-				return st_error_set(err, ST_EFAILED, "container '%s' became unhealthy",
-						    o->container);
-			}
-			if (health && strcmp(health, "healthy"))
-				snprintf(why, sizeof(why), "health is '%s'", health);
-			else
-				ready = 1;
-		}
-		json_decref(j);
-		if (ready && o->health_url) {
-			struct http_result hr;
-			struct st_error herr = { 0 };
-
-			memset(&hr, 0, sizeof(hr));
-			if (http_probe(o->health_url, 2.0, NULL, &hr, &herr) != 0)
-				snprintf(why, sizeof(why), "%s", herr.message);
-			else if (hr.status != 200)
-				snprintf(why, sizeof(why), "%s answered %ld", o->health_url, hr.status);
-			ready = hr.status == 200;
-			http_result_release(&hr);
-		}
-		if (ready) {
-			*after = time_monotonic() - t0;
-			return 0;
-		}
-		if (cancelled(o))
-			return st_error_set(err, ST_EABORTED, "interrupted while waiting for '%s'",
-					    o->container);
-		if (time_monotonic() + POLL_INTERVAL > deadline)
-			return st_error_set(err, ST_ETIMEOUT, "container '%s' not healthy within %.0f s: %s",
-					    o->container, o->timeout, why);
-		time_sleep(POLL_INTERVAL);
-	}
-}
-
 struct log_file {
 	struct atomic_file *af;
 	struct sbuf buf;
@@ -516,9 +449,17 @@ int incident_recreate_container(struct docker_client *docker, const struct incid
 	if ((rc = docker_container_create(docker, o->container, body, DOCKER_TIMEOUT_DEFAULT, &new_id, err)) != 0)
 		goto rollback;
 	created = 1;
-	if ((rc = docker_container_start(docker, o->container, DOCKER_TIMEOUT_DEFAULT, err)) != 0 ||
-	    (rc = wait_ready(docker, o, &after, err)) != 0)
+	if ((rc = docker_container_start(docker, o->container, DOCKER_TIMEOUT_DEFAULT, err)) != 0)
 		goto rollback;
+	{
+		struct container_wait_report rep;
+
+		rc = container_wait_ready_cancel(docker, o->container, o->health_url, o->timeout,
+						 POLL_INTERVAL, o->cancel, &rep, err);
+		after = rep.waited_s;
+		if (rc)
+			goto rollback;
+	}
 	{
 		struct st_error rerr = { 0 };
 
