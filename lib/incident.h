@@ -139,6 +139,8 @@ struct incident_snapshot_result {
  *
  *   docker/version.json info.json system-df.json
  *   containers/list.json, containers/NAME.json    inspect of every container
+ *                           (in every "Env": secret-named values and URL
+ *                           passwords as "***", so the folder can be handed on)
  *   images/list.json, images/ID.json              inspect of every image
  *   volumes/list.json, volumes/NAME.json          inspect of every volume
  *   logs/CONTAINER.log      full logs of each configured container, both

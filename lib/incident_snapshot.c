@@ -9,6 +9,7 @@
  * down, and whatever can still be read is worth keeping.
  */
 #include "incident.h"
+#include "actions_util.h"
 #include "atomic_file.h"
 #include "config.h"
 #include "docker.h"
@@ -106,9 +107,66 @@ static int record(struct collect *c, const char *what, const char *rel, unsigned
 	return 0;
 }
 
-/* Writes a JSON value to rel and records it. A write failure of the
- * folder itself is fatal (returned); the value is the caller's. */
-static int put_json(struct collect *c, const char *what, const char *rel, const json_t *v,
+/* Environment values of secret-named variables, and passwords in URLs, as
+ * "***" in every "Env" array (container and image inspect): the evidence
+ * gets handed to people who must not get working credentials from it. The
+ * names stay, so what was set is still on record. */
+static int redact_env(json_t *v)
+{
+	const char *k;
+	json_t *m;
+	size_t i;
+
+	if (json_is_array(v)) {
+		json_array_foreach(v, i, m)
+			if (redact_env(m))
+				return -1;
+		return 0;
+	}
+	if (!json_is_object(v))
+		return 0;
+	json_object_foreach(v, k, m) {
+		json_t *e;
+
+		if (strcmp(k, "Env") || !json_is_array(m)) {
+			if (redact_env(m))
+				return -1;
+			continue;
+		}
+		json_array_foreach(m, i, e) {
+			const char *entry = json_string_value(e);
+			const char *eq = entry ? strchr(entry, '=') : NULL;
+			char name[256], *val = NULL, *joined;
+			size_t n;
+
+			if (!eq || (size_t)(eq - entry) >= sizeof(name))
+				continue;
+			memcpy(name, entry, (size_t)(eq - entry));
+			name[eq - entry] = '\0';
+			if (!actions_env_name_is_secret(name) && !(val = actions_redact_url_password(eq + 1)))
+				return -1;
+			n = strlen(name) + strlen(val ? val : "***") + 2;
+			joined = malloc(n);
+			if (!joined) {
+				free(val);
+				return -1;
+			}
+			snprintf(joined, n, "%s=%s", name, val ? val : "***");
+			free(val);
+			if (json_array_set_new(m, i, json_string(joined))) {
+				free(joined);
+				return -1;
+			}
+			free(joined);
+		}
+	}
+	return 0;
+}
+
+/* Writes a JSON value (environments redacted in place) to rel and records
+ * it. A write failure of the folder itself is fatal (returned); the value
+ * stays the caller's. */
+static int put_json(struct collect *c, const char *what, const char *rel, json_t *v,
 		    struct st_error *err)
 {
 	char path[PATH_MAX];
@@ -118,6 +176,8 @@ static int put_json(struct collect *c, const char *what, const char *rel, const 
 
 	if ((rc = rel_path(c, rel, path, sizeof(path), err)) != 0)
 		return rc;
+	if (redact_env(v) != 0)
+		return oom(err);
 	text = json_dumps(v, JSON_INDENT(2) | JSON_SORT_KEYS);
 	if (!text)
 		return oom(err);
@@ -371,21 +431,29 @@ static int collect_logs(struct collect *c, struct docker_client *d, struct st_er
 
 static int collect_redis(struct collect *c, struct st_error *err)
 {
-	struct redis_info info = REDIS_INFO_INIT;
 	struct redis_conn *r = NULL;
 	struct st_error rerr = { 0 };
+	redisReply *reply = NULL;
 	char path[PATH_MAX];
 	int rc;
 
 	if ((rc = ensure_subdir(c, "redis", err)) != 0 ||
 	    (rc = rel_path(c, "redis/info.txt", path, sizeof(path), err)) != 0)
 		return rc;
-	if (services_redis(c->rq->svc, &r, &rerr) != 0 || redis_info(r, "all", &info, &rerr) != 0)
+	/* The raw answer, as redis-cli INFO shows it (redis_info() parses it
+	 * in place). */
+	if (services_redis(c->rq->svc, &r, &rerr) != 0 ||
+	    redis_command(r, &reply, &rerr, "INFO", "all", NULL) != 0)
 		return record(c, "redis INFO all", "redis/info.txt", 0, &rerr, err);
-	rc = atomic_file_write_all(path, info.text, strlen(info.text), 0600, err);
+	if (reply->type != REDIS_REPLY_STRING && reply->type != REDIS_REPLY_STATUS) {
+		st_error_set(&rerr, ST_EPROTO, "INFO answered a reply of type %d", reply->type);
+		freeReplyObject(reply);
+		return record(c, "redis INFO all", "redis/info.txt", 0, &rerr, err);
+	}
+	rc = atomic_file_write_all(path, reply->str, reply->len, 0600, err);
 	if (rc == 0)
-		rc = record(c, "redis INFO all", "redis/info.txt", strlen(info.text), NULL, err);
-	redis_info_release(&info);
+		rc = record(c, "redis INFO all", "redis/info.txt", reply->len, NULL, err);
+	freeReplyObject(reply);
 	return rc;
 }
 
@@ -761,6 +829,12 @@ static int write_collection(struct collect *c, double started, struct st_error *
 		      c->rq->tool_version ? c->rq->tool_version : "spilttea-ops", "docker_host",
 		      c->rq->cfg->docker.host ? c->rq->cfg->docker.host : "", "artefacts", c->artefacts,
 		      "failed", (json_int_t)c->failed);
+	if (j && json_object_set_new(j, "redacted",
+				     json_string("inspect: values of environment variables named like "
+						 "secrets and passwords in URLs are shown as ***"))) {
+		json_decref(j);
+		return oom(err);
+	}
 	if (!j || !(text = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER))) {
 		json_decref(j);
 		return oom(err);
