@@ -25,6 +25,8 @@ static const struct command commands[] = {
 	{ "config", cmd_config, CMD_NEEDS_CONFIG, "check the configuration or show it with defaults" },
 	{ "runbook", cmd_runbook, 0, "list runbooks and actions, show a runbook's plan, check files" },
 	{ "run", cmd_run, CMD_NEEDS_CONFIG, "run a runbook step by step (checked, journaled, locked)" },
+	{ "health", cmd_health, CMD_NEEDS_CONFIG | CMD_REPORTS_CONFIG_ERROR,
+	  "run every monitoring check at once (Nagios exit codes)" },
 	{ "incident", cmd_incident, CMD_NEEDS_CONFIG, "security incident response: evidence, containment, report" },
 };
 
@@ -129,6 +131,7 @@ int main(int argc, char **argv)
 {
 	struct ctx ctx;
 	struct st_error init_err;
+	struct st_error config_err = { 0 };
 	const struct command *c = NULL;
 	char **rest = NULL;
 	int nrest = 0;
@@ -235,12 +238,15 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	if (c->flags & CMD_NEEDS_CONFIG) {
-		struct st_error err = { 0 };
-
-		if (config_load(ctx.config_path, &ctx.config, &err) != 0) {
-			cmd_print_error(&ctx, &err);
-			status = ST_EXIT_USAGE;
-			goto out;
+		if (config_load(ctx.config_path, &ctx.config, &config_err) != 0) {
+			ctx.config = NULL;
+			if (c->flags & CMD_REPORTS_CONFIG_ERROR) {
+				ctx.config_error = &config_err;
+			} else {
+				cmd_print_error(&ctx, &config_err);
+				status = ST_EXIT_USAGE;
+				goto out;
+			}
 		}
 	}
 	status = c->fn(nrest, rest, &ctx);
