@@ -27,28 +27,29 @@ static const char incident_usage[] =
 	"Security incident response, journaled under an incident id. Commands attach\n"
 	"to the open incident (one is opened when none is); --incident ID picks one.\n"
 	"\n"
-	"  start [--title TEXT] [--id ID]   open an incident\n"
-	"  status                           the open incident and its evidence\n"
-	"  snapshot [--archive]             evidence folder: logs, inspect, database dump,\n"
-	"                                   Redis INFO, journal, SHA256SUMS (+ tar.gz)\n"
-	"  contain                          snapshot (unless there is one), then stop\n"
-	"                                   frontend, backend and the rest (never remove)\n"
+	"  start [--title TEXT] [--id ID]  open an incident\n"
+	"  status                          the open incident and its evidence\n"
+	"  snapshot [--archive]            evidence: logs, inspect, database dump,\n"
+	"                                  Redis INFO, journal, SHA256SUMS (+ tar.gz)\n"
+	"  contain                         snapshot (unless there is one), then stop\n"
+	"                                  frontend, backend and the rest (never remove)\n"
 	"  investigate [--since 1h] [--threshold N] [--recent 24h] [--limit 20]\n"
-	"                                   failed logins per user, new accounts, posts,\n"
-	"                                   reports (--format json)\n"
-	"  lock-users ID...                 password 'LOCKED', inactive; one transaction\n"
-	"  flush-sessions [--pattern P]     delete session keys (SCAN + UNLINK)\n"
-	"  flush-sessions --all             Redis FLUSHALL (typed confirmation)\n"
-	"  rotate-jwt [--no-restart]        new random JWT_SECRET in the env files, then\n"
-	"                                   recreate the services using it, wait healthy\n"
+	"                                  failed logins per user, new accounts, posts,\n"
+	"                                  reports\n"
+	"  lock-users ID...                password 'LOCKED', inactive; one transaction\n"
+	"  flush-sessions [--pattern P]    delete session keys (SCAN + UNLINK)\n"
+	"  flush-sessions --all            Redis FLUSHALL (typed confirmation)\n"
+	"  rotate-jwt [--no-restart]       new random JWT_SECRET in the env files, then\n"
+	"                                  recreate the services using it, wait healthy\n"
 	"  rotate-secret NAME --generate|--from-env VAR [--no-restart]\n"
 	"  top-ips [--since 1h] [--limit 20] [--service backend]\n"
-	"  block-ip IP [--apply]            print (or run, as root) the iptables rule\n"
-	"  report [--output FILE]           Markdown post-incident report from the journal\n"
-	"  close                            close the open incident\n"
+	"  block-ip IP [--apply]           print (or run, as root) the iptables rule\n"
+	"  report [--output FILE]          Markdown report from the journal\n"
+	"  close                           close the open incident\n"
 	"\n"
-	"Secrets are never printed or journaled. Global -n/--dry-run shows the plan,\n"
-	"-y/--yes confirms (needed without a terminal).\n"
+	"--format json: status, snapshot, investigate, lock-users, flush-sessions,\n"
+	"top-ips, block-ip. Secrets are never printed or journaled. -n/--dry-run\n"
+	"shows the plan; -y/--yes confirms (needed without a terminal).\n"
 	"\n"
 	"exit status: 0 done, 1 a step failed, 2 usage or configuration error,\n"
 	"3 aborted (confirmation refused, no open incident), 4 locked\n"
@@ -58,7 +59,7 @@ static const char incident_usage[] =
 	"  spilttea-ops incident contain\n"
 	"  spilttea-ops incident investigate --since 2h --format json\n"
 	"  spilttea-ops incident lock-users 7 42 && spilttea-ops incident rotate-jwt\n"
-	"  spilttea-ops incident report --output incident.md && spilttea-ops incident close\n";
+	"  spilttea-ops incident report --output incident.md\n";
 
 static volatile sig_atomic_t interrupted;
 
@@ -476,6 +477,20 @@ static int sub_status(struct ctx *ctx, struct opts *o, struct job *j)
 
 	if ((status = only(ctx, "status", o, "", 0)))
 		return status;
+	if (!o->incident && incident_current(ctx->config->state_dir, j->id, sizeof(j->id), &err) == ST_ENOTFOUND) {
+		char last[INCIDENT_ID_MAX];
+		int have_last = incident_latest(ctx->config->state_dir, last, sizeof(last), &err) == 0;
+
+		if (j->json) {
+			json_t *v = json_pack("{s:b,s:s*}", "open", 0, "last", have_last ? last : NULL);
+			print_json(v);
+			json_decref(v);
+		} else if (!ctx->quiet) {
+			printf("no incident is open%s%s%s\n", have_last ? " (the last one: " : "",
+			       have_last ? last : "", have_last ? ")" : "");
+		}
+		return 0;
+	}
 	if ((status = resolve(ctx, o, 0, j->id, sizeof(j->id))))
 		return status;
 	if ((rc = incident_load(ctx->config->state_dir, j->id, &info, &err)) != 0) {
@@ -1017,8 +1032,16 @@ int cmd_incident(int argc, char **argv, struct ctx *ctx)
 	}
 	if ((status = parse_opts(ctx, argc, argv, &o)) != 0)
 		goto out;
-	if ((status = want_json(ctx, sub, strcmp(sub, "report") != 0, &j.json)) != 0)
-		goto out;
+	{
+		static const char *const json_subs[] = { "status", "snapshot", "investigate", "lock-users",
+							  "flush-sessions", "top-ips", "block-ip", NULL };
+		int json_ok = 0, k;
+
+		for (k = 0; json_subs[k]; k++)
+			json_ok |= !strcmp(sub, json_subs[k]);
+		if ((status = want_json(ctx, sub, json_ok, &j.json)) != 0)
+			goto out;
+	}
 	if (!strcmp(sub, "start"))
 		status = sub_start(ctx, &o, &j);
 	else if (!strcmp(sub, "status"))

@@ -222,6 +222,22 @@ chmod 640 "$benv"
 cp "$benv" "$tmp/backend.env.before"
 old_secret=$(sed -n 's/^JWT_SECRET=//p' "$benv")
 old_cid=$(docker inspect -f '{{.Id}}' spilttea-backend)
+env_hash() { docker inspect -f '{{range .Config.Env}}{{println .}}{{end}}' spilttea-backend |
+  sed -n "s/^$1=//p" | tr -d '\n' | sha256sum | cut -c1-64; }
+# A backend that does not become ready in time (1 s: its healthcheck needs
+# 2): the old container comes back and the env file is put back too.
+cp "$cfg" "$tmp/cfg.saved"
+printf '  restart_timeout: 1s\n' >>"$cfg"
+run_st 1 "rotate-jwt not ready" incident rotate-jwt --yes
+cp "$tmp/cfg.saved" "$cfg"
+contains "$tmp/err" "the old container runs again" "rotate-jwt not ready"
+cmp -s "$benv" "$tmp/backend.env.before" || fail "rotate-jwt not ready: the env file was not put back"
+[[ $(stat -c %a "$benv") == 640 ]] || fail "rotate-jwt not ready: mode"
+[[ $(docker inspect -f '{{.Id}}' spilttea-backend) == "$old_cid" ]] || fail "rotate-jwt not ready: not the old container"
+[[ $(env_hash JWT_SECRET) == $(printf '%s' "$old_secret" | sha256sum | cut -c1-64) ]] ||
+  fail "rotate-jwt not ready: the backend lost its old secret"
+[[ -z $(docker ps -aq --filter name=spilttea-backend-replaced) ]] || fail "rotate-jwt not ready: a container left over"
+wait_healthy || true
 run_st 0 "rotate-jwt" incident rotate-jwt --yes
 new_secret=$(sed -n 's/^JWT_SECRET=//p' "$benv")
 [[ $new_secret =~ ^[0-9a-f]{128}$ ]] || fail "rotate-jwt: new secret is not 128 hex digits"
@@ -236,10 +252,8 @@ new_cid=$(docker inspect -f '{{.Id}}' spilttea-backend)
 [[ $(docker inspect -f '{{.State.Health.Status}}' spilttea-backend) == healthy ]] || fail "rotate-jwt: backend not healthy"
 curl -sf "$ST_BACKEND_URL/health" >/dev/null || fail "rotate-jwt: /health does not answer"
 # The running backend has the new value: compare hashes, never the value.
-want=$(printf '%s' "$new_secret" | sha256sum | cut -c1-64)
-have=$(docker inspect -f '{{range .Config.Env}}{{println .}}{{end}}' spilttea-backend |
-  sed -n 's/^JWT_SECRET=//p' | tr -d '\n' | sha256sum | cut -c1-64)
-[[ $want == "$have" ]] || fail "rotate-jwt: the backend's JWT_SECRET is not the new one"
+[[ $(env_hash JWT_SECRET) == $(printf '%s' "$new_secret" | sha256sum | cut -c1-64) ]] ||
+  fail "rotate-jwt: the backend's JWT_SECRET is not the new one"
 [[ -z $(docker ps -aq --filter name=spilttea-backend-replaced) ]] || fail "rotate-jwt: old container left"
 ls "$state/incidents/$id"/replaced-spilttea-backend-*.log >/dev/null 2>&1 || fail "rotate-jwt: old container's logs not kept"
 contains "$tmp/out" "recreated backend (spilttea-backend)" "rotate-jwt"
@@ -357,6 +371,8 @@ contains "$report" "$(head -1 "$ev/SHA256SUMS" | cut -c1-64)" "report evidence"
 # ---- close -----------------------------------------------------------------------------------
 run_st 0 "close" incident close
 run_st 3 "close again" incident close
+run_st 0 "status closed" incident status
+contains "$tmp/out" "no incident is open (the last one: $id)" "status closed"
 run_st 0 "report after close" incident report --incident "$id"
 contains "$tmp/out" "- Closed: " "report after close"
 
