@@ -271,11 +271,14 @@ static int resolve(struct ctx *ctx, const struct opts *o, int open_new, char *id
 	if (rc != ST_ENOTFOUND || !open_new)
 		goto fail;
 	if (ctx->dry_run) {
-		snprintf(id, size, "(a new incident)");
+		snprintf(id, size, "to be opened");
 		return 0;
 	}
 	st_error_clear(&err);
-	if ((rc = incident_open(state, NULL, NULL, &info, &err)) != 0)
+	rc = incident_open(state, NULL, NULL, &info, &err);
+	if (rc == ST_ECONFLICT && incident_current(state, id, size, &err) == 0)
+		return 0; /* another command opened one a moment ago: work in it */
+	if (rc)
 		goto fail;
 	snprintf(id, size, "%s", info.id);
 	if (!ctx->quiet)
@@ -336,7 +339,7 @@ static int run_incident(struct ctx *ctx, const char *id, const struct sbuf *yaml
 	if (sigaction(SIGINT, &sa, &old_int) == 0 && sigaction(SIGTERM, &sa, &old_term) == 0)
 		signals_set = 1;
 	if (ctx->dry_run && !ctx->quiet)
-		printf("dry run: nothing will be run, locked or written (incident %s)\n", id);
+		printf("dry run: nothing will be run, locked or written; incident %s\n", id);
 	rc = engine_run(rb, params, &eo, &rep, &err);
 	if (rc) {
 		cmd_print_error(ctx, &err);
