@@ -347,7 +347,9 @@ int incident_report_load(const char *journal_path, const char *id, json_t **out,
 			 struct st_error *err);
 
 /* The evidence folders of incident id, oldest first:
- * [{"dir","collected","collector","tool","files":[{"path","sha256"}],"failed":[...]}]. */
+ * [{"dir","collected","collector","tool","files":[{"path","sha256"}],"failed":[...],
+ *   "archive":{"path","sha256"}}] ("archive" when there is one). *out: caller
+ * decrefs. */
 int incident_evidence_load(const char *state_dir, const char *id, json_t **out,
 			   struct st_error *err);
 
