@@ -80,6 +80,8 @@ int cmd_help(int argc, char **argv, struct ctx *ctx);
 int cmd_config(int argc, char **argv, struct ctx *ctx);
 int cmd_runbook(int argc, char **argv, struct ctx *ctx);
 int cmd_run(int argc, char **argv, struct ctx *ctx);
+int cmd_deploy(int argc, char **argv, struct ctx *ctx);
+int cmd_rollback(int argc, char **argv, struct ctx *ctx);
 int cmd_health(int argc, char **argv, struct ctx *ctx);
 int cmd_incident(int argc, char **argv, struct ctx *ctx);
 

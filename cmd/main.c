@@ -25,6 +25,8 @@ static const struct command commands[] = {
 	{ "config", cmd_config, CMD_NEEDS_CONFIG, "check the configuration or show it with defaults" },
 	{ "runbook", cmd_runbook, 0, "list runbooks and actions, show a runbook's plan, check files" },
 	{ "run", cmd_run, CMD_NEEDS_CONFIG, "run a runbook step by step (checked, journaled, locked)" },
+	{ "deploy", cmd_deploy, CMD_NEEDS_CONFIG, "build and deploy services with a health gate and automatic rollback" },
+	{ "rollback", cmd_rollback, CMD_NEEDS_CONFIG, "put services back on an earlier release's image" },
 	{ "health", cmd_health, CMD_NEEDS_CONFIG | CMD_REPORTS_CONFIG_ERROR,
 	  "run every monitoring check at once (Nagios exit codes)" },
 	{ "incident", cmd_incident, CMD_NEEDS_CONFIG, "security incident response: evidence, containment, report" },

@@ -258,15 +258,17 @@ struct incident_rotate_plan {
 	size_t nservices;
 };
 
-/* Looks for name in the configured env files (env_files and every
- * services.*.env_file) and in the environment of every configured
+/* Looks for name in the configured env files (incident_env_files()) and
+ * in the environment of every configured
  * container (inspect; a missing container is skipped). */
 int incident_rotate_plan(const struct st_config *cfg, struct docker_client *docker,
 			 const char *name, struct incident_rotate_plan *out, struct st_error *err);
 void incident_rotate_plan_release(struct incident_rotate_plan *p);
 
-/* Every env file of the configuration (env_files, then services.*.env_file),
- * without duplicates. *out: NULL-terminated, caller frees each and the array. */
+/* Every env file of the configuration: env_files, the compose project's
+ * (compose_env_file, else the .env beside compose_file), then
+ * services.*.env_file; without duplicates. *out: NULL-terminated, caller
+ * frees each and the array. */
 int incident_env_files(const struct st_config *cfg, char ***out, size_t *n, struct st_error *err);
 
 struct incident_recreate_opts {

@@ -85,12 +85,34 @@ int incident_env_files(const struct st_config *cfg, char ***out, size_t *n, stru
 {
 	char **list = NULL;
 	size_t count = 0, i;
+	int rc;
 
 	*out = NULL;
 	*n = 0;
 	for (i = 0; i < cfg->env_files.count; i++)
 		if (list_add_unique(&list, &count, cfg->env_files.items[i]) != 0)
 			goto nomem;
+	/* The compose project's .env is the runbook's root ".env". */
+	if (cfg->compose_env_file) {
+		if (list_add_unique(&list, &count, cfg->compose_env_file) != 0)
+			goto nomem;
+	} else if (cfg->compose_file) {
+		const char *slash = strrchr(cfg->compose_file, '/');
+		size_t dl = slash ? (size_t)(slash - cfg->compose_file) : 1;
+		char *p = malloc(dl + sizeof("/.env"));
+
+		if (!p)
+			goto nomem;
+		if (slash)
+			memcpy(p, cfg->compose_file, dl);
+		else
+			p[0] = '.';
+		strcpy(p + dl, "/.env");
+		rc = list_add_unique(&list, &count, p);
+		free(p);
+		if (rc != 0)
+			goto nomem;
+	}
 	for (i = 0; i < cfg->n_services; i++)
 		if (cfg->services[i].env_file &&
 		    list_add_unique(&list, &count, cfg->services[i].env_file) != 0)

@@ -506,6 +506,43 @@ static void test_report_render(void **state)
 	sbuf_release(&md);
 }
 
+static void test_env_files(void **state)
+{
+	const char *dir = *state;
+	char path[1024], want[1100];
+	struct st_config *cfg = NULL;
+	struct st_error err = { 0 };
+	char **files = NULL;
+	size_t n = 0, i;
+
+	snprintf(path, sizeof(path), "%s/c.yaml", dir);
+	tu_write(path, "state_dir: ./state\n"
+		       "env_files: [./.env, ./backend/.env]\n"
+		       "compose_file: ./app/docker-compose.yml\n"
+		       "services:\n"
+		       "  backend: { container: be, env_file: ./backend/.env }\n"
+		       "  worker: { container: wk, env_file: ./worker.env }\n"
+		       "postgres: { host: db, user: u, database: d }\n"
+		       "redis: { host: r }\n");
+	if (config_load_file(path, "--config", &cfg, &err) != 0)
+		fail_msg("config: %s", err.message);
+	assert_int_equal(incident_env_files(cfg, &files, &n, &err), 0);
+	assert_int_equal(n, 4);
+	snprintf(want, sizeof(want), "%s/.env", cfg->dir);
+	assert_string_equal(files[0], want);
+	snprintf(want, sizeof(want), "%s/backend/.env", cfg->dir);
+	assert_string_equal(files[1], want);
+	snprintf(want, sizeof(want), "%s/app/.env", cfg->dir);
+	assert_string_equal(files[2], want);
+	snprintf(want, sizeof(want), "%s/worker.env", cfg->dir);
+	assert_string_equal(files[3], want);
+	assert_null(files[4]);
+	for (i = 0; i < n; i++)
+		free(files[i]);
+	free(files);
+	config_free(cfg);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -514,6 +551,7 @@ int main(void)
 		cmocka_unit_test(test_user_ids),
 		cmocka_unit_test(test_secret),
 		cmocka_unit_test_setup_teardown(test_runbooks, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_env_files, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sums_and_archive, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_report_load, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_report_render, setup, teardown),
