@@ -84,5 +84,7 @@ int cmd_deploy(int argc, char **argv, struct ctx *ctx);
 int cmd_rollback(int argc, char **argv, struct ctx *ctx);
 int cmd_health(int argc, char **argv, struct ctx *ctx);
 int cmd_incident(int argc, char **argv, struct ctx *ctx);
+int cmd_backup(int argc, char **argv, struct ctx *ctx);
+int cmd_restore(int argc, char **argv, struct ctx *ctx);
 
 #endif

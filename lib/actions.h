@@ -26,6 +26,10 @@ extern const struct engine_action actions_redis[];
 /* http.probe (lib/actions_http.c). */
 extern const struct engine_action actions_http[];
 
+/* backup.verify, backup.create, backup.load, backup.db_* (lib/actions_backup.c):
+ * what the restore and restore-cleanup runbooks are made of. */
+extern const struct engine_action actions_backup[];
+
 /* Every built-in table, NULL-terminated. */
 extern const struct engine_action *const actions_builtin_tables[];
 

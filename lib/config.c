@@ -253,6 +253,9 @@ static const struct config_key top_keys[] = {
 	{ .key = "backup.via", .type = CT_ENUM, .off = OFF(backup.via), .def = "exec", .choices = via_names },
 	{ .key = "backup.compress", .type = CT_ENUM, .off = OFF(backup.compress), .def = "gzip", .choices = compress_names },
 
+	{ .key = "notify", .type = CT_SECTION },
+	{ .key = "notify.webhook_url", .type = CT_STRING, .off = OFF(notify.webhook_url), .valid = valid_url },
+
 	{ .key = "health", .type = CT_SECTION },
 	{ .key = "health.timeout", .type = CT_DURATION, .off = OFF(health.timeout), .def = "5s", .min = 0.001, .max = 3600 },
 	{ .key = "health.log_window", .type = CT_DURATION, .off = OFF(health.log_window), .def = "5m", .min = 1, .max = 7 * 86400 },
