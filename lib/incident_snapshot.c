@@ -11,6 +11,7 @@
 #include "incident.h"
 #include "actions_util.h"
 #include "atomic_file.h"
+#include "backup.h"
 #include "config.h"
 #include "docker.h"
 #include "journal.h"
@@ -457,6 +458,53 @@ static int collect_redis(struct collect *c, struct st_error *err)
 	return rc;
 }
 
+/* The database dump, through the backup code (kind full): pg_dump as
+ * configured (backup.via), verified end to end, with its manifest beside it. */
+static int collect_database(struct collect *c, struct st_error *err)
+{
+	static const char *const codecs[] = { "gzip", "zstd", "none" };
+	const struct st_config *cfg = c->rq->cfg;
+	struct backup_request rq;
+	struct backup_outcome out;
+	struct st_error berr = { 0 };
+	struct docker_client *d = NULL;
+	char dir[PATH_MAX], rel[PATH_MAX + 16];
+	const char *base;
+	int rc;
+
+	memset(&out, 0, sizeof(out));
+	if ((rc = ensure_subdir(c, "database", err)) != 0 ||
+	    (rc = rel_path(c, "database", dir, sizeof(dir), err)) != 0)
+		return rc;
+	memset(&rq, 0, sizeof(rq));
+	rq.cfg = cfg;
+	rq.dir = dir;
+	rq.kind = BACKUP_KIND_FULL;
+	rq.via = cfg->backup.via;
+	rq.lock = 1;
+	rq.command_line = c->rq->command_line;
+	rq.cancel = c->rq->cancel;
+	if (cfg->backup.compress < 0 || cfg->backup.compress > 2 ||
+	    backup_codec_parse(codecs[cfg->backup.compress], &rq.codec, &berr) != 0 ||
+	    (rq.via == CONFIG_VIA_EXEC && services_docker(c->rq->svc, &d, &berr) != 0))
+		return record(c, "database dump (pg_dump, full)", "database", 0, &berr, err);
+	rq.docker = d;
+	rc = backup_create(&rq, &out, &berr);
+	if (rc == ST_EABORTED && c->rq->cancel && *c->rq->cancel) {
+		backup_manifest_release(&out.manifest);
+		*err = berr;
+		return rc;
+	}
+	base = strrchr(out.path, '/');
+	snprintf(rel, sizeof(rel), "database/%s", base ? base + 1 : out.path);
+	if (rc)
+		rc = record(c, "database dump (pg_dump, full)", NULL, 0, &berr, err);
+	else
+		rc = record(c, "database dump (pg_dump, full)", rel, out.manifest.bytes_compressed, NULL, err);
+	backup_manifest_release(&out.manifest);
+	return rc;
+}
+
 /* Streams src into a new file dst (0600). ST_ENOTFOUND when src is missing. */
 static int copy_file(const char *src, const char *dst, unsigned long long *bytes,
 		     struct st_error *err)
@@ -885,7 +933,8 @@ int incident_snapshot_take(const struct incident_snapshot_request *rq,
 		rc = st_error_set(err, ST_EABORTED, "interrupted while collecting evidence");
 		goto out;
 	}
-	if ((rc = collect_redis(&c, err)) != 0 || (rc = collect_journal(&c, err)) != 0 ||
+	if ((rc = collect_database(&c, err)) != 0 || (rc = collect_redis(&c, err)) != 0 ||
+	    (rc = collect_journal(&c, err)) != 0 ||
 	    (rc = write_collection(&c, started, err)) != 0 ||
 	    (rc = incident_sums_write(c.dir, &out->files, &out->bytes, err)) != 0)
 		goto out;

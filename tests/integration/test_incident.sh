@@ -119,6 +119,16 @@ else
   n_images=$(ls "$ev/images" | grep -vc '^list.json$' || true)
   [[ $n_images -ge 3 ]] || fail "snapshot: $n_images image inspects, expected every image"
   grep -q '^redis_version:' "$ev/redis/info.txt" || fail "snapshot: redis INFO"
+  dump=$(ls "$ev"/database/backup_*.sql.gz 2>/dev/null | head -1)
+  if [[ -z $dump ]]; then
+    fail "snapshot: no database dump"
+  else
+    gzip -t "$dump" || fail "snapshot: database dump does not decompress"
+    zcat "$dump" >"$tmp/dump.sql"
+    grep -q 'CREATE TABLE public."User"' "$tmp/dump.sql" || fail "snapshot: dump lacks \"User\""
+    grep -q '"kind": *"full"' "$dump.json" || fail "snapshot: dump manifest is not of a full dump"
+    grep -q '"verified": *true' "$dump.json" || fail "snapshot: dump not verified"
+  fi
   grep -q '"collector": "[^"]*@' "$ev/collection.json" || fail "snapshot: collector"
   grep -q '"collected": "20[0-9-]*T[0-9:.]*Z"' "$ev/collection.json" || fail "snapshot: UTC time"
   grep -q '"tool": "spilttea-ops ' "$ev/collection.json" || fail "snapshot: tool version"
@@ -134,6 +144,19 @@ else
   grep -qx "$(basename "$ev")/SHA256SUMS" "$tmp/tar.list" || fail "snapshot: archive content"
   [[ $(stat -c %a "$ev.tar.gz") == 600 ]] || fail "snapshot: archive mode"
 fi
+
+# With postgres down (it happens in incidents) the rest is still collected,
+# the manifest still verifies, and the command says what is missing.
+docker stop spilttea-postgres >/dev/null
+run_st 1 "snapshot without postgres" incident snapshot
+docker start spilttea-postgres >/dev/null
+contains "$tmp/out" "not collected: database dump (pg_dump, full)" "snapshot without postgres"
+contains "$tmp/err" "could not be collected" "snapshot without postgres"
+ev_down=$(sed -n 's/^evidence: //p' "$tmp/out")
+[[ -s $ev_down/logs/spilttea-postgres.log ]] || fail "snapshot without postgres: logs missing"
+[[ -d $ev_down ]] && { (cd "$ev_down" && sha256sum --strict --quiet -c SHA256SUMS) || fail "snapshot without postgres: SHA256SUMS"; }
+grep -q '"failed": 1' "$ev_down/collection.json" || fail "snapshot without postgres: failure not recorded"
+wait_healthy || true
 
 # ---- investigate ------------------------------------------------------------------
 # A user hammered within the hour: 9 failures. The runbook's own query groups by
