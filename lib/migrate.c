@@ -677,6 +677,20 @@ static void names_in(const struct migrate_status *st, enum migrate_state s, char
 	}
 }
 
+static int up_cancelled(const struct migrate_up_request *rq)
+{
+	return rq->cancel && *rq->cancel;
+}
+
+/* Interrupted before the step named what could start: nothing of it ran. */
+static int interrupted_before(struct up_run *u, const char *step, const char *what, struct st_error *err)
+{
+	step_start(u, step, what);
+	st_error_set(err, ST_EABORTED, "interrupted before '%s': no migration applied", step);
+	step_end(u, ST_EABORTED, err, NULL);
+	return ST_EABORTED;
+}
+
 static const char *first_in(const struct migrate_status *st, enum migrate_state s)
 {
 	size_t i;
@@ -754,6 +768,10 @@ int migrate_up(const struct migrate_up_request *rq, struct migrate_up_result *re
 		goto out;
 
 	/* 2. a verified backup first */
+	if (up_cancelled(rq)) {
+		rc = interrupted_before(&u, "backup", "take a verified backup of the database", err);
+		goto out;
+	}
 	if (rq->no_backup) {
 		step_start(&u, "backup", "no backup (--no-backup)");
 		step_end(&u, 0, err, json_pack("{s:b, s:s}", "skipped", 1, "reason", rq->reason));
@@ -771,6 +789,12 @@ int migrate_up(const struct migrate_up_request *rq, struct migrate_up_result *re
 		step_end(&u, rc, err, rc == 0 ? json_pack("{s:s}", "backup", res->backup_name) : NULL);
 		if (rc != 0)
 			goto out;
+	}
+	/* The last moment to stop with nothing applied (the backup may have
+	 * ended because of the interrupt, or just before it). */
+	if (up_cancelled(rq)) {
+		rc = interrupted_before(&u, "migrate", "apply the pending migrations", err);
+		goto out;
 	}
 	snprintf(last.backup_path, sizeof(last.backup_path), "%s", res->backup_path);
 	snprintf(last.time, sizeof(last.time), "%s", time_format_rfc3339(time_wall(), stamp, sizeof(stamp)));
@@ -837,10 +861,16 @@ int migrate_up(const struct migrate_up_request *rq, struct migrate_up_result *re
 	}
 	step_start(&u, "health", "wait until the backend is healthy");
 	svc = config_service(cfg, cfg->migrate.service);
-	rc = container_wait_ready(rq->docker, container, svc ? (svc->health_url ? svc->health_url : svc->url) : NULL,
-				  rq->health_timeout > 0 ? rq->health_timeout : 120, 0.5, NULL, err);
+	rc = container_wait_ready_cancel(rq->docker, container,
+					 svc ? (svc->health_url ? svc->health_url : svc->url) : NULL,
+					 rq->health_timeout > 0 ? rq->health_timeout : 120, 0.5, rq->cancel, NULL, err);
+	if (rc == ST_EABORTED) {
+		st_error_set(err, ST_EABORTED, "interrupted while waiting for '%s' to become healthy: the "
+			     "migrations are applied and it was restarted", container);
+		st_error_hint(err, "check it: spilttea-ops health");
+	}
 	step_end(&u, rc, err, NULL);
-	if (rc != 0)
+	if (rc != 0 && rc != ST_EABORTED)
 		restore_hint(err, res, NULL);
 out:
 	if (last_written) {

@@ -162,6 +162,13 @@ struct migrate_up_request {
 	const struct migrate_ui *ui;    /* may be NULL */
 	const char *command_line;       /* journal and lock; may be NULL */
 	double health_timeout;          /* seconds for the restarted backend; <= 0: 120 */
+	/* Set by a signal handler; may be NULL. Before the command runs, an
+	 * interrupt stops the run with nothing applied (the backup callback
+	 * should watch the same flag). Once the command started it runs to
+	 * its end (killing Prisma half way leaves a failed migration), and so
+	 * do the status check and the restart that make it complete; only the
+	 * wait for the restarted backend is cut short. */
+	volatile sig_atomic_t *cancel;
 };
 
 struct migrate_up_result {
@@ -177,7 +184,9 @@ struct migrate_up_result {
 /*
  * The sequence described at the top. Errors: ST_EUSAGE (no_backup without
  * a reason), ST_ELOCKED, ST_EABORTED (failed migrations recorded before
- * the start; the hint names `migrate resolve --rolled-back NAME`),
+ * the start; the hint names `migrate resolve --rolled-back NAME`; or
+ * interrupted through rq->cancel: the journal run ends "aborted", the
+ * lock is released and last.json says "failed" when the command ran),
  * ST_EFAILED (the backup, the command, the status after it, the restart or
  * the health wait failed: the hint carries res->restore_command), and the
  * clients' codes. Nothing pending: 0 with res->applied_any 0 and no backup.

@@ -9,6 +9,8 @@
 #   - --no-build with an existing tag (and without one: exit 3)
 #   - --ref builds an older commit of a git-tracked context, working tree
 #     untouched; .dockerignore honoured by the build
+#   - a lost session (SIGHUP) mid-deploy: rolled back, exit 3, journal run
+#     ended, no lock left
 #   - two deploys at once: the second exits 4
 #   - --dry-run changes nothing; the first deploy records the image before it
 #   - the compose path (sandbox/docker-compose.yml): deploy all in depends_on
@@ -221,6 +223,35 @@ contains "$tmp/err" "cannot build 'spilttea-test-backend:" "failing build"
 contains "$tmp/err" "returned a non-zero code" "failing build"
 [[ $(docker inspect --format '{{.Id}}' spilttea-backend) == "$cid" ]] || fail "failing build replaced the container"
 [[ $(image_id spilttea-test-backend:latest) == "$v1_id" ]] || fail "failing build moved latest"
+
+# ---- a lost session (SIGHUP) during the health gate ----------------------------------
+# The run stops, rolls back and ends like a Ctrl-C: exit 3, the journal run
+# closed, no lock left, the previous container serving again.
+cid=$(docker inspect --format '{{.Id}}' spilttea-backend)
+setsid "$bin" -c "$tmp/slow.yaml" deploy backend --yes </dev/null >"$tmp/hup.out" 2>"$tmp/hup.err" &
+pid=$!
+for ((i = 0; i < 600; i++)); do
+	grep -q 'backend-replace' "$tmp/hup.out" && break
+	sleep 0.1
+done
+kill -HUP "$pid"
+set +e
+wait "$pid"
+rc=$?
+set -e
+[[ $rc == 3 ]] || { fail "SIGHUP during the gate: exit $rc, expected 3"; sed 's/^/  | /' "$tmp/hup.out" "$tmp/hup.err" >&2; }
+[[ ! -e $state/locks/deploy.lock ]] || fail "SIGHUP during the gate: the lock file was left"
+python3 - "$state/journal.jsonl" "$pid" <<'PY' || fail "SIGHUP during the gate: the journal run has no end, or not 'aborted'"
+import json, sys
+recs = [json.loads(l) for l in open(sys.argv[1])]
+run = [r for r in recs if r["type"] == "start" and r.get("pid") == int(sys.argv[2])][-1]["run"]
+end = [r for r in recs if r["type"] == "end" and r["run"] == run]
+assert end and end[0]["result"] == "aborted", end
+PY
+[[ $(version) == '{"version":"v1"}' ]] || fail "SIGHUP during the gate: v1 not serving: $(version)"
+[[ $(docker inspect --format '{{.State.Running}} {{.Image}}' spilttea-backend) == "true $v1_id" ]] ||
+	fail "SIGHUP during the gate: old container not running under its name"
+[[ $(image_id spilttea-test-backend:latest) == "$v1_id" ]] || fail "SIGHUP during the gate: latest not back on v1"
 
 # ---- --no-build ----------------------------------------------------------------------
 docker tag "$v2_id" spilttea-test-backend:latest
