@@ -57,7 +57,7 @@ struct docker_client *deploy_docker(struct deploy_run *run)
 
 int deploy_cancelled(const struct deploy_run *run)
 {
-	return run->opts->cancel && *run->opts->cancel;
+	return run->cancel && *run->cancel;
 }
 
 void deploy_notice(struct deploy_run *run, const char *fmt, ...)
@@ -264,7 +264,7 @@ int deploy_gate(struct deploy_run *run, struct deploy_target *t, const char *con
 		/* One look at the container (running, restarts, Docker health);
 		 * the URL is probed here, so an app answering errors fails fast. */
 		rc = container_wait_ready_cancel(run->docker, container, NULL, 0, dc->health_interval,
-						 run->opts->cancel, wr, &werr);
+						 run->cancel, wr, &werr);
 		snprintf(rep->docker_health, sizeof(rep->docker_health), "%s",
 			 wr->state.has_healthcheck ? wr->state.health : "");
 		copy_excerpt(rep->docker_probe, sizeof(rep->docker_probe), wr->health_log,
@@ -576,7 +576,15 @@ static int recreate_replace(struct deploy_run *run, struct deploy_target *t, jso
 	int rc = replace_steps(run, t, result, err);
 
 	if (rc && (t->new_container || t->old_stopped)) {
-		if (recreate_replace_undo(run, t, &uerr) != 0) {
+		volatile sig_atomic_t *cancel = run->cancel;
+		int urc;
+
+		/* An undo, even inside the act: the interrupt that may have
+		 * stopped the replacement must not stop putting the old back. */
+		run->cancel = NULL;
+		urc = recreate_replace_undo(run, t, &uerr);
+		run->cancel = cancel;
+		if (urc != 0) {
 			st_error_hint(err, "putting the old container back failed too: %s", uerr.message);
 		} else {
 			size_t n = strlen(err->message);
@@ -1072,6 +1080,8 @@ static struct deploy_target *call_target(struct engine_call *call, const json_t 
 	size_t i;
 
 	*run = (struct deploy_run *)call->services;   /* svc is its first member */
+	if (*run)
+		(*run)->cancel = call->cancel;
 	for (i = 0; *run && i < (*run)->ntargets; i++)
 		if (svc && !strcmp((*run)->targets[i].service, svc))
 			return &(*run)->targets[i];

@@ -200,6 +200,11 @@ struct deploy_run {
 	struct deploy_target *targets;  /* owned, in depends_on order */
 	size_t ntargets;
 	size_t current;                 /* index of the target running now */
+	/* The running step's interrupt flag (engine_call.cancel): the
+	 * operator's while an act runs, NULL while an undo runs (undo is what
+	 * cleans up after an interrupt and must finish). What deploy_cancelled
+	 * and the health gate look at; never opts->cancel directly. */
+	volatile sig_atomic_t *cancel;
 };
 
 /* ---- running ------------------------------------------------------------ */
@@ -244,7 +249,7 @@ int deploy_execute(const struct st_config *cfg, const struct deploy_options *opt
 /* The Docker client of the run; borrowed. */
 struct docker_client *deploy_docker(struct deploy_run *run);
 
-/* 1 when the operator interrupted the run. */
+/* 1 when the operator interrupted the running act (never during undo). */
 int deploy_cancelled(const struct deploy_run *run);
 
 /* A line for the operator through opts->ui->notice (nothing when absent). */

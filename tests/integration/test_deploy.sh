@@ -248,6 +248,17 @@ run = [r for r in recs if r["type"] == "start" and r.get("pid") == int(sys.argv[
 end = [r for r in recs if r["type"] == "end" and r["run"] == run]
 assert end and end[0]["result"] == "aborted", end
 PY
+# Undo runs without the interrupt (review 2 item 8): the previous container
+# is back and its health gate passed, not "interrupted".
+python3 - "$state/journal.jsonl" "$pid" <<'PY' || fail "SIGHUP during the gate: undoing the replacement failed"
+import json, sys
+recs = [json.loads(l) for l in open(sys.argv[1])]
+run = [r for r in recs if r["type"] == "start" and r.get("pid") == int(sys.argv[2])][-1]["run"]
+undo = [r for r in recs if r["type"] == "step" and r["run"] == run and r["phase"] == "undo"]
+assert undo and all(r["result"] == "undone" for r in undo), undo
+assert "backend-replace" in [r["step"] for r in undo], undo
+PY
+grep -q 'undo of step' "$tmp/hup.err" && fail "SIGHUP during the gate: $(grep 'undo of step' "$tmp/hup.err")"
 [[ $(version) == '{"version":"v1"}' ]] || fail "SIGHUP during the gate: v1 not serving: $(version)"
 [[ $(docker inspect --format '{{.State.Running}} {{.Image}}' spilttea-backend) == "true $v1_id" ]] ||
 	fail "SIGHUP during the gate: old container not running under its name"
