@@ -28,10 +28,18 @@
  * back to the old container, which never stopped, and the new one is
  * removed. The next deploy starts on the other port: ports alternate.
  *
- * A run that died between switch and cutover leaves the service's name on
- * the old container and the proxy on the new one; the next run sees the
- * upstream file and starts on the port it does not route to, so it
- * replaces the orphan (named NAME-COLOUR) rather than the live one.
+ * A run that died between switch and cutover leaves the proxy on the new
+ * container, still named NAME-COLOUR, and the service's name on the old
+ * one, which takes no traffic but holds the other port. The next run's
+ * start finishes that cutover first (drain, remove the old NAME, rename
+ * NAME-COLOUR to NAME) and then deploys as usual; without that its new
+ * container could not bind the port the stale one holds.
+ *
+ * Once cutover starts stopping the old container, the new one is the only
+ * one that can serve: nothing after that point fails the cutover (what
+ * could not be removed or renamed is a notice, and the next run finishes
+ * it), and the undos of switch and start refuse to route back to, or
+ * remove, the only container left.
  */
 #include "deploy.h"
 
@@ -117,7 +125,79 @@ static int result_obj(json_t **result, json_t *obj, struct st_error *err)
 	return obj ? 0 : oom(err);
 }
 
+/* Inspect, with "does not exist" as *out NULL and no error. */
+static int inspect_opt(struct docker_client *d, const char *name, json_t **out, struct st_error *err)
+{
+	int rc = docker_container_inspect(d, name, DOCKER_TIMEOUT_DEFAULT, out, err);
+
+	if (rc == ST_ENOTFOUND) {
+		st_error_clear(err);
+		*out = NULL;
+		return 0;
+	}
+	return rc;
+}
+
 /* ---- start ---------------------------------------------------------------------- */
+
+/*
+ * A run that died between its switch and its cutover: the proxy routes to
+ * upstream_port, served by a running NAME-<colour of that port>, while NAME
+ * is absent or the old container on the other port (no traffic). Finishes
+ * that cutover: drain, remove the stale NAME, rename the live one to NAME.
+ * Nothing to do (0) in every other state.
+ */
+static int bg_finish_interrupted(struct deploy_run *run, struct deploy_target *t, long upstream_port,
+				 struct st_error *err)
+{
+	const struct config_proxy *p = &run->cfg->proxy;
+	struct docker_client *d = deploy_docker(run);
+	json_t *live = NULL, *named = NULL;
+	struct st_error e2 = { 0 };
+	char live_name[256];
+	int rc;
+
+	if (upstream_port != p->blue_port && upstream_port != p->green_port)
+		return 0;
+	snprintf(live_name, sizeof(live_name), "%s-%s", t->container,
+		 upstream_port == p->blue_port ? "blue" : "green");
+	if ((rc = inspect_opt(d, live_name, &live, err)) != 0)
+		goto out;
+	if (!live || !json_is_true(json_object_get(json_object_get(live, "State"), "Running")) ||
+	    env_port(live) != upstream_port)
+		goto out;
+	if ((rc = inspect_opt(d, t->container, &named, err)) != 0)
+		goto out;
+	if (named && env_port(named) == upstream_port)
+		goto out;   /* both claim the port: not a state a deploy leaves; not ours to judge */
+	deploy_notice(run, "a deploy that stopped between its switch and cutover left %s serving (port %ld)%s%s: "
+		      "finishing that cutover first", live_name, upstream_port,
+		      named ? " and the old container under the name " : "", named ? t->container : "");
+	if (named) {
+		if (proxy_wait_drained(d, p, p->drain_timeout, NULL, &e2) != 0)
+			deploy_notice(run, "%s; removing the old container anyway", e2.message);
+		if ((rc = deploy_remove_container(run, json_string_value(json_object_get(named, "Id")), err)) != 0) {
+			st_error_wrap(err, "cannot remove the stale container '%s' (port %ld, no traffic)",
+				      t->container, env_port(named));
+			goto out;
+		}
+	}
+	if ((rc = docker_container_rename(d, live_name, t->container, DOCKER_TIMEOUT_DEFAULT, err)) != 0) {
+		st_error_wrap(err, "%s serves, but cannot take the name '%s'", live_name, t->container);
+		st_error_hint(err, "docker rename %s %s", live_name, t->container);
+		goto out;
+	}
+	/* What runs before this deploy is the interrupted one's release. */
+	free(t->previous_image_id);
+	t->previous_image_id = NULL;
+	if (json_string_value(json_object_get(live, "Image")) &&
+	    !(t->previous_image_id = strdup(json_string_value(json_object_get(live, "Image")))))
+		rc = oom(err);
+out:
+	json_decref(live);
+	json_decref(named);
+	return rc;
+}
 
 static int bg_start(struct deploy_run *run, struct deploy_target *t, json_t **result, struct st_error *err)
 {
@@ -131,6 +211,12 @@ static int bg_start(struct deploy_run *run, struct deploy_target *t, json_t **re
 
 	if (!bg)
 		return oom(err);
+	/* Where traffic goes now: the upstream file is the truth; the old
+	 * container's PORT when the file says nothing we can read. */
+	if (proxy_current_port(p, &bg->old_port, &e2) != 0)
+		bg->old_port = 0;
+	else if ((rc = bg_finish_interrupted(run, t, bg->old_port, err)) != 0)
+		goto out;
 	/* The container as it is now (the plan's inspect may be stale). */
 	rc = docker_container_inspect(d, t->container, DOCKER_TIMEOUT_DEFAULT, &cur, err);
 	if (rc == ST_ENOTFOUND) {
@@ -157,9 +243,7 @@ static int bg_start(struct deploy_run *run, struct deploy_target *t, json_t **re
 			goto out;
 		}
 	}
-	/* Where traffic goes now: the upstream file is the truth; the old
-	 * container's PORT when the file says nothing we can read. */
-	if (proxy_current_port(p, &bg->old_port, &e2) != 0)
+	if (!bg->old_port)
 		bg->old_port = cur ? env_port(cur) : 0;
 	bg->new_port = bg->old_port == p->blue_port ? p->green_port : p->blue_port;
 	snprintf(bg->colour, sizeof(bg->colour), "%s", bg->new_port == p->blue_port ? "blue" : "green");

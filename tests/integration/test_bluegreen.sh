@@ -6,7 +6,8 @@
 # 503) fails the gate, exits 1, and the old container keeps serving with 0
 # failed requests; a new container that dies after the switch is caught by
 # the watch, the proxy goes back and the old container serves again; a
-# last good deploy brings the backend back to the port it started on.
+# last good deploy brings the backend back to the port it started on; a
+# deploy killed between its switch and cutover is finished by the next one.
 # Restores spilttea-sandbox/backend:latest and removes the images it built.
 set -uo pipefail
 
@@ -154,6 +155,42 @@ load_stop
 check "second good deploy exits 0" test "$rc" = 0
 check "ports alternate: back on $p0" test "$(port_now)" = "$p0" -a "$(backend_port)" = "$p0"
 check "0 failed requests during the second deploy" test "$(load_field failed)" = 0
+
+# 5. A deploy that dies (SIGKILL: a lost machine, an OOM kill) between its
+# switch and its cutover leaves the proxy on NAME-COLOUR and the name on the
+# old container, which takes no traffic. The next deploy finishes that
+# cutover first and then deploys as usual (review 2 item 2).
+switched_in() { # JOURNAL_LINE: the switch of the run started after it is done
+	tail -n +"$1" "$ST_SANDBOX_DIR/state/journal.jsonl" |
+		grep -q '"step":"backend-switch","action":"deploy.op","phase":"act","result":"ok"'
+}
+jl=$(($(wc -l <"$ST_SANDBOX_DIR/state/journal.jsonl") + 1))
+"$B" --yes deploy backend --strategy blue-green >"$tmp/d5" 2>&1 &
+dp=$!
+killed=0
+for _ in $(seq 1 600); do
+	if switched_in "$jl"; then
+		kill -KILL "$dp" && killed=1
+		break
+	fi
+	kill -0 "$dp" 2>/dev/null || break
+	sleep 0.05
+done
+wait "$dp" 2>/dev/null
+check "killed after the switch: it was killed between switch and cutover" test "$killed" = 1
+check "killed after the switch: the proxy routes to the new colour ($(port_now))" test "$(port_now)" = "$p1"
+check "killed after the switch: the new colour is left beside the old name" test -n "$(leftovers)"
+load_start 150
+"$B" --yes deploy backend --strategy blue-green >"$tmp/d6" 2>&1
+rc=$?
+load_stop
+check "deploy after the killed one exits 0" test "$rc" = 0
+check "it said it finished the interrupted cutover" grep -q "finishing that cutover first" "$tmp/d6"
+check "the backend alternated once more: on $p0, where the proxy routes" \
+	test "$(port_now)" = "$p0" -a "$(backend_port)" = "$p0"
+check "no blue/green container left" test -z "$(leftovers)"
+check "one backend container" test "$(docker ps -a --format '{{.Names}}' | grep -c '^spilttea-backend')" = 1
+check "0 failed requests while it recovered and deployed ($(load_field sent) sent)" test "$(load_field failed)" = 0
 
 printf '1..%d\n' "$checks"
 if ((failures)); then
