@@ -61,6 +61,9 @@ struct bluegreen {
 	char path[512];                 /* health path through the proxy */
 	int switched;                   /* the proxy routes to the new container */
 	double t_switched_wall;         /* epoch seconds the switch was confirmed */
+	int committed;                  /* cutover began stopping the old container: the new
+					   one is all that serves, nothing may route away from
+					   it or remove it */
 };
 
 static int oom(struct st_error *err)
@@ -290,10 +293,16 @@ out:
 
 static int bg_start_undo(struct deploy_run *run, struct deploy_target *t, struct st_error *err)
 {
+	struct bluegreen *bg = state(t);
 	int rc;
 
 	if (!t->new_container)
 		return 0;
+	if (bg && bg->committed) {
+		st_error_set(err, ST_ECONFLICT, "not removing %s: the old container was stopped at cutover and "
+			     "it is the only one serving '%s'", bg->new_name, t->service);
+		return st_error_hint(err, "roll back with a new deploy: spilttea-ops rollback %s", t->service);
+	}
 	rc = docker_container_remove(deploy_docker(run), t->new_container, 1, 0, DOCKER_TIMEOUT_DEFAULT, err);
 	if (rc && rc != ST_ENOTFOUND)
 		return rc;
@@ -365,6 +374,11 @@ static int bg_switch_undo(struct deploy_run *run, struct deploy_target *t, struc
 
 	if (!bg->switched)
 		return 0;
+	if (bg->committed) {
+		st_error_set(err, ST_ECONFLICT, "the old container was stopped at cutover: %s keeps serving on "
+			     "port %ld, there is nothing to switch back to", bg->new_name, bg->new_port);
+		return st_error_hint(err, "roll back with a new deploy: spilttea-ops rollback %s", t->service);
+	}
 	if (!bg->old_port) {
 		/* Nothing served before this deploy: nothing to route back to. */
 		bg->switched = 0;
@@ -471,28 +485,41 @@ static int bg_cutover(struct deploy_run *run, struct deploy_target *t, json_t **
 	struct st_error e2 = { 0 };
 	size_t left = 0;
 	double t0 = time_monotonic();
-	int rc;
+	int removed = 1, renamed = 1;
 
 	/* Requests the old workers still hold go to the old container: it
 	 * stays until they are done. */
 	if (proxy_wait_drained(d, p, p->drain_timeout, &left, &e2) != 0)
 		deploy_notice(run, "%s; stopping the old container anyway", e2.message);
+	/* The commit point: from here on the new container is the one that
+	 * serves, whatever fails. Failing the step would make the engine undo
+	 * the switch (to a port nothing listens on) and then remove the new
+	 * container: a full outage. What is left undone is a notice, and the
+	 * next deploy finishes it (bg_finish_interrupted). */
+	bg->committed = 1;
 	if (t->old_container) {
-		if ((rc = deploy_remove_container(run, t->old_container, err)) != 0) {
-			st_error_wrap(err, "cannot remove the old container of '%s'", t->service);
-			return rc;
+		st_error_clear(&e2);
+		if (deploy_remove_container(run, t->old_container, &e2) != 0) {
+			removed = 0;
+			deploy_notice(run, "%s serves, but the old container of '%s' could not be removed: %s "
+				      "(the next deploy removes it, or: docker rm -f %.12s)", bg->new_name, t->service,
+				      e2.message, t->old_container);
+		} else {
+			free(t->old_container);
+			t->old_container = NULL;
 		}
-		free(t->old_container);
-		t->old_container = NULL;
 	}
-	if ((rc = docker_container_rename(d, t->new_container, t->container, DOCKER_TIMEOUT_DEFAULT, err)) != 0) {
-		st_error_wrap(err, "%s serves, but cannot take the name '%s'", bg->new_name, t->container);
-		st_error_hint(err, "docker rename %s %s", bg->new_name, t->container);
-		return rc;
+	st_error_clear(&e2);
+	if (docker_container_rename(d, t->new_container, t->container, DOCKER_TIMEOUT_DEFAULT, &e2) != 0) {
+		renamed = 0;
+		deploy_notice(run, "%s serves, but cannot take the name '%s': %s (the next deploy renames it, "
+			      "or: docker rename %s %s)", bg->new_name, t->container, e2.message, bg->new_name,
+			      t->container);
 	}
-	return result_obj(result, json_pack("{s:s, s:i, s:f, s:i}", "container", t->container, "port",
-					    (int)bg->new_port, "drain_seconds", time_monotonic() - t0, "draining_left",
-					    (int)left), err);
+	return result_obj(result, json_pack("{s:s, s:i, s:f, s:i, s:b, s:b}", "container",
+					    renamed ? t->container : bg->new_name, "port", (int)bg->new_port,
+					    "drain_seconds", time_monotonic() - t0, "draining_left", (int)left,
+					    "old_removed", removed, "renamed", renamed), err);
 }
 
 static const struct deploy_op bluegreen_ops[] = {
