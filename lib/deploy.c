@@ -18,6 +18,7 @@
 #include "buildctx.h"
 #include "config.h"
 #include "container.h"
+#include "health_eval.h"
 #include "http.h"
 #include "lock.h"
 #include "runbook.h"
@@ -247,16 +248,20 @@ int deploy_gate(struct deploy_run *run, struct deploy_target *t, const char *con
 	double t0 = time_monotonic(), deadline = t0 + dc->health_timeout;
 	long bad = 0;
 	int rc = 0;
-	char dur[32];
+	char dur[32], *shown = NULL;
 
 	(void)t;
 	if (!rep)
 		rep = &local;
 	memset(rep, 0, sizeof(*rep));
-	if (url)
-		snprintf(rep->url, sizeof(rep->url), "%s", url);
-	if (!(wr = calloc(1, sizeof(*wr))))
+	/* What messages, the step's result and the journal show: no
+	 * user:password, no query (credentials and tokens travel there). */
+	if ((url && !(shown = health_url_for_display(url))) || !(wr = calloc(1, sizeof(*wr)))) {
+		free(shown);
 		return oom(err);
+	}
+	if (url)
+		snprintf(rep->url, sizeof(rep->url), "%s", shown);
 	for (;;) {
 		struct st_error werr = { 0 };
 		int docker_ready, url_ok = !url;
@@ -306,7 +311,7 @@ int deploy_gate(struct deploy_run *run, struct deploy_target *t, const char *con
 				rep->waited = time_monotonic() - t0;
 				rc = st_error_set(err, ST_EFAILED, "new container '%s' failed its health check: %s "
 						  "answered %ld %ld times in a row (after %s): %s%s%s",
-						  container, url, rep->status, bad,
+						  container, shown, rep->status, bad,
 						  time_format_duration(rep->waited, dur, sizeof(dur)),
 						  *rep->body ? rep->body : "(empty body)",
 						  *rep->docker_health ? "; docker health: " : "", rep->docker_health);
@@ -323,7 +328,7 @@ int deploy_gate(struct deploy_run *run, struct deploy_target *t, const char *con
 			if (url && !url_ok)
 				rc = st_error_set(err, ST_EFAILED, "new container '%s' not healthy within %s: %s "
 						  "%s%ld%s: %s%s%s%s%s", container,
-						  time_format_duration(dc->health_timeout, dur, sizeof(dur)), url,
+						  time_format_duration(dc->health_timeout, dur, sizeof(dur)), shown,
 						  rep->status ? "answered " : "", rep->status,
 						  rep->status ? "" : " (no answer)", rep->body,
 						  *rep->docker_health ? "; docker health: " : "", rep->docker_health,
@@ -341,6 +346,7 @@ int deploy_gate(struct deploy_run *run, struct deploy_target *t, const char *con
 	}
 out:
 	free(wr);
+	free(shown);
 	return rc;
 }
 

@@ -445,8 +445,9 @@ static int bg_watch(struct deploy_run *run, struct deploy_target *t, json_t **re
 		}
 		probes++;
 		if (ans.status < 200 || ans.status >= 300 || (ans.upstream[0] && strcmp(ans.upstream, want)))
-			return st_error_set(err, ST_EFAILED, "through the proxy, %s%s answered %ld%s%s while "
-					    "watching %s", p->url, bg->path, ans.status,
+			/* The path without its query: tokens travel there. */
+			return st_error_set(err, ST_EFAILED, "through the proxy, %s%.*s answered %ld%s%s while "
+					    "watching %s", p->url, (int)strcspn(bg->path, "?#"), bg->path, ans.status,
 					    ans.upstream[0] ? " from " : "", ans.upstream, bg->new_name);
 		if (time_monotonic() < end)
 			time_sleep(0.5);

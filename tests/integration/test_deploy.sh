@@ -6,6 +6,8 @@
 #   - a broken image (health answers 500): automatic rollback, exit 1, the
 #     old version serving, the message names URL, status and body; one that
 #     exits at start: the same
+#   - a health URL with user:password and a query token: neither shown in
+#     messages or the journal
 #   - --no-build with an existing tag (and without one: exit 3)
 #   - --ref builds an older commit of a git-tracked context, working tree
 #     untouched; .dockerignore honoured by the build
@@ -197,6 +199,17 @@ detect=$(sed -n 's/.*times in a row (after \([^)]*\)).*/\1/p' "$tmp/err" | head 
 [[ $(image_id spilttea-test-backend:latest) == "$v1_id" ]] || fail "broken: latest not back on v1"
 [[ $(release_field backend -1 status) == failed ]] || fail "broken release not marked failed"
 docker ps -a --format '{{.Names}}' | grep -q -- '-old-\|-new-' && fail "broken: a temporary container was left"
+
+# The health URL as messages, results and the journal show it: without
+# user:password and query, where credentials and tokens travel.
+secret_url="${ST_BACKEND_URL/:\/\//://probe:pw-s3cret@}/health?token=tok-s3cret"
+sed "s|health_url: \"$ST_BACKEND_URL/health\"|health_url: \"$secret_url\"|" "$tmp/broken.yaml" >"$tmp/secret.yaml"
+grep -qF "$secret_url" "$tmp/secret.yaml" || fail "secret health URL: the configuration was not rewritten"
+run_st 1 "broken image, health URL with credentials" -c "$tmp/secret.yaml" deploy backend --yes
+contains "$tmp/err" "$ST_BACKEND_URL/health answered 500" "health URL with credentials"
+if grep -l 's3cret' "$tmp/out" "$tmp/err" "$state/journal.jsonl"; then
+	fail "the health URL's password or token was shown: $(grep -ho '[^ ]*s3cret[^ ]*' "$tmp/out" "$tmp/err" "$state/journal.jsonl" | sort -u | tr '\n' ' ')"
+fi
 
 run_st 1 "image that exits" -c "$tmp/exits.yaml" deploy backend --yes
 contains "$tmp/err" "exit code 3" "image that exits"
