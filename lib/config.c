@@ -186,6 +186,7 @@ static const struct config_key service_keys[] = {
 	{ .key = "build", .type = CT_PATH, .off = SOFF(build) },
 	{ .key = "health_url", .type = CT_STRING, .off = SOFF(health_url), .valid = valid_url },
 	{ .key = "url", .type = CT_STRING, .off = SOFF(url), .valid = valid_url },
+	{ .key = "env_file", .type = CT_PATH, .off = SOFF(env_file) },
 };
 
 static const struct config_table service_table = {

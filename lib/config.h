@@ -53,6 +53,8 @@ struct config_service {
 	char *build;       /* absolute path of the build context, NULL when not set */
 	char *health_url;  /* http(s) URL of a health endpoint, NULL when not set */
 	char *url;         /* http(s) URL where the service answers, NULL when not set */
+	char *env_file;    /* absolute path of the env file its container is created with
+			      (--env-file / compose env_file: backend/.env), NULL when not set */
 };
 
 /* Higher is worse for every metric: warn <= crit is enforced. */

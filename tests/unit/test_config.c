@@ -335,7 +335,8 @@ static void test_unknown_nested(void **state)
 		  "unknown key 'thresholds.disk_percent.critical'");
 	hint = load_fail(L_STATE "services:\n  backend:\n    container: b\n    imag: x\n", 5, 5,
 			 "unknown key 'services.backend.imag' (did you mean 'image'?)");
-	assert_string_equal(hint, "keys under 'services.backend': container, image, build, health_url, url");
+	assert_string_equal(hint, "keys under 'services.backend': container, image, build, health_url, url, "
+			    "env_file");
 	/* The literal password key is never suggested. */
 	load_fail(MINIMAL "redis2: 1\n", 11, 1, "unknown key 'redis2' (did you mean 'redis'?)");
 }
