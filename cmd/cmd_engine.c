@@ -128,11 +128,47 @@ static void ui_step_end(void *ud, const struct engine_step_event *ev)
 		       ev->index + 1, ev->total, ev->step->name, cmd_color_on(c, COLOR_DIM), dur, tries,
 		       cmd_color_off(c));
 	/* A failure that stops the run is the final error message; only those
-	 * the run survives need their reason here. */
-	if (ev->detail && *ev->detail && ev->result == ENGINE_RESULT_FAILED &&
-	    (ev->phase == ENGINE_PHASE_UNDO || ev->step->continue_on_error))
+	 * the run survives need their reason here (a finding says it itself). */
+	if (ev->detail && *ev->detail && ev->result == ENGINE_RESULT_FAILED && !u->finding &&
+	    (ev->phase == ENGINE_PHASE_UNDO || ev->step->continue_on_error || ev->step->finding))
 		printf("    %s\n", ev->detail);
+	if (u->finding && ev->phase != ENGINE_PHASE_UNDO)
+		fputs(u->finding, stdout);
+	free(u->finding);
+	u->finding = NULL;
 	fflush(stdout);
+}
+
+/* Kept until the step's line is printed (step_end comes after). */
+static void ui_finding(void *ud, const struct engine_finding *f)
+{
+	struct cmd_ui *u = ud;
+	int c = u->ctx->color_stdout;
+	enum cmd_color color = f->status == ENGINE_FINDING_OK     ? COLOR_GREEN
+			       : f->status == ENGINE_FINDING_WARN ? COLOR_YELLOW
+								  : COLOR_RED;
+	char *text = NULL;
+	size_t len = 0;
+	FILE *m;
+
+	free(u->finding);
+	u->finding = NULL;
+	if (u->ctx->quiet || !(m = open_memstream(&text, &len)))
+		return;
+	fprintf(m, "    %s%s%s: %s\n", cmd_color_on(c, color), engine_finding_status_name(f->status),
+		cmd_color_off(c), f->message);
+	if (f->error)
+		fprintf(m, "      cannot check: %s\n", f->error);
+	if (f->why)
+		fprintf(m, "      %s\n", f->why);
+	if (f->fix)
+		fprintf(m, "      fix: %s\n", f->fix);
+	if (f->fix_runbook)
+		fprintf(m, "      automatic fix: spilttea-ops run %s\n", f->fix_runbook);
+	if (fclose(m) == 0)
+		u->finding = text;
+	else
+		free(text);
 }
 
 static void ui_notice(void *ud, const char *message)
@@ -215,4 +251,11 @@ void cmd_engine_ui(struct cmd_ui *state, struct ctx *ctx, struct engine_ui *ui)
 	ui->step_end = ui_step_end;
 	ui->notice = ui_notice;
 	ui->confirm = ui_confirm;
+	ui->finding = ui_finding;
+}
+
+void cmd_engine_ui_release(struct cmd_ui *state)
+{
+	free(state->finding);
+	state->finding = NULL;
 }

@@ -35,7 +35,10 @@ int cmd_engine_optional_config(const struct ctx *ctx, struct st_config **out,
 struct cmd_ui {
 	struct ctx *ctx;
 	int progress_open;     /* a "... step" line waits for its result */
+	char *finding;         /* a finding step's conclusion, printed after its step line; owned */
 };
 void cmd_engine_ui(struct cmd_ui *state, struct ctx *ctx, struct engine_ui *ui);
+/* Frees what the UI state holds. */
+void cmd_engine_ui_release(struct cmd_ui *state);
 
 #endif

@@ -73,7 +73,7 @@ int cmd_run(int argc, char **argv, struct ctx *ctx)
 	struct engine_options opts;
 	struct engine_report report;
 	struct engine_ui ui;
-	struct cmd_ui ui_state;
+	struct cmd_ui ui_state = { 0 };
 	struct services services;
 	struct sigaction sa, old_int, old_term;
 	const char *target = NULL, *incident = NULL;
@@ -172,13 +172,20 @@ int cmd_run(int argc, char **argv, struct ctx *ctx)
 
 		char failed[64] = "";
 
+		char findings[96] = "";
+
 		if (report.failed)
-			snprintf(failed, sizeof(failed), ", %zu failed (continue_on_error)", report.failed);
-		printf("runbook %s done: %zu ok, %zu skipped%s in %s (journal run %s)\n", rb->name,
+			snprintf(failed, sizeof(failed), ", %zu failed (the run went on)", report.failed);
+		if (report.findings[0] + report.findings[1] + report.findings[2])
+			snprintf(findings, sizeof(findings), "; findings: %zu ok, %zu warn, %zu problem",
+				 report.findings[ENGINE_FINDING_OK], report.findings[ENGINE_FINDING_WARN],
+				 report.findings[ENGINE_FINDING_PROBLEM]);
+		printf("runbook %s done: %zu ok, %zu skipped%s in %s (journal run %s)%s\n", rb->name,
 		       report.ok, report.skipped, failed,
-		       time_format_duration(report.duration, dur, sizeof(dur)), report.run_id);
+		       time_format_duration(report.duration, dur, sizeof(dur)), report.run_id, findings);
 	}
 out:
+	cmd_engine_ui_release(&ui_state);
 	services_release(&services);
 	if (signals_set) {
 		sigaction(SIGINT, &old_int, NULL);
