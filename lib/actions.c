@@ -8,5 +8,6 @@ const struct engine_action *const actions_builtin_tables[] = {
 	actions_pg,
 	actions_redis,
 	actions_http,
+	actions_envfile,
 	NULL,
 };

@@ -17,7 +17,8 @@ extern const struct engine_action actions_generic[];
  * .env (lib/actions_docker.c). */
 extern const struct engine_action actions_docker[];
 
-/* pg.query, .exec, .connections, .terminate_idle, .analyze (lib/actions_pg.c). */
+/* pg.query, .exec, .connections, .terminate_idle, .analyze, .vacuum, .vacuum_full
+ * (lib/actions_pg.c). */
 extern const struct engine_action actions_pg[];
 
 /* redis.info, .ping, .count_matching, .delete_matching (lib/actions_redis.c). */
@@ -25,6 +26,9 @@ extern const struct engine_action actions_redis[];
 
 /* http.probe (lib/actions_http.c). */
 extern const struct engine_action actions_http[];
+
+/* envfile.read (lib/actions_envfile.c). */
+extern const struct engine_action actions_envfile[];
 
 /* Every built-in table, NULL-terminated. */
 extern const struct engine_action *const actions_builtin_tables[];

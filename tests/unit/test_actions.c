@@ -294,11 +294,12 @@ static void test_redact_url(void **state)
 
 static void test_env_summary(void **state)
 {
-	json_t *env = json_pack("[s,s,s,s,s,s,s,s]", "PORT=3001",
+	json_t *env = json_pack("[s,s,s,s,s,s,s,s,s]", "PORT=3001",
 				"DATABASE_URL=postgresql://app:s3cret@db:5432/app", "JWT_SECRET=abcdef",
 				"SMTP_HOST=smtp.example.com", "SMTP_PASS=pw", "EMPTY=", "PORT=3002",
-				"garbage");
-	json_t *req = json_pack("[s,s,s,s]", "PORT", "SMTP_PASS", "EMPTY", "AWS_REGION");
+				"garbage", "API_TOKEN=");
+	/* API_TOKEN is shown as *** but set to "": it is missing all the same. */
+	json_t *req = json_pack("[s,s,s,s,s]", "PORT", "SMTP_PASS", "EMPTY", "AWS_REGION", "API_TOKEN");
 	json_t *out = actions_env_summary(env, req);
 	char *dump;
 
@@ -309,11 +310,13 @@ static void test_env_summary(void **state)
 	assert_null(strstr(dump, "abcdef"));
 	assert_null(strstr(dump, "\"pw\""));
 	assert_string_equal(dump,
-		"{\"count\":6,\"hidden\":[\"JWT_SECRET\",\"SMTP_PASS\"],"
-		"\"missing\":[\"EMPTY\",\"AWS_REGION\"],\"missing_count\":2,"
-		"\"names\":[\"DATABASE_URL\",\"EMPTY\",\"JWT_SECRET\",\"PORT\",\"SMTP_HOST\",\"SMTP_PASS\"],"
-		"\"vars\":{\"DATABASE_URL\":\"postgresql://app:***@db:5432/app\",\"EMPTY\":\"\","
-		"\"JWT_SECRET\":\"***\",\"PORT\":\"3002\",\"SMTP_HOST\":\"smtp.example.com\","
+		"{\"count\":7,\"hidden\":[\"JWT_SECRET\",\"SMTP_PASS\",\"API_TOKEN\"],"
+		"\"missing\":[\"EMPTY\",\"AWS_REGION\",\"API_TOKEN\"],\"missing_count\":3,"
+		"\"missing_text\":\"EMPTY, AWS_REGION, API_TOKEN\","
+		"\"names\":[\"API_TOKEN\",\"DATABASE_URL\",\"EMPTY\",\"JWT_SECRET\",\"PORT\",\"SMTP_HOST\","
+		"\"SMTP_PASS\"],"
+		"\"vars\":{\"API_TOKEN\":\"***\",\"DATABASE_URL\":\"postgresql://app:***@db:5432/app\","
+		"\"EMPTY\":\"\",\"JWT_SECRET\":\"***\",\"PORT\":\"3002\",\"SMTP_HOST\":\"smtp.example.com\","
 		"\"SMTP_PASS\":\"***\"}}");
 	free(dump);
 	json_decref(out);
@@ -322,6 +325,75 @@ static void test_env_summary(void **state)
 	json_decref(out);
 	json_decref(env);
 	json_decref(req);
+}
+
+static void test_url_origin(void **state)
+{
+	char o[64];
+
+	(void)state;
+	assert_int_equal(actions_url_origin("HTTP://Api.Example.COM:80/x?y#z", o, sizeof(o)), 0);
+	assert_string_equal(o, "http://api.example.com");
+	assert_int_equal(actions_url_origin("https://a.b:443", o, sizeof(o)), 0);
+	assert_string_equal(o, "https://a.b");
+	assert_int_equal(actions_url_origin("https://a.b:8443/", o, sizeof(o)), 0);
+	assert_string_equal(o, "https://a.b:8443");
+	assert_int_equal(actions_url_origin("http://127.0.0.1:3001", o, sizeof(o)), 0);
+	assert_string_equal(o, "http://127.0.0.1:3001");
+	assert_int_equal(actions_url_origin("http://u:p@w@host:03001/p", o, sizeof(o)), 0);
+	assert_string_equal(o, "http://host:3001");
+	assert_int_equal(actions_url_origin("http://[::1]:3000/", o, sizeof(o)), 0);
+	assert_string_equal(o, "http://[::1]:3000");
+	/* localhost and 127.0.0.1 are different origins to a browser. */
+	assert_int_equal(actions_url_origin("http://localhost:3001", o, sizeof(o)), 0);
+	assert_string_equal(o, "http://localhost:3001");
+	assert_int_equal(actions_url_origin("ftp://a.b", o, sizeof(o)), -1);
+	assert_int_equal(actions_url_origin("localhost:3001", o, sizeof(o)), -1);
+	assert_int_equal(actions_url_origin("http://", o, sizeof(o)), -1);
+	assert_int_equal(actions_url_origin("http://a:", o, sizeof(o)), -1);
+	assert_int_equal(actions_url_origin("http://a:12x", o, sizeof(o)), -1);
+	assert_int_equal(actions_url_origin("http://[::1", o, sizeof(o)), -1);
+	assert_int_equal(actions_url_origin("http://a-very-long-host-name.example", o, 16), -1);
+	assert_int_equal(actions_url_origin(NULL, o, sizeof(o)), -1);
+}
+
+static void test_env_extras(void **state)
+{
+	json_t *env = json_pack("[s,s,s,s]", "AWS_REGION=eu-west-1", "AWS_SECRET_ACCESS_KEY=xyz",
+				"FRONTEND_URL=http://LOCALHOST:3000/", "VITE_API_URL=http://localhost:3002");
+	json_t *sum = actions_env_summary(env, NULL);
+	json_t *origins = json_pack("{s:s,s:s,s:s}", "FRONTEND_URL", "http://localhost:3000/app",
+				    "VITE_API_URL", "http://localhost:3001", "MISSING_URL",
+				    "https://x.example");
+	struct st_error err = { 0 };
+	json_t *o;
+
+	(void)state;
+	assert_int_equal(actions_env_extras(NULL, sum, origins, "AWS_", &err), 0);
+	assert_string_equal(json_string_value(json_object_get(sum, "matched_text")),
+			    "AWS_REGION, AWS_SECRET_ACCESS_KEY");
+	assert_int_equal(json_integer_value(json_object_get(sum, "origin_mismatches")), 2);
+	o = json_object_get(json_object_get(sum, "origins"), "FRONTEND_URL");
+	assert_true(json_is_true(json_object_get(o, "same")));
+	assert_string_equal(json_string_value(json_object_get(o, "origin")), "http://localhost:3000");
+	o = json_object_get(json_object_get(sum, "origins"), "VITE_API_URL");
+	assert_true(json_is_false(json_object_get(o, "same")));
+	assert_string_equal(json_string_value(json_object_get(o, "expected")), "http://localhost:3001");
+	o = json_object_get(json_object_get(sum, "origins"), "MISSING_URL");
+	assert_true(json_is_false(json_object_get(o, "same")));
+	assert_true(json_is_null(json_object_get(o, "value")));
+	json_decref(origins);
+
+	/* A service name needs a configuration to look its URL up. */
+	origins = json_pack("{s:s}", "FRONTEND_URL", "frontend");
+	assert_int_equal(actions_env_extras(NULL, sum, origins, NULL, &err), ST_ECONFIG);
+	assert_string_equal(err.message, "service 'frontend' has neither url nor health_url");
+	json_decref(origins);
+	origins = json_pack("{s:i}", "FRONTEND_URL", 1);
+	assert_int_equal(actions_env_extras(NULL, sum, origins, NULL, &err), ST_EUSAGE);
+	json_decref(origins);
+	json_decref(sum);
+	json_decref(env);
 }
 
 /* ---- text shaping ---- */
@@ -537,6 +609,8 @@ int main(void)
 		cmocka_unit_test(test_env_secret_names),
 		cmocka_unit_test(test_redact_url),
 		cmocka_unit_test(test_env_summary),
+		cmocka_unit_test(test_url_origin),
+		cmocka_unit_test(test_env_extras),
 		cmocka_unit_test(test_text_and_tail),
 		cmocka_unit_test(test_exit_matches),
 		cmocka_unit_test(test_pg_params),
