@@ -75,5 +75,6 @@ int cmd_help(int argc, char **argv, struct ctx *ctx);
 int cmd_config(int argc, char **argv, struct ctx *ctx);
 int cmd_runbook(int argc, char **argv, struct ctx *ctx);
 int cmd_run(int argc, char **argv, struct ctx *ctx);
+int cmd_diagnose(int argc, char **argv, struct ctx *ctx);
 
 #endif

@@ -17,7 +17,7 @@ extern const struct engine_action actions_generic[];
  * .env (lib/actions_docker.c). */
 extern const struct engine_action actions_docker[];
 
-/* pg.query, .exec, .connections, .terminate_idle, .analyze, .vacuum, .vacuum_full
+/* pg.query, .exec, .ping, .connections, .terminate_idle, .analyze, .vacuum, .vacuum_full
  * (lib/actions_pg.c). */
 extern const struct engine_action actions_pg[];
 

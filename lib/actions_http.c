@@ -9,6 +9,8 @@
 #include "actions_util.h"
 #include "http.h"
 
+#include <math.h>
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -48,7 +50,7 @@ static int act_probe(struct engine_call *call, const json_t *args, json_t **resu
 	shown = actions_redact_url_password(url);
 	*result = excerpt && shown ? json_pack("{s:s,s:I,s:f,s:b,s:O,s:O,s:s,s:b,s:s}", "url", shown,
 					       "status", (json_int_t)res.status, "latency_s",
-					       res.latency_s, "ok", ok, "body", body, "body_excerpt",
+					       round(res.latency_s * 1000) / 1000, "ok", ok, "body", body, "body_excerpt",
 					       excerpt, "content_type", res.content_type,
 					       "body_truncated", res.body_truncated, "error",
 					       res.status ? "" : (res.error[0] ? res.error : perr.message))

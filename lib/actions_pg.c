@@ -104,6 +104,36 @@ static json_t *activity_pids(const struct pg_activity *a, size_t n)
 	return pids;
 }
 
+/* Whether PostgreSQL accepts a connection and answers: a server that
+ * does not is a result (ok false and why), not an error, so a check can
+ * expect it either way. */
+static int act_ping(struct engine_call *call, const json_t *args, json_t **result,
+		    struct st_error *err)
+{
+	struct pg_conn *conn = NULL;
+	struct st_error perr = { 0 };
+	char *version = NULL;
+	double t0 = time_monotonic();
+	int owned = 0, rc;
+
+	rc = actions_pg_conn(call, actions_arg_str(args, "database"), &conn, &owned, &perr);
+	if (rc == 0)
+		rc = pg_query_text(conn, "SHOW server_version", 0, NULL,
+				   actions_arg_num(args, "timeout", 5), &version, &perr);
+	if (rc == ST_ENOMEM || rc == ST_EUSAGE) {
+		*err = perr;
+		goto out;
+	}
+	*result = json_pack("{s:b,s:f,s:s,s:s}", "ok", rc == 0, "latency_s",
+			    round((time_monotonic() - t0) * 1000) / 1000, "server_version",
+			    version ? version : "", "error", rc ? perr.message : "");
+	rc = *result ? 0 : actions_oom(err);
+out:
+	free(version);
+	actions_pg_done(conn, owned);
+	return rc;
+}
+
 static int act_connections(struct engine_call *call, const json_t *args, json_t **result,
 			   struct st_error *err)
 {
@@ -346,6 +376,12 @@ static const struct engine_arg_spec exec_args[] = {
 	{ NULL, 0, 0, NULL, NULL },
 };
 
+static const struct engine_arg_spec ping_args[] = {
+	{ "database", ENGINE_ARG_STRING, 0, NULL, "another database than postgres.database" },
+	{ "timeout", ENGINE_ARG_DURATION, 0, "5s", "statement timeout" },
+	{ NULL, 0, 0, NULL, NULL },
+};
+
 static const struct engine_arg_spec connections_args[] = {
 	{ "idle_older_than", ENGINE_ARG_DURATION, 0, "5m", "idle connections older than this are listed" },
 	{ "timeout", ENGINE_ARG_DURATION, 0, NULL, "statement timeout" },
@@ -380,6 +416,8 @@ const struct engine_action actions_pg[] = {
 	  ENGINE_ACTION_READ_ONLY, act_query },
 	{ "pg.exec", "run a statement that may change data; affected row count", exec_args,
 	  ENGINE_ACTION_DESTRUCTIVE, act_exec },
+	{ "pg.ping", "whether PostgreSQL accepts a connection and answers (ok, error)", ping_args,
+	  ENGINE_ACTION_READ_ONLY, act_ping },
 	{ "pg.connections", "connection saturation and idle connections", connections_args,
 	  ENGINE_ACTION_READ_ONLY, act_connections },
 	{ "pg.terminate_idle", "terminate other clients' connections idle for too long",

@@ -698,7 +698,8 @@ judged:
 		       (!f->evidence && add_evidence(evidence, f->warn_expect, result)) ||
 		       redact_json_values(evidence, r->secrets)))
 		goto oom;
-	if (status != ENGINE_FINDING_OK) {
+	/* What is wrong is not known when the check could not run: no fix. */
+	if (status != ENGINE_FINDING_OK && out == STEP_DONE) {
 		if (f->fix && !(fix = finding_text(r, f->fix)))
 			goto oom;
 		scope_of(r, &scope, 0);
@@ -720,7 +721,7 @@ judged:
 		ev.error = out == STEP_DONE ? NULL : err->message;
 		ev.evidence = evidence;
 		ev.fix = fix;
-		ev.fix_runbook = status != ENGINE_FINDING_OK ? f->fix_runbook : NULL;
+		ev.fix_runbook = status != ENGINE_FINDING_OK && out == STEP_DONE ? f->fix_runbook : NULL;
 		ev.fix_params = fix_params;
 		r->ui->finding(r->ui->ud, &ev);
 	}

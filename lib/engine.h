@@ -225,8 +225,10 @@ struct engine_finding {
 	const char *why;              /* the comparison that did not hold, or NULL */
 	const char *error;            /* the action failed: its error ("cannot check"), or NULL */
 	const json_t *evidence;       /* object: result path -> value (absent: null); never NULL */
-	const char *fix;              /* what to do, or NULL (always NULL when ok) */
-	const char *fix_runbook;      /* a safe automatic fix, or NULL (NULL when ok) */
+	const char *fix;              /* what to do, or NULL (NULL when ok or when the
+					 action failed) */
+	const char *fix_runbook;      /* a safe automatic fix, or NULL (NULL when ok or
+					 when the action failed) */
 	const json_t *fix_params;     /* its parameters, resolved: an object, never NULL */
 };
 

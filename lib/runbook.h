@@ -60,7 +60,10 @@
  *
  * The finding's templates may use the step's own result. When the action
  * fails, the finding has the given severity and the error ("cannot
- * check"). A step whose `when` or arguments need a value that is not there
+ * check"), and no fix (what is wrong is not known); so a check
+ * whose failure is the finding uses an action that reports it in its
+ * result (http.probe, pg.ping, docker.inspect of a missing container).
+ * A step whose `when` or arguments need a value that is not there
  * (an unset ${config} key, a step that did not run) is skipped.
  *
  * Strings may hold ${config.a.b}, ${args.NAME} and ${steps.NAME.FIELD}
