@@ -76,5 +76,6 @@ int cmd_config(int argc, char **argv, struct ctx *ctx);
 int cmd_runbook(int argc, char **argv, struct ctx *ctx);
 int cmd_run(int argc, char **argv, struct ctx *ctx);
 int cmd_diagnose(int argc, char **argv, struct ctx *ctx);
+int cmd_logs(int argc, char **argv, struct ctx *ctx);
 
 #endif

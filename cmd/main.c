@@ -25,6 +25,7 @@ static const struct command commands[] = {
 	{ "config", cmd_config, CMD_NEEDS_CONFIG, "check the configuration or show it with defaults" },
 	{ "runbook", cmd_runbook, 0, "list runbooks and actions, show a runbook's plan, check files" },
 	{ "run", cmd_run, CMD_NEEDS_CONFIG, "run a runbook step by step (checked, journaled, locked)" },
+	{ "logs", cmd_logs, CMD_NEEDS_CONFIG, "show, filter and count the services' logs (Docker API)" },
 	{ "diagnose", cmd_diagnose, CMD_NEEDS_CONFIG, "check for the runbook's common issues; --fix applies the safe fixes" },
 };
 
