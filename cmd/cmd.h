@@ -77,5 +77,7 @@ int cmd_runbook(int argc, char **argv, struct ctx *ctx);
 int cmd_run(int argc, char **argv, struct ctx *ctx);
 int cmd_diagnose(int argc, char **argv, struct ctx *ctx);
 int cmd_logs(int argc, char **argv, struct ctx *ctx);
+int cmd_db(int argc, char **argv, struct ctx *ctx);
+int cmd_cache(int argc, char **argv, struct ctx *ctx);
 
 #endif

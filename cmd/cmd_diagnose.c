@@ -436,6 +436,8 @@ int cmd_diagnose(int argc, char **argv, struct ctx *ctx)
 				goto nomem;
 			}
 			d.words[d.nwords++] = since_words[i];
+			if (sbuf_printf(&command, " %s", since_words[i]))
+				goto nomem;
 		} else if (!strcmp(a, "--")) {
 			continue;
 		} else if (a[0] == '-') {
@@ -447,6 +449,8 @@ int cmd_diagnose(int argc, char **argv, struct ctx *ctx)
 				goto out;
 			}
 			d.words[d.nwords++] = argv[i];
+			if (sbuf_printf(&command, " %s", a))
+				goto nomem;
 		} else if (!diag_issue_def(a)) {
 			status = cmd_usage_error(ctx, "unknown issue '%s' (see 'spilttea-ops diagnose --list')", a);
 			goto out;

@@ -5,11 +5,13 @@
  */
 #include "cmd_engine.h"
 #include "../lib/config.h"
+#include "../lib/services.h"
 #include "../lib/timeutil.h"
 #include "../lib/yamltree.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -258,4 +260,75 @@ void cmd_engine_ui_release(struct cmd_ui *state)
 {
 	free(state->finding);
 	state->finding = NULL;
+}
+
+/* ---- running a named runbook ----------------------------------------- */
+
+static volatile sig_atomic_t run_interrupted;
+
+static void run_on_signal(int sig)
+{
+	if (run_interrupted) {
+		signal(sig, SIG_DFL);
+		raise(sig);
+		return;
+	}
+	run_interrupted = 1;
+}
+
+int cmd_engine_run_named(struct ctx *ctx, const char *name, int argc, char **kv, int quiet,
+			 struct engine_report *report, struct st_error *err)
+{
+	struct engine_registry *reg = NULL;
+	struct runbook_catalog *cat = NULL;
+	struct runbook *rb = NULL;
+	struct engine_options opts;
+	struct engine_ui ui;
+	struct cmd_ui ui_state = { 0 };
+	struct services services;
+	struct sigaction sa, old_int, old_term;
+	struct ctx quiet_ctx = *ctx;
+	json_t *params = NULL;
+	int rc, signals_set = 0;
+
+	memset(report, 0, sizeof(*report));
+	services_init(&services, ctx->config);
+	if ((rc = cmd_engine_open(ctx->config, &reg, &cat, err)) != 0 ||
+	    (rc = runbook_catalog_load(cat, name, &rb, err)) != 0 ||
+	    (rc = engine_params_parse(rb, argc, kv, &params, err)) != 0)
+		goto out;
+	quiet_ctx.quiet = ctx->quiet || quiet;
+	cmd_engine_ui(&ui_state, &quiet_ctx, &ui);
+	memset(&opts, 0, sizeof(opts));
+	opts.state_dir = ctx->config->state_dir;
+	opts.command_line = ctx->command_line;
+	opts.dry_run = ctx->dry_run;
+	opts.assume_yes = ctx->yes;
+	opts.lookup_config = cmd_engine_lookup_config;
+	opts.config_ud = ctx->config;
+	opts.config = ctx->config;
+	opts.services = &services;
+	opts.cancel = &run_interrupted;
+	opts.ui = &ui;
+	opts.keep_results = 1;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = run_on_signal;
+	sigemptyset(&sa.sa_mask);
+	run_interrupted = 0;
+	if (sigaction(SIGINT, &sa, &old_int) == 0 && sigaction(SIGTERM, &sa, &old_term) == 0)
+		signals_set = 1;
+	rc = engine_run(rb, params, &opts, report, err);
+out:
+	if (signals_set) {
+		sigaction(SIGINT, &old_int, NULL);
+		sigaction(SIGTERM, &old_term, NULL);
+	}
+	cmd_engine_ui_release(&ui_state);
+	services_release(&services);
+	json_decref(params);
+	runbook_free(rb);
+	runbook_catalog_free(cat);
+	engine_registry_free(reg);
+	return rc;
 }

@@ -26,6 +26,8 @@ static const struct command commands[] = {
 	{ "runbook", cmd_runbook, 0, "list runbooks and actions, show a runbook's plan, check files" },
 	{ "run", cmd_run, CMD_NEEDS_CONFIG, "run a runbook step by step (checked, journaled, locked)" },
 	{ "logs", cmd_logs, CMD_NEEDS_CONFIG, "show, filter and count the services' logs (Docker API)" },
+	{ "db", cmd_db, CMD_NEEDS_CONFIG, "database sizes, connections, slow queries, kill-idle, vacuum, analyze" },
+	{ "cache", cmd_cache, CMD_NEEDS_CONFIG, "Redis cache: memory, clients, hit rate; clear keys by pattern" },
 	{ "diagnose", cmd_diagnose, CMD_NEEDS_CONFIG, "check for the runbook's common issues; --fix applies the safe fixes" },
 };
 

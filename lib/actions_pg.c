@@ -12,6 +12,7 @@
 #include "actions.h"
 #include "actions_util.h"
 #include "config.h"
+#include "pgmaint.h"
 #include "pgstat.h"
 #include "services.h"
 #include "timeutil.h"
@@ -253,30 +254,6 @@ out:
 	return rc;
 }
 
-/* Total size (table, indexes, TOAST) of [schema.]table, or of the
- * database when table is NULL. The name is quoted by format('%I') on the
- * server and looked up with to_regclass: a missing table is ST_ENOTFOUND. */
-static int relation_bytes(struct pg_conn *conn, const char *schema, const char *table,
-			  double timeout, long long *out, struct st_error *err)
-{
-	const char *params[2] = { schema ? schema : table, table };
-	int rc;
-
-	if (!table)
-		return pg_query_long(conn, "SELECT pg_database_size(current_database())", 0, NULL,
-				     timeout, out, err);
-	rc = pg_query_long(conn,
-			   schema ? "SELECT coalesce(pg_total_relation_size(to_regclass(format('%I.%I', $1::text, $2::text))), -1)"
-				  : "SELECT coalesce(pg_total_relation_size(to_regclass(format('%I', $1::text))), -1)",
-			   schema ? 2 : 1, params, timeout, out, err);
-	if (rc == 0 && *out < 0) {
-		rc = st_error_set(err, ST_ENOTFOUND, "table '%s%s%s' does not exist", schema ? schema : "",
-				  schema ? "." : "", table);
-		st_error_hint(err, "see the tables with 'spilttea-ops db size'");
-	}
-	return rc;
-}
-
 /* VACUUM [FULL] [ANALYZE] [table]. VACUUM refuses to run inside a
  * transaction block, so it goes out on its own, in autocommit. */
 static int vacuum(struct engine_call *call, const json_t *args, int full, json_t **result,
@@ -304,7 +281,7 @@ static int vacuum(struct engine_call *call, const json_t *args, int full, json_t
 		rc = st_error_set(err, ST_EFAILED, "cannot vacuum: the connection is inside a transaction");
 		goto out;
 	}
-	if ((rc = relation_bytes(conn, schema, table, 30, &before, err)) != 0)
+	if ((rc = pgmaint_relation_size(conn, schema, table, 30, &before, err)) != 0)
 		goto out;
 	if (table && ((rc = pg_quote_ident(conn, table, &qt, err)) != 0 ||
 		      (schema && (rc = pg_quote_ident(conn, schema, &qs, err)) != 0)))
@@ -329,7 +306,7 @@ static int vacuum(struct engine_call *call, const json_t *args, int full, json_t
 	t0 = time_monotonic();
 	if ((rc = pg_exec(conn, sql, 0, NULL, timeout, err)) != 0)
 		goto out;
-	if ((rc = relation_bytes(conn, schema, table, 30, &after, err)) != 0)
+	if ((rc = pgmaint_relation_size(conn, schema, table, 30, &after, err)) != 0)
 		goto out;
 	*result = json_pack("{s:s,s:b,s:b,s:f,s:I,s:I,s:I}", "table", table ? table : "*", "full", full,
 			    "analyze", analyze, "duration_s", time_monotonic() - t0, "bytes_before",

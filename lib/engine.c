@@ -1023,6 +1023,8 @@ int engine_run(const struct runbook *rb, const json_t *params, const struct engi
 	}
 out:
 	report->duration = time_monotonic() - t0;
+	if (opts->keep_results && r.results && report != &dummy)
+		report->results = json_incref(r.results);
 	journal_close(r.journal);
 	lock_release(lock);
 	json_decref(r.results);

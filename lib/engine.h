@@ -266,6 +266,7 @@ struct engine_options {
 					 need a client then fail) */
 	volatile sig_atomic_t *cancel;/* set by a signal handler; may be NULL */
 	const struct engine_ui *ui;   /* may be NULL: nothing shown, nobody asked */
+	int keep_results;             /* hand the act results to engine_report.results */
 };
 
 struct engine_report {
@@ -274,6 +275,10 @@ struct engine_report {
 	size_t findings[3];           /* by enum engine_finding_status */
 	double duration;
 	int journal_failed;           /* some journal record could not be written */
+	/* With engine_options.keep_results: step name -> act result of every
+	 * step that acted, for callers that report what a runbook did (bytes
+	 * reclaimed, keys deleted). Caller frees (json_decref); NULL otherwise. */
+	json_t *results;
 };
 
 /* Parses "key=value" words against the runbook's params: unknown names,

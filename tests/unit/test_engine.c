@@ -883,6 +883,23 @@ static void test_finding_secrets_and_plan(void **state)
 			       "     automatic fix: run restart-backend\n"));
 }
 
+static void test_keep_results(void **state)
+{
+	struct fx *fx = *state;
+
+	load(fx, "name: t\nsteps:\n  - { name: a, action: t.do, args: { id: x, result: { deleted: 7 } } }\n"
+		 "  - { name: b, when: '${steps.a.deleted} > 10', action: t.do, args: { id: y } }\n", NULL);
+	assert_int_equal(run(fx), 0);
+	assert_null(fx->report.results);
+	fx->opts.keep_results = 1;
+	assert_int_equal(run(fx), 0);
+	assert_non_null(fx->report.results);
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(fx->report.results, "a"),
+							    "deleted")), 7);
+	assert_null(json_object_get(fx->report.results, "b"));
+	json_decref(fx->report.results);
+}
+
 static void test_locked_run_does_nothing(void **state)
 {
 	struct fx *fx = *state;
@@ -1070,6 +1087,7 @@ int main(void)
 		T(test_continue_on_error),
 		T(test_findings),
 		T(test_finding_secrets_and_plan),
+		T(test_keep_results),
 		T(test_locked_run_does_nothing),
 		T(test_stale_lock_is_reported),
 		T(test_interrupt_stops_and_undoes),
