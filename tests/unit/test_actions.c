@@ -10,6 +10,7 @@
 #include <cmocka.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "actions.h"
 #include "actions_util.h"
@@ -33,11 +34,12 @@ static const struct engine_action *find(const struct engine_registry *reg, const
 static void test_flags(void **state)
 {
 	static const char *const read_only[] = { "docker.inspect", "docker.wait_ready",
-		"docker.logs_grep", "docker.env", "pg.query", "pg.connections", "redis.info",
-		"redis.ping", "redis.count_matching", "http.probe", NULL };
+		"docker.logs_grep", "docker.env", "pg.query", "pg.ping", "pg.connections", "redis.info",
+		"redis.ping", "redis.count_matching", "http.probe", "envfile.read", NULL };
 	static const char *const destructive[] = { "docker.stop", "docker.restart", "pg.exec",
-		"pg.terminate_idle", "redis.delete_matching", NULL };
-	static const char *const neither[] = { "docker.start", "docker.exec", "pg.analyze", NULL };
+		"pg.terminate_idle", "pg.vacuum_full", "redis.delete_matching", NULL };
+	static const char *const neither[] = { "docker.start", "docker.exec", "pg.analyze", "pg.vacuum",
+		NULL };
 	struct engine_registry *reg = NULL;
 	struct st_error err = { 0 };
 	size_t i;
@@ -536,6 +538,66 @@ static void test_pg_rows(void **state)
 	PQclear(res);
 }
 
+/* ---- envfile.read ---- */
+
+static void test_envfile_read(void **state)
+{
+	struct engine_registry *reg = NULL;
+	struct st_config *cfg = NULL;
+	struct st_error err = { 0 };
+	struct engine_call call;
+	const struct engine_action *a;
+	char *dir = tu_mkdtemp(), path[600], env[600], *dump;
+	json_t *args, *res = NULL;
+
+	(void)state;
+	assert_int_equal(engine_registry_new(1, &reg, &err), 0);
+	a = find(reg, "envfile.read");
+	snprintf(path, sizeof(path), "%s/c.yaml", dir);
+	snprintf(env, sizeof(env), "%s/backend.env", dir);
+	tu_write(path, "state_dir: /tmp\nservices:\n  frontend: { container: f, url: 'http://127.0.0.1:3000' }\n"
+		       "postgres: { host: h, user: u, database: d }\nredis: { host: h }\n");
+	tu_write(env, "# backend/.env\nexport DATABASE_URL=postgresql://app:s3cret@db/app\n"
+		      "JWT_SECRET='topsecret'\nFRONTEND_URL=http://localhost:3000 # wrong host\n"
+		      "SMTP_PASSWORD=\nAWS_REGION=eu-west-1\n");
+	chmod(env, 0640);
+	assert_int_equal(config_load_file(path, "--config", &cfg, &err), 0);
+	memset(&call, 0, sizeof(call));
+	call.config = cfg;
+
+	args = json_pack("{s:s,s:[s,s,s],s:s,s:{s:s}}", "path", env, "require", "JWT_SECRET",
+			 "SMTP_PASSWORD", "REDIS_URL", "names_like", "AWS_", "origins", "FRONTEND_URL",
+			 "frontend");
+	assert_int_equal(a->run(&call, args, &res, &err), 0);
+	dump = json_dumps(res, JSON_COMPACT | JSON_SORT_KEYS);
+	assert_null(strstr(dump, "s3cret"));
+	assert_null(strstr(dump, "topsecret"));
+	free(dump);
+	assert_true(json_is_true(json_object_get(res, "exists")));
+	assert_string_equal(json_string_value(json_object_get(res, "mode")), "0640");
+	assert_string_equal(json_string_value(json_object_get(res, "missing_text")), "SMTP_PASSWORD, REDIS_URL");
+	assert_string_equal(json_string_value(json_object_get(res, "matched_text")), "AWS_REGION");
+	assert_int_equal(json_integer_value(json_object_get(res, "origin_mismatches")), 1);
+	assert_string_equal(json_string_value(json_object_get(json_object_get(json_object_get(res, "origins"),
+									      "FRONTEND_URL"), "expected")),
+			    "http://127.0.0.1:3000");
+	json_decref(res);
+	json_decref(args);
+
+	/* A file that is not there is a result: everything required is missing. */
+	args = json_pack("{s:s+,s:[s]}", "path", dir, "/nope.env", "require", "JWT_SECRET");
+	assert_int_equal(a->run(&call, args, &res, &err), 0);
+	assert_true(json_is_false(json_object_get(res, "exists")));
+	assert_int_equal(json_integer_value(json_object_get(res, "missing_count")), 1);
+	json_decref(res);
+	json_decref(args);
+
+	config_free(cfg);
+	engine_registry_free(reg);
+	tu_rmtree(dir);
+	free(dir);
+}
+
 /* ---- container / service resolution ---- */
 
 static void test_target(void **state)
@@ -611,6 +673,7 @@ int main(void)
 		cmocka_unit_test(test_env_summary),
 		cmocka_unit_test(test_url_origin),
 		cmocka_unit_test(test_env_extras),
+		cmocka_unit_test(test_envfile_read),
 		cmocka_unit_test(test_text_and_tail),
 		cmocka_unit_test(test_exit_matches),
 		cmocka_unit_test(test_pg_params),
