@@ -24,8 +24,8 @@
 #include <time.h>
 
 static const char logs_usage[] =
-	"usage: spilttea-ops logs [SERVICE...] [--since D] [--tail N] [filters] [--summary]\n"
-	"                         [--follow]\n"
+	"usage: spilttea-ops logs [SERVICE...] [--since D] [--tail N] [filters]\n"
+	"                         [--summary | --follow]\n"
 	"\n"
 	"Shows the services' logs (both streams, with timestamps) through the Docker\n"
 	"API, merged by time; the runbook's 'docker-compose logs' and its greps.\n"
@@ -33,7 +33,7 @@ static const char logs_usage[] =
 	"\n"
 	"  --since D        from D ago (30s, 10m, 1h, 2d) or from a UTC time\n"
 	"                   (2026-11-27T22:00:00Z); default: everything\n"
-	"  --tail N         the last N lines of each service\n"
+	"  --tail N         the last N lines of each service (0 with -f: new ones only)\n"
 	"  -f, --follow     keep streaming new lines until Ctrl-C\n"
 	"  --summary        count the lines of each category per service instead\n"
 	"filters (lines in any of those given; case-insensitive, as the runbook's greps):\n"
@@ -82,7 +82,7 @@ struct logs {
 	int summary;
 	int follow;
 	double since;
-	int tail;
+	int tail;                 /* > 0 the last N, -1 none (--tail 0), 0 all */
 	/* merge */
 	struct line *lines;
 	size_t nlines, cap;
@@ -209,7 +209,7 @@ static void *read_service(void *arg)
 
 	memset(&o, 0, sizeof(o));
 	o.since = l->since;
-	o.tail = l->tail > 0 ? l->tail : DOCKER_LOGS_TAIL_ALL;
+	o.tail = l->tail > 0 ? l->tail : l->tail < 0 ? DOCKER_LOGS_TAIL_NONE : DOCKER_LOGS_TAIL_ALL;
 	o.timestamps = 1;
 	o.follow = l->follow;
 	o.max_line = 64 * 1024;
@@ -362,11 +362,11 @@ int cmd_logs(int argc, char **argv, struct ctx *ctx)
 			if (!is_since) {
 				long n = strtol(v, &end, 10);
 
-				if (*v == '\0' || *end || n <= 0 || n > 100000000) {
-					status = cmd_usage_error(ctx, "--tail '%s' is not a positive number", v);
+				if (*v == '\0' || *end || n < 0 || n > 100000000) {
+					status = cmd_usage_error(ctx, "--tail '%s' is not a number", v);
 					goto out;
 				}
-				l.tail = (int)n;
+				l.tail = n ? (int)n : -1;
 			}
 		} else if (!strcmp(a, "-f") || !strcmp(a, "--follow")) {
 			l.follow = 1;
