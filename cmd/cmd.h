@@ -35,6 +35,7 @@ struct ctx {
 	const char *command;       /* name of the running command */
 	const char *config_path;   /* -c/--config, NULL for the search order */
 	struct st_config *config;  /* loaded by main for commands flagged CMD_NEEDS_CONFIG; owned by main */
+	const struct st_error *config_error; /* why config is NULL (CMD_REPORTS_CONFIG_ERROR); owned by main */
 	const char *format;        /* --format value, NULL for the command's default */
 	char *command_line;        /* whole command line for the journal; owned by main */
 	int dry_run;
@@ -52,6 +53,10 @@ typedef int (*cmd_fn)(int argc, char **argv, struct ctx *ctx);
 /* Command-table flags: setup main does once, centrally. */
 enum {
 	CMD_NEEDS_CONFIG = 1 << 0,
+	/* With CMD_NEEDS_CONFIG: a configuration that does not load does not
+	 * stop main; the command runs with config NULL and config_error set
+	 * and reports it itself (health: in its output format, exit 3 UNKNOWN). */
+	CMD_REPORTS_CONFIG_ERROR = 1 << 1,
 };
 
 /* Maps a lib/ error code to the exit status above. */
@@ -75,6 +80,9 @@ int cmd_help(int argc, char **argv, struct ctx *ctx);
 int cmd_config(int argc, char **argv, struct ctx *ctx);
 int cmd_runbook(int argc, char **argv, struct ctx *ctx);
 int cmd_run(int argc, char **argv, struct ctx *ctx);
+int cmd_deploy(int argc, char **argv, struct ctx *ctx);
+int cmd_rollback(int argc, char **argv, struct ctx *ctx);
+int cmd_health(int argc, char **argv, struct ctx *ctx);
 int cmd_diagnose(int argc, char **argv, struct ctx *ctx);
 int cmd_logs(int argc, char **argv, struct ctx *ctx);
 int cmd_db(int argc, char **argv, struct ctx *ctx);

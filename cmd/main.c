@@ -25,10 +25,14 @@ static const struct command commands[] = {
 	{ "config", cmd_config, CMD_NEEDS_CONFIG, "check the configuration or show it with defaults" },
 	{ "runbook", cmd_runbook, 0, "list runbooks and actions, show a runbook's plan, check files" },
 	{ "run", cmd_run, CMD_NEEDS_CONFIG, "run a runbook step by step (checked, journaled, locked)" },
-	{ "logs", cmd_logs, CMD_NEEDS_CONFIG, "show, filter and count the services' logs (Docker API)" },
-	{ "db", cmd_db, CMD_NEEDS_CONFIG, "database sizes, connections, slow queries, kill-idle, vacuum, analyze" },
-	{ "cache", cmd_cache, CMD_NEEDS_CONFIG, "Redis cache: memory, clients, hit rate; clear keys by pattern" },
-	{ "diagnose", cmd_diagnose, CMD_NEEDS_CONFIG, "check for the runbook's common issues; --fix applies the safe fixes" },
+	{ "deploy", cmd_deploy, CMD_NEEDS_CONFIG, "build and deploy services with a health gate and automatic rollback" },
+	{ "rollback", cmd_rollback, CMD_NEEDS_CONFIG, "put services back on an earlier release's image" },
+	{ "health", cmd_health, CMD_NEEDS_CONFIG | CMD_REPORTS_CONFIG_ERROR,
+	  "run every monitoring check at once (Nagios exit codes)" },
+	{ "logs", cmd_logs, CMD_NEEDS_CONFIG, "show, filter and count the services' logs" },
+	{ "db", cmd_db, CMD_NEEDS_CONFIG, "database sizes, connections, slow queries; kill-idle, vacuum" },
+	{ "cache", cmd_cache, CMD_NEEDS_CONFIG, "Redis memory, clients, hit rate; clear keys by pattern" },
+	{ "diagnose", cmd_diagnose, CMD_NEEDS_CONFIG, "find the runbook's common issues; --fix applies safe fixes" },
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -132,6 +136,7 @@ int main(int argc, char **argv)
 {
 	struct ctx ctx;
 	struct st_error init_err;
+	struct st_error config_err = { 0 };
 	const struct command *c = NULL;
 	char **rest = NULL;
 	int nrest = 0;
@@ -238,12 +243,15 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	if (c->flags & CMD_NEEDS_CONFIG) {
-		struct st_error err = { 0 };
-
-		if (config_load(ctx.config_path, &ctx.config, &err) != 0) {
-			cmd_print_error(&ctx, &err);
-			status = ST_EXIT_USAGE;
-			goto out;
+		if (config_load(ctx.config_path, &ctx.config, &config_err) != 0) {
+			ctx.config = NULL;
+			if (c->flags & CMD_REPORTS_CONFIG_ERROR) {
+				ctx.config_error = &config_err;
+			} else {
+				cmd_print_error(&ctx, &config_err);
+				status = ST_EXIT_USAGE;
+				goto out;
+			}
 		}
 	}
 	status = c->fn(nrest, rest, &ctx);

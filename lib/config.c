@@ -17,6 +17,7 @@
 #include <libgen.h>
 #include <limits.h>
 #include <math.h>
+#include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -170,6 +171,8 @@ static int hook_redis(struct loader *ld, const struct config_key *k, void *base,
 static int hook_health_containers(struct loader *ld, const struct config_key *k, void *base,
 				  const char *path);
 static int hook_threshold(struct loader *ld, const struct config_key *k, void *base, const char *path);
+static int hook_log_patterns(struct loader *ld, const struct config_key *k, void *base,
+			     const char *path);
 
 /* ---- the schema --------------------------------------------------------- */
 
@@ -251,6 +254,18 @@ static const struct config_key top_keys[] = {
 	THRESHOLD(container_cpu_percent, "80", "95", 100000),
 	THRESHOLD(container_memory_percent, "80", "95", 100),
 	THRESHOLD(disk_percent, "80", "90", 100),
+
+	{ .key = "compose_file", .type = CT_PATH, .off = OFF(compose_file) },
+	{ .key = "compose_env_file", .type = CT_PATH, .off = OFF(compose_env_file) },
+
+	{ .key = "deploy", .type = CT_SECTION },
+	{ .key = "deploy.keep_releases", .type = CT_INT, .off = OFF(deploy.keep_releases), .def = "5", .min = 1, .max = 1000 },
+	{ .key = "deploy.health_timeout", .type = CT_DURATION, .off = OFF(deploy.health_timeout), .def = "60s", .min = 1, .max = 3600 },
+	{ .key = "deploy.health_interval", .type = CT_DURATION, .off = OFF(deploy.health_interval), .def = "1s", .min = 0.1, .max = 60 },
+	{ .key = "deploy.health_fail_after", .type = CT_INT, .off = OFF(deploy.health_fail_after), .def = "3", .min = 0, .max = 1000 },
+	{ .key = "deploy.log_scan", .type = CT_DURATION, .off = OFF(deploy.log_scan), .def = "5s", .min = 0, .max = 600 },
+	{ .key = "deploy.log_error_patterns", .type = CT_LIST, .off = OFF(deploy.log_error_patterns), .hook = hook_log_patterns },
+	{ .key = "deploy.stop_timeout", .type = CT_INT, .off = OFF(deploy.stop_timeout), .def = "10", .min = 0, .max = 3600 },
 };
 
 static const struct config_table top_table = { top_keys, N_OF(top_keys), 0, 0 };
@@ -893,6 +908,48 @@ static int hook_health_containers(struct loader *ld, const struct config_key *k,
 			if (!strcmp(list->items[j], list->items[i]))
 				return yt_error_at(ld->err, ST_ECONFIG, seq->values[i],
 						   "%s[%zu]: '%s' is listed twice", path, i, list->items[i]);
+	}
+	return 0;
+}
+
+/* Lines of a new container's first logs that fail a deploy. */
+static const char *const log_patterns_default[] = {
+	"\\b(error|fatal|panic)\\b",
+	"unhandled.*(rejection|exception)",
+	NULL,
+};
+
+static int hook_log_patterns(struct loader *ld, const struct config_key *k, void *base,
+			     const char *path)
+{
+	struct config_list *list = field(base, k->off);
+	const struct yt_node *seq = tree_find(ld->root, path, NULL);
+	size_t i;
+
+	if (!seq || yt_is_null(seq)) {
+		list->items = calloc(N_OF(log_patterns_default), sizeof(*list->items));
+		if (!list->items)
+			return oom(ld);
+		for (i = 0; log_patterns_default[i]; i++) {
+			if (!(list->items[i] = strdup(log_patterns_default[i])))
+				return oom(ld);
+			list->count++;
+		}
+		return 0;
+	}
+	for (i = 0; i < list->count; i++) {
+		regex_t re;
+		int e = regcomp(&re, list->items[i], REG_EXTENDED | REG_ICASE | REG_NOSUB);
+
+		if (e != 0) {
+			char msg[128];
+
+			regerror(e, &re, msg, sizeof(msg));
+			return yt_error_at(ld->err, ST_ECONFIG, seq->values[i],
+					   "%s[%zu]: '%s' is not a regular expression: %s", path, i,
+					   list->items[i], msg);
+		}
+		regfree(&re);
 	}
 	return 0;
 }

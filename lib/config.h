@@ -120,6 +120,18 @@ struct config_thresholds {
 	struct config_threshold disk_percent;             /* 80 / 90 */
 };
 
+/* deploy and rollback: health gate, log scan, image retention. */
+struct config_deploy {
+	long keep_releases;          /* release images kept per service (5) */
+	double health_timeout;       /* seconds the new container has to become healthy (60s) */
+	double health_interval;      /* seconds between health checks (1s) */
+	long health_fail_after;      /* fail after this many HTTP answers >= 400 in a row (3);
+					0: wait for Docker's verdict or the timeout */
+	double log_scan;             /* seconds of the new container's first logs scanned (5s); 0: none */
+	struct config_list log_error_patterns; /* POSIX extended regexes, case-insensitive */
+	long stop_timeout;           /* grace seconds when stopping the old container (10) */
+};
+
 struct st_config {
 	char *path;              /* the file as found (as given or from the search order) */
 	char *dir;               /* absolute directory of path: base of relative paths */
@@ -135,6 +147,10 @@ struct st_config {
 	struct config_backup backup;
 	struct config_health health;
 	struct config_thresholds thresholds;
+	char *compose_file;       /* absolute path of docker-compose.yml, NULL: none (the
+				     running containers are their own definitions) */
+	char *compose_env_file;   /* variables for the compose file, NULL: its directory's .env */
+	struct config_deploy deploy;
 	struct yt_doc *doc;       /* the file as parsed; owned */
 	struct yt_doc *effective; /* defaults filled in, paths absolute, secrets as references
 				     only; what config_lookup() and config show read; owned */

@@ -183,6 +183,18 @@ static void test_example_states_the_defaults(void **state)
 	assert_true(ex->health.timeout == min->health.timeout);
 	assert_true(ex->health.log_window == min->health.log_window);
 	assert_memory_equal(&ex->thresholds, &min->thresholds, sizeof(ex->thresholds));
+	assert_int_equal(ex->deploy.keep_releases, min->deploy.keep_releases);
+	assert_true(ex->deploy.health_timeout == min->deploy.health_timeout);
+	assert_true(ex->deploy.health_interval == min->deploy.health_interval);
+	assert_int_equal(ex->deploy.health_fail_after, min->deploy.health_fail_after);
+	assert_true(ex->deploy.log_scan == min->deploy.log_scan);
+	assert_int_equal(ex->deploy.stop_timeout, min->deploy.stop_timeout);
+	assert_int_equal(ex->deploy.log_error_patterns.count, min->deploy.log_error_patterns.count);
+	for (size_t i = 0; i < ex->deploy.log_error_patterns.count; i++)
+		assert_string_equal(ex->deploy.log_error_patterns.items[i],
+				    min->deploy.log_error_patterns.items[i]);
+	assert_null(min->compose_file);
+	assert_non_null(ex->compose_file);
 	config_free(ex);
 	config_free(min);
 }
@@ -312,7 +324,7 @@ static void test_unknown_top_level(void **state)
 	(void)state;
 	hint = load_fail(MINIMAL "bogus: 1\n", 11, 1, "unknown key 'bogus'");
 	assert_string_equal(hint, "top-level keys: state_dir, runbooks_dir, docker, services, postgres, "
-			    "redis, backup, health, thresholds");
+			    "redis, backup, health, thresholds, compose_file, compose_env_file, deploy");
 	load_fail(MINIMAL "thresold: {}\n", 11, 1, "unknown key 'thresold' (did you mean 'thresholds'?)");
 	load_fail("State_dir: /x\n" L_SERVICES L_PG L_REDIS, 1, 1,
 		  "unknown key 'State_dir' (did you mean 'state_dir'?)");
@@ -940,6 +952,40 @@ static void test_command(void **state)
 	}
 }
 
+/* deploy: defaults, the compose file path, log patterns checked as regexes. */
+static void test_deploy_keys(void **state)
+{
+	struct st_config *cfg;
+	char want[BIG];
+
+	(void)state;
+	cfg = load_ok(MINIMAL);
+	assert_int_equal(cfg->deploy.keep_releases, 5);
+	assert_true(cfg->deploy.health_timeout == 60);
+	assert_true(cfg->deploy.health_interval == 1);
+	assert_int_equal(cfg->deploy.health_fail_after, 3);
+	assert_true(cfg->deploy.log_scan == 5);
+	assert_int_equal(cfg->deploy.stop_timeout, 10);
+	assert_int_equal(cfg->deploy.log_error_patterns.count, 2);
+	assert_string_equal(cfg->deploy.log_error_patterns.items[0], "\\b(error|fatal|panic)\\b");
+	assert_null(cfg->compose_file);
+	config_free(cfg);
+
+	cfg = load_ok(MINIMAL "compose_file: compose/docker-compose.yml\n"
+		      "deploy: { keep_releases: 2, log_scan: 0, log_error_patterns: ['boom'] }\n");
+	snprintf(want, sizeof(want), "%s/compose/docker-compose.yml", tmpdir);
+	assert_string_equal(cfg->compose_file, want);
+	assert_int_equal(cfg->deploy.keep_releases, 2);
+	assert_true(cfg->deploy.log_scan == 0);
+	assert_int_equal(cfg->deploy.log_error_patterns.count, 1);
+	config_free(cfg);
+
+	load_fail(MINIMAL "deploy:\n  log_error_patterns: ['ok', 'bad(']\n", 12, 30,
+		  "deploy.log_error_patterns[1]: 'bad(' is not a regular expression: Unmatched ( or \\(");
+	load_fail(MINIMAL "deploy:\n  keep_releases: 0\n", 12, 18,
+		  "deploy.keep_releases must be between 1 and 1000, not '0'");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -956,6 +1002,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_missing_required, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_empty_or_odd_documents, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_health_containers, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_deploy_keys, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_secret_keys, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_secret_from_env, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_secret_from_file, setup, teardown),
