@@ -6,8 +6,10 @@
 # S3 and email errors, wrong VITE_API_URL / FRONTEND_URL, an idle session,
 # connections above the threshold, Redis filled to 92% of maxmemory, stale
 # posts with stale statistics); --fix is refused without a terminal (exit
-# 3, nothing changed) and with --yes repairs the fixable ones, checked
-# again. Secrets never show. Restores everything it changes.
+# 3, nothing changed) and with --yes repairs the fixable ones (starting
+# postgres and the backend, terminating the idle session, clearing the
+# cache keys, analyzing "Post", restarting a backend whose logs report S3
+# errors), checked again. Secrets never show. Restores what it changes.
 set -euo pipefail
 
 bin=${ST_BINARY:?run through ctest, which sets ST_BINARY}
@@ -39,7 +41,7 @@ wait_healthy() { # CONTAINER: up to 60 s
 redis_cli() { docker exec spilttea-redis redis-cli "$@"; }
 cleanup() {
   exec 7>&- 2>/dev/null || true
-  [[ -n $idle_pid ]] && kill "$idle_pid" 2>/dev/null || true
+  if [[ -n $idle_pid ]]; then kill "$idle_pid" 2>/dev/null || true; fi
   docker rm -f "$test_container" >/dev/null 2>&1 || true
   docker start spilttea-postgres spilttea-backend >/dev/null 2>&1 || true
   wait_healthy spilttea-postgres
@@ -137,7 +139,7 @@ run_st 3 "postgres stopped, --fix without --yes" diagnose backend-crash --fix
 contains "$tmp/out" "refused start-after-db" "postgres stopped, --fix without --yes"
 [[ $(state_of spilttea-postgres) == exited ]] || fail "a refused fix started postgres"
 run_st 0 "postgres stopped, --fix --yes" diagnose backend-crash --fix --yes --format json
-jq_is '.fixes[0].result' done "postgres stopped, --fix: the fix ran"
+jq_is '.fixes[0].result' "done" "postgres stopped, --fix: the fix ran"
 jq_is "$(after_finding backend-crash postgres-health .status)" ok "postgres stopped, --fix: checked again"
 jq_is '.after.status == "problem"' false "postgres stopped, --fix: no problem left"
 [[ $(health_of spilttea-postgres) == healthy ]] || fail "--fix left postgres unhealthy"
@@ -191,8 +193,30 @@ contains "$tmp/out" "did not initialize yet" "crash, text: the log line as evide
 no_secrets "crashing backend, text"
 docker rm -f "$test_container" >/dev/null
 
-# --- frontend network error: wrong API URL and CORS origin --------------
+# --- S3 errors: the runbook's fix restarts a (healthy) test backend ------
 backend_port=${ST_BACKEND_URL##*:}
+test_port=$((backend_port + 100))
+sed "s|^PORT=.*|PORT=$test_port|" "$ST_SANDBOX_DIR/backend.env" >"$tmp/s3.env"
+docker run -d --name "$test_container" --network host --init --env-file "$tmp/s3.env" \
+  -e STANDIN_ROLE=backend spilttea-sandbox/backend:latest >/dev/null
+wait_healthy "$test_container"
+curl -s -o /dev/null -A "S3 upload failed: AccessDenied" "http://127.0.0.1:$test_port/upload"
+write_config "$tmp/s3.yaml" "$test_container" "$tmp/s3.env" "" "http://127.0.0.1:$test_port/health"
+run_st 1 "s3 errors" -c "$tmp/s3.yaml" diagnose s3-upload --format json
+jq_is "$(finding s3-upload s3-logs .status)" problem "s3 errors: s3-logs"
+jq_is "$(finding s3-upload aws-env .status)" ok "s3 errors: the variables are there"
+started=$(docker inspect --format '{{.State.StartedAt}}' "$test_container")
+run_st 0 "s3 errors, --fix --yes" -c "$tmp/s3.yaml" diagnose s3-upload --fix --yes --format json
+jq_is '.fixes[0].runbook + " " + .fixes[0].result' "restart-backend done" "s3 errors, --fix"
+jq_is "$(after_finding s3-upload s3-logs .status)" ok "s3 errors, --fix: no new errors"
+[[ $(docker inspect --format '{{.State.StartedAt}}' "$test_container") != "$started" ]] ||
+  fail "s3 errors, --fix: the backend was not restarted"
+[[ $(health_of "$test_container") == healthy ]] || fail "s3 errors, --fix: the backend is not healthy"
+[[ $(health_of spilttea-backend) == healthy ]] || fail "s3 errors, --fix: the sandbox backend was touched"
+no_secrets "s3 errors"
+docker rm -f "$test_container" >/dev/null
+
+# --- frontend network error: wrong API URL and CORS origin --------------
 printf 'VITE_API_URL=http://localhost:%s\n' "$backend_port" >"$tmp/frontend.env"
 sed 's|^FRONTEND_URL=.*|FRONTEND_URL=http://127.0.0.1:1|' "$ST_SANDBOX_DIR/backend.env" >"$tmp/cors.env"
 write_config "$tmp/cors.yaml" spilttea-backend "$tmp/cors.env" "$tmp/frontend.env"
@@ -222,7 +246,7 @@ jq_is "$(finding db-pool idle-connections '.evidence.idle_older_pids | index('"$
 jq_is "$(finding db-pool connections .status)" ok "idle: connections below the threshold"
 jq_is '.fixes[0].runbook + " " + .fixes[0].params.older_than' "kill-idle-connections 2s" "idle: the fix"
 run_st 0 "idle session, --fix --yes" diagnose db-pool idle_older_than=2s --fix --yes --format json
-jq_is '.fixes[0].result' done "idle, --fix"
+jq_is '.fixes[0].result' "done" "idle, --fix"
 jq_is "$(after_finding db-pool idle-connections .status)" ok "idle, --fix: checked again"
 for ((i = 0; i < 20; i++)); do
   [[ -z $(psql_q "SELECT pid FROM pg_stat_activity WHERE application_name = 'spilttea-test-idle'") ]] && break

@@ -17,7 +17,7 @@ follow_pid=
 failures=0
 fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
 cleanup() {
-  [[ -n $follow_pid ]] && kill "$follow_pid" 2>/dev/null || true
+  if [[ -n $follow_pid ]]; then kill "$follow_pid" 2>/dev/null || true; fi
   docker rm -f "$test_container" >/dev/null 2>&1 || true
   rm -rf "$tmp"
 }
