@@ -456,10 +456,27 @@ int cmd_diagnose(int argc, char **argv, struct ctx *ctx)
 			status = cmd_usage_error(ctx, "unknown issue '%s' (see 'spilttea-ops diagnose --list')", a);
 			goto out;
 		} else {
+			size_t k;
+			int seen = 0;
+
+			for (k = 0; k < nids; k++)
+				seen |= !strcmp(ids[k], a);
+			if (seen)
+				continue;
 			ids[nids++] = a;
 			if (sbuf_printf(&command, " %s", a))
 				goto nomem;
 		}
+	}
+	for (i = 0; i < (size_t)d.nwords; i++) {
+		size_t k, len = (size_t)(strchr(d.words[i], '=') - d.words[i]);
+
+		for (k = 0; k < i; k++)
+			if (!strncmp(d.words[k], d.words[i], len + 1)) {
+				status = cmd_usage_error(ctx, "parameter '%.*s' is given twice", (int)len,
+							 d.words[i]);
+				goto out;
+			}
 	}
 	if (ctx->format && strcmp(ctx->format, "text") && strcmp(ctx->format, "json")) {
 		status = cmd_usage_error(ctx, "diagnose has no format '%s' (text or json)", ctx->format);
