@@ -50,11 +50,17 @@ static int act_probe(struct engine_call *call, const json_t *args, json_t **resu
 	shown = actions_redact_url_password(url);
 	*result = excerpt && shown ? json_pack("{s:s,s:I,s:f,s:b,s:O,s:O,s:s,s:b,s:s}", "url", shown,
 					       "status", (json_int_t)res.status, "latency_s",
-					       round(res.latency_s * 1000) / 1000, "ok", ok, "body", body, "body_excerpt",
+					       res.latency_s, "ok", ok, "body", body, "body_excerpt",
 					       excerpt, "content_type", res.content_type,
 					       "body_truncated", res.body_truncated, "error",
 					       res.status ? "" : (res.error[0] ? res.error : perr.message))
 				   : NULL;
+	/* For messages: milliseconds to a tenth. */
+	if (*result && json_object_set_new(*result, "latency_ms",
+					   json_real(round(res.latency_s * 10000) / 10))) {
+		json_decref(*result);
+		*result = NULL;
+	}
 	if (*result && expect_body &&
 	    json_object_set_new(*result, "body_match", json_boolean(res.match == HTTP_MATCH_FOUND))) {
 		json_decref(*result);
