@@ -8,6 +8,7 @@
 #include "../lib/config.h"
 #include "../lib/http.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +30,8 @@ static const struct command commands[] = {
 	{ "rollback", cmd_rollback, CMD_NEEDS_CONFIG, "put services back on an earlier release's image" },
 	{ "health", cmd_health, CMD_NEEDS_CONFIG | CMD_REPORTS_CONFIG_ERROR,
 	  "run every monitoring check at once (Nagios exit codes)" },
+	{ "backup", cmd_backup, CMD_NEEDS_CONFIG, "back up the database (verified), list, verify, prune, test-restore" },
+	{ "restore", cmd_restore, CMD_NEEDS_CONFIG, "restore a backup into a new database and swap it in" },
 	{ "logs", cmd_logs, CMD_NEEDS_CONFIG, "show, filter and count the services' logs" },
 	{ "db", cmd_db, CMD_NEEDS_CONFIG, "database sizes, connections, slow queries; kill-idle, vacuum" },
 	{ "cache", cmd_cache, CMD_NEEDS_CONFIG, "Redis memory, clients, hit rate; clear keys by pattern" },
@@ -149,6 +152,12 @@ int main(int argc, char **argv)
 	ctx.progname = "spilttea-ops";
 	ctx.stdin_tty = isatty(STDIN_FILENO);
 	ctx.stdout_tty = isatty(STDOUT_FILENO);
+
+	/* A closed stdout (`| head`, `| true`) or a peer closing a socket
+	 * (hiredis writes with write()) must be an error to handle, not a
+	 * death in the middle of a step that skips undo, journal and lock
+	 * release. The UI stops printing once stdout is gone. */
+	signal(SIGPIPE, SIG_IGN);
 
 	/* libcurl's global state must exist before any thread (health probes
 	 * run concurrently) makes a handle. */

@@ -8,6 +8,7 @@ const struct engine_action *const actions_builtin_tables[] = {
 	actions_pg,
 	actions_redis,
 	actions_http,
+	actions_backup,
 	actions_envfile,
 	NULL,
 };

@@ -27,6 +27,9 @@ extern const struct engine_action actions_redis[];
 /* http.probe (lib/actions_http.c). */
 extern const struct engine_action actions_http[];
 
+/* backup.verify, backup.create, backup.load, backup.db_* (lib/actions_backup.c):
+ * what the restore and restore-cleanup runbooks are made of. */
+extern const struct engine_action actions_backup[];
 /* envfile.read (lib/actions_envfile.c). */
 extern const struct engine_action actions_envfile[];
 

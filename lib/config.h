@@ -104,6 +104,10 @@ struct config_backup {
 	int compress;            /* enum config_compress (default gzip) */
 };
 
+struct config_notify {
+	char *webhook_url;       /* http(s) URL that gets a JSON POST when a cron job fails; NULL: none */
+};
+
 struct config_health {
 	double timeout;              /* seconds per check (default 5) */
 	double log_window;           /* seconds of backend logs for the error rate (default 300) */
@@ -145,6 +149,7 @@ struct st_config {
 	struct config_postgres postgres;
 	struct config_redis redis;
 	struct config_backup backup;
+	struct config_notify notify;
 	struct config_health health;
 	struct config_thresholds thresholds;
 	char *compose_file;       /* absolute path of docker-compose.yml, NULL: none (the

@@ -211,6 +211,7 @@ static void test_defaults(void **state)
 	assert_string_equal(cfg->source, "--config");
 	assert_string_equal(cfg->state_dir, "/srv/st");
 	assert_null(cfg->runbooks_dir);
+	assert_null(cfg->notify.webhook_url);
 	assert_string_equal(cfg->docker.host, "unix:///var/run/docker.sock");
 	assert_int_equal(cfg->docker.host_from_env, 0);
 	assert_true(cfg->docker.timeout == 30);
@@ -324,7 +325,7 @@ static void test_unknown_top_level(void **state)
 	(void)state;
 	hint = load_fail(MINIMAL "bogus: 1\n", 11, 1, "unknown key 'bogus'");
 	assert_string_equal(hint, "top-level keys: state_dir, runbooks_dir, docker, services, postgres, "
-			    "redis, backup, health, thresholds, compose_file, compose_env_file, deploy");
+			    "redis, backup, notify, health, thresholds, compose_file, compose_env_file, deploy");
 	load_fail(MINIMAL "thresold: {}\n", 11, 1, "unknown key 'thresold' (did you mean 'thresholds'?)");
 	load_fail("State_dir: /x\n" L_SERVICES L_PG L_REDIS, 1, 1,
 		  "unknown key 'State_dir' (did you mean 'state_dir'?)");
@@ -406,6 +407,13 @@ static void test_invalid_values(void **state)
 		  "postgres.password_env '1PW' must not start with a digit");
 	load_fail(L_STATE L_SERVICES "postgres:\n  password_env: PG-PW\n", 6, 17,
 		  "postgres.password_env 'PG-PW' may contain only letters, digits and '_'");
+	load_fail(MINIMAL "notify:\n  webhook_url: hooks.example.com/x\n", 12, 16,
+		  "notify.webhook_url 'hooks.example.com/x' must start with http:// or https://");
+	{
+		struct st_config *cfg = load_ok(MINIMAL "notify: { webhook_url: 'https://hooks.example.com/x' }\n");
+		assert_string_equal(cfg->notify.webhook_url, "https://hooks.example.com/x");
+		config_free(cfg);
+	}
 }
 
 /* ---- out of range ---------------------------------------------------------- */
