@@ -387,7 +387,7 @@ int cmd_diagnose(int argc, char **argv, struct ctx *ctx)
 	struct diag_report rep;
 	struct diag_render_opts ro;
 	struct st_error err = { 0 };
-	struct sigaction sa, old_int, old_term;
+	struct sigaction sa, old_int, old_term, old_hup;
 	struct runbook **rbs = NULL, **again_rbs = NULL;
 	const char **ids = NULL, **again_ids = NULL;
 	char **since_words = NULL;
@@ -533,7 +533,8 @@ int cmd_diagnose(int argc, char **argv, struct ctx *ctx)
 	sa.sa_handler = on_signal;
 	sigemptyset(&sa.sa_mask);
 	interrupted = 0;
-	if (sigaction(SIGINT, &sa, &old_int) == 0 && sigaction(SIGTERM, &sa, &old_term) == 0)
+	if (sigaction(SIGINT, &sa, &old_int) == 0 && sigaction(SIGTERM, &sa, &old_term) == 0 &&
+	    sigaction(SIGHUP, &sa, &old_hup) == 0)
 		signals_set = 1;
 
 	if (ctx->dry_run) {
@@ -659,6 +660,7 @@ out:
 	if (signals_set) {
 		sigaction(SIGINT, &old_int, NULL);
 		sigaction(SIGTERM, &old_term, NULL);
+		sigaction(SIGHUP, &old_hup, NULL);
 	}
 	diag_report_release(&rep);
 	services_release(&d.services);

@@ -294,13 +294,22 @@ int cmd_engine_run_named(struct ctx *ctx, const char *name, int argc, char **kv,
 	struct engine_ui ui;
 	struct cmd_ui ui_state = { 0 };
 	struct services services;
-	struct sigaction sa, old_int, old_term;
+	struct sigaction sa, old_int, old_term, old_hup;
 	struct ctx quiet_ctx = *ctx;
 	json_t *params = NULL;
 	int rc, signals_set = 0;
 
 	memset(report, 0, sizeof(*report));
 	services_init(&services, ctx->config);
+	/* Ctrl-C, SIGTERM and SIGHUP stop after the current step (also while
+	 * the runbooks load: the engine then stops before the first step). */
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = run_on_signal;
+	sigemptyset(&sa.sa_mask);
+	run_interrupted = 0;
+	if (sigaction(SIGINT, &sa, &old_int) == 0 && sigaction(SIGTERM, &sa, &old_term) == 0 &&
+	    sigaction(SIGHUP, &sa, &old_hup) == 0)
+		signals_set = 1;
 	if ((rc = cmd_engine_open(ctx->config, &reg, &cat, err)) != 0 ||
 	    (rc = runbook_catalog_load(cat, name, &rb, err)) != 0 ||
 	    (rc = engine_params_parse(rb, argc, kv, &params, err)) != 0)
@@ -320,17 +329,12 @@ int cmd_engine_run_named(struct ctx *ctx, const char *name, int argc, char **kv,
 	opts.ui = &ui;
 	opts.keep_results = 1;
 
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = run_on_signal;
-	sigemptyset(&sa.sa_mask);
-	run_interrupted = 0;
-	if (sigaction(SIGINT, &sa, &old_int) == 0 && sigaction(SIGTERM, &sa, &old_term) == 0)
-		signals_set = 1;
 	rc = engine_run(rb, params, &opts, report, err);
 out:
 	if (signals_set) {
 		sigaction(SIGINT, &old_int, NULL);
 		sigaction(SIGTERM, &old_term, NULL);
+		sigaction(SIGHUP, &old_hup, NULL);
 	}
 	cmd_engine_ui_release(&ui_state);
 	services_release(&services);

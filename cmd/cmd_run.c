@@ -125,6 +125,20 @@ int cmd_run(int argc, char **argv, struct ctx *ctx)
 		status = cmd_usage_error(ctx, "run has no format '%s' (only text)", ctx->format);
 		goto out;
 	}
+	/* From here on a signal stops the run cleanly, also one that comes
+	 * while the runbooks load: the engine then stops before the first
+	 * step. */
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sa.sa_flags = 0; /* no SA_RESTART: a prompt or a sleep must wake up */
+	interrupted = 0;
+	/* SIGHUP (the terminal or ssh session went away) stops like SIGTERM:
+	 * undo, journal, release the lock. */
+	if (sigaction(SIGINT, &sa, &old_int) == 0 && sigaction(SIGTERM, &sa, &old_term) == 0 &&
+	    sigaction(SIGHUP, &sa, &old_hup) == 0)
+		signals_set = 1;
+
 	if (cmd_engine_open(ctx->config, &reg, &cat, &err) != 0 ||
 	    runbook_catalog_load(cat, target, &rb, &err) != 0 ||
 	    engine_params_parse(rb, nkv, kv, &params, &err) != 0) {
@@ -147,17 +161,6 @@ int cmd_run(int argc, char **argv, struct ctx *ctx)
 	opts.services = &services;
 	opts.cancel = &interrupted;
 	opts.ui = &ui;
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	sa.sa_flags = 0; /* no SA_RESTART: a prompt or a sleep must wake up */
-	interrupted = 0;
-	/* SIGHUP (the terminal or ssh session went away) stops like SIGTERM:
-	 * undo, journal, release the lock. */
-	if (sigaction(SIGINT, &sa, &old_int) == 0 && sigaction(SIGTERM, &sa, &old_term) == 0 &&
-	    sigaction(SIGHUP, &sa, &old_hup) == 0)
-		signals_set = 1;
 
 	if (ctx->dry_run && !ctx->quiet)
 		printf("dry run: nothing will be run, locked or written\n");
