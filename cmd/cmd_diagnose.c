@@ -231,15 +231,13 @@ static int diagnose_all(struct diag_run *d, struct runbook **rbs, const char *co
 
 /* Asks whether to apply a fix: 0 yes, ST_EABORTED (err filled) no, or
  * nobody to ask. */
-static int confirm_fix(struct diag_run *d, const struct engine_ui *ui, const struct diag_fix *fix,
-		       struct st_error *err)
+static int confirm_fix(const struct engine_ui *ui, const struct diag_fix *fix, struct st_error *err)
 {
 	char prompt[512], answer[64] = "";
 	struct sbuf who = SBUF_INIT;
 	json_t *v;
 	size_t i;
 
-	(void)d;
 	json_array_foreach(fix->needed_by, i, v)
 		sbuf_printf(&who, "%s%s", i ? ", " : "", json_string_value(v));
 	snprintf(prompt, sizeof(prompt), "Apply the fix '%s' (for %s)?", fix->runbook, sbuf_str(&who));
@@ -303,7 +301,7 @@ static void run_fix(struct diag_run *d, struct diag_fix *fix)
 		}
 	}
 	fflush(stdout);
-	if (!d->ctx->yes && (rc = confirm_fix(d, &ui, fix, &err)) != 0)
+	if (!d->ctx->yes && (rc = confirm_fix(&ui, fix, &err)) != 0)
 		goto done;
 	/* Confirmed as a whole: its steps run without asking again. */
 	opts.assume_yes = 1;
