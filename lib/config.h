@@ -124,6 +124,15 @@ struct config_thresholds {
 	struct config_threshold disk_percent;             /* 80 / 90 */
 };
 
+/* Security Incident Response (spilttea-ops incident). */
+struct config_incident {
+	char *session_pattern;         /* Redis keys of login sessions, "sess:*" */
+	long failed_logins;            /* brute force: more than this many failed logins (5) */
+	double failed_login_window;    /* ... within this many seconds (3600) */
+	double restart_timeout;        /* recreated containers must be healthy within (60 s) */
+	struct config_list trusted_proxies; /* addresses/networks whose X-Forwarded-For is believed */
+};
+
 /* deploy and rollback: health gate, log scan, image retention. */
 struct config_deploy {
 	long keep_releases;          /* release images kept per service (5) */
@@ -152,6 +161,9 @@ struct st_config {
 	struct config_notify notify;
 	struct config_health health;
 	struct config_thresholds thresholds;
+	struct config_list env_files;  /* absolute paths of the .env files secrets live in
+					  (.env, backend/.env); default none */
+	struct config_incident incident;
 	char *compose_file;       /* absolute path of docker-compose.yml, NULL: none (the
 				     running containers are their own definitions) */
 	char *compose_env_file;   /* variables for the compose file, NULL: its directory's .env */
