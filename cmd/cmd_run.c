@@ -59,9 +59,10 @@ int cmd_run(int argc, char **argv, struct ctx *ctx)
 	struct engine_options opts;
 	struct engine_report report;
 	struct engine_ui ui;
-	struct cmd_ui ui_state;
+	struct cmd_ui ui_state = { 0 };
 	struct services services;
 	struct cmd_signals sig;
+	volatile sig_atomic_t *cancel;
 	const char *target = NULL, *incident = NULL;
 	char **kv = NULL;
 	int nkv = 0, i, rc;
@@ -110,6 +111,11 @@ int cmd_run(int argc, char **argv, struct ctx *ctx)
 		status = cmd_usage_error(ctx, "run has no format '%s' (only text)", ctx->format);
 		goto out;
 	}
+	/* From here on a signal stops the run cleanly, also one that comes
+	 * while the runbooks load: the engine then stops before the first
+	 * step. */
+	cancel = cmd_signals_catch(&sig);
+
 	if (cmd_engine_open(ctx->config, &reg, &cat, &err) != 0 ||
 	    runbook_catalog_load(cat, target, &rb, &err) != 0 ||
 	    engine_params_parse(rb, nkv, kv, &params, &err) != 0) {
@@ -130,8 +136,8 @@ int cmd_run(int argc, char **argv, struct ctx *ctx)
 	/* Opened on first use only: a dry run or a runbook of file actions
 	 * connects to nothing. */
 	opts.services = &services;
+	opts.cancel = cancel;
 	opts.ui = &ui;
-	opts.cancel = cmd_signals_catch(&sig);
 
 	if (ctx->dry_run && !ctx->quiet)
 		printf("dry run: nothing will be run, locked or written\n");
@@ -150,13 +156,20 @@ int cmd_run(int argc, char **argv, struct ctx *ctx)
 
 		char failed[64] = "";
 
+		char findings[96] = "";
+
 		if (report.failed)
-			snprintf(failed, sizeof(failed), ", %zu failed (continue_on_error)", report.failed);
-		printf("runbook %s done: %zu ok, %zu skipped%s in %s (journal run %s)\n", rb->name,
+			snprintf(failed, sizeof(failed), ", %zu failed (the run went on)", report.failed);
+		if (report.findings[0] + report.findings[1] + report.findings[2])
+			snprintf(findings, sizeof(findings), "; findings: %zu ok, %zu warn, %zu problem",
+				 report.findings[ENGINE_FINDING_OK], report.findings[ENGINE_FINDING_WARN],
+				 report.findings[ENGINE_FINDING_PROBLEM]);
+		printf("runbook %s done: %zu ok, %zu skipped%s in %s (journal run %s)%s\n", rb->name,
 		       report.ok, report.skipped, failed,
-		       time_format_duration(report.duration, dur, sizeof(dur)), report.run_id);
+		       time_format_duration(report.duration, dur, sizeof(dur)), report.run_id, findings);
 	}
 out:
+	cmd_engine_ui_release(&ui_state);
 	services_release(&services);
 	cmd_signals_restore(&sig);
 	json_decref(params);
