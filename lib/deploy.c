@@ -19,11 +19,11 @@
 #include "config.h"
 #include "container.h"
 #include "health_eval.h"
-#include "http.h"
 #include "lock.h"
 #include "runbook.h"
 #include "sbuf.h"
 #include "services.h"
+#include "text.h"
 #include "timeutil.h"
 
 #define DEPLOY_LOCK "deploy"
@@ -245,8 +245,7 @@ int deploy_gate(struct deploy_run *run, struct deploy_target *t, const char *con
 	const struct config_deploy *dc = &run->cfg->deploy;
 	struct deploy_gate_report local;
 	struct container_wait_report *wr = NULL;
-	double t0 = time_monotonic(), deadline = t0 + dc->health_timeout;
-	long bad = 0;
+	struct container_wait_opts o;
 	int rc = 0;
 	char dur[32], *shown = NULL;
 
@@ -262,89 +261,32 @@ int deploy_gate(struct deploy_run *run, struct deploy_target *t, const char *con
 	}
 	if (url)
 		snprintf(rep->url, sizeof(rep->url), "%s", shown);
-	for (;;) {
-		struct st_error werr = { 0 };
-		int docker_ready, url_ok = !url;
-
-		/* One look at the container (running, restarts, Docker health);
-		 * the URL is probed here, so an app answering errors fails fast. */
-		rc = container_wait_ready_cancel(run->docker, container, NULL, 0, dc->health_interval,
-						 run->cancel, wr, &werr);
-		snprintf(rep->docker_health, sizeof(rep->docker_health), "%s",
-			 wr->state.has_healthcheck ? wr->state.health : "");
-		copy_excerpt(rep->docker_probe, sizeof(rep->docker_probe), wr->health_log,
-			     strlen(wr->health_log));
-		if (rc && rc != ST_ETIMEOUT) {
-			*err = werr;
-			rep->waited = time_monotonic() - t0;
-			st_error_wrap(err, "new container failed its health gate after %s",
-				      time_format_duration(rep->waited, dur, sizeof(dur)));
-			goto out;
-		}
-		docker_ready = rc == 0;
-		rc = 0;
-		if (url) {
-			struct http_result res;
-			struct st_error perr = { 0 };
-
-			memset(&res, 0, sizeof(res));
-			if (http_probe(url, dc->health_interval < 5 ? 5 : dc->health_interval, NULL, &res,
-				       &perr) == 0) {
-				rep->status = res.status;
-				copy_excerpt(rep->body, sizeof(rep->body), res.body, res.body_len);
-				/* 2xx/3xx, and a JSON {"status": ...} saying ok when there is one */
-				if (res.status >= 200 && res.status < 400 &&
-				    (res.status != 200 ||
-				     container_health_response_ok(res.status, res.body, res.body_len))) {
-					url_ok = 1;
-					bad = 0;
-				} else {
-					bad++;
-				}
-			} else {
-				rep->status = 0;
-				snprintf(rep->body, sizeof(rep->body), "%.500s", *res.error ? res.error : perr.message);
-				bad = 0;   /* not answering yet: still starting */
-			}
-			http_result_release(&res);
-			if (dc->health_fail_after > 0 && bad >= dc->health_fail_after) {
-				rep->waited = time_monotonic() - t0;
-				rc = st_error_set(err, ST_EFAILED, "new container '%s' failed its health check: %s "
-						  "answered %ld %ld times in a row (after %s): %s%s%s",
-						  container, shown, rep->status, bad,
-						  time_format_duration(rep->waited, dur, sizeof(dur)),
-						  *rep->body ? rep->body : "(empty body)",
-						  *rep->docker_health ? "; docker health: " : "", rep->docker_health);
-				st_error_hint(err, "see its logs: docker logs %s", container);
-				goto out;
-			}
-		}
-		if (docker_ready && url_ok) {
-			rep->waited = time_monotonic() - t0;
-			goto out;
-		}
-		if (time_monotonic() + dc->health_interval > deadline) {
-			rep->waited = time_monotonic() - t0;
-			if (url && !url_ok)
-				rc = st_error_set(err, ST_EFAILED, "new container '%s' not healthy within %s: %s "
-						  "%s%ld%s: %s%s%s%s%s", container,
-						  time_format_duration(dc->health_timeout, dur, sizeof(dur)), shown,
-						  rep->status ? "answered " : "", rep->status,
-						  rep->status ? "" : " (no answer)", rep->body,
-						  *rep->docker_health ? "; docker health: " : "", rep->docker_health,
-						  *rep->docker_probe ? ", last probes: " : "", rep->docker_probe);
-			else
-				rc = st_error_set(err, ST_EFAILED, "new container '%s' not healthy within %s: %s",
-						  container,
-						  time_format_duration(dc->health_timeout, dur, sizeof(dur)),
-						  wr->reason);
-			st_error_hint(err, "raise deploy.health_timeout if it only starts slowly");
-			goto out;
-		}
-		if ((rc = nap(run, dc->health_interval, err)) != 0)
-			goto out;
+	/* Docker's health and the URL must both say healthy; the URL is probed
+	 * from the start, so an app answering errors fails fast. */
+	memset(&o, 0, sizeof(o));
+	o.health_url = url;
+	o.timeout_s = dc->health_timeout;
+	o.interval_s = dc->health_interval;
+	o.cancel = run->cancel;
+	o.fail_after = (int)dc->health_fail_after;
+	o.url_and_health = 1;
+	rc = container_wait(run->docker, container, &o, wr, err);
+	rep->waited = wr->waited_s;
+	rep->status = wr->http_status;
+	snprintf(rep->body, sizeof(rep->body), "%s", wr->body);
+	snprintf(rep->docker_health, sizeof(rep->docker_health), "%s",
+		 wr->state.has_healthcheck ? wr->state.health : "");
+	text_one_line(rep->docker_probe, sizeof(rep->docker_probe), wr->health_log, strlen(wr->health_log), 0);
+	if (rc == ST_ETIMEOUT) {
+		rc = st_error_set(err, ST_EFAILED, "new container '%s' not healthy within %s: %s", container,
+				  time_format_duration(dc->health_timeout, dur, sizeof(dur)), wr->reason);
+		st_error_hint(err, "raise deploy.health_timeout if it only starts slowly");
+	} else if (rc == ST_EFAILED && wr->bad_in_row > 0) {
+		st_error_wrap(err, "new container '%s' failed its health check", container);
+	} else if (rc && rc != ST_EABORTED) {
+		st_error_wrap(err, "new container failed its health gate after %s",
+			      time_format_duration(rep->waited, dur, sizeof(dur)));
 	}
-out:
 	free(wr);
 	free(shown);
 	return rc;

@@ -278,15 +278,19 @@ struct deploy_gate_report {
 };
 
 /*
- * The health gate: waits until container is running and healthy: Docker's
- * health status when the container has a healthcheck (and url, when given,
- * answers 2xx), else url answering 2xx, else running for deploy.health_interval.
- * Fails at once when the container exits or restarts or Docker calls it
- * unhealthy, after deploy.health_fail_after consecutive HTTP answers >= 400
- * from url (an app that answers but is unhealthy), or at
- * deploy.health_timeout. On failure ST_EFAILED with the URL, status and
- * body of the failing probe (and Docker's last probe output) in the
- * message. url may be NULL. rep may be NULL.
+ * The health gate, container_wait() (container.h) with the deploy
+ * settings: waits until container is running and healthy: Docker's health
+ * status when the container has a healthcheck (and url, when given,
+ * answers healthy too), else url answering healthy (2xx or 3xx; a JSON
+ * "status" must say ok), else running for CONTAINER_SETTLE_S. Checks every
+ * deploy.health_interval. Fails at once when the container exits or
+ * restarts or Docker calls it unhealthy, after deploy.health_fail_after
+ * unhealthy answers in a row from url (an app that answers but is broken),
+ * or at deploy.health_timeout. On failure ST_EFAILED with the URL (shown
+ * without user:password and query), status and body of the failing probe
+ * (and Docker's last probe output) in the message; ST_EABORTED when the
+ * running act is interrupted (run->cancel). url may be NULL. rep may be
+ * NULL.
  */
 int deploy_gate(struct deploy_run *run, struct deploy_target *t, const char *container,
 		const char *url, struct deploy_gate_report *rep, struct st_error *err);

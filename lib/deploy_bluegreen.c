@@ -348,7 +348,7 @@ static int bg_switch(struct deploy_run *run, struct deploy_target *t, json_t **r
 	int rc;
 
 	rc = proxy_switch(deploy_docker(run), &run->cfg->proxy, bg->new_port, bg->new_name, bg->path,
-			  run->cfg->deploy.health_timeout, &sw, err);
+			  run->cfg->deploy.health_timeout, run->cancel, &sw, err);
 	if (rc) {
 		st_error_wrap(err, "switching the proxy to %s failed (it serves from the old container again)",
 			      bg->new_name);
@@ -385,7 +385,7 @@ static int bg_switch_undo(struct deploy_run *run, struct deploy_target *t, struc
 		return 0;
 	}
 	rc = proxy_switch(deploy_docker(run), p, bg->old_port, t->container, bg->path,
-			  run->cfg->deploy.health_timeout, NULL, err);
+			  run->cfg->deploy.health_timeout, run->cancel, NULL, err);
 	if (rc) {
 		st_error_wrap(err, "switching the proxy back to %s (port %ld) failed", t->container, bg->old_port);
 		return rc;
