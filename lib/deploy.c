@@ -26,7 +26,6 @@
 #include "text.h"
 #include "timeutil.h"
 
-#define DEPLOY_LOCK "deploy"
 
 const struct deploy_strategy *const deploy_strategies[] = {
 	&deploy_bluegreen,
@@ -1167,8 +1166,16 @@ static int target_runbook(const struct deploy_run *run, const struct deploy_targ
 		goto nomem;
 	/* The lock is the run's (deploy_execute), held across every target;
 	 * the plan shows it, the engine must not take it again. */
-	if (run->opts->dry_run && !(rb->lock = strdup(DEPLOY_LOCK)))
-		goto nomem;
+	if (run->opts->dry_run) {
+		char lock[LOCK_NAME_MAX];
+
+		if (lock_name_service(lock, sizeof(lock), t->service, err) != 0) {
+			runbook_free(rb);
+			return err->code;
+		}
+		if (runbook_add_lock(rb, lock, NULL) != 0)
+			goto nomem;
+	}
 	switch (run->opts->mode) {
 	case DEPLOY_MODE_BUILD:
 		snprintf(desc, sizeof(desc), "build %s:%s (and :latest) from %s%s%s%s", t->image_repo,
@@ -1485,15 +1492,52 @@ static int plan_run(struct deploy_run *run, struct st_error *err)
 		rc = oom(err);
 		goto out;
 	}
-	for (i = 0; i < n; i++) {
-		run->ntargets++;
-		if ((rc = plan_target(run, chosen[order[i]], &run->targets[i], err)) != 0)
-			goto out;
-	}
+	for (i = 0; i < n; i++)
+		run->targets[run->ntargets++].service = chosen[order[i]]->name;
 out:
 	free(chosen);
 	free(names);
 	free(order);
+	return rc;
+}
+
+/* Plans each chosen target (under its lock: this reads its history and
+ * what runs now). */
+static int plan_targets(struct deploy_run *run, struct st_error *err)
+{
+	size_t i;
+	int rc = 0;
+
+	for (i = 0; i < run->ntargets && !rc; i++)
+		rc = plan_target(run, config_service(run->cfg, run->targets[i].service), &run->targets[i], err);
+	return rc;
+}
+
+/* svc:SERVICE of every target, taken as one set (lock.h): deploy and
+ * rollback exclude everything else that replaces, restarts or execs into
+ * the same containers (migrate, restore, incident, restart-backend). */
+static int lock_targets(struct deploy_run *run, struct lock_set **locks, struct lock_takeover *takeover,
+			struct st_error *err)
+{
+	char (*names)[LOCK_NAME_MAX] = calloc(run->ntargets + 1, sizeof(*names));
+	const char **ptrs = calloc(run->ntargets + 1, sizeof(*ptrs));
+	size_t i;
+	int rc = 0;
+
+	if (!names || !ptrs) {
+		rc = oom(err);
+		goto out;
+	}
+	for (i = 0; i < run->ntargets && !rc; i++) {
+		rc = lock_name_service(names[i], sizeof(names[i]), run->targets[i].service, err);
+		ptrs[i] = names[i];
+	}
+	if (!rc)
+		rc = lock_acquire_set(run->cfg->state_dir, ptrs, run->ntargets, run->opts->command_line, locks,
+				      takeover, err);
+out:
+	free(names);
+	free(ptrs);
 	return rc;
 }
 
@@ -1526,7 +1570,7 @@ int deploy_execute(const struct st_config *cfg, const struct deploy_options *opt
 	struct deploy_run run;
 	struct deploy_report dummy;
 	struct engine_registry *reg = NULL;
-	struct st_lock *lock = NULL;
+	struct lock_set *locks = NULL;
 	struct lock_takeover takeover;
 	double t0 = time_monotonic();
 	size_t i;
@@ -1540,19 +1584,20 @@ int deploy_execute(const struct st_config *cfg, const struct deploy_options *opt
 		report = &dummy;
 	memset(report, 0, sizeof(*report));
 	st_error_clear(err);
-	/* The lock comes first: a second deploy must not even read the
-	 * history a first one is about to change. */
-	if (!opts->dry_run) {
-		if ((rc = lock_acquire(cfg->state_dir, DEPLOY_LOCK, opts->command_line, &lock, &takeover,
-				       err)) != 0)
-			goto out;
-		if (takeover.stale)
-			deploy_notice(&run, "%s", takeover.message);
-	}
 	if ((rc = engine_registry_new(0, &reg, err)) != 0 ||
 	    (rc = engine_registry_add(reg, deploy_actions, err)) != 0)
 		goto out;
 	if ((rc = plan_run(&run, err)) != 0)
+		goto out;
+	/* The locks come before planning the targets: a second deploy must
+	 * not even read the history a first one is about to change. */
+	if (!opts->dry_run) {
+		if ((rc = lock_targets(&run, &locks, &takeover, err)) != 0)
+			goto out;
+		if (takeover.stale)
+			deploy_notice(&run, "%s", takeover.message);
+	}
+	if ((rc = plan_targets(&run, err)) != 0)
 		goto out;
 	for (i = 0; i < run.ntargets; i++) {
 		struct deploy_target *t = &run.targets[i];
@@ -1624,6 +1669,6 @@ out:
 	report->duration = time_monotonic() - t0;
 	run_release(&run);
 	engine_registry_free(reg);
-	lock_release(lock);
+	lock_release_set(locks);
 	return rc;
 }

@@ -25,7 +25,20 @@
 #include "services.h"
 #include "timeutil.h"
 
-#define MIGRATE_LOCK "migrate"
+/* What migrate up and resolve change (lock.h): the database, and the
+ * container Prisma runs in (up restarts it too). */
+static int take_locks(const struct st_config *cfg, const char *command_line, struct lock_set **out,
+		      struct st_error *err)
+{
+	char db[LOCK_NAME_MAX], svc[LOCK_NAME_MAX];
+	const char *names[2] = { db, svc };
+	int rc;
+
+	if ((rc = lock_name_db(db, sizeof(db), cfg->postgres.database, err)) != 0 ||
+	    (rc = lock_name_service(svc, sizeof(svc), cfg->migrate.service, err)) != 0)
+		return rc;
+	return lock_acquire_set(cfg->state_dir, names, 2, command_line, out, NULL, err);
+}
 #define MIGRATE_SQL "migration.sql"
 
 const char *migrate_state_name(enum migrate_state s)
@@ -705,7 +718,7 @@ int migrate_up(const struct migrate_up_request *rq, struct migrate_up_result *re
 {
 	const struct st_config *cfg = rq->cfg;
 	struct migrate_status before, after;
-	struct st_lock *lock = NULL;
+	struct lock_set *locks = NULL;
 	struct up_run u;
 	struct migrate_last last;
 	struct exec_fwd fwd;
@@ -735,7 +748,7 @@ int migrate_up(const struct migrate_up_request *rq, struct migrate_up_result *re
 		return st_error_set(err, ST_EUSAGE, "migrate up needs a way to take a backup");
 	if ((rc = services_container(cfg, cfg->migrate.service, &container, err)) != 0)
 		return rc;
-	if ((rc = lock_acquire(cfg->state_dir, MIGRATE_LOCK, rq->command_line, &lock, NULL, err)) != 0)
+	if ((rc = take_locks(cfg, rq->command_line, &locks, err)) != 0)
 		return rc;
 
 	params = json_pack("{s:b, s:s?}", "no_backup", rq->no_backup, "reason",
@@ -885,7 +898,7 @@ out:
 	json_decref(params);
 	migrate_status_release(&before);
 	migrate_status_release(&after);
-	lock_release(lock);
+	lock_release_set(locks);
 	return rc;
 }
 
@@ -897,7 +910,7 @@ int migrate_resolve(const struct st_config *cfg, struct docker_client *d, struct
 {
 	struct migrate_status st;
 	const struct migrate_entry *e = NULL;
-	struct st_lock *lock = NULL;
+	struct lock_set *locks = NULL;
 	struct journal *j = NULL;
 	struct journal_run jrun;
 	struct journal_step js;
@@ -919,7 +932,7 @@ int migrate_resolve(const struct st_config *cfg, struct docker_client *d, struct
 		return st_error_set(err, ST_EUSAGE, "resolve needs --rolled-back NAME or --applied NAME");
 	if ((rc = services_container(cfg, cfg->migrate.service, &container, err)) != 0)
 		return rc;
-	if ((rc = lock_acquire(cfg->state_dir, MIGRATE_LOCK, command_line, &lock, NULL, err)) != 0)
+	if ((rc = take_locks(cfg, command_line, &locks, err)) != 0)
 		return rc;
 	if ((rc = migrate_status_read(cfg, pg, &st, err)) != 0)
 		goto out;
@@ -980,6 +993,6 @@ out:
 	json_decref(params);
 	journal_close(j);
 	migrate_status_release(&st);
-	lock_release(lock);
+	lock_release_set(locks);
 	return rc;
 }

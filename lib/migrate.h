@@ -28,7 +28,9 @@
  * backend container through Docker exec with its output streamed, its exit
  * code, status clean again, backend restarted and healthy. Each step is
  * journaled (STATE_DIR/journal.jsonl, runbook "migrate-up"); the run holds
- * the lock "migrate". The pre-migration backup is remembered in
+ * the locks db:DATABASE and svc:SERVICE (lock.h: no restore, deploy or
+ * restart of the same database or container meanwhile). The
+ * pre-migration backup is remembered in
  * STATE_DIR/migrate/last.json for `rollback db`, and every failure after it
  * carries the exact restore command in its hint.
  */
@@ -201,7 +203,7 @@ int migrate_up(const struct migrate_up_request *rq, struct migrate_up_result *re
  * output streamed. Checked first against the status: --rolled-back needs a
  * failed migration, --applied a failed or pending one (ST_EABORTED
  * otherwise, naming its state; ST_ENOTFOUND for an unknown name). Journaled
- * (runbook "migrate-resolve"), under the lock "migrate". A non-zero exit of
+ * (runbook "migrate-resolve"), under the same locks as migrate up. A non-zero exit of
  * the command is ST_EFAILED; *exit_code (may be NULL) gets it.
  */
 int migrate_resolve(const struct st_config *cfg, struct docker_client *d, struct pg_conn *pg,

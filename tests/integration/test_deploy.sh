@@ -142,7 +142,7 @@ for c in v1 v2 broken exits slow; do mkcfg "$tmp/$c.yaml" "$tmp/$c"; done
 run_st 0 "dry run" -c "$tmp/v1.yaml" deploy backend --dry-run
 contains "$tmp/out" "backend-image: build spilttea-test-backend:" "dry run"
 contains "$tmp/out" "backend-gate" "dry run"
-contains "$tmp/out" "lock: deploy" "dry run"
+contains "$tmp/out" "lock: svc:backend" "dry run"
 [[ ! -e $state ]] || fail "dry run wrote $state"
 [[ $(docker inspect --format '{{.Id}}' spilttea-backend) == "$orig_backend_id" ]] || fail "dry run replaced the container"
 docker image inspect spilttea-test-backend:latest >/dev/null 2>&1 && fail "dry run built an image"
@@ -253,7 +253,7 @@ wait "$pid"
 rc=$?
 set -e
 [[ $rc == 3 ]] || { fail "SIGHUP during the gate: exit $rc, expected 3"; sed 's/^/  | /' "$tmp/hup.out" "$tmp/hup.err" >&2; }
-[[ ! -e $state/locks/deploy.lock ]] || fail "SIGHUP during the gate: the lock file was left"
+[[ ! -e $state/locks/svc:backend.lock ]] || fail "SIGHUP during the gate: the lock file was left"
 python3 - "$state/journal.jsonl" "$pid" <<'PY' || fail "SIGHUP during the gate: the journal run has no end, or not 'aborted'"
 import json, sys
 recs = [json.loads(l) for l in open(sys.argv[1])]
@@ -316,12 +316,16 @@ contains "$tmp/err" "names no commit" "--ref unknown"
 setsid -w "$bin" -c "$tmp/slow.yaml" deploy backend --yes </dev/null >"$tmp/bg.out" 2>&1 &
 bg=$!
 for ((i = 0; i < 50; i++)); do
-	[[ -e $state/locks/deploy.lock ]] && break
+	[[ -e $state/locks/svc:backend.lock ]] && break
 	sleep 0.1
 done
 run_st 4 "second deploy" -c "$tmp/v2.yaml" deploy backend --yes
-contains "$tmp/err" "deploy is locked by pid $bg" "second deploy"
+contains "$tmp/err" "svc:backend is locked by pid $bg" "second deploy"
 run_st 4 "rollback meanwhile" -c "$tmp/v2.yaml" rollback backend --yes
+# The lock is the backend's, not the deploy command's (review 2 item 4): a
+# restart of the same container waits for the deploy to end.
+run_st 4 "restart-backend meanwhile" -c "$tmp/v2.yaml" run restart-backend --yes
+contains "$tmp/err" "svc:backend is locked by pid $bg" "restart-backend meanwhile"
 wait "$bg" || { fail "the first deploy failed"; cat "$tmp/bg.out" >&2; }
 [[ $(version) == '{"version":"slow"}' ]] || fail "the first deploy did not finish: $(version)"
 
