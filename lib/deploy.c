@@ -721,7 +721,7 @@ static int op_preflight(struct deploy_run *run, struct deploy_target *t, json_t 
 		buildctx_free(t->build);
 		t->build = NULL;
 		if ((rc = buildctx_open(t->context, t->def ? t->def->dockerfile : NULL, run->opts->ref,
-					&t->build, err)) != 0)
+					run->cancel, &t->build, err)) != 0)
 			return rc;
 		break;
 	case DEPLOY_MODE_NO_BUILD:
@@ -814,7 +814,12 @@ static int op_image(struct deploy_run *run, struct deploy_target *t, json_t **re
 		bo.build_args = t->def ? (const char *const *)t->def->build_args : NULL;
 		bo.on_progress = build_progress;
 		bo.ud = run;
+		/* Ctrl-C stops the build, and the git archive feeding it, even
+		 * when neither says anything (buildctx.h). */
+		t->build->cancel = run->cancel;
+		docker_client_set_cancel(run->docker, run->cancel);
 		rc = docker_image_build_from(run->docker, &bo, buildctx_produce, t->build, &id, err);
+		docker_client_set_cancel(run->docker, NULL);
 		if (rc) {
 			st_error_wrap(err, "cannot build '%s' from '%s'%s%s", tags[0], t->context,
 				      run->opts->ref ? " at " : "", run->opts->ref ? run->opts->ref : "");
