@@ -290,7 +290,12 @@ static int fail_stopped(struct docker_client *d, const char *container,
 
 	if (container_log_tail(d, container, CONTAINER_LOG_LINES, 10, r->logs, sizeof(r->logs), &lerr))
 		snprintf(r->logs, sizeof(r->logs), "(logs unavailable: %s)", lerr.message);
-	if (restarted)
+	if (restarted && s->running && !s->restarting)
+		/* Restarted already: Docker reset its exit code when it started
+		 * it again (0 would be a lie); the last log line says why. */
+		snprintf(what, sizeof(what), "restarted (restart count %d; it runs again, so Docker no longer "
+			 "has its exit code)", s->restart_count);
+	else if (restarted)
 		snprintf(what, sizeof(what), "is restarting (restart count %d, last exit code %d%s)",
 			 s->restart_count, s->exit_code, s->oom_killed ? ", OOMKilled" : "");
 	else if (s->paused)
