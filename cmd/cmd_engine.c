@@ -72,10 +72,18 @@ static void close_progress(struct cmd_ui *u)
 	u->progress_open = 0;
 }
 
+/* stdout closed under us (EPIPE; SIGPIPE is ignored): stop printing, go on
+ * running. */
+static int stdout_gone(void)
+{
+	return ferror(stdout);
+}
+
 static void ui_plan(void *ud, const char *line)
 {
 	(void)ud;
-	puts(line);
+	if (!stdout_gone())
+		puts(line);
 }
 
 static void ui_step_start(void *ud, const struct engine_step_event *ev)
@@ -84,7 +92,7 @@ static void ui_step_start(void *ud, const struct engine_step_event *ev)
 	int c = u->ctx->color_stdout;
 
 	/* Only a terminal gets the line that waits for its result. */
-	if (u->ctx->quiet || !u->ctx->stdout_tty)
+	if (u->ctx->quiet || !u->ctx->stdout_tty || stdout_gone())
 		return;
 	if (ev->phase == ENGINE_PHASE_UNDO)
 		printf("%s… undo %s%s", cmd_color_on(c, COLOR_DIM), ev->step->name, cmd_color_off(c));
@@ -105,7 +113,7 @@ static void ui_step_end(void *ud, const struct engine_step_event *ev)
 	char dur[32], tries[48] = "";
 
 	close_progress(u);
-	if (u->ctx->quiet)
+	if (u->ctx->quiet || stdout_gone())
 		return;
 	switch (ev->result) {
 	case ENGINE_RESULT_OK: mark = "✓"; color = COLOR_GREEN; break;

@@ -44,7 +44,8 @@ static const char run_usage[] =
 
 static volatile sig_atomic_t interrupted;
 
-/* First Ctrl-C: stop after the current step and undo. Second: die. */
+/* First Ctrl-C (or SIGTERM, SIGHUP): stop after the current step and undo.
+ * Second: die. */
 static void on_signal(int sig)
 {
 	if (interrupted) {
@@ -75,7 +76,7 @@ int cmd_run(int argc, char **argv, struct ctx *ctx)
 	struct engine_ui ui;
 	struct cmd_ui ui_state;
 	struct services services;
-	struct sigaction sa, old_int, old_term;
+	struct sigaction sa, old_int, old_term, old_hup;
 	const char *target = NULL, *incident = NULL;
 	char **kv = NULL;
 	int nkv = 0, i, rc;
@@ -152,7 +153,10 @@ int cmd_run(int argc, char **argv, struct ctx *ctx)
 	sigemptyset(&sa.sa_mask);
 	sa.sa_flags = 0; /* no SA_RESTART: a prompt or a sleep must wake up */
 	interrupted = 0;
-	if (sigaction(SIGINT, &sa, &old_int) == 0 && sigaction(SIGTERM, &sa, &old_term) == 0)
+	/* SIGHUP (the terminal or ssh session went away) stops like SIGTERM:
+	 * undo, journal, release the lock. */
+	if (sigaction(SIGINT, &sa, &old_int) == 0 && sigaction(SIGTERM, &sa, &old_term) == 0 &&
+	    sigaction(SIGHUP, &sa, &old_hup) == 0)
 		signals_set = 1;
 
 	if (ctx->dry_run && !ctx->quiet)
@@ -183,6 +187,7 @@ out:
 	if (signals_set) {
 		sigaction(SIGINT, &old_int, NULL);
 		sigaction(SIGTERM, &old_term, NULL);
+		sigaction(SIGHUP, &old_hup, NULL);
 	}
 	json_decref(params);
 	runbook_free(rb);

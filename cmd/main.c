@@ -8,6 +8,7 @@
 #include "../lib/config.h"
 #include "../lib/http.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -147,6 +148,12 @@ int main(int argc, char **argv)
 	ctx.progname = "spilttea-ops";
 	ctx.stdin_tty = isatty(STDIN_FILENO);
 	ctx.stdout_tty = isatty(STDOUT_FILENO);
+
+	/* A closed stdout (`| head`, `| true`) or a peer closing a socket
+	 * (hiredis writes with write()) must be an error to handle, not a
+	 * death in the middle of a step that skips undo, journal and lock
+	 * release. The UI stops printing once stdout is gone. */
+	signal(SIGPIPE, SIG_IGN);
 
 	/* libcurl's global state must exist before any thread (health probes
 	 * run concurrently) makes a handle. */

@@ -12,6 +12,7 @@
 #include "actions.h"
 #include "actions_util.h"
 #include "container.h"
+#include "text.h"
 #include "timeutil.h"
 
 #include <regex.h>
@@ -47,7 +48,8 @@ static int act_inspect(struct engine_call *call, const json_t *args, json_t **re
 	return with_service(*result, service, err);
 }
 
-/* start / stop / restart: the state before, the action, the state after. */
+/* start / stop / restart: the state before, the action, the state after
+ * (state_unknown: true, with the error, when it could not be read back). */
 enum lifecycle { LC_START, LC_STOP, LC_RESTART };
 
 static int lifecycle(struct engine_call *call, const json_t *args, enum lifecycle what,
@@ -76,9 +78,20 @@ static int lifecycle(struct engine_call *call, const json_t *args, enum lifecycl
 		rc = docker_container_restart(d, name, grace, DOCKER_TIMEOUT_DEFAULT, err);
 	if (rc)
 		return rc;
-	if ((rc = container_state(d, name, DOCKER_TIMEOUT_DEFAULT, &after, err)) != 0)
-		return rc;
-	*result = container_state_json(&after, time_wall());
+	if (container_state(d, name, DOCKER_TIMEOUT_DEFAULT, &after, err) != 0) {
+		/* The state changed; only reading it back failed. Failing the step
+		 * would skip its undo and report a stopped service as running:
+		 * succeed, and say what is not known. */
+		*result = json_pack("{s:s,s:b,s:s}", "container", name, "state_unknown", 1, "error",
+				    err->message);
+		st_error_clear(err);
+	} else {
+		*result = container_state_json(&after, time_wall());
+		if (*result && json_object_set_new(*result, "state_unknown", json_false())) {
+			json_decref(*result);
+			*result = NULL;
+		}
+	}
 	if (*result && (json_object_set_new(*result, "was_running", json_boolean(before.running)) ||
 			json_object_set_new(*result, "previous_started_at",
 					    json_string(before.started_at)))) {
@@ -140,6 +153,9 @@ static int act_wait_ready(struct engine_call *call, const json_t *args, json_t *
 
 /* ---- exec ---- */
 
+/* Largest max_output: the kept output lives in memory and in the result. */
+#define EXEC_OUTPUT_MAX (16 * 1024 * 1024)
+
 struct exec_ctx {
 	struct actions_tail out, err;
 	volatile sig_atomic_t *cancel;
@@ -161,7 +177,8 @@ static int exec_stderr(void *ud, const char *data, size_t len)
 	return x->cancel && *x->cancel;
 }
 
-/* The last non-empty line of a tail, for error messages. */
+/* The last non-empty line of a tail, for error messages: one clean line
+ * (no control characters, valid UTF-8), its end kept when too long. */
 static void last_line(const struct actions_tail *t, char *buf, size_t size)
 {
 	size_t end = t->len, start;
@@ -173,8 +190,7 @@ static void last_line(const struct actions_tail *t, char *buf, size_t size)
 		start--;
 	if (end - start >= size)
 		start = end - (size - 1);
-	memcpy(buf, t->buf + start, end - start);
-	buf[end - start] = '\0';
+	text_one_line(buf, size, t->buf + start, end - start, 0);
 }
 
 static int act_exec(struct engine_call *call, const json_t *args, json_t **result,
@@ -183,7 +199,8 @@ static int act_exec(struct engine_call *call, const json_t *args, json_t **resul
 	const json_t *command = json_object_get(args, "command");
 	const json_t *env = json_object_get(args, "env");
 	const json_t *expect = json_object_get(args, "expect_exit");
-	size_t cap = (size_t)actions_arg_int(args, "max_output", 64 * 1024), i, n;
+	long long cap;
+	size_t i, n;
 	struct exec_ctx x;
 	struct docker_exec_opts o;
 	struct docker_exec_result res;
@@ -198,7 +215,8 @@ static int act_exec(struct engine_call *call, const json_t *args, json_t **resul
 	memset(&x, 0, sizeof(x));
 	memset(&res, 0, sizeof(res));
 	x.cancel = call->cancel;
-	if ((rc = actions_target(call, args, &name, &service, err)) != 0)
+	if ((rc = actions_target(call, args, &name, &service, err)) != 0 ||
+	    (rc = actions_arg_range(args, "max_output", 64 * 1024, 0, EXEC_OUTPUT_MAX, &cap, err)) != 0)
 		return rc;
 	if ((rc = actions_exit_matches(expect, 0, err)) < 0)
 		return rc;
@@ -235,8 +253,8 @@ static int act_exec(struct engine_call *call, const json_t *args, json_t **resul
 		envv[i] = envs[i];
 		i++;
 	}
-	if ((rc = actions_tail_init(&x.out, cap, err)) != 0 ||
-	    (rc = actions_tail_init(&x.err, cap, err)) != 0 ||
+	if ((rc = actions_tail_init(&x.out, (size_t)cap, err)) != 0 ||
+	    (rc = actions_tail_init(&x.err, (size_t)cap, err)) != 0 ||
 	    (rc = actions_docker_client(call, &d, err)) != 0)
 		goto out;
 	memset(&o, 0, sizeof(o));
@@ -251,8 +269,8 @@ static int act_exec(struct engine_call *call, const json_t *args, json_t **resul
 	rc = docker_exec(d, name, &o, &res, err);
 	if (rc) {
 		if (rc == ST_EABORTED && x.cancel && *x.cancel)
-			st_error_set(err, ST_EABORTED, "interrupted while running '%s' in container '%s'",
-				     argv[0], name);
+			st_error_set(err, ST_EABORTED, "interrupted while running '%s' in container '%s' "
+				     "(it may still be running there)", argv[0], name);
 		goto out;
 	}
 	match = actions_exit_matches(expect, res.exit_code, err);
@@ -348,6 +366,7 @@ static int act_logs_grep(struct engine_call *call, const json_t *args, json_t **
 	struct grep *g;
 	const char *name, *service;
 	json_t *counts = NULL, *v;
+	long long sample;
 	size_t i;
 	int rc;
 
@@ -355,9 +374,10 @@ static int act_logs_grep(struct engine_call *call, const json_t *args, json_t **
 	if (!g)
 		return actions_oom(err);
 	g->cancel = call->cancel;
-	g->sample_max = (size_t)actions_arg_int(args, "sample", 10);
-	if ((rc = actions_target(call, args, &name, &service, err)) != 0)
+	if ((rc = actions_target(call, args, &name, &service, err)) != 0 ||
+	    (rc = actions_arg_range(args, "sample", 10, 0, 1000, &sample, err)) != 0)
 		goto out;
+	g->sample_max = (size_t)sample;
 	if (one)
 		g->pattern[g->n++] = one;
 	json_array_foreach(patterns, i, v) {
@@ -471,7 +491,8 @@ static const struct engine_arg_spec exec_args[] = {
 	{ "workdir", ENGINE_ARG_STRING, 0, NULL, "working directory" },
 	{ "expect_exit", ENGINE_ARG_ANY, 0, NULL, "exit code(s) that count as success (default 0; 'any')" },
 	{ "timeout", ENGINE_ARG_DURATION, 0, "5m", "longest run" },
-	{ "max_output", ENGINE_ARG_INT, 0, "65536", "bytes kept of the end of stdout and of stderr" },
+	{ "max_output", ENGINE_ARG_INT, 0, "65536",
+	  "bytes kept of the end of stdout and of stderr (at most 16 MiB)" },
 	{ NULL, 0, 0, NULL, NULL },
 };
 
@@ -480,7 +501,7 @@ static const struct engine_arg_spec logs_grep_args[] = {
 	{ "since", ENGINE_ARG_DURATION, 0, "1h", "how far back (0: all)" },
 	{ "pattern", ENGINE_ARG_STRING, 0, NULL, "extended regular expression, case-insensitive" },
 	{ "patterns", ENGINE_ARG_ARRAY, 0, NULL, "several; a line counts once in matches" },
-	{ "sample", ENGINE_ARG_INT, 0, "10", "newest matching lines kept" },
+	{ "sample", ENGINE_ARG_INT, 0, "10", "newest matching lines kept (at most 1000)" },
 	{ "timeout", ENGINE_ARG_DURATION, 0, "60s", "longest read" },
 	{ NULL, 0, 0, NULL, NULL },
 };

@@ -140,7 +140,10 @@ static const struct engine_arg_spec file_exists_args[] = {
 
 static const struct engine_arg_spec file_write_args[] = {
 	{ "path", ENGINE_ARG_STRING, ENGINE_ARG_REQUIRED, NULL, "file to create or replace" },
-	{ "content", ENGINE_ARG_STRING, ENGINE_ARG_REQUIRED, NULL, "the whole new content" },
+	/* A whole .env or key file: shown as *** (plan, journal); the result
+	 * gives its size. */
+	{ "content", ENGINE_ARG_STRING, ENGINE_ARG_REQUIRED | ENGINE_ARG_SECRET, NULL,
+	  "the whole new content (never shown)" },
 	{ "mode", ENGINE_ARG_STRING, 0, "0600", "octal permissions of a new file" },
 	{ "keep_mode", ENGINE_ARG_BOOL, 0, "false", "keep the mode of an existing file" },
 	{ NULL, 0, 0, NULL, NULL },

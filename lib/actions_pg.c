@@ -8,6 +8,12 @@
  * through pg_quote_ident(). pg.query runs inside a READ ONLY transaction
  * that is always rolled back, so a check or verify cannot write even when
  * its SQL tries to. pg.exec may write anything and is DESTRUCTIVE.
+ *
+ * READ ONLY is about data only: functions such as pg_terminate_backend,
+ * pg_cancel_backend, pg_reload_conf, advisory locks and dblink_exec still
+ * act inside it. pg.query refuses the known ones by name (acting_function)
+ * and its summary says so; what a user-defined function does is not
+ * checked: such calls belong in pg.exec.
  */
 #include "actions.h"
 #include "actions_util.h"
@@ -19,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 static double statement_timeout(const struct engine_call *call, const json_t *args)
 {
@@ -27,16 +34,68 @@ static double statement_timeout(const struct engine_call *call, const json_t *ar
 	return actions_arg_num(args, "timeout", def > 0 ? def : 30);
 }
 
+/* Functions that act even in a READ ONLY transaction. A trailing '*'
+ * matches any name that starts so. */
+static const char *const acting_functions[] = {
+	"pg_terminate_backend", "pg_cancel_backend", "pg_reload_conf", "pg_rotate_logfile",
+	"pg_switch_wal", "pg_create_restore_point", "pg_log_backend_memory_contexts",
+	"pg_advisory_*", "pg_try_advisory_*", "pg_logical_emit_message", "pg_notify",
+	"dblink_exec", "dblink", "dblink_send_query", "dblink_connect*", "lo_export", "lo_import",
+	"pg_file_write", "pg_file_rename", "pg_file_unlink", NULL,
+};
+
+static int ident_char(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       c == '_' || c == '$';
+}
+
+/* The first acting function sql names (as a whole identifier, any case),
+ * or NULL. Text in string literals counts too: refusing a harmless query
+ * is better than missing a call. */
+static const char *acting_function(const char *sql)
+{
+	size_t i, n;
+	const char *p;
+
+	for (i = 0; acting_functions[i]; i++) {
+		const char *name = acting_functions[i];
+		int prefix;
+
+		n = strlen(name);
+		prefix = name[n - 1] == '*';
+		if (prefix)
+			n--;
+		for (p = sql; (p = strcasestr(p, prefix ? "pg_" : name)) != NULL; p++) {
+			if ((p > sql && ident_char(p[-1])) || strncasecmp(p, name, n))
+				continue;
+			if (prefix || !ident_char(p[n]))
+				return name;
+		}
+	}
+	return NULL;
+}
+
 static int act_query(struct engine_call *call, const json_t *args, json_t **result,
 		     struct st_error *err)
 {
 	struct pg_conn *conn = NULL;
 	PGresult *res = NULL;
 	char **params = NULL;
+	long long max_rows;
 	int n = 0, owned = 0, rc, began = 0;
 	struct st_error rerr = { 0 };
 
-	if ((rc = actions_pg_params(json_object_get(args, "params"), &params, &n, err)) != 0 ||
+	const char *acting = acting_function(actions_arg_str(args, "sql"));
+
+	if (acting) {
+		st_error_set(err, ST_EUSAGE, "pg.query cannot call %s: it acts even in a read-only "
+			     "transaction", acting);
+		return st_error_hint(err, "run it with pg.exec (destructive: the step needs confirm), or "
+				     "pg.terminate_idle for idle connections");
+	}
+	if ((rc = actions_arg_range(args, "max_rows", 1000, 0, 100000, &max_rows, err)) != 0 ||
+	    (rc = actions_pg_params(json_object_get(args, "params"), &params, &n, err)) != 0 ||
 	    (rc = actions_pg_conn(call, actions_arg_str(args, "database"), &conn, &owned, err)) != 0)
 		goto out;
 	if ((rc = pg_exec(conn, "BEGIN TRANSACTION READ ONLY", 0, NULL, 10, err)) != 0)
@@ -46,7 +105,7 @@ static int act_query(struct engine_call *call, const json_t *args, json_t **resu
 		      statement_timeout(call, args), &res, err);
 	if (rc)
 		goto out;
-	*result = actions_pg_rows(res, (size_t)actions_arg_int(args, "max_rows", 1000));
+	*result = actions_pg_rows(res, (size_t)max_rows);
 	if (!*result)
 		rc = actions_oom(err);
 out:
@@ -223,7 +282,8 @@ static const struct engine_arg_spec query_args[] = {
 	{ "params", ENGINE_ARG_ARRAY, 0, NULL, "values of $1, $2 ...; may use ${...}" },
 	{ "database", ENGINE_ARG_STRING, 0, NULL, "another database than postgres.database" },
 	{ "timeout", ENGINE_ARG_DURATION, 0, NULL, "statement timeout (default postgres.statement_timeout)" },
-	{ "max_rows", ENGINE_ARG_INT, 0, "1000", "rows kept in the result (count has them all)" },
+	{ "max_rows", ENGINE_ARG_INT, 0, "1000",
+	  "rows kept in the result, at most 100000 (count has them all)" },
 	{ NULL, 0, 0, NULL, NULL },
 };
 
@@ -257,7 +317,8 @@ static const struct engine_arg_spec analyze_args[] = {
 };
 
 const struct engine_action actions_pg[] = {
-	{ "pg.query", "run a query in a read-only transaction; rows as objects", query_args,
+	{ "pg.query", "run a query in a read-only transaction (refuses functions that act "
+	  "anyway, e.g. pg_terminate_backend); rows as objects", query_args,
 	  ENGINE_ACTION_READ_ONLY, act_query },
 	{ "pg.exec", "run a statement that may change data; affected row count", exec_args,
 	  ENGINE_ACTION_DESTRUCTIVE, act_exec },

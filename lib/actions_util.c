@@ -3,6 +3,7 @@
 #include "expr.h"
 #include "redact.h"
 #include "services.h"
+#include "text.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -18,20 +19,33 @@ static int no_services(const char *what, struct st_error *err)
 	return st_error_set(err, ST_EUSAGE, "no %s client: this run was started without services", what);
 }
 
+/* The shared clients are handed out per call with the call's cancel flag
+ * (NULL while undoing: undo must finish), so Ctrl-C reaches a request that
+ * waits on a silent daemon or a long SCAN. */
 int actions_docker_client(struct engine_call *call, struct docker_client **out, struct st_error *err)
 {
+	int rc;
+
 	*out = NULL;
 	if (!call->services)
 		return no_services("docker", err);
-	return services_docker(call->services, out, err);
+	rc = services_docker(call->services, out, err);
+	if (!rc)
+		docker_client_set_cancel(*out, call->cancel);
+	return rc;
 }
 
 int actions_redis_conn(struct engine_call *call, struct redis_conn **out, struct st_error *err)
 {
+	int rc;
+
 	*out = NULL;
 	if (!call->services)
 		return no_services("redis", err);
-	return services_redis(call->services, out, err);
+	rc = services_redis(call->services, out, err);
+	if (!rc)
+		redis_set_cancel(*out, call->cancel);
+	return rc;
 }
 
 int actions_pg_conn(struct engine_call *call, const char *database, struct pg_conn **out,
@@ -115,6 +129,19 @@ long long actions_arg_int(const json_t *args, const char *name, long long def)
 	return json_is_real(v) ? (long long)json_real_value(v) : def;
 }
 
+int actions_arg_range(const json_t *args, const char *name, long long def, long long min,
+		      long long max, long long *out, struct st_error *err)
+{
+	long long v = actions_arg_int(args, name, def);
+
+	*out = def;
+	if (v < min || v > max)
+		return st_error_set(err, ST_EUSAGE, "argument '%s' must be between %lld and %lld, not %lld",
+				    name, min, max, v);
+	*out = v;
+	return 0;
+}
+
 int actions_arg_bool(const json_t *args, const char *name, int def)
 {
 	const json_t *v = json_object_get(args, name);
@@ -122,62 +149,15 @@ int actions_arg_bool(const json_t *args, const char *name, int def)
 	return json_is_boolean(v) ? json_is_true(v) : def;
 }
 
-/* Length of the valid UTF-8 sequence at s (n bytes left), 0 if invalid. */
-static size_t utf8_seq(const unsigned char *s, size_t n)
-{
-	size_t len, i;
-	unsigned cp;
-
-	if (s[0] == 0)
-		return 0;
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] >= 0xc2 && s[0] <= 0xdf)
-		len = 2, cp = s[0] & 0x1f;
-	else if (s[0] >= 0xe0 && s[0] <= 0xef)
-		len = 3, cp = s[0] & 0x0f;
-	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
-		len = 4, cp = s[0] & 0x07;
-	else
-		return 0;
-	if (n < len)
-		return 0;
-	for (i = 1; i < len; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (s[i] & 0x3f);
-	}
-	if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-	    (len == 4 && (cp < 0x10000 || cp > 0x10ffff)))
-		return 0;
-	return len;
-}
-
 json_t *actions_text(const char *data, size_t len)
 {
-	const unsigned char *s = (const unsigned char *)data;
-	char *buf, *o;
-	size_t i = 0, k;
+	size_t n;
+	char *buf = text_utf8_repair(data, len, &n);
 	json_t *v;
 
-	/* Worst case every byte becomes the 3-byte U+FFFD. */
-	buf = malloc(len * 3 + 1);
 	if (!buf)
 		return NULL;
-	o = buf;
-	while (i < len) {
-		k = utf8_seq(s + i, len - i);
-		if (k) {
-			memcpy(o, s + i, k);
-			o += k;
-			i += k;
-		} else {
-			memcpy(o, "\xef\xbf\xbd", 3);
-			o += 3;
-			i++;
-		}
-	}
-	v = json_stringn(buf, (size_t)(o - buf));
+	v = json_stringn(buf, n);
 	free(buf);
 	return v;
 }
@@ -216,20 +196,6 @@ void actions_tail_release(struct actions_tail *t)
 {
 	free(t->buf);
 	memset(t, 0, sizeof(*t));
-}
-
-int actions_env_name_is_secret(const char *name)
-{
-	static const char *const words[] = { "pass", "secret", "key", "token", "credential",
-					     "private", "auth" };
-	size_t i;
-
-	if (redact_name_is_secret(name))
-		return 1;
-	for (i = 0; i < sizeof(words) / sizeof(words[0]); i++)
-		if (strcasestr(name, words[i]))
-			return 1;
-	return 0;
 }
 
 char *actions_redact_url_password(const char *value)
@@ -287,7 +253,7 @@ json_t *actions_env_summary(const json_t *env, const json_t *require)
 			ok = 0;
 			break;
 		}
-		if (actions_env_name_is_secret(name)) {
+		if (redact_name_is_secret(name)) {
 			shown = strdup(REDACTED);
 			ok = shown && json_array_append_new(hidden, json_string(name)) == 0;
 		} else {
@@ -434,7 +400,12 @@ json_t *actions_pg_rows(const PGresult *res, size_t max_rows)
 
 			ok = v && json_object_set_new(row, PQfname(res, c), v) == 0;
 		}
-		ok = ok && json_array_append_new(rows, row) == 0;
+		/* append_new takes row even when it fails; a row not handed over
+		 * is ours to free. */
+		if (ok)
+			ok = json_array_append_new(rows, row) == 0;
+		else
+			json_decref(row);
 		row = NULL;
 	}
 	ok = ok && json_object_set(out, "rows", rows) == 0;

@@ -29,7 +29,8 @@
 	{ "service", ENGINE_ARG_STRING, 0, NULL,                                              \
 	  "configured service whose container it is, e.g. backend (or give container)" }
 
-/* Borrowed clients from call->services, opened on first use. ST_EUSAGE
+/* Borrowed clients from call->services, opened on first use, interrupted
+ * by call->cancel (docker_client_set_cancel, redis_set_cancel). ST_EUSAGE
  * when the run has no services (engine_options.services NULL). */
 int actions_docker_client(struct engine_call *call, struct docker_client **out, struct st_error *err);
 int actions_redis_conn(struct engine_call *call, struct redis_conn **out, struct st_error *err);
@@ -58,6 +59,12 @@ double actions_arg_num(const json_t *args, const char *name, double def);
 long long actions_arg_int(const json_t *args, const char *name, long long def);
 int actions_arg_bool(const json_t *args, const char *name, int def);
 
+/* An integer argument (def when absent) that must lie in [min, max], for
+ * sizes and counts that are cast to size_t or int: *out, or ST_EUSAGE
+ * "argument 'NAME' must be between MIN and MAX, not V". */
+int actions_arg_range(const json_t *args, const char *name, long long def, long long min,
+		      long long max, long long *out, struct st_error *err);
+
 /* ST_ENOMEM with "out of memory" (for `return actions_oom(err)`). */
 int actions_oom(struct st_error *err);
 
@@ -81,11 +88,6 @@ void actions_tail_release(struct actions_tail *t);
 
 /* ---- environment ---- */
 
-/* 1 when an environment variable's value must not be shown: names with
- * PASSWORD, PASS, SECRET, KEY, TOKEN, CREDENTIAL, PRIVATE, AUTH (any
- * case). */
-int actions_env_name_is_secret(const char *name);
-
 /* value with the password of a URL's user:password@ replaced by "***"
  * ("postgresql://app:***@db:5432/app"); other values unchanged. Caller
  * frees; NULL on ENOMEM. */
@@ -93,7 +95,8 @@ char *actions_redact_url_password(const char *value);
 
 /*
  * The docker.env result from a container's Config.Env (array of
- * "NAME=value"): {count, names: [sorted], vars: {NAME: value or "***"},
+ * "NAME=value"): {count, names: [sorted], vars: {NAME: value, or "***" when
+ * redact_name_is_secret(NAME)},
  * hidden: [names shown as ***]} and, when require (array of names, may be
  * NULL) is given, {missing: [...], missing_count}. A variable set to ""
  * counts as missing. Caller frees; NULL on ENOMEM.

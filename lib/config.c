@@ -26,6 +26,7 @@
 #include <unistd.h>
 #include <yaml.h>
 
+#include "text.h"
 #include "timeutil.h"
 
 enum ctype {
@@ -388,47 +389,6 @@ static const char *suggest_key(const struct config_table *t, const char *parent,
 	return best && best_d <= limit ? best : NULL;
 }
 
-/* Shortest text that reads back as v. */
-static void format_number(double v, char *buf, size_t size)
-{
-	int prec;
-
-	if (v == floor(v) && fabs(v) < 1e15) {
-		snprintf(buf, size, "%.0f", v);
-		return;
-	}
-	for (prec = 1; prec <= 17; prec++) {
-		snprintf(buf, size, "%.*g", prec, v);
-		if (strtod(buf, NULL) == v)
-			return;
-	}
-}
-
-/* Canonical duration text that time_parse_duration() reads back. */
-static void format_duration(double s, char *buf, size_t size)
-{
-	double ms = s * 1000.0;
-	long long ims = llround(ms);
-	char num[40];
-
-	if (fabs(ms - (double)ims) < 1e-6 && ims < (long long)1e15) {
-		long long sec = ims / 1000;
-		if (ims % 1000)
-			snprintf(buf, size, "%lldms", ims);
-		else if (sec && sec % 86400 == 0)
-			snprintf(buf, size, "%lldd", sec / 86400);
-		else if (sec && sec % 3600 == 0)
-			snprintf(buf, size, "%lldh", sec / 3600);
-		else if (sec && sec % 60 == 0)
-			snprintf(buf, size, "%lldm", sec / 60);
-		else
-			snprintf(buf, size, "%llds", sec);
-		return;
-	}
-	format_number(s, num, sizeof(num));
-	snprintf(buf, size, "%ss", num);
-}
-
 static const char *type_word(const struct config_key *k)
 {
 	switch (k->type) {
@@ -477,11 +437,11 @@ static int range_error(struct loader *ld, const struct config_key *k, const char
 	char lo[40], hi[40];
 
 	if (k->type == CT_DURATION) {
-		format_duration(k->min, lo, sizeof(lo));
-		format_duration(k->max, hi, sizeof(hi));
+		time_format_duration_exact(k->min, lo, sizeof(lo));
+		time_format_duration_exact(k->max, hi, sizeof(hi));
 	} else {
-		format_number(k->min, lo, sizeof(lo));
-		format_number(k->max, hi, sizeof(hi));
+		text_format_number(k->min, lo, sizeof(lo));
+		text_format_number(k->max, hi, sizeof(hi));
 	}
 	return yt_error_at(ld->err, ST_ECONFIG, node, "%s must be between %s and %s, not '%s'", path,
 			   lo, hi, text);
@@ -783,33 +743,29 @@ static int walk_map(struct loader *ld, const struct config_table *t, void *base,
 /* Follows a dotted path through mappings (and sequences by index). Returns
  * the value node or NULL; *key_out gets the key node naming it (the value
  * itself inside a sequence, the root for ""). */
+static const void *yt_child(void *ud, const void *node, const char *seg, size_t len, long index)
+{
+	const struct yt_node *n = node, **key = ud;
+	size_t i;
+
+	if (n->kind == YT_MAP) {
+		for (i = 0; i < n->count; i++)
+			if (strlen(n->keys[i]->scalar) == len && !strncmp(n->keys[i]->scalar, seg, len)) {
+				*key = n->keys[i];
+				return n->values[i];
+			}
+	} else if (n->kind == YT_SEQ && index >= 0 && (size_t)index < n->count) {
+		return *key = n->values[index];
+	}
+	return NULL;
+}
+
 static const struct yt_node *tree_find(const struct yt_node *root, const char *path,
 				       const struct yt_node **key_out)
 {
-	const struct yt_node *n = root, *key = root;
-	const char *p = path;
+	const struct yt_node *key = root;
+	const struct yt_node *n = text_path_walk(root, path, yt_child, &key);
 
-	while (n && *p) {
-		const char *dot = strchr(p, '.');
-		size_t len = dot ? (size_t)(dot - p) : strlen(p);
-		const struct yt_node *next = NULL;
-		size_t i;
-
-		if (n->kind == YT_MAP) {
-			for (i = 0; i < n->count; i++)
-				if (strlen(n->keys[i]->scalar) == len && !strncmp(n->keys[i]->scalar, p, len)) {
-					key = n->keys[i];
-					next = n->values[i];
-					break;
-				}
-		} else if (n->kind == YT_SEQ && len > 0 && strspn(p, "0123456789") == len && len < 10) {
-			i = (size_t)strtoul(p, NULL, 10);
-			if (i < n->count)
-				key = next = n->values[i];
-		}
-		n = next;
-		p = dot ? dot + 1 : p + len;
-	}
 	if (key_out)
 		*key_out = n ? key : NULL;
 	return n;
@@ -972,8 +928,8 @@ static int hook_threshold(struct loader *ld, const struct config_key *k, void *b
 	}
 	if (!pos)
 		pos = doc_pos(ld, path);
-	format_number(th->warn, w, sizeof(w));
-	format_number(th->crit, c, sizeof(c));
+	text_format_number(th->warn, w, sizeof(w));
+	text_format_number(th->crit, c, sizeof(c));
 	return yt_error_at(ld->err, ST_ECONFIG, pos, "%s: warn (%s) must not be above crit (%s)", path, w, c);
 }
 
@@ -1224,10 +1180,10 @@ static int build_key(struct builder *b, const struct config_table *t, const stru
 		snprintf(text, sizeof(text), "%ld", *(const long *)f);
 		return add_entry(b, map, name, path, YT_SCALAR, text, 0) ? 0 : ST_ENOMEM;
 	case CT_NUMBER:
-		format_number(*(const double *)f, text, sizeof(text));
+		text_format_number(*(const double *)f, text, sizeof(text));
 		return add_entry(b, map, name, path, YT_SCALAR, text, 0) ? 0 : ST_ENOMEM;
 	case CT_DURATION:
-		format_duration(*(const double *)f, text, sizeof(text));
+		time_format_duration_exact(*(const double *)f, text, sizeof(text));
 		return add_entry(b, map, name, path, YT_SCALAR, text, 1) ? 0 : ST_ENOMEM;
 	case CT_ENUM:
 		return add_entry(b, map, name, path, YT_SCALAR, k->choices[*(const int *)f], 1) ? 0 : ST_ENOMEM;
@@ -1659,42 +1615,6 @@ out:
 	return rc;
 }
 
-static json_t *to_json(const struct yt_node *n)
-{
-	json_t *j;
-	size_t i;
-
-	if (n->kind == YT_SCALAR) {
-		char *end;
-		long long l;
-		double d;
-
-		if (n->quoted)
-			return json_string(n->scalar);
-		errno = 0;
-		l = strtoll(n->scalar, &end, 10);
-		if (!errno && end != n->scalar && !*end)
-			return json_integer(l);
-		d = strtod(n->scalar, &end);
-		if (end != n->scalar && !*end && isfinite(d))
-			return json_real(d);
-		return json_string(n->scalar);
-	}
-	j = n->kind == YT_MAP ? json_object() : json_array();
-	for (i = 0; j && i < n->count; i++) {
-		json_t *v = to_json(n->values[i]);
-		int bad = !v;
-		if (!bad)
-			bad = n->kind == YT_MAP ? json_object_set_new(j, n->keys[i]->scalar, v)
-						: json_array_append_new(j, v);
-		if (bad) {
-			json_decref(j);
-			return NULL;
-		}
-	}
-	return j;
-}
-
 int config_render(const struct st_config *cfg, enum config_format format, struct sbuf *out,
 		  struct st_error *err)
 {
@@ -1703,8 +1623,10 @@ int config_render(const struct st_config *cfg, enum config_format format, struct
 	int rc = 0;
 
 	if (format == CONFIG_FORMAT_JSON) {
-		j = to_json(cfg->effective->root);
-		text = j ? json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
+		struct st_error jerr;
+
+		if (yt_to_json(cfg->effective->root, NULL, NULL, &j, &jerr) == 0)
+			text = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 		if (!text || sbuf_puts(out, text) != 0 || sbuf_puts(out, "\n") != 0)
 			rc = st_error_set(err, ST_ENOMEM, "out of memory rendering the configuration");
 	} else if (render_yaml(cfg->effective->root, out) != 0) {

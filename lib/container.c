@@ -1,20 +1,12 @@
 #include "container.h"
 #include "http.h"
+#include "text.h"
 #include "timeutil.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-
-/* Copies what fits of src (NULL: ""), always terminated. */
-static void copy_str(char *dst, size_t size, const char *src)
-{
-	size_t n = src ? strnlen(src, size - 1) : 0;
-
-	memcpy(dst, src ? src : "", n);
-	dst[n] = '\0';
-}
 
 static int get_int(const json_t *o, const char *key)
 {
@@ -30,7 +22,7 @@ static void parse_when(const char *s, char *text, size_t size, double *out)
 	text[0] = '\0';
 	if (!s || !*s || !strncmp(s, "0001-01-01", 10))
 		return;
-	copy_str(text, size, s);
+	text_copy(text, size, s);
 	if (docker_parse_time(s, strlen(s), &t) == 0)
 		*out = t;
 }
@@ -50,9 +42,9 @@ int container_state_parse(const json_t *inspect, struct container_state *out, st
 	out->exists = 1;
 	if (name && *name == '/')
 		name++;
-	copy_str(out->name, sizeof(out->name), name);
-	copy_str(out->id, sizeof(out->id), json_string_value(json_object_get(inspect, "Id")));
-	copy_str(out->status, sizeof(out->status), json_string_value(json_object_get(state, "Status")));
+	text_copy(out->name, sizeof(out->name), name);
+	text_copy(out->id, sizeof(out->id), json_string_value(json_object_get(inspect, "Id")));
+	text_copy(out->status, sizeof(out->status), json_string_value(json_object_get(state, "Status")));
 	out->running = json_is_true(json_object_get(state, "Running"));
 	out->paused = json_is_true(json_object_get(state, "Paused"));
 	out->restarting = json_is_true(json_object_get(state, "Restarting"));
@@ -72,18 +64,18 @@ int container_state_parse(const json_t *inspect, struct container_state *out, st
 	if (out->has_healthcheck) {
 		const char *hs = json_string_value(json_object_get(health, "Status"));
 
-		copy_str(out->health, sizeof(out->health), hs && *hs ? hs : "starting");
+		text_copy(out->health, sizeof(out->health), hs && *hs ? hs : "starting");
 		out->failing_streak = get_int(health, "FailingStreak");
 	} else {
-		copy_str(out->health, sizeof(out->health), "none");
+		text_copy(out->health, sizeof(out->health), "none");
 	}
 	parse_when(json_string_value(json_object_get(state, "StartedAt")), out->started_at,
 		   sizeof(out->started_at), &out->started);
 	parse_when(json_string_value(json_object_get(state, "FinishedAt")), out->finished_at,
 		   sizeof(out->finished_at), &out->finished);
-	copy_str(out->image, sizeof(out->image), json_string_value(json_object_get(config, "Image")));
-	copy_str(out->image_id, sizeof(out->image_id), json_string_value(json_object_get(inspect, "Image")));
-	copy_str(out->error, sizeof(out->error), json_string_value(json_object_get(state, "Error")));
+	text_copy(out->image, sizeof(out->image), json_string_value(json_object_get(config, "Image")));
+	text_copy(out->image_id, sizeof(out->image_id), json_string_value(json_object_get(inspect, "Image")));
+	text_copy(out->error, sizeof(out->error), json_string_value(json_object_get(state, "Error")));
 	return 0;
 }
 
@@ -97,9 +89,9 @@ int container_state(struct docker_client *d, const char *name, double timeout,
 	rc = docker_container_inspect(d, name, timeout, &inspect, err);
 	if (rc == ST_ENOTFOUND) {
 		st_error_clear(err);
-		copy_str(out->name, sizeof(out->name), name);
-		copy_str(out->status, sizeof(out->status), "missing");
-		copy_str(out->health, sizeof(out->health), "none");
+		text_copy(out->name, sizeof(out->name), name);
+		text_copy(out->status, sizeof(out->status), "missing");
+		text_copy(out->health, sizeof(out->health), "none");
 		return 0;
 	}
 	if (rc == 0)
@@ -120,27 +112,6 @@ json_t *container_state_json(const struct container_state *s, double now)
 			 s->finished_at, "uptime_s", up, "pid", s->pid, "error", s->error);
 }
 
-/* Collapses whitespace runs (newlines included) to one space and trims. */
-static void one_line(char *dst, size_t size, const char *src, size_t len)
-{
-	size_t o = 0, i;
-	int space = 0;
-
-	for (i = 0; i < len && src[i] && o + 1 < size; i++) {
-		unsigned char c = (unsigned char)src[i];
-
-		if (c == ' ' || c == '\t' || c == '\n' || c == '\r') {
-			space = o > 0;
-			continue;
-		}
-		if (space && o + 2 < size)
-			dst[o++] = ' ';
-		space = 0;
-		dst[o++] = c < 0x20 ? '?' : (char)c;
-	}
-	dst[o] = '\0';
-}
-
 /* Entries from first to the end of log into buf; 0 when they all fit. */
 static int health_entries(const json_t *log, size_t first, char *buf, size_t size)
 {
@@ -153,7 +124,7 @@ static int health_entries(const json_t *log, size_t first, char *buf, size_t siz
 		const char *o = json_string_value(json_object_get(e, "Output"));
 		int w;
 
-		one_line(line, sizeof(line), o ? o : "", o ? strlen(o) : 0);
+		text_one_line(line, sizeof(line), o ? o : "", o ? strlen(o) : 0, 0);
 		w = snprintf(buf + used, size - used, "%sexit %d: %s", used ? "; " : "",
 			     get_int(e, "ExitCode"), line[0] ? line : "(no output)");
 		if (w < 0 || (size_t)w >= size - used) {
@@ -220,7 +191,7 @@ static int tail_line(void *ud, const struct docker_log_line *l, struct st_error 
 	struct tail *t = ud;
 
 	(void)err;
-	one_line(t->lines[t->next], sizeof(t->lines[0]), l->text, l->len);
+	text_one_line(t->lines[t->next], sizeof(t->lines[0]), l->text, l->len, 0);
 	t->next = (t->next + 1) % t->cap;
 	if (t->count < t->cap)
 		t->count++;
@@ -278,19 +249,21 @@ static void probe_url(const char *url, double timeout, struct container_wait_rep
 
 	memset(&res, 0, sizeof(res));
 	*ok = 0;
-	copy_str(r->url, sizeof(r->url), url);
 	rc = http_probe(url, timeout, NULL, &res, &perr);
+	/* The form without user:password and query: it goes into messages
+	 * and the step's result. */
+	text_copy(r->url, sizeof(r->url), res.url);
 	r->http_status = res.status;
 	if (rc) {
-		copy_str(r->body, sizeof(r->body), perr.message);
-		snprintf(r->reason, sizeof(r->reason), "GET %.300s: no response (%.300s)", url,
+		text_copy(r->body, sizeof(r->body), perr.message);
+		snprintf(r->reason, sizeof(r->reason), "GET %.300s: no response (%.300s)", r->url,
 			 res.error[0] ? res.error : perr.message);
 	} else {
-		one_line(r->body, sizeof(r->body), res.body ? res.body : "", res.body_len);
+		text_one_line(r->body, sizeof(r->body), res.body ? res.body : "", res.body_len, 0);
 		*ok = container_health_response_ok(res.status, res.body, res.body_len);
 		if (!*ok)
-			snprintf(r->reason, sizeof(r->reason), "GET %.300s answered %ld: %.300s", url, res.status,
-				 r->body[0] ? r->body : "(empty body)");
+			snprintf(r->reason, sizeof(r->reason), "GET %.300s answered %ld: %.300s", r->url,
+				 res.status, r->body[0] ? r->body : "(empty body)");
 	}
 	http_result_release(&res);
 }
@@ -323,18 +296,6 @@ static int fail_stopped(struct docker_client *d, const char *container,
 	st_error_set(err, ST_EFAILED, "%s; last log line: %s", r->reason, last[0] ? last : "(none)");
 	return st_error_hint(err, "spilttea-ops logs, or the last %d lines in the report; docker logs --tail %d %s",
 			     CONTAINER_LOG_LINES, CONTAINER_LOG_LINES, container);
-}
-
-static int sleep_cancellable(double seconds, volatile sig_atomic_t *cancel)
-{
-	double end = time_monotonic() + seconds, left;
-
-	while ((left = end - time_monotonic()) > 0) {
-		if (cancel && *cancel)
-			return -1;
-		time_sleep(left < 0.1 ? left : 0.1);
-	}
-	return cancel && *cancel ? -1 : 0;
 }
 
 int container_wait_ready_cancel(struct docker_client *d, const char *container,
@@ -413,7 +374,7 @@ int container_wait_ready_cancel(struct docker_client *d, const char *container,
 			st_error_hint(err, "docker logs --tail %d %s", CONTAINER_LOG_LINES, container);
 			goto out;
 		}
-		if (sleep_cancellable(interval_s, cancel)) {
+		if (time_sleep_cancellable(interval_s, cancel)) {
 			rc = st_error_set(err, ST_EABORTED, "interrupted while waiting for container '%s'",
 					  container);
 			goto out;

@@ -96,7 +96,8 @@ struct container_wait_report {
 	double waited_s;
 	int checks;                         /* inspections made */
 	struct container_state state;       /* the last one */
-	/* The health URL probe, when one was made: */
+	/* The health URL probe, when one was made (url as http_result.url
+	 * shows it: no user:password, no query): */
 	char url[512];
 	long http_status;                   /* 0: no response */
 	char body[CONTAINER_EXCERPT_MAX];   /* start of the body, or why no response came */

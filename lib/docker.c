@@ -1,4 +1,5 @@
 #include "docker_internal.h"
+#include "http.h"
 
 #include <errno.h>
 #include <math.h>
@@ -39,10 +40,10 @@ int docker_client_new(const char *host, struct docker_client **out, struct st_er
 		rc = st_error_set(err, ST_ENOMEM, "out of memory creating the docker client");
 		goto out;
 	}
-	if (curl_global_init(CURL_GLOBAL_DEFAULT)) {
-		rc = st_error_set(err, ST_ESERVICE, "cannot initialise libcurl");
+	/* Once per process (main calls it first, before any thread); never
+	 * cleaned up per client, which would tear it down under other users. */
+	if ((rc = http_global_init(err)) != 0)
 		goto out;
-	}
 	pthread_mutex_init(&c->lock, NULL);
 	c->timeout = DOCKER_DEFAULT_REQUEST_TIMEOUT;
 	c->stream_timeout = 0;
@@ -65,13 +66,22 @@ void docker_client_free(struct docker_client *c)
 	free(c->host);
 	free(c->socket_path);
 	free(c);
-	curl_global_cleanup();
 }
 
 void docker_client_set_timeouts(struct docker_client *c, double request, double stream)
 {
 	c->timeout = request > 0 ? request : DOCKER_DEFAULT_REQUEST_TIMEOUT;
 	c->stream_timeout = stream > 0 ? stream : 0;
+}
+
+void docker_client_set_cancel(struct docker_client *c, volatile sig_atomic_t *cancel)
+{
+	c->cancel = cancel;
+}
+
+int docker_cancelled(const struct docker_client *c)
+{
+	return c->cancel && *c->cancel;
 }
 
 const char *docker_client_host(const struct docker_client *c)
@@ -219,6 +229,20 @@ static size_t on_read(char *buf, size_t size, size_t nitems, void *ud)
 	return (size_t)n;
 }
 
+/* libcurl calls this at least once a second, also while nothing arrives:
+ * non-zero aborts the transfer. */
+static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+		       curl_off_t ulnow)
+{
+	struct docker_call *call = ud;
+
+	(void)dltotal;
+	(void)dlnow;
+	(void)ultotal;
+	(void)ulnow;
+	return call->cancel && *call->cancel;
+}
+
 static int negotiate(struct docker_client *c, char *buf, size_t size, struct st_error *err)
 {
 	struct docker_call call;
@@ -291,8 +315,13 @@ int docker_call_run(struct docker_client *c, struct docker_call *call, const cha
 	call->err = err;
 	call->status = 0;
 	call->cb_rc = 0;
+	call->cancel = c->cancel;
 	sbuf_reset(&call->resp);
 	errbuf[0] = '\0';
+	if (docker_cancelled(c)) {
+		rc = st_error_set(err, ST_EABORTED, "interrupted");
+		goto wrap;
+	}
 	if (!call->unversioned && (rc = docker_api_version(c, ver, sizeof(ver), err)))
 		goto wrap;
 	if (sbuf_puts(&url, "http://docker") ||
@@ -324,7 +353,13 @@ int docker_call_run(struct docker_client *c, struct docker_call *call, const cha
 	curl_easy_setopt(call->h, CURLOPT_UNIX_SOCKET_PATH, c->socket_path);
 	curl_easy_setopt(call->h, CURLOPT_PROXY, "");
 	curl_easy_setopt(call->h, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(call->h, CURLOPT_NOPROGRESS, 1L);
+	if (call->cancel) {
+		curl_easy_setopt(call->h, CURLOPT_XFERINFOFUNCTION, on_progress);
+		curl_easy_setopt(call->h, CURLOPT_XFERINFODATA, call);
+		curl_easy_setopt(call->h, CURLOPT_NOPROGRESS, 0L);
+	} else {
+		curl_easy_setopt(call->h, CURLOPT_NOPROGRESS, 1L);
+	}
 	curl_easy_setopt(call->h, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
 	curl_easy_setopt(call->h, CURLOPT_USERAGENT, "spilttea-ops");
 	curl_easy_setopt(call->h, CURLOPT_ERRORBUFFER, errbuf);
@@ -354,6 +389,8 @@ int docker_call_run(struct docker_client *c, struct docker_call *call, const cha
 	curl_easy_getinfo(call->h, CURLINFO_OS_ERRNO, &os_errno);
 	if (call->cb_rc) {
 		rc = call->cb_rc;
+	} else if (res == CURLE_ABORTED_BY_CALLBACK && call->cancel && *call->cancel) {
+		rc = st_error_set(err, ST_EABORTED, "interrupted");
 	} else if (call->status >= 400) {
 		rc = docker_http_error(call->status, call->resp.buf, call->resp.len, err);
 	} else if (res == CURLE_COULDNT_CONNECT) {

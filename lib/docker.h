@@ -28,6 +28,11 @@
  * hint: docker group / root on EACCES, "is dockerd running?" when there is no
  * daemon), deadlines -> ST_ETIMEOUT, a callback that stopped -> ST_EABORTED.
  *
+ * Interrupts: with docker_client_set_cancel(), every call (requests, exec
+ * and log streams, waits on a silent daemon or command) checks the flag at
+ * least every 100 ms (requests over libcurl: at its progress interval, at
+ * most a second) and stops with ST_EABORTED "interrupted".
+ *
  * Memory: json_t results are new references (caller json_decref()s them);
  * strings returned through char ** are malloc'ed (caller free()s them).
  */
@@ -35,6 +40,7 @@
 #define ST_DOCKER_H
 
 #include <jansson.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -66,6 +72,12 @@ void docker_client_free(struct docker_client *c);
 /* request: default for plain calls (> 0, default 30 s); stream: default for
  * exec/logs/build streams (<= 0 none, the default). Call before sharing. */
 void docker_client_set_timeouts(struct docker_client *c, double request, double stream);
+
+/* Flag (set by a signal handler) that interrupts every call of c while it
+ * is non-zero; NULL: calls are not interruptible. Borrowed: it must
+ * outlive its use. Set it from the thread that uses the client (a run
+ * sets it per step: NULL while undoing). */
+void docker_client_set_cancel(struct docker_client *c, volatile sig_atomic_t *cancel);
 
 /* "unix:///var/run/docker.sock"; borrowed, lives as long as c. */
 const char *docker_client_host(const struct docker_client *c);

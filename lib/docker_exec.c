@@ -183,17 +183,19 @@ out:
 
 /* ---- the hijacked connection ---- */
 
-/* Milliseconds left before deadline (0: none) for poll(), -1 for none. */
+/* Milliseconds for poll(): what is left before deadline (0: none), but at
+ * most DOCKER_CANCEL_POLL_MS, so that an interrupt is seen even while the
+ * command says nothing. */
 static int poll_wait(double deadline)
 {
 	double left;
 
 	if (deadline <= 0)
-		return -1;
+		return DOCKER_CANCEL_POLL_MS;
 	left = deadline - time_monotonic();
 	if (left <= 0)
 		return 0;
-	return left > 3600 ? 3600 * 1000 : (int)ceil(left * 1000);
+	return left * 1000 > DOCKER_CANCEL_POLL_MS ? DOCKER_CANCEL_POLL_MS : (int)ceil(left * 1000);
 }
 
 static int timed_out(double deadline)
@@ -201,12 +203,15 @@ static int timed_out(double deadline)
 	return deadline > 0 && time_monotonic() >= deadline;
 }
 
-static int wait_fd(int fd, short events, double deadline, struct st_error *err)
+static int wait_fd(const struct docker_client *c, int fd, short events, double deadline,
+		   struct st_error *err)
 {
 	struct pollfd p = { .fd = fd, .events = events };
 	int n;
 
 	for (;;) {
+		if (docker_cancelled(c))
+			return st_error_set(err, ST_EABORTED, "interrupted");
 		if (timed_out(deadline))
 			return st_error_set(err, ST_ETIMEOUT, "docker did not answer in time");
 		n = poll(&p, 1, poll_wait(deadline));
@@ -217,7 +222,8 @@ static int wait_fd(int fd, short events, double deadline, struct st_error *err)
 	}
 }
 
-static int send_all(int fd, const char *p, size_t len, double deadline, struct st_error *err)
+static int send_all(const struct docker_client *c, int fd, const char *p, size_t len,
+		    double deadline, struct st_error *err)
 {
 	int rc;
 
@@ -228,7 +234,7 @@ static int send_all(int fd, const char *p, size_t len, double deadline, struct s
 			p += n;
 			len -= (size_t)n;
 		} else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			if ((rc = wait_fd(fd, POLLOUT, deadline, err)))
+			if ((rc = wait_fd(c, fd, POLLOUT, deadline, err)))
 				return rc;
 		} else if (n < 0 && errno != EINTR) {
 			return st_error_set(err, ST_ESERVICE, "cannot send to docker: %s", strerror(errno));
@@ -238,7 +244,8 @@ static int send_all(int fd, const char *p, size_t len, double deadline, struct s
 }
 
 /* Reads into buf; 1 with data, 0 at EOF, or an error. */
-static int recv_some(int fd, struct sbuf *buf, size_t max, double deadline, struct st_error *err)
+static int recv_some(const struct docker_client *c, int fd, struct sbuf *buf, size_t max,
+		     double deadline, struct st_error *err)
 {
 	int rc;
 
@@ -255,7 +262,7 @@ static int recv_some(int fd, struct sbuf *buf, size_t max, double deadline, stru
 		if (n == 0)
 			return 0;
 		if (errno == EAGAIN || errno == EWOULDBLOCK) {
-			if ((rc = wait_fd(fd, POLLIN, deadline, err)))
+			if ((rc = wait_fd(c, fd, POLLIN, deadline, err)))
 				return rc;
 		} else if (errno != EINTR) {
 			return st_error_set(err, ST_ESERVICE, "cannot read from docker: %s", strerror(errno));
@@ -310,7 +317,7 @@ static int hijack_open(struct docker_client *c, int fd, const char *id, double d
 		rc = st_error_set(err, ST_ENOMEM, "out of memory");
 		goto out;
 	}
-	if ((rc = send_all(fd, req.buf, req.len, deadline, err)))
+	if ((rc = send_all(c, fd, req.buf, req.len, deadline, err)))
 		goto out;
 	for (;;) {
 		rc = docker_http_head_parse(buf->buf ? buf->buf : "", buf->len, &status, head_len, &clen);
@@ -324,7 +331,7 @@ static int hijack_open(struct docker_client *c, int fd, const char *id, double d
 			rc = st_error_set(err, ST_EPROTO, "docker's answer head is too long");
 			goto out;
 		}
-		rc = recv_some(fd, buf, 4096, deadline, err);
+		rc = recv_some(c, fd, buf, 4096, deadline, err);
 		if (rc == 0)
 			rc = st_error_set(err, ST_ESERVICE, "docker closed the connection without answering");
 		if (rc < 0)
@@ -336,7 +343,7 @@ static int hijack_open(struct docker_client *c, int fd, const char *id, double d
 		goto out;
 	while ((clen < 0 || (long long)(buf->len - *head_len) < clen) &&
 	       buf->len - *head_len < DOCKER_ERROR_BODY_MAX) {
-		rc = recv_some(fd, buf, 4096, deadline, err);
+		rc = recv_some(c, fd, buf, 4096, deadline, err);
 		if (rc <= 0)
 			break;
 	}
@@ -391,6 +398,10 @@ static int hijack_run(struct docker_client *c, const char *id, struct exec_out *
 		}
 		if (!stdin_done)
 			p.events |= POLLOUT;
+		if (docker_cancelled(c)) {
+			rc = st_error_set(err, ST_EABORTED, "interrupted");
+			goto out;
+		}
 		if (timed_out(deadline)) {
 			rc = st_error_set(err, ST_ETIMEOUT, "not finished within %.1fs", timeout);
 			goto out;
@@ -445,6 +456,18 @@ out:
 	return rc;
 }
 
+static void may_still_run(struct st_error *err)
+{
+	static const char note[] = " (the command may still be running in the container)";
+	size_t n;
+
+	if (!err)
+		return;
+	n = strlen(err->message);
+	if (n + sizeof(note) <= sizeof(err->message))
+		memcpy(err->message + n, note, sizeof(note));
+}
+
 int docker_exec(struct docker_client *c, const char *container, const struct docker_exec_opts *o,
 		struct docker_exec_result *res, struct st_error *err)
 {
@@ -465,11 +488,16 @@ int docker_exec(struct docker_client *c, const char *container, const struct doc
 	x.res = res;
 	docker_demux_init(&x.demux, 0, exec_chunk, &x);
 	if (o->stdin_read) {
-		if ((rc = hijack_run(c, id, &x, timeout, err))) {
+		if ((rc = hijack_run(c, id, &x, timeout, err)))
 			st_error_wrap(err, "cannot %s", what);
-			goto out;
-		}
-	} else if ((rc = start_plain(c, id, &x, timeout, what, err))) {
+	} else {
+		rc = start_plain(c, id, &x, timeout, what, err);
+	}
+	if (rc) {
+		/* Docker has no way to stop an exec: say so rather than let the
+		 * operator believe the command ended with the call. */
+		if (rc == ST_ETIMEOUT || rc == ST_EABORTED)
+			may_still_run(err);
 		goto out;
 	}
 	if ((rc = exec_exit_code(c, id, &res->exit_code, err)))

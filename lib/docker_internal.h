@@ -26,7 +26,14 @@ struct docker_client {
 	double stream_timeout;  /* stream default, <= 0 none */
 	pthread_mutex_t lock;   /* guards api_version */
 	char api_version[16];   /* "" until negotiated */
+	volatile sig_atomic_t *cancel; /* docker_client_set_cancel(); may be NULL */
 };
+
+/* 1 when c's calls are to stop (docker_client_set_cancel). */
+int docker_cancelled(const struct docker_client *c);
+
+/* Longest wait in poll loops between checks of the cancel flag, ms. */
+#define DOCKER_CANCEL_POLL_MS 100
 
 /* Body bytes of a 2xx answer, for streaming calls. */
 typedef int (*docker_data_fn)(void *ud, const char *data, size_t len, struct st_error *err);
@@ -51,6 +58,7 @@ struct docker_call {
 	CURL *h;
 	struct st_error *err;
 	int cb_rc;
+	volatile sig_atomic_t *cancel;
 };
 
 void docker_call_init(struct docker_call *call, const char *method, double timeout);

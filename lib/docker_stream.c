@@ -1,4 +1,5 @@
 #include "docker_stream.h"
+#include "text.h"
 
 #include <ctype.h>
 #include <jansson.h>
@@ -400,7 +401,9 @@ static int build_line(void *ud, const char *line, size_t len, struct st_error *e
 
 	o = json_loadb(line, len, 0, NULL);
 	if (!o || !json_is_object(o)) {
-		rc = st_error_set(err, ST_EPROTO, "cannot parse build output line '%.80s'", line);
+		/* line is len bytes, not NUL-terminated. */
+		rc = st_error_set(err, ST_EPROTO, "cannot parse build output line '%.*s'",
+				  (int)(len < 80 ? len : 80), line);
 		goto out;
 	}
 	detail = json_object_get(o, "errorDetail");
@@ -493,24 +496,6 @@ void docker_build_parser_release(struct docker_build_parser *p)
 
 /* ---- error bodies ---- */
 
-static void copy_clean(char *out, size_t size, const char *s, size_t len, int first_line)
-{
-	size_t i = 0, o = 0;
-
-	while (i < len && isspace((unsigned char)s[i]))
-		i++;
-	for (; i < len && o + 1 < size; i++) {
-		unsigned char c = (unsigned char)s[i];
-
-		if (first_line && (c == '\n' || c == '\r'))
-			break;
-		out[o++] = (c < 0x20 || c == 0x7f) ? ' ' : (char)c;
-	}
-	while (o > 0 && out[o - 1] == ' ')
-		o--;
-	out[o] = '\0';
-}
-
 void docker_error_text(const char *body, size_t len, char *out, size_t size)
 {
 	json_t *o = NULL, *m;
@@ -523,9 +508,9 @@ void docker_error_text(const char *body, size_t len, char *out, size_t size)
 	o = json_loadb(body, len, 0, NULL);
 	m = json_object_get(o, "message");
 	if (json_is_string(m) && json_string_length(m) > 0)
-		copy_clean(out, size, json_string_value(m), json_string_length(m), 0);
+		text_one_line(out, size, json_string_value(m), json_string_length(m), 0);
 	else
-		copy_clean(out, size, body, len, 1);
+		text_one_line(out, size, body, len, TEXT_FIRST_LINE);
 	json_decref(o);
 }
 
@@ -586,8 +571,13 @@ int docker_http_head_parse(const char *buf, size_t len, int *status, size_t *hea
 				q++;
 			if (q == eol)
 				return ST_EPROTO;
-			for (; q < eol && isdigit((unsigned char)*q); q++)
+			/* Checked before each step: v never passes 2^50, so it
+			 * cannot overflow. */
+			for (; q < eol && isdigit((unsigned char)*q); q++) {
+				if (v > ((1LL << 50) - (*q - '0')) / 10)
+					return ST_EPROTO;
 				v = v * 10 + (*q - '0');
+			}
 			if (q != eol || v > (1LL << 50))
 				return ST_EPROTO;
 			*content_length = v;

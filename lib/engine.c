@@ -8,6 +8,7 @@
 #include "redact.h"
 #include "runbook.h"
 #include "sbuf.h"
+#include "text.h"
 #include "timeutil.h"
 
 #include <stdarg.h>
@@ -16,20 +17,6 @@
 #include <string.h>
 #include <strings.h>
 
-#define SLEEP_SLICE 0.05
-
-/* Bounded copy, truncating (messages only). */
-static void copy_text(char *dst, size_t size, const char *src)
-{
-	size_t n = strlen(src);
-
-	if (size == 0)
-		return;
-	if (n >= size)
-		n = size - 1;
-	memcpy(dst, src, n);
-	dst[n] = '\0';
-}
 
 const char *engine_result_name(enum engine_result r)
 {
@@ -63,17 +50,9 @@ int engine_call_cancelled(const struct engine_call *call)
 
 int engine_call_sleep(const struct engine_call *call, double seconds, struct st_error *err)
 {
-	double end = time_monotonic() + seconds;
-
-	for (;;) {
-		double left = end - time_monotonic();
-
-		if (engine_call_cancelled(call))
-			return st_error_set(err, ST_EABORTED, "interrupted");
-		if (left <= 0)
-			return 0;
-		time_sleep(left < SLEEP_SLICE ? left : SLEEP_SLICE);
-	}
+	if (time_sleep_cancellable(seconds, call ? call->cancel : NULL) != 0)
+		return st_error_set(err, ST_EABORTED, "interrupted");
+	return 0;
 }
 
 /* ---- parameters ------------------------------------------------------- */
@@ -111,6 +90,12 @@ int engine_params_parse(const struct runbook *rb, int argc, char *const *argv, j
 			rc = st_error_set(err, ST_EUSAGE, "parameter '%s' is given twice", name);
 			goto out;
 		}
+		/* JSON (journal, expressions) takes UTF-8 only. */
+		if (!text_utf8_valid(eq + 1, strlen(eq + 1))) {
+			rc = st_error_set(err, ST_EUSAGE, "parameter '%s' is not valid UTF-8", name);
+			st_error_hint(err, "check the terminal's or the script's character encoding");
+			goto out;
+		}
 		v = json_string(eq + 1);
 		if (!v || json_object_set_new(params, name, v)) {
 			rc = st_error_set(err, ST_ENOMEM, "out of memory reading parameters");
@@ -142,6 +127,44 @@ out:
 	return rc;
 }
 
+int engine_params_secrets(const struct runbook *rb, const json_t *params, struct redact_set *set)
+{
+	size_t i;
+
+	for (i = 0; i < rb->nparams; i++) {
+		const json_t *v = json_object_get(params, rb->params[i].name);
+		char *text;
+		int rc;
+
+		if (!rb->params[i].secret || !v || json_is_null(v))
+			continue;
+		if (!(text = expr_to_text(v)))
+			return ST_ENOMEM;
+		rc = redact_set_add(set, text);
+		free(text);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+json_t *engine_params_redacted(const struct runbook *rb, const json_t *params)
+{
+	json_t *copy = json_deep_copy(params);
+	size_t i;
+
+	for (i = 0; copy && i < rb->nparams; i++) {
+		const json_t *v = json_object_get(copy, rb->params[i].name);
+
+		if (rb->params[i].secret && v && !json_is_null(v) &&
+		    json_object_set_new(copy, rb->params[i].name, json_string(REDACTED))) {
+			json_decref(copy);
+			return NULL;
+		}
+	}
+	return copy;
+}
+
 /* ---- the run ---------------------------------------------------------- */
 
 struct run {
@@ -151,7 +174,8 @@ struct run {
 	const struct engine_ui *ui;
 	struct engine_report *report;
 	json_t *results;          /* step name -> act result */
-	json_t *secrets;          /* strings to scrub from error text */
+	struct redact_set secrets;/* values to scrub from error text, plan and journal */
+	json_t *shown_params;     /* params with secret ones as "***" */
 	struct journal *journal;
 	struct journal_run jrun;
 	unsigned char *acted;     /* acted[i]: step i's act succeeded */
@@ -183,7 +207,7 @@ static void scope_of(const struct run *r, struct expr_scope *s, unsigned keep)
 
 /* Remembers the values of secret arguments (declared, or named like a
  * secret at any depth) so they can be scrubbed wherever they reappear. */
-static void collect_arg_secrets(struct run *r, const struct engine_action *a, const json_t *args)
+static int collect_arg_secrets(struct run *r, const struct engine_action *a, const json_t *args)
 {
 	const char *k;
 	json_t *m;
@@ -191,19 +215,54 @@ static void collect_arg_secrets(struct run *r, const struct engine_action *a, co
 	json_object_foreach((json_t *)args, k, m) {
 		const struct engine_arg_spec *s = engine_action_arg(a, k);
 
-		redact_collect(m, (s && (s->flags & ENGINE_ARG_SECRET)) || redact_name_is_secret(k),
-			       r->secrets);
+		if (redact_set_collect(&r->secrets, m, (s && (s->flags & ENGINE_ARG_SECRET)) ||
+							       redact_name_is_secret(k)))
+			return ST_ENOMEM;
 	}
+	return 0;
 }
 
 static void scrub(struct run *r, char *text, size_t cap)
 {
-	const char *list[64];
-	size_t n = 0, i;
+	redact_set_scrub(&r->secrets, text, cap);
+}
 
-	for (i = json_array_size(r->secrets); i > 0 && n < 64; i--)
-		list[n++] = json_string_value(json_array_get(r->secrets, i - 1));
-	redact_text(text, cap, list, n);
+/* The command line for the journal and the lock file: a word that is a
+ * secret, or whose value after '=' is one, shows "***" for it whatever its
+ * length (key=value parameters); longer secrets are hidden anywhere.
+ * Caller frees; NULL on ENOMEM. */
+static char *scrub_command_line(const struct redact_set *secrets, const char *line)
+{
+	struct sbuf sb = SBUF_INIT;
+	const char *p = line;
+	char *out = NULL;
+	int rc = 0;
+
+	while (*p && !rc) {
+		size_t n = strcspn(p, " "), k;
+		char *word = strndup(p, n);
+		const char *eq;
+
+		if (!word) {
+			rc = ST_ENOMEM;
+			break;
+		}
+		eq = strchr(word, '=');
+		k = eq ? (size_t)(eq + 1 - word) : 0;
+		if (redact_set_contains(secrets, word + k))
+			rc = sbuf_append(&sb, word, k) || sbuf_puts(&sb, REDACTED);
+		else
+			rc = sbuf_puts(&sb, word);
+		free(word);
+		p += n;
+		for (; *p == ' ' && !rc; p++)
+			rc = sbuf_puts(&sb, " ");
+	}
+	if (!rc && (out = sbuf_detach(&sb)) != NULL)
+		/* Only secrets longer than "***" are left: the text shrinks. */
+		redact_set_scrub(secrets, out, strlen(out) + 1);
+	sbuf_release(&sb);
+	return out;
 }
 
 static void scrub_err(struct run *r, struct st_error *err)
@@ -250,10 +309,10 @@ static int prepare(struct run *r, const struct runbook_call *call, json_t **args
 		goto out;
 	if ((rc = engine_args_prepare(call->action, resolved, args, err)) != 0)
 		goto out;
-	collect_arg_secrets(r, call->action, *args);
 	*shown = engine_args_redacted(call->action, *args);
 	/* A secret can travel into an innocent argument ("content: ${args.token}"). */
-	if (!*shown || redact_json_values(*shown, r->secrets) != 0) {
+	if (collect_arg_secrets(r, call->action, *args) || !*shown ||
+	    redact_set_scrub_json(&r->secrets, *shown) != 0) {
 		json_decref(*shown);
 		*shown = NULL;
 		json_decref(*args);
@@ -329,7 +388,7 @@ static int run_check(struct run *r, const struct runbook_step *st, int *held, ch
 	if (call->expect && (rc = expr_resolve(call->expect, &scope, &expect, err)) != 0)
 		goto out;
 	if (invoke(r, st, call, ENGINE_PHASE_CHECK, 1, args, &result, &aerr) != 0) {
-		copy_text(why, whysize, aerr.message);
+		text_copy(why, whysize, aerr.message);
 	} else if (expect) {
 		rc = expr_expect(result, expect, why, whysize, err);
 		if (rc < 0)
@@ -356,8 +415,10 @@ out:
 	return rc;
 }
 
-/* Interpolates a prompt or typed word into buf. */
-static int text_of(struct run *r, const char *tmpl, char *buf, size_t size, struct st_error *err)
+/* Interpolates a prompt (redact: secrets hidden like in the plan) or the
+ * word to type into buf. */
+static int text_of(struct run *r, const char *tmpl, int redact, char *buf, size_t size,
+		   struct st_error *err)
 {
 	struct expr_scope scope;
 	json_t *v = NULL;
@@ -367,7 +428,7 @@ static int text_of(struct run *r, const char *tmpl, char *buf, size_t size, stru
 	scope_of(r, &scope, 0);
 	if ((rc = expr_eval_string(tmpl, &scope, &v, err)) != 0)
 		return rc;
-	t = expr_to_text(v);
+	t = !redact || redact_set_scrub_json(&r->secrets, v) == 0 ? expr_to_text(v) : NULL;
 	json_decref(v);
 	if (!t)
 		return st_error_set(err, ST_ENOMEM, "out of memory");
@@ -386,10 +447,10 @@ static int run_confirm(struct run *r, const struct runbook_step *st, struct st_e
 		jstep(r, st, NULL, ENGINE_PHASE_CONFIRM, ENGINE_RESULT_OK, 0, NULL, NULL, 0);
 		return 0;
 	}
-	if ((rc = text_of(r, st->confirm, prompt, sizeof(prompt), err)) != 0)
+	if ((rc = text_of(r, st->confirm, 1, prompt, sizeof(prompt), err)) != 0)
 		return rc;
 	word[0] = '\0';
-	if (st->confirm_word && (rc = text_of(r, st->confirm_word, word, sizeof(word), err)) != 0)
+	if (st->confirm_word && (rc = text_of(r, st->confirm_word, 0, word, sizeof(word), err)) != 0)
 		return rc;
 	answer[0] = '\0';
 	asked = r->ui && r->ui->confirm &&
@@ -437,7 +498,7 @@ static int run_verify(struct run *r, const struct runbook_step *st, int *attempt
 		json_decref(result);
 		result = NULL;
 		if (invoke(r, st, call, ENGINE_PHASE_VERIFY, *attempts, args, &result, &aerr) != 0) {
-			copy_text(why, sizeof(why), aerr.message);
+			text_copy(why, sizeof(why), aerr.message);
 		} else if (expect) {
 			rc = expr_expect(result, expect, why, sizeof(why), err);
 			if (rc < 0)
@@ -449,12 +510,13 @@ static int run_verify(struct run *r, const struct runbook_step *st, int *attempt
 		}
 		if (held)
 			break;
+		/* why may quote a result (expect) that holds a secret. */
+		scrub(r, why, sizeof(why));
 		if (cancelled(r)) {
 			rc = st_error_set(err, ST_EABORTED, "interrupted while verifying: %s", why);
 			goto done;
 		}
 		if (time_monotonic() + st->verify_interval > deadline) {
-			scrub(r, why, sizeof(why));
 			rc = st_error_set(err, ST_EFAILED, "verify did not hold within %s (%d attempt%s): %s",
 					  time_format_duration(st->verify_timeout, dur, sizeof(dur)),
 					  *attempts, *attempts == 1 ? "" : "s", why);
@@ -643,6 +705,19 @@ static size_t run_undo(struct run *r, struct st_error *first)
 	return failed;
 }
 
+/* No lock or journal file could be made under state_dir: nothing ran, and
+ * what to fix is the configuration or the directory (exit 2, not 1). */
+static int state_dir_error(const struct engine_options *opts, struct st_error *err)
+{
+	if (err->code != ST_EIO)
+		return err->code;
+	err->code = ST_ECONFIG;
+	if (!err->hint[0] || !strstr(err->hint, "state_dir"))
+		st_error_hint(err, "check that state_dir '%s' is a directory this user can write",
+			      opts->state_dir);
+	return ST_ECONFIG;
+}
+
 static int check_options(const struct engine_options *opts, struct st_error *err)
 {
 	if (!opts->dry_run && (!opts->state_dir || !*opts->state_dir))
@@ -680,40 +755,40 @@ int engine_run(const struct runbook *rb, const json_t *params, const struct engi
 	r.ui = opts->ui;
 	r.report = report;
 	r.results = json_object();
-	r.secrets = json_array();
 	r.acted = calloc(rb->nsteps, 1);
-	if (!r.results || !r.secrets || !r.acted) {
+	r.shown_params = engine_params_redacted(rb, params);
+	if (!r.results || !r.acted || !r.shown_params || redact_set_collect(&r.secrets, params, 0) ||
+	    engine_params_secrets(rb, params, &r.secrets)) {
 		rc = st_error_set(err, ST_ENOMEM, "out of memory starting the run");
 		goto out;
 	}
-	redact_collect(params, 0, r.secrets);
 	/* "run rotate api_token=..." puts a secret on the command line too. */
-	if (opts->command_line) {
-		size_t cap = strlen(opts->command_line) * 3 + sizeof(REDACTED);
-
-		if (!(command_line = malloc(cap))) {
-			rc = st_error_set(err, ST_ENOMEM, "out of memory starting the run");
-			goto out;
-		}
-		strcpy(command_line, opts->command_line);
-		scrub(&r, command_line, cap);
+	if (opts->command_line &&
+	    !(command_line = scrub_command_line(&r.secrets, opts->command_line))) {
+		rc = st_error_set(err, ST_ENOMEM, "out of memory starting the run");
+		goto out;
 	}
 
 	if (rb->lock) {
 		if ((rc = lock_acquire(opts->state_dir, rb->lock, command_line, &lock, &takeover,
-				       err)) != 0)
+				       err)) != 0) {
+			rc = state_dir_error(opts, err);
 			goto out;
+		}
 		if (takeover.stale)
 			notice(&r, "%s", takeover.message);
 	}
-	if ((rc = journal_open(opts->state_dir, &r.journal, err)) != 0)
+	if ((rc = journal_open(opts->state_dir, &r.journal, err)) != 0) {
+		rc = state_dir_error(opts, err);
 		goto out;
+	}
 	r.jrun.runbook = rb->name;
 	r.jrun.command_line = command_line;
 	r.jrun.incident = opts->incident;
-	r.jrun.params = params;
+	r.jrun.params = r.shown_params;
 	if ((rc = journal_start(r.journal, &r.jrun, err)) != 0) {
 		st_error_wrap(err, "refusing to run without a journal");
+		rc = state_dir_error(opts, err);
 		goto out;
 	}
 	snprintf(report->run_id, sizeof(report->run_id), "%s", r.jrun.id);
@@ -790,7 +865,8 @@ out:
 	journal_close(r.journal);
 	lock_release(lock);
 	json_decref(r.results);
-	json_decref(r.secrets);
+	redact_set_release(&r.secrets);
+	json_decref(r.shown_params);
 	free(r.acted);
 	free(command_line);
 	return rc;

@@ -28,10 +28,11 @@
  * arguments through the UI and touches nothing: no action runs (not even
  * read-only checks), no lock file, no journal record, nothing on disk.
  *
- * Secrets: arguments declared ENGINE_ARG_SECRET, and any argument whose name
- * contains password, secret, token or key, appear as "***" in the plan, the
- * journal and error messages (their values are also scrubbed from error
- * text that a service may have echoed).
+ * Secrets: arguments declared ENGINE_ARG_SECRET, any argument whose name
+ * sounds secret (redact_name_is_secret), and secret parameters (see
+ * runbook.h: known at load) appear as "***" in the plan, the journal, the
+ * lock file and error messages (their values are also scrubbed from error
+ * text that a service may have echoed, and from confirmation prompts).
  *
  * lib/ never prints: the UI callbacks (supplied by cmd/) see every step.
  */
@@ -44,6 +45,7 @@
 
 #include "error.h"
 
+struct redact_set;
 struct runbook;
 struct runbook_step;
 struct services;
@@ -56,7 +58,8 @@ enum engine_arg_type {
 	ENGINE_ARG_INT,       /* integer, or a string holding one */
 	ENGINE_ARG_NUMBER,    /* number, or a string holding one (passed as a real) */
 	ENGINE_ARG_BOOL,      /* true/false, or "true" "false" "yes" "no" "on" "off" */
-	ENGINE_ARG_DURATION,  /* seconds, or "500ms" "30s" "5m" "2h" (passed as real seconds) */
+	ENGINE_ARG_DURATION,  /* seconds, or "500ms" "30s" "5m" "2h" (passed as real seconds),
+				 at most ENGINE_DURATION_MAX */
 	ENGINE_ARG_ARRAY,
 	ENGINE_ARG_OBJECT,
 	ENGINE_ARG_ANY,
@@ -70,6 +73,10 @@ enum {
 	 * in as $1, $2 ... parameters, never into the text. */
 	ENGINE_ARG_LITERAL = 1u << 2,
 };
+
+/* Longest duration an argument may give (366 days): longer ones are typos,
+ * and would overflow the int/long milliseconds the clients work in. */
+#define ENGINE_DURATION_MAX (366.0 * 86400)
 
 struct engine_arg_spec {
 	const char *name;
@@ -246,23 +253,34 @@ struct engine_report {
 };
 
 /* Parses "key=value" words against the runbook's params: unknown names,
- * malformed words and missing required params are ST_EUSAGE; defaults fill
+ * malformed words, values that are not UTF-8 and missing required params
+ * are ST_EUSAGE; defaults fill
  * the rest (params without a default or value are null). *out (an object)
  * is a new reference. */
 int engine_params_parse(const struct runbook *rb, int argc, char *const *argv, json_t **out,
 			struct st_error *err);
 
+/* Adds the values of rb's secret parameters (runbook_param.secret; see
+ * runbook.h) found in params to set. 0 or ST_ENOMEM. */
+int engine_params_secrets(const struct runbook *rb, const json_t *params, struct redact_set *set);
+
+/* A copy of params with the value of every secret parameter as "***".
+ * Caller frees (json_decref); NULL on ENOMEM. */
+json_t *engine_params_redacted(const struct runbook *rb, const json_t *params);
+
 /* Runs rb with params from engine_params_parse(). report may be NULL.
  * Errors: ST_EUSAGE (bad options), ST_ELOCKED, ST_EABORTED (check abort,
  * confirmation refused or impossible, interrupted), ST_EFAILED ("step 'x'
- * failed: ..."), ST_EIO (journal or lock files), ST_ENOTFOUND (a ${config}
- * value not set, in dry-run). */
+ * failed: ..."), ST_ECONFIG (state_dir unusable: no lock or journal file
+ * could be made, so nothing ran; a ${config} value not set, in dry-run),
+ * ST_EIO (the journal could not be written mid-run). */
 int engine_run(const struct runbook *rb, const json_t *params, const struct engine_options *opts,
 	       struct engine_report *report, struct st_error *err);
 
 /* Renders the plan through opts->ui->plan. With params, ${args} and
  * ${config} are resolved (dry-run); without, every reference stays as
- * written (runbook show). Runs nothing. */
+ * written (runbook show). Runs nothing. ST_ECONFIG for a ${config} value
+ * that is not set. */
 int engine_plan(const struct runbook *rb, const json_t *params, const struct engine_options *opts,
 		struct st_error *err);
 

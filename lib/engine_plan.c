@@ -20,7 +20,7 @@ struct plan {
 	const struct engine_options *opts;
 	struct expr_scope scope;
 	int resolved;             /* dry-run: params given */
-	json_t *secrets;          /* secret values seen so far, scrubbed from the text */
+	struct redact_set secrets;/* secret values seen so far, scrubbed from the text */
 	struct sbuf line;
 };
 
@@ -79,11 +79,12 @@ static int show_args(struct plan *p, struct sbuf *sb, const struct engine_action
 	json_object_foreach((json_t *)args, k, v) {
 		const struct engine_arg_spec *s = engine_action_arg(a, k);
 
-		redact_collect(v, (s && (s->flags & ENGINE_ARG_SECRET)) || redact_name_is_secret(k),
-			       p->secrets);
+		if (redact_set_collect(&p->secrets, v, (s && (s->flags & ENGINE_ARG_SECRET)) ||
+							       redact_name_is_secret(k)))
+			return ST_ENOMEM;
 	}
 	red = engine_args_redacted(a, args);
-	if (!red || redact_json_values(red, p->secrets) != 0) {
+	if (!red || redact_set_scrub_json(&p->secrets, red) != 0) {
 		json_decref(red);
 		return ST_ENOMEM;
 	}
@@ -158,7 +159,7 @@ static int show_text(struct plan *p, const char *tmpl, char **out, struct st_err
 	*out = NULL;
 	if (rc)
 		return rc;
-	if (redact_json_values(v, p->secrets) == 0)
+	if (redact_set_scrub_json(&p->secrets, v) == 0)
 		*out = expr_to_text(v);
 	json_decref(v);
 	return *out ? 0 : st_error_set(err, ST_ENOMEM, "out of memory");
@@ -251,11 +252,9 @@ int engine_plan(const struct runbook *rb, const json_t *params, const struct eng
 	p.scope.config_ud = opts->config_ud;
 	p.scope.args = params;
 	p.scope.keep = EXPR_KEEP_STEPS | (params ? 0 : EXPR_KEEP_ARGS | EXPR_KEEP_CONFIG);
-	p.secrets = json_array();
-	if (!p.secrets)
+	if (params && (redact_set_collect(&p.secrets, params, 0) ||
+		       engine_params_secrets(rb, params, &p.secrets)))
 		return st_error_set(err, ST_ENOMEM, "out of memory rendering the plan");
-	if (params)
-		redact_collect(params, 0, p.secrets);
 
 	emit(&p, "runbook %s%s%s", rb->name, rb->description ? ": " : "",
 	     rb->description ? rb->description : "");
@@ -273,7 +272,7 @@ int engine_plan(const struct runbook *rb, const json_t *params, const struct eng
 		if (v && !json_is_null(v)) {
 			if (sbuf_puts(&sb, " = "))
 				goto nomem;
-			if (redact_name_is_secret(par->name) ? sbuf_puts(&sb, REDACTED) : show_value(&sb, v))
+			if (par->secret ? sbuf_puts(&sb, REDACTED) : show_value(&sb, v))
 				goto nomem;
 		}
 		if (!params && (par->required || !par->def) &&
@@ -293,8 +292,15 @@ int engine_plan(const struct runbook *rb, const json_t *params, const struct eng
 nomem:
 	rc = st_error_set(err, ST_ENOMEM, "out of memory rendering the plan");
 out:
+	/* A ${config.*} the plan cannot resolve is a configuration to fix
+	 * (exit 2), not a step that failed. */
+	if (rc == ST_ENOTFOUND) {
+		rc = err->code = ST_ECONFIG;
+		if (!err->hint[0])
+			st_error_hint(err, "set it in the configuration (see 'spilttea-ops config show')");
+	}
 	sbuf_release(&sb);
 	sbuf_release(&p.line);
-	json_decref(p.secrets);
+	redact_set_release(&p.secrets);
 	return rc;
 }

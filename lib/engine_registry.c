@@ -155,9 +155,17 @@ int engine_arg_convert(const struct engine_arg_spec *spec, const json_t *v, json
 		break;
 	case ENGINE_ARG_DURATION:
 		if (json_is_number(v) && json_number_value(v) >= 0)
-			*out = json_real(json_number_value(v));
-		else if (s && time_parse_duration(s, &d) == 0)
-			*out = json_real(d);
+			d = json_number_value(v);
+		else if (!s || time_parse_duration(s, &d) != 0)
+			break;
+		if (d > ENGINE_DURATION_MAX) {
+			text = expr_to_text(v);
+			st_error_set(err, ST_EUSAGE, "argument '%s' must be at most 366d, not '%.40s'",
+				     spec->name, text ? text : "?");
+			free(text);
+			return ST_EUSAGE;
+		}
+		*out = json_real(d);
 		break;
 	case ENGINE_ARG_ARRAY:
 		if (json_is_array(v))

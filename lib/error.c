@@ -1,8 +1,18 @@
 #include "error.h"
+#include "text.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+
+/* A truncated message must not end in half a character: the journal (JSON)
+ * would refuse the whole record. */
+static void cut_utf8(char *s)
+{
+	size_t n = strlen(s);
+
+	s[text_utf8_cut(s, n)] = '\0';
+}
 
 int st_error_set(struct st_error *err, int code, const char *fmt, ...)
 {
@@ -16,6 +26,7 @@ int st_error_set(struct st_error *err, int code, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(err->message, sizeof(err->message), fmt, ap);
 	va_end(ap);
+	cut_utf8(err->message);
 	return code;
 }
 
@@ -28,6 +39,7 @@ int st_error_hint(struct st_error *err, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(err->hint, sizeof(err->hint), fmt, ap);
 	va_end(ap);
+	cut_utf8(err->hint);
 	return err->code;
 }
 
@@ -43,6 +55,7 @@ int st_error_wrap(struct st_error *err, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(prefix, sizeof(prefix), fmt, ap);
 	va_end(ap);
+	cut_utf8(prefix);
 	plen = strlen(prefix);
 	mlen = strlen(err->message);
 	if (mlen == 0) {
@@ -50,7 +63,7 @@ int st_error_wrap(struct st_error *err, const char *fmt, ...)
 		return err->code;
 	}
 	/* "prefix: message", the old message truncated to fit. */
-	keep = plen + 2 + mlen > cap ? cap - plen - 2 : mlen;
+	keep = plen + 2 + mlen > cap ? text_utf8_cut(err->message, cap - plen - 2) : mlen;
 	memmove(err->message + plen + 2, err->message, keep);
 	memcpy(err->message, prefix, plen);
 	err->message[plen] = ':';

@@ -1,4 +1,5 @@
 #include "expr.h"
+#include "text.h"
 #include "sbuf.h"
 
 #include <ctype.h>
@@ -105,41 +106,21 @@ int expr_has_refs(const char *text)
 	return 0;
 }
 
+static const void *json_child(void *ud, const void *node, const char *seg, size_t len, long index)
+{
+	const json_t *v = node;
+
+	(void)ud;
+	if (json_is_object(v))
+		return json_object_getn(v, seg, len);
+	if (json_is_array(v) && index >= 0)
+		return json_array_get(v, (size_t)index);
+	return NULL;
+}
+
 const json_t *expr_path_get(const json_t *root, const char *path)
 {
-	const json_t *cur = root;
-	const char *p = path;
-
-	if (!root)
-		return NULL;
-	if (!*p || !strcmp(p, "."))
-		return root;
-	while (cur && *p) {
-		const char *dot = strchr(p, '.');
-		size_t len = dot ? (size_t)(dot - p) : strlen(p);
-		char seg[128];
-
-		if (len == 0 || len >= sizeof(seg))
-			return NULL;
-		memcpy(seg, p, len);
-		seg[len] = '\0';
-		if (json_is_object(cur)) {
-			cur = json_object_get(cur, seg);
-		} else if (json_is_array(cur)) {
-			char *end;
-			unsigned long idx;
-
-			errno = 0;
-			idx = strtoul(seg, &end, 10);
-			if (errno || *end || !isdigit((unsigned char)seg[0]))
-				return NULL;
-			cur = json_array_get(cur, idx);
-		} else {
-			return NULL;
-		}
-		p = dot ? dot + 1 : p + len;
-	}
-	return cur;
+	return text_path_walk(root, path, json_child, NULL);
 }
 
 char *expr_to_text(const json_t *v)

@@ -8,6 +8,7 @@
 
 #include <curl/curl.h>
 
+#include "text.h"
 #include "timeutil.h"
 #include "version.h"
 
@@ -27,9 +28,36 @@ int http_global_init(struct st_error *err)
 	return 0;
 }
 
+/* What a URL libcurl cannot parse may show: without what looks like
+ * user:password@ and without ?query or #fragment, on one line. */
+static void rough_url(const char *url, char *out, size_t size)
+{
+	const char *auth = strstr(url, "://"), *end, *at = NULL, *p;
+	char buf[512];
+	size_t n = 0, k;
+
+	auth = auth ? auth + 3 : url;
+	end = auth + strcspn(auth, "/?#");
+	for (p = auth; p < end; p++)
+		if (*p == '@')
+			at = p;
+	k = (size_t)(auth - url);
+	if (k >= sizeof(buf))
+		k = sizeof(buf) - 1;
+	memcpy(buf, url, k);
+	n = k;
+	p = at ? at + 1 : auth;
+	k = strcspn(p, "?#");
+	if (n + k >= sizeof(buf))
+		k = sizeof(buf) - 1 - n;
+	memcpy(buf + n, p, k);
+	buf[n + k] = '\0';
+	text_one_line(out, size, buf, n + k, 0);
+}
+
 /* The URL as messages may show it: scheme://host[:port] plus, unless
  * host_only, the path; never user:password or the query. ST_EUSAGE when
- * url is not an http(s) URL. */
+ * url is not an http(s) URL (out then holds rough_url's form). */
 static int safe_url(const char *url, int host_only, char *out, size_t size, struct st_error *err)
 {
 	CURLU *u = curl_url();
@@ -41,8 +69,10 @@ static int safe_url(const char *url, int host_only, char *out, size_t size, stru
 		return st_error_set(err, ST_ENOMEM, "out of memory");
 	if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
 	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK) {
+		if (!host_only)
+			rough_url(url, out, size);
 		rc = st_error_set(err, ST_EUSAGE, "%s%.200s%s is not a valid http(s) URL", host_only ? "" : "'",
-				  host_only ? "the webhook URL" : url, host_only ? "" : "'");
+				  host_only ? "the webhook URL" : out, host_only ? "" : "'");
 		goto out;
 	}
 	if (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0) {
@@ -50,8 +80,10 @@ static int safe_url(const char *url, int host_only, char *out, size_t size, stru
 		goto out;
 	}
 	if (curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK) {
+		if (!host_only)
+			rough_url(url, out, size);
 		rc = st_error_set(err, ST_EUSAGE, "%s%.200s%s has no host", host_only ? "" : "'",
-				  host_only ? "the webhook URL" : url, host_only ? "" : "'");
+				  host_only ? "the webhook URL" : out, host_only ? "" : "'");
 		goto out;
 	}
 	if (curl_url_get(u, CURLUPART_PORT, &port, 0) != CURLUE_OK)
@@ -121,10 +153,7 @@ static void failure_reason(CURL *h, CURLcode cc, const char *errbuf, char *out, 
 		why = "the server closed the connection without answering";
 	else
 		why = errbuf[0] ? errbuf : curl_easy_strerror(cc);
-	snprintf(out, size, "%s", why);
-	out[strcspn(out, "\r\n")] = '\0';
-	if (out[0] >= 'A' && out[0] <= 'Z' && out[1] >= 'a' && out[1] <= 'z')
-		out[0] = (char)(out[0] - 'A' + 'a');
+	text_one_line(out, size, why, strlen(why), TEXT_FIRST_LINE | TEXT_LOWER_FIRST);
 }
 
 /*
@@ -225,12 +254,11 @@ int http_probe(const char *url, double timeout_s, const char *expect_body, struc
 	       struct st_error *err)
 {
 	struct collector body = { NULL, 0, HTTP_BODY_MAX, 0, 0 };
-	char shown[512];
 	int rc;
 
 	memset(res, 0, sizeof(*res));
 	res->match = expect_body ? HTTP_MATCH_MISSING : HTTP_MATCH_NOT_ASKED;
-	rc = safe_url(url, 0, shown, sizeof(shown), err);
+	rc = safe_url(url, 0, res->url, sizeof(res->url), err);
 	if (rc) {
 		const char *why = err ? err->message : "invalid URL";
 		size_t n = strnlen(why, sizeof(res->error) - 1);
@@ -239,7 +267,7 @@ int http_probe(const char *url, double timeout_s, const char *expect_body, struc
 		res->error[n] = '\0';
 		goto out;
 	}
-	rc = perform(url, shown, NULL, timeout_s, &body, &res->status, &res->latency_s, res->content_type,
+	rc = perform(url, res->url, NULL, timeout_s, &body, &res->status, &res->latency_s, res->content_type,
 		     sizeof(res->content_type), res->error, sizeof(res->error), err);
 	if (rc == 0 && expect_body && body.buf && memmem(body.buf, body.len, expect_body, strlen(expect_body)))
 		res->match = HTTP_MATCH_FOUND;

@@ -43,6 +43,8 @@ struct http_result {
 	char content_type[128];      /* "" when absent */
 	enum http_match match;
 	char error[256];             /* why no response arrived; "" when one did */
+	char url[512];               /* the URL as messages show it: no user:password,
+				      * no query (scheme://host[:port]/path) */
 };
 
 /*

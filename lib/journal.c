@@ -1,6 +1,7 @@
 #include "journal.h"
 #include "atomic_file.h"
 #include "redact.h"
+#include "text.h"
 #include "timeutil.h"
 
 #include <errno.h>
@@ -15,6 +16,7 @@
 struct journal {
 	int fd;
 	char *path;
+	int torn;   /* the last record was cut short: start the next on a new line */
 };
 
 int journal_open(const char *state_dir, struct journal **out, struct st_error *err)
@@ -64,13 +66,29 @@ const char *journal_path(const struct journal *j)
 	return j->path;
 }
 
+/* write() until all of len is out; the bytes written in *done. */
+static int write_all(int fd, const char *p, size_t len, size_t *done)
+{
+	ssize_t n;
+
+	*done = 0;
+	while (*done < len) {
+		n = write(fd, p + *done, len - *done);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? errno : ENOSPC;
+		*done += (size_t)n;
+	}
+	return 0;
+}
+
 int journal_append(struct journal *j, const json_t *record, struct st_error *err)
 {
 	json_t *clean = NULL;
 	char *text = NULL;
-	size_t len;
-	ssize_t n;
-	int rc = 0;
+	size_t len, done = 0, skip;
+	int rc = 0, e;
 
 	clean = redact_json(record);
 	if (!clean || !(text = json_dumps(clean, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII |
@@ -79,25 +97,33 @@ int journal_append(struct journal *j, const json_t *record, struct st_error *err
 		goto out;
 	}
 	len = strlen(text);
-	/* json_dumps gives no newline; add it so the line goes out in one write. */
+	/* json_dumps gives no newline; add it so the line goes out in one write
+	 * (and a newline before it when the previous record was torn). */
 	{
-		char *line = realloc(text, len + 2);
+		char *line = realloc(text, len + 3);
 		if (!line) {
 			rc = st_error_set(err, ST_ENOMEM, "out of memory writing the journal");
 			goto out;
 		}
 		text = line;
+		memmove(text + 1, text, len);
+		text[0] = '\n';
+		len++;
 		text[len++] = '\n';
 		text[len] = '\0';
 	}
-	do
-		n = write(j->fd, text, len);
-	while (n < 0 && errno == EINTR);
-	if (n < 0 || (size_t)n != len) {
+	skip = j->torn ? 0 : 1;
+	e = write_all(j->fd, text + skip, len - skip, &done);
+	if (e) {
+		/* A partial line would swallow the next record: end it if we can,
+		 * else the next record starts with a newline. */
+		if (done > 0 && write_all(j->fd, "\n", 1, &done) != 0)
+			j->torn = 1;
 		rc = st_error_set(err, ST_EIO, "cannot append to journal '%s': %s", j->path,
-				  n < 0 ? strerror(errno) : "short write");
+				  strerror(e));
 		goto out;
 	}
+	j->torn = 0;
 out:
 	free(text);
 	json_decref(clean);
@@ -112,9 +138,22 @@ static int put(json_t *obj, const char *key, json_t *value)
 	return json_object_set_new(obj, key, value);
 }
 
+/* Text from outside (a server's message, a command line) may not be UTF-8,
+ * which JSON needs: such text is repaired rather than the record lost. */
 static int put_str(json_t *obj, const char *key, const char *s)
 {
-	return s ? put(obj, key, json_string(s)) : 0;
+	json_t *v;
+	char *fixed;
+
+	if (!s)
+		return 0;
+	v = json_string(s);
+	if (!v && !text_utf8_valid(s, strlen(s))) {
+		fixed = text_utf8_repair(s, strlen(s), NULL);
+		v = fixed ? json_string(fixed) : NULL;
+		free(fixed);
+	}
+	return put(obj, key, v);
 }
 
 static json_t *new_record(const char *type, const char *run_id)

@@ -3,6 +3,8 @@
  *
  * One JSON object per line, written with a single write() on an O_APPEND
  * descriptor, so concurrent runs interleave whole lines and never tear one.
+ * A record cut short (disk full) is ended with a newline, or the next one
+ * starts with one, so it never swallows the record after it.
  * The file is created 0600. Three record types share a run id:
  *
  *   {"type":"start","run":"20261127_223416-4242","time":"2026-11-27T22:34:16.123Z",

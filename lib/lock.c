@@ -1,5 +1,6 @@
 #include "lock.h"
 #include "atomic_file.h"
+#include "text.h"
 #include "timeutil.h"
 
 #include <errno.h>
@@ -126,23 +127,15 @@ static int pid_running(pid_t pid)
 	return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM);
 }
 
-/* One line of the lock file: newlines in the command would split it. */
-static void copy_oneline(char *dst, size_t size, const char *src)
-{
-	size_t i;
-
-	for (i = 0; src && src[i] && i + 1 < size; i++)
-		dst[i] = (src[i] == '\n' || src[i] == '\r') ? ' ' : src[i];
-	dst[i] = '\0';
-}
-
 static int write_info(int fd, const char *command_line)
 {
 	char cmd[LOCK_COMMAND_MAX];
 	char buf[LOCK_FILE_MAX];
 	int n;
 
-	copy_oneline(cmd, sizeof(cmd), command_line ? command_line : "");
+	/* One line of the lock file: newlines in the command would split it. */
+	text_one_line(cmd, sizeof(cmd), command_line ? command_line : "",
+		      command_line ? strlen(command_line) : 0, 0);
 	n = snprintf(buf, sizeof(buf), "pid=%ld\nstarted=%.3f\ncommand=%s\n", (long)getpid(),
 		     time_wall(), cmd);
 	if (n < 0 || (size_t)n >= sizeof(buf))

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "redact.h"
+#include "text.h"
 #include "timeutil.h"
 
 #define PG_LABEL_MAX 300
@@ -28,28 +30,6 @@ struct pg_conn {
  * cancellation before giving up on a server that does not answer at all
  * (stopped, paused, network gone). */
 #define PG_CLIENT_GRACE_S 0.5
-
-/* Copies src into dst, replacing every occurrence of secret with "***", so a
- * server or library message can never leak the password. */
-static void copy_redacted(char *dst, size_t size, const char *src, const char *secret)
-{
-	size_t o = 0, slen = secret ? strlen(secret) : 0;
-
-	if (size == 0)
-		return;
-	while (*src && o + 1 < size) {
-		if (slen && strncmp(src, secret, slen) == 0) {
-			const char *mask = "***";
-
-			while (*mask && o + 1 < size)
-				dst[o++] = *mask++;
-			src += slen;
-			continue;
-		}
-		dst[o++] = *src++;
-	}
-	dst[o] = '\0';
-}
 
 /* libpq's connection failure text is one block per address tried:
  *   connection to server at "h" (127.0.0.1), port 5432 failed: Connection refused
@@ -81,13 +61,8 @@ static void connect_reason(const char *msg, char *out, size_t size)
 		snprintf(out, size, "no reason given by libpq");
 		return;
 	}
-	if (n >= size)
-		n = size - 1;
-	memcpy(out, start, n);
-	out[n] = '\0';
 	/* "Connection refused" -> "connection refused"; leave acronyms alone. */
-	if (isupper((unsigned char)out[0]) && islower((unsigned char)out[1]))
-		out[0] = (char)tolower((unsigned char)out[0]);
+	text_one_line(out, size, start, n, TEXT_LOWER_FIRST);
 }
 
 /* Drives libpq's non-blocking connect until it succeeds, fails (both: 0,
@@ -197,7 +172,9 @@ int pg_connect(const struct pg_params *params, struct pg_conn **out, struct st_e
 		const char *msg = PQerrorMessage(c->conn);
 
 		connect_reason(msg, reason, sizeof(reason));
-		copy_redacted(safe, sizeof(safe), reason, params->password);
+		/* A server or library message must never leak the password. */
+		text_copy(safe, sizeof(safe), reason);
+		redact_text(safe, sizeof(safe), &params->password, 1);
 		if (strstr(safe, "timeout expired")) {
 			rc = st_error_set(err, ST_ETIMEOUT, "cannot connect to postgres at '%s': %s after %gs",
 					  c->label, safe, limit_s);

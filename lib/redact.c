@@ -4,17 +4,55 @@
 #include <string.h>
 #include <strings.h>
 
+#include "error.h"
+
+/* Long enough to mean a secret wherever they appear in a name. */
+static const char *const secret_parts[] = { "password", "passwd", "passphrase", "secret", "token",
+					    "credential", "apikey" };
+/* Short words that do only as a whole word ("key", not "monkey"). */
+static const char *const secret_words[] = { "pass", "pwd", "pw", "key", "auth", "private" };
+
+static int is_lower(char c) { return c >= 'a' && c <= 'z'; }
+static int is_upper(char c) { return c >= 'A' && c <= 'Z'; }
+static int is_digit(char c) { return c >= '0' && c <= '9'; }
+
+/* Words of a name: split at anything not a letter or digit, between
+ * letters and digits, and at camelCase humps ("apiKey", "HTTPAuth"). */
+static int has_secret_word(const char *name)
+{
+	const char *p = name, *start;
+	size_t i, len;
+
+	while (*p) {
+		while (*p && !is_lower(*p) && !is_upper(*p) && !is_digit(*p))
+			p++;
+		start = p;
+		while (*p && (is_lower(*p) || is_upper(*p) || is_digit(*p))) {
+			char c = *p, n = p[1], nn = n ? p[2] : '\0';
+
+			p++;
+			if ((is_digit(c) != is_digit(n)) || (is_lower(c) && is_upper(n)) ||
+			    (is_upper(c) && is_upper(n) && is_lower(nn)))
+				break;
+		}
+		len = (size_t)(p - start);
+		for (i = 0; len && i < sizeof(secret_words) / sizeof(secret_words[0]); i++)
+			if (strlen(secret_words[i]) == len && !strncasecmp(start, secret_words[i], len))
+				return 1;
+	}
+	return 0;
+}
+
 int redact_name_is_secret(const char *name)
 {
-	static const char *const words[] = { "password", "secret", "token", "key" };
 	size_t i;
 
 	if (!name)
 		return 0;
-	for (i = 0; i < sizeof(words) / sizeof(words[0]); i++)
-		if (strcasestr(name, words[i]))
+	for (i = 0; i < sizeof(secret_parts) / sizeof(secret_parts[0]); i++)
+		if (strcasestr(name, secret_parts[i]))
 			return 1;
-	return 0;
+	return has_secret_word(name);
 }
 
 json_t *redact_json(const json_t *v)
@@ -95,75 +133,121 @@ void redact_text(char *text, size_t cap, const char *const *secrets, size_t n)
 	}
 }
 
-void redact_collect(const json_t *v, int secret, json_t *out)
+int redact_set_add(struct redact_set *set, const char *value)
+{
+	size_t len, i;
+	char *copy;
+
+	if (!value || !*value || redact_set_contains(set, value))
+		return 0;
+	if (set->n == set->cap) {
+		size_t cap = set->cap ? set->cap * 2 : 16;
+		char **v = realloc(set->values, cap * sizeof(*v));
+
+		if (!v)
+			return ST_ENOMEM;
+		set->values = v;
+		set->cap = cap;
+	}
+	if (!(copy = strdup(value)))
+		return ST_ENOMEM;
+	len = strlen(value);
+	for (i = set->n; i > 0 && strlen(set->values[i - 1]) < len; i--)
+		set->values[i] = set->values[i - 1];
+	set->values[i] = copy;
+	set->n++;
+	return 0;
+}
+
+int redact_set_contains(const struct redact_set *set, const char *value)
+{
+	size_t i;
+
+	for (i = 0; value && i < set->n; i++)
+		if (!strcmp(set->values[i], value))
+			return 1;
+	return 0;
+}
+
+int redact_set_collect(struct redact_set *set, const json_t *v, int secret)
 {
 	const char *k;
 	json_t *m;
 	size_t i;
 
-	if (json_is_string(v) && secret) {
-		if (json_string_length(v) > 0)
-			json_array_append_new(out, json_string(json_string_value(v)));
-	} else if (json_is_object(v)) {
+	if (json_is_string(v) && secret)
+		return redact_set_add(set, json_string_value(v));
+	if (json_is_object(v)) {
 		json_object_foreach((json_t *)v, k, m)
-			redact_collect(m, secret || redact_name_is_secret(k), out);
+			if (redact_set_collect(set, m, secret || redact_name_is_secret(k)))
+				return ST_ENOMEM;
 	} else if (json_is_array(v)) {
 		json_array_foreach(v, i, m)
-			redact_collect(m, secret, out);
+			if (redact_set_collect(set, m, secret))
+				return ST_ENOMEM;
 	}
+	return 0;
 }
 
-/* Secrets as a C array for redact_text (borrowed strings). */
-static size_t secret_list(const json_t *secrets, const char **list, size_t max)
+void redact_set_scrub(const struct redact_set *set, char *text, size_t cap)
 {
-	size_t i, n = 0;
+	size_t i;
 
-	for (i = 0; i < json_array_size(secrets) && n < max; i++) {
-		const char *s = json_string_value(json_array_get(secrets, i));
-
-		if (s && *s)
-			list[n++] = s;
-	}
-	return n;
+	/* Longest first: each pass sees what the longer secrets left. */
+	for (i = 0; text && i < set->n; i++)
+		if (strlen(set->values[i]) >= REDACT_MIN_TEXT)
+			redact_text(text, cap, (const char *const *)&set->values[i], 1);
 }
 
-int redact_json_values(json_t *v, const json_t *secrets)
+int redact_set_scrub_json(const struct redact_set *set, json_t *v)
 {
-	const char *list[64];
-	size_t n = secret_list(secrets, list, 64), i;
 	const char *k;
 	json_t *m;
+	size_t i;
 
-	if (n == 0)
+	if (set->n == 0)
 		return 0;
 	if (json_is_string(v)) {
-		size_t len = json_string_length(v), j;
-		size_t cap = len * 3 + sizeof(REDACTED);
+		const char *s = json_string_value(v);
+		size_t len = json_string_length(v), cap;
 		char *buf;
 		int hit = 0;
 
-		for (j = 0; j < n && !hit; j++)
-			hit = strstr(json_string_value(v), list[j]) != NULL;
+		if (redact_set_contains(set, s))
+			return json_string_set(v, REDACTED) ? ST_ENOMEM : 0;
+		for (i = 0; i < set->n && !hit; i++)
+			hit = strlen(set->values[i]) >= REDACT_MIN_TEXT && strstr(s, set->values[i]);
 		if (!hit)
 			return 0;
-		/* Worst case every character is a one-character secret. */
+		/* "***" is never longer than a secret of REDACT_MIN_TEXT bytes. */
+		cap = len + sizeof(REDACTED);
 		buf = malloc(cap);
 		if (!buf)
-			return -1;
-		memcpy(buf, json_string_value(v), len + 1);
-		redact_text(buf, cap, list, n);
+			return ST_ENOMEM;
+		memcpy(buf, s, len + 1);
+		redact_set_scrub(set, buf, cap);
 		hit = json_string_set(v, buf);
 		free(buf);
-		return hit ? -1 : 0;
+		return hit ? ST_ENOMEM : 0;
 	}
 	if (json_is_object(v)) {
 		json_object_foreach(v, k, m)
-			if (redact_json_values(m, secrets))
-				return -1;
+			if (redact_set_scrub_json(set, m))
+				return ST_ENOMEM;
 	} else if (json_is_array(v)) {
 		json_array_foreach(v, i, m)
-			if (redact_json_values(m, secrets))
-				return -1;
+			if (redact_set_scrub_json(set, m))
+				return ST_ENOMEM;
 	}
 	return 0;
+}
+
+void redact_set_release(struct redact_set *set)
+{
+	size_t i;
+
+	for (i = 0; i < set->n; i++)
+		free(set->values[i]);
+	free(set->values);
+	memset(set, 0, sizeof(*set));
 }

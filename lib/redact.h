@@ -3,11 +3,14 @@
  *
  * Two rules, applied wherever arguments leave the process (dry-run plan,
  * journal, error text):
- *  - by name: a value whose key contains "password", "secret", "token" or
- *    "key" (any case) is shown as "***" (plus arguments an action declares
- *    secret, which the engine handles);
+ *  - by name (redact_name_is_secret): a value whose key names a secret is
+ *    shown as "***" (plus arguments an action declares secret, which the
+ *    engine handles);
  *  - by value: the text of every secret value is replaced by "***" in free
- *    text such as error messages, where a service may have echoed it.
+ *    text such as error messages, where a service may have echoed it
+ *    (struct redact_set). Values shorter than REDACT_MIN_TEXT are hidden
+ *    only where they make up a whole value: a secret "1" must not turn
+ *    every 1 of a message into ***.
  */
 #ifndef ST_REDACT_H
 #define ST_REDACT_H
@@ -17,7 +20,12 @@
 
 #define REDACTED "***"
 
-/* 1 when name looks like it holds a secret (see above). */
+/* 1 when name looks like it holds a secret, any case: it contains
+ * password, passwd, passphrase, secret, token, credential or apikey, or has
+ * pass, pwd, pw, key, auth or private as a whole word (words split at
+ * '_', '-', '.', digits and camelCase: DB_PASS, apiKey, basicAuth; not
+ * monkey, author, keyspace). The one rule for journal, plan, environment
+ * variables and result columns. */
 int redact_name_is_secret(const char *name);
 
 /* Deep copy of v in which the value of every object member with a secret
@@ -28,12 +36,41 @@ json_t *redact_json(const json_t *v);
  * NUL-terminated text (capacity cap) with "***", in place. */
 void redact_text(char *text, size_t cap, const char *const *secrets, size_t n);
 
-/* Appends to out (a JSON array) the string values found under secret
- * names anywhere in v (or every string in v when secret is 1). */
-void redact_collect(const json_t *v, int secret, json_t *out);
+/* Secrets shorter than this are not searched for inside longer text. */
+#define REDACT_MIN_TEXT 4
 
-/* Runs redact_text() over every string value inside v, in place, with the
- * strings of the array secrets. 0 or -1 on ENOMEM. */
-int redact_json_values(json_t *v, const json_t *secrets);
+/* The secret values of a run or plan: deduplicated, longest first (so
+ * "abcdef" is hidden before "abc" could leave "def" behind), no cap. A
+ * zeroed struct (REDACT_SET_INIT) is an empty set. */
+struct redact_set {
+	char **values;       /* owned; sorted by length, longest first */
+	size_t n, cap;
+};
+
+#define REDACT_SET_INIT { NULL, 0, 0 }
+
+/* Adds a copy of value; NULL, "" and values already held are ignored.
+ * 0 or ST_ENOMEM. */
+int redact_set_add(struct redact_set *set, const char *value);
+
+/* 1 when value is one of the secrets. */
+int redact_set_contains(const struct redact_set *set, const char *value);
+
+/* Adds the string values found under secret names anywhere in v (or every
+ * string in v when secret is 1). 0 or ST_ENOMEM. */
+int redact_set_collect(struct redact_set *set, const json_t *v, int secret);
+
+/* Replaces each secret of at least REDACT_MIN_TEXT bytes in the
+ * NUL-terminated text (capacity cap) with "***", in place. */
+void redact_set_scrub(const struct redact_set *set, char *text, size_t cap);
+
+/* In every string value inside v, in place: a value that is a secret
+ * becomes "***" (whatever its length), and secrets of at least
+ * REDACT_MIN_TEXT bytes inside longer text are replaced as by
+ * redact_set_scrub(). 0 or ST_ENOMEM. */
+int redact_set_scrub_json(const struct redact_set *set, json_t *v);
+
+/* Frees the values and empties the set. */
+void redact_set_release(struct redact_set *set);
 
 #endif

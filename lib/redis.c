@@ -1,4 +1,5 @@
 #include "redis.h"
+#include "text.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -15,6 +16,7 @@ struct redis_conn {
 	char label[REDIS_LABEL_MAX];
 	double command_timeout_s;
 	int broken;                  /* a reply may still be in flight: unusable */
+	volatile sig_atomic_t *cancel; /* redis_set_cancel(); may be NULL */
 };
 
 static struct timeval to_timeval(double seconds)
@@ -28,20 +30,11 @@ static struct timeval to_timeval(double seconds)
 	return tv;
 }
 
-/* Copies at most 200 bytes of a server or library message, stopping at a
- * line end, with the first letter lowered when it starts a plain word. */
+/* At most 200 bytes of the first line of a server or library message,
+ * the first letter lowered when it starts a plain word. */
 static void short_text(char *dst, size_t size, const char *src, size_t len)
 {
-	size_t n = len < size - 1 ? len : size - 1;
-	size_t i;
-
-	if (n > 200)
-		n = 200;
-	for (i = 0; i < n && src[i] != '\r' && src[i] != '\n'; i++)
-		dst[i] = src[i];
-	dst[i] = '\0';
-	if (i > 1 && dst[0] >= 'A' && dst[0] <= 'Z' && dst[1] >= 'a' && dst[1] <= 'z')
-		dst[0] = (char)(dst[0] - 'A' + 'a');
+	text_one_line(dst, size < 201 ? size : 201, src, len, TEXT_FIRST_LINE | TEXT_LOWER_FIRST);
 }
 
 /* Fills err from a failed hiredis call (NULL reply): the context's error. */
@@ -318,6 +311,11 @@ out:
 	return rc;
 }
 
+void redis_set_cancel(struct redis_conn *conn, volatile sig_atomic_t *cancel)
+{
+	conn->cancel = cancel;
+}
+
 int redis_scan(struct redis_conn *conn, const char *pattern, long count, redis_scan_fn fn, void *ud,
 	       struct st_error *err)
 {
@@ -333,6 +331,11 @@ int redis_scan(struct redis_conn *conn, const char *pattern, long count, redis_s
 		redisReply *batch;
 		size_t i, n;
 
+		/* A whole keyspace takes long: an interrupt stops between batches. */
+		if (conn->cancel && *conn->cancel) {
+			rc = st_error_set(err, ST_EABORTED, "redis SCAN on '%s' interrupted", conn->label);
+			goto out;
+		}
 		argc = 0;
 		argv[argc++] = "SCAN";
 		argv[argc++] = cursor;

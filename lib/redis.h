@@ -20,6 +20,7 @@
 #ifndef ST_REDIS_H
 #define ST_REDIS_H
 
+#include <signal.h>
 #include <stddef.h>
 
 #include <hiredis/hiredis.h>
@@ -60,6 +61,12 @@ redisContext *redis_raw(struct redis_conn *conn);
 
 /* "host:port" or the socket path, for messages; borrowed. */
 const char *redis_label(const struct redis_conn *conn);
+
+/* Flag (set by a signal handler) that stops SCAN loops (redis_scan and what
+ * uses it) between batches with ST_EABORTED "interrupted" while non-zero;
+ * NULL: not interruptible. Borrowed; single commands stay bounded by the
+ * command timeout. */
+void redis_set_cancel(struct redis_conn *conn, volatile sig_atomic_t *cancel);
 
 /* Changes the command timeout for the following commands (> 0). */
 int redis_set_command_timeout(struct redis_conn *conn, double seconds, struct st_error *err);

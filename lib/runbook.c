@@ -2,6 +2,7 @@
 #include "engine.h"
 #include "expr.h"
 #include "lock.h"
+#include "redact.h"
 #include "sbuf.h"
 #include "yamltree.h"
 
@@ -22,7 +23,7 @@ struct loader {
 };
 
 static const char *const top_keys[] = { "name", "description", "lock", "params", "steps", NULL };
-static const char *const param_keys[] = { "description", "default", "required", NULL };
+static const char *const param_keys[] = { "description", "default", "required", "secret", NULL };
 static const char *const step_keys[] = { "name", "description", "action", "args", "when", "check",
 					 "verify", "undo", "confirm", "continue_on_error", NULL };
 static const char *const check_keys[] = { "action", "args", "expect", "on_fail", NULL };
@@ -150,80 +151,20 @@ static int scan_refs(struct loader *ld, const struct yt_node *n, const char *tex
 	return rc ? at(err, n, rc) : 0;
 }
 
-static int is_int_text(const char *s)
+/* yt_to_json callback: every reference in a string is checked. */
+static int check_string_refs(void *ud, const struct yt_node *n, struct st_error *err)
 {
-	if (*s == '-' || *s == '+')
-		s++;
-	/* A leading zero keeps its text: "0600" is a mode, not six hundred. */
-	if (s[0] == '0')
-		return s[1] == '\0';
-	if (!isdigit((unsigned char)*s))
-		return 0;
-	while (isdigit((unsigned char)*s))
-		s++;
-	return *s == '\0';
+	return scan_refs(ud, n, n->scalar, err);
 }
 
-static int is_float_text(const char *s)
-{
-	char *end;
-
-	if (!*s || isspace((unsigned char)*s) || !strpbrk(s, ".eE") || strpbrk(s, "xXnN"))
-		return 0;
-	errno = 0;
-	(void)strtod(s, &end);
-	return !errno && *end == '\0' && (isdigit((unsigned char)*s) || *s == '-' || *s == '+' ||
-					  *s == '.');
-}
-
-/* YAML -> JSON (YAML 1.2 core schema for plain scalars; quoted ones are
- * strings), checking every reference in strings on the way. */
+/* YAML -> JSON (yamltree's core schema), checking every reference in
+ * strings on the way. */
 static int to_json(struct loader *ld, const struct yt_node *n, json_t **out, struct st_error *err)
 {
-	json_t *v = NULL, *child = NULL;
-	size_t i;
-	int rc = 0;
+	int rc = yt_to_json(n, check_string_refs, ld, out, err);
 
-	*out = NULL;
-	if (n->kind == YT_SCALAR) {
-		const char *s = n->scalar;
-
-		if (!n->quoted && yt_is_null(n))
-			v = json_null();
-		else if (!n->quoted && (!strcmp(s, "true") || !strcmp(s, "True") || !strcmp(s, "TRUE")))
-			v = json_true();
-		else if (!n->quoted && (!strcmp(s, "false") || !strcmp(s, "False") || !strcmp(s, "FALSE")))
-			v = json_false();
-		else if (!n->quoted && is_int_text(s))
-			v = json_integer((json_int_t)strtoll(s, NULL, 10));
-		else if (!n->quoted && is_float_text(s))
-			v = json_real(strtod(s, NULL));
-		else {
-			if ((rc = scan_refs(ld, n, s, err)) != 0)
-				return rc;
-			v = json_string(s);
-		}
-		if (!v)
-			return st_error_set(err, ST_ENOMEM, "out of memory loading runbook");
-		*out = v;
-		return 0;
-	}
-	v = n->kind == YT_MAP ? json_object() : json_array();
-	if (!v)
-		return st_error_set(err, ST_ENOMEM, "out of memory loading runbook");
-	for (i = 0; i < n->count; i++) {
-		if ((rc = to_json(ld, n->values[i], &child, err)) != 0)
-			goto fail;
-		if (n->kind == YT_MAP ? json_object_set_new(v, n->keys[i]->scalar, child)
-				      : json_array_append_new(v, child)) {
-			rc = st_error_set(err, ST_ENOMEM, "out of memory loading runbook");
-			goto fail;
-		}
-	}
-	*out = v;
-	return 0;
-fail:
-	json_decref(v);
+	if (rc == ST_ENOMEM)
+		st_error_set(err, ST_ENOMEM, "out of memory loading runbook");
 	return rc;
 }
 
@@ -296,6 +237,43 @@ static int has_dollar_brace(const json_t *v)
 	return 0;
 }
 
+/* expr_scan callback: a parameter referenced from a secret value is secret. */
+static int mark_secret_ref(void *ud, enum expr_ns ns, const char *path, size_t pathlen,
+			   struct st_error *err)
+{
+	struct runbook *rb = ud;
+	const char *dot = memchr(path, '.', pathlen);
+	size_t n = dot ? (size_t)(dot - path) : pathlen, i;
+
+	(void)err;
+	if (ns != EXPR_NS_ARGS)
+		return 0;
+	for (i = 0; i < rb->nparams; i++)
+		if (strlen(rb->params[i].name) == n && !strncmp(rb->params[i].name, path, n))
+			rb->params[i].secret = 1;
+	return 0;
+}
+
+/* Marks the parameters that v passes on where they are secret: everything
+ * in v when secret, else under secret-sounding keys. v's references were
+ * checked by to_json already. */
+static void mark_secret_params(struct runbook *rb, const json_t *v, int secret)
+{
+	struct st_error ignored;
+	const char *k;
+	json_t *m;
+	size_t i;
+
+	if (json_is_string(v) && secret)
+		(void)expr_scan(json_string_value(v), mark_secret_ref, rb, &ignored);
+	else if (json_is_object(v))
+		json_object_foreach((json_t *)v, k, m)
+			mark_secret_params(rb, m, secret || redact_name_is_secret(k));
+	else if (json_is_array(v))
+		json_array_foreach(v, i, m)
+			mark_secret_params(rb, m, secret);
+}
+
 static int load_args(struct loader *ld, const struct engine_action *action,
 		     const struct yt_node *args, const struct yt_node *owner, json_t **out,
 		     struct st_error *err)
@@ -354,16 +332,13 @@ static int load_args(struct loader *ld, const struct engine_action *action,
 			goto out;
 		}
 		/* A literal can be type-checked now; templates only at run time. */
+		mark_secret_params(ld->rb, v, (spec->flags & ENGINE_ARG_SECRET) ||
+						  redact_name_is_secret(spec->name));
 		if (json_is_string(v) && expr_has_refs(json_string_value(v)))
 			continue;
-		if (json_is_object(v) || json_is_array(v)) {
-			char *dump = json_dumps(v, JSON_COMPACT);
-			int refs = dump && strstr(dump, "${") != NULL;
-
-			free(dump);
-			if (refs && spec->type != ENGINE_ARG_ARRAY && spec->type != ENGINE_ARG_OBJECT)
-				continue;
-		}
+		if ((json_is_object(v) || json_is_array(v)) && has_dollar_brace(v) &&
+		    spec->type != ENGINE_ARG_ARRAY && spec->type != ENGINE_ARG_OBJECT)
+			continue;
 		if ((rc = engine_arg_convert(spec, v, &tmp, err)) != 0) {
 			rc = at(err, vn ? vn : owner, rc);
 			goto out;
@@ -564,6 +539,7 @@ static int load_params(struct loader *ld, const struct yt_node *n, struct st_err
 					   k->scalar);
 		if (!(par->name = strdup(k->scalar)))
 			return st_error_set(err, ST_ENOMEM, "out of memory loading runbook");
+		par->secret = redact_name_is_secret(par->name);
 		rb->nparams++;
 		snprintf(what, sizeof(what), "parameter '%s'", k->scalar);
 		if (yt_is_null(p))
@@ -576,6 +552,14 @@ static int load_params(struct loader *ld, const struct yt_node *n, struct st_err
 		if ((v = yt_map_get(p, "required")) &&
 		    (rc = yt_get_bool(v, "required", &par->required, err)) != 0)
 			return rc;
+		if ((v = yt_map_get(p, "secret")) != NULL) {
+			int secret;
+
+			/* Only ever adds: a secret-sounding name stays hidden. */
+			if ((rc = yt_get_bool(v, "secret", &secret, err)) != 0)
+				return rc;
+			par->secret |= secret;
+		}
 		if ((v = yt_map_get(p, "default")) != NULL) {
 			if (v->kind != YT_SCALAR)
 				return yt_error_at(err, ST_ECONFIG, v, "default of %s must be a plain value",

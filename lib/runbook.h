@@ -12,6 +12,7 @@
  *       description: how long to wait for /health
  *       default: 30s                   # a parameter with neither default nor
  *       required: false                #   value is null
+ *       secret: false                  # see "Secret parameters" below
  *   steps:                             # required, at least one, run in order
  *     - name: restart                  # required, unique; letters, digits, '-', '_'
  *       description: Restart the container
@@ -42,6 +43,14 @@
  * Argument names and required arguments are checked against the action's
  * spec, and literal values against its types. An action flagged destructive
  * needs `confirm`. Every error names file:line:column.
+ *
+ * Secret parameters: a parameter is secret when it says `secret: true`,
+ * when its name sounds secret (redact_name_is_secret), or when the runbook
+ * passes it (${args.NAME}, anywhere in the value) to an argument that is
+ * secret: declared ENGINE_ARG_SECRET, or under a secret-sounding key at any
+ * depth (env: { PGPASSWORD: "${args.pw}" }). This is decided at load, so
+ * the value is hidden from the start: journal, lock file, plan, and every
+ * step, not only from the step that uses it.
  */
 #ifndef ST_RUNBOOK_H
 #define ST_RUNBOOK_H
@@ -87,6 +96,7 @@ struct runbook_param {
 	char *description;                   /* may be NULL */
 	json_t *def;                         /* default, or NULL */
 	int required;
+	int secret;                          /* its value is hidden (see above) */
 };
 
 struct runbook {

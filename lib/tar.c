@@ -238,16 +238,29 @@ int tar_add_symlink(struct tar_writer *tw, const char *name, const char *target,
 	return symlink_entry(tw, name, target, tw->mtime, err);
 }
 
-static int file_entry(struct tar_writer *tw, const char *name, const char *path, struct st_error *err)
+/* A regular file's entry. seen: what the walk's lstat found at path, or
+ * NULL for a file named by the caller (symlinks followed). With seen, the
+ * file opened must be that one: a symlink swapped in since (pointing out
+ * of the tree) is refused, not followed. */
+static int file_entry(struct tar_writer *tw, const char *name, const char *path,
+		      const struct stat *seen, struct st_error *err)
 {
 	struct stat st;
 	char *buf = NULL;
 	uint64_t left;
 	int fd = -1, rc = 0;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	fd = open(path, O_RDONLY | O_CLOEXEC | (seen ? O_NOFOLLOW : 0));
+	if (fd < 0 && seen && errno == ELOOP) {
+		rc = st_error_set(err, ST_EIO, "'%s' changed while being archived (now a symlink)", path);
+		goto out;
+	}
 	if (fd < 0 || fstat(fd, &st)) {
 		rc = st_error_set(err, ST_EIO, "cannot read '%s': %s", path, strerror(errno));
+		goto out;
+	}
+	if (seen && (st.st_dev != seen->st_dev || st.st_ino != seen->st_ino)) {
+		rc = st_error_set(err, ST_EIO, "'%s' changed while being archived", path);
 		goto out;
 	}
 	if (!S_ISREG(st.st_mode)) {
@@ -293,7 +306,7 @@ int tar_add_file(struct tar_writer *tw, const char *name, const char *path, stru
 
 	if ((rc = check(tw, err)))
 		return rc;
-	return file_entry(tw, name, path, err);
+	return file_entry(tw, name, path, NULL, err);
 }
 
 static int path_entry(struct tar_writer *tw, const char *name, const char *path, const struct stat *st,
@@ -303,7 +316,7 @@ static int path_entry(struct tar_writer *tw, const char *name, const char *path,
 	ssize_t n;
 
 	if (S_ISREG(st->st_mode))
-		return file_entry(tw, name, path, err);
+		return file_entry(tw, name, path, st, err);
 	if (S_ISDIR(st->st_mode))
 		return dir_entry(tw, name, st->st_mode, (long long)st->st_mtime, err);
 	if (S_ISLNK(st->st_mode)) {

@@ -63,14 +63,15 @@ int tar_add_file(struct tar_writer *tw, const char *name, const char *path, stru
 
 /* Whatever is at path, not following a final symlink: a regular file, a
  * directory entry (not its contents) or a symlink. Sockets, FIFOs and
- * devices give ST_EUSAGE. */
+ * devices give ST_EUSAGE. A file replaced (by a symlink, say) between the
+ * look and the read gives ST_EIO: what is archived is what was looked at. */
 int tar_add_path(struct tar_writer *tw, const char *name, const char *path, struct st_error *err);
 
 /* Everything below directory dir (not dir itself), depth first, entries of
  * a directory in byte order of their names, so the same tree gives the same
  * archive. prefix is prepended to names inside the archive ("" or NULL: at
  * the top). filter may be NULL (everything). Sockets, FIFOs and devices are
- * left out. */
+ * left out. Files are checked like tar_add_path's. */
 int tar_add_tree(struct tar_writer *tw, const char *prefix, const char *dir, tar_filter_fn filter,
 		 void *ud, struct st_error *err);
 

@@ -1,4 +1,5 @@
 #include "timeutil.h"
+#include "text.h"
 
 #include <errno.h>
 #include <math.h>
@@ -44,6 +45,9 @@ int time_parse_duration(const char *text, double *seconds)
 	else if (!strcmp(end, "d"))
 		mult = 86400;
 	else
+		return -1;
+	/* "1e306d" is finite text but no finite number of seconds. */
+	if (!isfinite(v * mult))
 		return -1;
 	*seconds = v * mult;
 	return 0;
@@ -98,6 +102,31 @@ char *time_format_duration(double seconds, char *buf, size_t size)
 	return buf;
 }
 
+char *time_format_duration_exact(double s, char *buf, size_t size)
+{
+	double ms = s * 1000.0;
+	char num[40];
+
+	/* Whole milliseconds (and small enough for llround): the largest unit. */
+	if (fabs(ms) < 1e15 && fabs(ms - (double)llround(ms)) < 1e-6) {
+		long long ims = llround(ms), sec = ims / 1000;
+
+		if (ims % 1000)
+			snprintf(buf, size, "%lldms", ims);
+		else if (sec && sec % 86400 == 0)
+			snprintf(buf, size, "%lldd", sec / 86400);
+		else if (sec && sec % 3600 == 0)
+			snprintf(buf, size, "%lldh", sec / 3600);
+		else if (sec && sec % 60 == 0)
+			snprintf(buf, size, "%lldm", sec / 60);
+		else
+			snprintf(buf, size, "%llds", sec);
+		return buf;
+	}
+	snprintf(buf, size, "%ss", text_format_number(s, num, sizeof(num)));
+	return buf;
+}
+
 void time_sleep(double seconds)
 {
 	struct timespec req, rem;
@@ -108,4 +137,19 @@ void time_sleep(double seconds)
 	req.tv_nsec = (long)((seconds - (double)req.tv_sec) * 1e9);
 	while (nanosleep(&req, &rem) == -1 && errno == EINTR)
 		req = rem;
+}
+
+int time_sleep_cancellable(double seconds, volatile sig_atomic_t *cancel)
+{
+	static const double slice = 0.05;
+	double end = time_monotonic() + seconds, left;
+
+	for (;;) {
+		if (cancel && *cancel)
+			return -1;
+		left = end - time_monotonic();
+		if (left <= 0)
+			return 0;
+		time_sleep(left < slice ? left : slice);
+	}
 }

@@ -1,6 +1,7 @@
 #include "yamltree.h"
 #include "timeutil.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -382,4 +383,93 @@ int yt_get_seconds(const struct yt_node *node, const char *what, double *out, st
 				   "%s must be a duration like 30, 500ms, 5m or 2h, not '%s'", what,
 				   node->scalar);
 	return 0;
+}
+
+static int is_int_text(const char *s)
+{
+	if (*s == '-' || *s == '+')
+		s++;
+	/* A leading zero keeps its text: "0600" is a mode, not six hundred. */
+	if (s[0] == '0')
+		return s[1] == '\0';
+	if (!isdigit((unsigned char)*s))
+		return 0;
+	while (isdigit((unsigned char)*s))
+		s++;
+	return *s == '\0';
+}
+
+static int is_float_text(const char *s)
+{
+	char *end;
+	double d;
+
+	if (!*s || isspace((unsigned char)*s) || !strpbrk(s, ".eE") || strpbrk(s, "xXnN"))
+		return 0;
+	errno = 0;
+	d = strtod(s, &end);
+	return !errno && *end == '\0' && isfinite(d) &&
+	       (isdigit((unsigned char)*s) || *s == '-' || *s == '+' || *s == '.');
+}
+
+static json_t *scalar_json(const struct yt_node *n)
+{
+	const char *s = n->scalar;
+	long long l;
+
+	if (n->quoted)
+		return NULL;
+	if (yt_is_null(n))
+		return json_null();
+	if (!strcmp(s, "true") || !strcmp(s, "True") || !strcmp(s, "TRUE"))
+		return json_true();
+	if (!strcmp(s, "false") || !strcmp(s, "False") || !strcmp(s, "FALSE"))
+		return json_false();
+	if (is_int_text(s)) {
+		errno = 0;
+		l = strtoll(s, NULL, 10);
+		return errno == ERANGE ? json_real(strtod(s, NULL)) : json_integer((json_int_t)l);
+	}
+	if (is_float_text(s))
+		return json_real(strtod(s, NULL));
+	return NULL;
+}
+
+int yt_to_json(const struct yt_node *n, yt_string_fn fn, void *ud, json_t **out,
+	       struct st_error *err)
+{
+	json_t *v = NULL, *child = NULL;
+	size_t i;
+	int rc = 0;
+
+	*out = NULL;
+	if (n->kind == YT_SCALAR) {
+		v = scalar_json(n);
+		if (!v) {
+			if (fn && (rc = fn(ud, n, err)) != 0)
+				return rc;
+			v = json_string(n->scalar);
+		}
+		if (!v)
+			return st_error_set(err, ST_ENOMEM, "out of memory");
+		*out = v;
+		return 0;
+	}
+	v = n->kind == YT_MAP ? json_object() : json_array();
+	if (!v)
+		return st_error_set(err, ST_ENOMEM, "out of memory");
+	for (i = 0; i < n->count; i++) {
+		if ((rc = yt_to_json(n->values[i], fn, ud, &child, err)) != 0)
+			goto fail;
+		if (n->kind == YT_MAP ? json_object_set_new(v, n->keys[i]->scalar, child)
+				      : json_array_append_new(v, child)) {
+			rc = st_error_set(err, ST_ENOMEM, "out of memory");
+			goto fail;
+		}
+	}
+	*out = v;
+	return 0;
+fail:
+	json_decref(v);
+	return rc;
 }

@@ -11,6 +11,7 @@
 #define ST_YAMLTREE_H
 
 #include <stddef.h>
+#include <jansson.h>
 
 #include "error.h"
 
@@ -62,6 +63,22 @@ int yt_get_long(const struct yt_node *node, const char *what, long *out, struct 
 int yt_get_double(const struct yt_node *node, const char *what, double *out, struct st_error *err);
 /* Duration: a number of seconds or a number with unit ms, s, m, h, d ("500ms", "5m"). */
 int yt_get_seconds(const struct yt_node *node, const char *what, double *out, struct st_error *err);
+
+/* Called by yt_to_json for every scalar that becomes a JSON string; a
+ * negative ST_E* code (err filled) stops the conversion. */
+typedef int (*yt_string_fn)(void *ud, const struct yt_node *node, struct st_error *err);
+
+/*
+ * The tree as JSON, plain scalars typed by the YAML 1.2 core schema: ~,
+ * null, Null, NULL and empty -> null; true/True/TRUE, false/False/FALSE ->
+ * booleans; decimal integers -> integers (reals when too large); decimal
+ * numbers with '.' or an exponent -> reals; everything else, and every
+ * quoted scalar, a string. A number with a leading zero keeps its text
+ * ("0600" is a mode, not six hundred). fn (may be NULL) sees each string
+ * scalar. *out is a new reference; ST_ENOMEM, or fn's code.
+ */
+int yt_to_json(const struct yt_node *node, yt_string_fn fn, void *ud, json_t **out,
+	       struct st_error *err);
 
 /* Sets err to "file:line:col: <message>" for node with the given code. */
 int yt_error_at(struct st_error *err, int code, const struct yt_node *node, const char *fmt, ...)

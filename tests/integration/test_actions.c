@@ -15,11 +15,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <pthread.h>
+#include <signal.h>
 
 #include "actions_util.h"
 #include "config.h"
 #include "container.h"
 #include "engine.h"
+#include "redact.h"
 #include "http.h"
 #include "services.h"
 #include "timeutil.h"
@@ -30,6 +33,8 @@
 static struct st_config *cfg;
 static struct engine_registry *reg;
 static struct services svc;
+
+static volatile sig_atomic_t *run_cancel; /* engine_call.cancel for run(); NULL: none */
 
 /* Runs action name with args given as JSON text, like a step's act. */
 static int run(const char *name, const char *args_json, json_t **result, struct st_error *err)
@@ -52,6 +57,7 @@ static int run(const char *name, const char *args_json, json_t **result, struct 
 	call.attempt = 1;
 	call.config = cfg;
 	call.services = &svc;
+	call.cancel = run_cancel;
 	st_error_clear(err);
 	rc = engine_args_prepare(a, raw, &args, err);
 	if (rc == 0)
@@ -307,7 +313,7 @@ static void test_docker_inspect_env(void **state)
 		if (!eq || !eq[1])
 			continue;
 		*eq = '\0';
-		if (actions_env_name_is_secret(line) && strlen(eq + 1) >= 4) {
+		if (redact_name_is_secret(line) && strlen(eq + 1) >= 4) {
 			secret = eq + 1;
 			if (strstr(dump, secret))
 				fail_msg("value of %s appears in docker.env's result", line);
@@ -340,6 +346,12 @@ static void test_docker_exec(void **state)
 			     "\"-c\",\"echo first >&2; echo 'no such thing' >&2; exit 2\"]}", &r, &err),
 			 ST_EFAILED);
 	assert_string_equal(err.message, "'sh' in container 'spilttea-postgres' exited with 2: no such thing");
+	/* A last line with control characters and bytes that are not UTF-8
+	 * becomes one clean line (the journal takes only valid UTF-8). */
+	assert_int_equal(run("docker.exec", "{\"container\":\"spilttea-postgres\",\"command\":[\"sh\","
+			     "\"-c\",\"printf 'bad\\\\033[31m\\\\001red \\\\377\\\\n' >&2; exit 2\"]}", &r, &err),
+			 ST_EFAILED);
+	assert_string_equal(err.message, "'sh' in container 'spilttea-postgres' exited with 2: bad [31m red ?");
 
 	/* Output beyond max_output keeps its end. */
 	r = run_ok("docker.exec", "{\"service\":\"postgres\",\"max_output\":1000,\"command\":[\"sh\","
@@ -354,6 +366,42 @@ static void test_docker_exec(void **state)
 			     &r, &err), ST_ENOTFOUND);
 	assert_int_equal(run("docker.exec", "{\"service\":\"postgres\",\"command\":[]}", &r, &err),
 			 ST_EUSAGE);
+}
+
+static volatile sig_atomic_t exec_cancel;
+
+static void *cancel_soon(void *arg)
+{
+	(void)arg;
+	time_sleep(0.3);
+	exec_cancel = 1;
+	return NULL;
+}
+
+/* Ctrl-C reaches a command that prints nothing (review item 5: it was
+ * seen only when output arrived, so at the 5-minute timeout). */
+static void test_docker_exec_interrupted(void **state)
+{
+	struct st_error err = { 0 };
+	json_t *r = NULL;
+	pthread_t t;
+	double t0;
+
+	(void)state;
+	exec_cancel = 0;
+	run_cancel = &exec_cancel;
+	assert_int_equal(pthread_create(&t, NULL, cancel_soon, NULL), 0);
+	t0 = time_monotonic();
+	assert_int_equal(run("docker.exec", "{\"service\":\"postgres\",\"command\":[\"sleep\",\"4\"]}", &r,
+			     &err), ST_EABORTED);
+	assert_true(time_monotonic() - t0 < 2.5);
+	assert_non_null(strstr(err.message, "interrupted while running 'sleep'"));
+	assert_non_null(strstr(err.message, "may still be running"));
+	pthread_join(t, NULL);
+	/* The client is not left interrupted for the next call (an undo). */
+	run_cancel = NULL;
+	r = run_ok("docker.exec", "{\"service\":\"postgres\",\"command\":[\"true\"]}");
+	json_decref(r);
 }
 
 static void test_docker_lifecycle(void **state)
@@ -732,6 +780,7 @@ int main(void)
 		cmocka_unit_test(test_wait_exits),
 		cmocka_unit_test(test_docker_inspect_env),
 		cmocka_unit_test(test_docker_exec),
+		cmocka_unit_test(test_docker_exec_interrupted),
 		cmocka_unit_test(test_docker_lifecycle),
 		cmocka_unit_test(test_docker_wait_service),
 		cmocka_unit_test(test_docker_logs_grep),

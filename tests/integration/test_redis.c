@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <signal.h>
 #include <string.h>
 
 #include "redis.h"
@@ -217,6 +218,21 @@ static void make_keys(struct redis_conn *c, const char *kind, int count)
 	free(names);
 }
 
+static volatile sig_atomic_t scan_cancel;
+
+/* Ctrl-C during the first batch. */
+static int cancel_in_first(void *ud, const char *const *keys, const size_t *lens, size_t n,
+			   struct st_error *err)
+{
+	(void)keys;
+	(void)lens;
+	(void)n;
+	(void)err;
+	(*(int *)ud)++;
+	scan_cancel = 1;
+	return 0;
+}
+
 static int stop_after_first(void *ud, const char *const *keys, const size_t *lens, size_t n, struct st_error *err)
 {
 	(void)keys;
@@ -278,6 +294,18 @@ static void test_scan_and_delete(void **state)
 	assert_int_equal(calls, 1);
 	assert_int_equal(redis_scan(c, pattern, 100, fail_in_callback, NULL, &err), ST_EABORTED);
 	assert_string_equal(err.message, "stopped by the callback");
+
+	/* An interrupt stops a scan between batches, not after the whole
+	 * keyspace (review item 5); deleting does not start at all. */
+	redis_set_cancel(c, &scan_cancel);
+	calls = 0;
+	assert_int_equal(redis_scan(c, pattern, 100, cancel_in_first, &calls, &err), ST_EABORTED);
+	assert_int_equal(calls, 1);
+	assert_non_null(strstr(err.message, "interrupted"));
+	assert_int_equal(redis_delete_matching(c, pattern, &deleted, &err), ST_EABORTED);
+	assert_int_equal(deleted, 0);
+	scan_cancel = 0;
+	redis_set_cancel(c, NULL);
 
 	/* Delete exactly the matching keys. */
 	assert_int_equal(redis_delete_matching(c, "", &deleted, &err), ST_EUSAGE);

@@ -16,6 +16,7 @@
 #include "config.h"
 #include "container.h"
 #include "engine.h"
+#include "redact.h"
 #include "runbook.h"
 #include "testutil.h"
 
@@ -118,6 +119,108 @@ static int load(const char *text, struct st_error *err)
 	runbook_free(rb);
 	engine_registry_free(reg);
 	return rc;
+}
+
+/* Runs action name with args (JSON text) without services: what it checks
+ * before it needs a client. */
+static int run_without_services(struct engine_registry *reg, const char *name, const char *json,
+				struct st_error *err)
+{
+	const struct engine_action *a = find(reg, name);
+	struct engine_call call;
+	json_t *raw = json_loads(json, 0, NULL), *args = NULL, *result = NULL;
+	int rc;
+
+	memset(&call, 0, sizeof(call));
+	call.phase = ENGINE_PHASE_ACT;
+	rc = engine_args_prepare(a, raw, &args, err);
+	if (rc == 0)
+		rc = a->run(&call, args, &result, err);
+	json_decref(raw);
+	json_decref(args);
+	json_decref(result);
+	return rc;
+}
+
+/* Numbers out of range are refused, not cast into nonsense (review 11). */
+static void test_out_of_range_args(void **state)
+{
+	struct engine_registry *reg = NULL;
+	struct st_error err = { 0 };
+	const struct engine_arg_spec *timeout;
+	json_t *v, *out = NULL;
+
+	(void)state;
+	assert_int_equal(engine_registry_new(1, &reg, &err), 0);
+	assert_int_equal(run_without_services(reg, "docker.exec",
+					      "{\"container\":\"x\",\"command\":[\"true\"],\"max_output\":-1}",
+					      &err), ST_EUSAGE);
+	assert_string_equal(err.message, "argument 'max_output' must be between 0 and 16777216, not -1");
+	assert_int_equal(run_without_services(reg, "docker.exec",
+					      "{\"container\":\"x\",\"command\":[\"true\"],"
+					      "\"max_output\":1e18}", &err), ST_EUSAGE);
+	assert_int_equal(run_without_services(reg, "docker.logs_grep",
+					      "{\"container\":\"x\",\"pattern\":\"a\",\"sample\":-5}", &err),
+			 ST_EUSAGE);
+	assert_string_equal(err.message, "argument 'sample' must be between 0 and 1000, not -5");
+	assert_int_equal(run_without_services(reg, "pg.query", "{\"sql\":\"select 1\",\"max_rows\":-1}",
+					      &err), ST_EUSAGE);
+	assert_string_equal(err.message, "argument 'max_rows' must be between 0 and 100000, not -1");
+	/* Durations: at most a year; a stop grace of 1e300s would overflow. */
+	timeout = engine_action_arg(find(reg, "docker.stop"), "timeout");
+	v = json_real(1e300);
+	assert_int_equal(engine_arg_convert(timeout, v, &out, &err), ST_EUSAGE);
+	assert_string_equal(err.message, "argument 'timeout' must be at most 366d, not '1e+300'");
+	json_decref(v);
+	v = json_string("400d");
+	assert_int_equal(engine_arg_convert(timeout, v, &out, &err), ST_EUSAGE);
+	json_decref(v);
+	v = json_string("366d");
+	assert_int_equal(engine_arg_convert(timeout, v, &out, &err), 0);
+	json_decref(out);
+	json_decref(v);
+	engine_registry_free(reg);
+}
+
+/* A READ ONLY transaction still lets some functions act (review item 18):
+ * pg.query refuses them by name, before connecting. */
+static void test_pg_query_refuses_acting_functions(void **state)
+{
+	static const char *const bad[] = {
+		"SELECT pg_terminate_backend(pid) FROM pg_stat_activity",
+		"select PG_CANCEL_BACKEND (42)",
+		"SELECT pg_reload_conf()",
+		"SELECT pg_advisory_lock(1)",
+		"SELECT pg_try_advisory_xact_lock(1)",
+		"SELECT * FROM dblink_exec('host=x', 'DROP TABLE t')",
+		"SELECT \"pg_terminate_backend\"(1)",
+		NULL,
+	};
+	struct engine_registry *reg = NULL;
+	struct st_error err = { 0 };
+	char json[300];
+	size_t i;
+
+	(void)state;
+	assert_int_equal(engine_registry_new(1, &reg, &err), 0);
+	for (i = 0; bad[i]; i++) {
+		json_t *j = json_pack("{s:s}", "sql", bad[i]);
+		char *text = json_dumps(j, JSON_COMPACT);
+
+		snprintf(json, sizeof(json), "%s", text);
+		free(text);
+		json_decref(j);
+		if (run_without_services(reg, "pg.query", json, &err) != ST_EUSAGE ||
+		    !strstr(err.message, "pg.query cannot call"))
+			fail_msg("not refused: %s (%s)", bad[i], err.message);
+	}
+	/* Names that only contain one, and ordinary catalog queries, pass on
+	 * (to fail here for want of a connection). */
+	assert_int_equal(run_without_services(reg, "pg.query",
+					      "{\"sql\":\"SELECT my_pg_reload_conf_log, count(*) FROM "
+					      "pg_stat_activity\"}", &err), ST_EUSAGE);
+	assert_string_equal(err.message, "no postgres client: this run was started without services");
+	engine_registry_free(reg);
 }
 
 static void test_sql_literal(void **state)
@@ -257,17 +360,17 @@ static void test_health_response(void **state)
 static void test_env_secret_names(void **state)
 {
 	(void)state;
-	assert_true(actions_env_name_is_secret("JWT_SECRET"));
-	assert_true(actions_env_name_is_secret("POSTGRES_PASSWORD"));
-	assert_true(actions_env_name_is_secret("SMTP_PASS"));
-	assert_true(actions_env_name_is_secret("AWS_SECRET_ACCESS_KEY"));
-	assert_true(actions_env_name_is_secret("AWS_ACCESS_KEY_ID"));
-	assert_true(actions_env_name_is_secret("GITHUB_TOKEN"));
-	assert_true(actions_env_name_is_secret("api_key"));
-	assert_true(actions_env_name_is_secret("GOOGLE_APPLICATION_CREDENTIALS"));
-	assert_false(actions_env_name_is_secret("SMTP_HOST"));
-	assert_false(actions_env_name_is_secret("DATABASE_URL"));
-	assert_false(actions_env_name_is_secret("PORT"));
+	assert_true(redact_name_is_secret("JWT_SECRET"));
+	assert_true(redact_name_is_secret("POSTGRES_PASSWORD"));
+	assert_true(redact_name_is_secret("SMTP_PASS"));
+	assert_true(redact_name_is_secret("AWS_SECRET_ACCESS_KEY"));
+	assert_true(redact_name_is_secret("AWS_ACCESS_KEY_ID"));
+	assert_true(redact_name_is_secret("GITHUB_TOKEN"));
+	assert_true(redact_name_is_secret("api_key"));
+	assert_true(redact_name_is_secret("GOOGLE_APPLICATION_CREDENTIALS"));
+	assert_false(redact_name_is_secret("SMTP_HOST"));
+	assert_false(redact_name_is_secret("DATABASE_URL"));
+	assert_false(redact_name_is_secret("PORT"));
 }
 
 static void test_redact_url(void **state)
@@ -414,6 +517,31 @@ static void test_pg_params(void **state)
 	json_decref(p);
 }
 
+/* jansson allocator that fails once alloc_budget allocations are spent
+ * (-1: never) and counts what is still allocated. */
+static long alloc_budget = -1, allocs_live;
+
+static void *counting_malloc(size_t n)
+{
+	void *p;
+
+	if (alloc_budget == 0)
+		return NULL;
+	if (alloc_budget > 0)
+		alloc_budget--;
+	p = malloc(n);
+	if (p)
+		allocs_live++;
+	return p;
+}
+
+static void counting_free(void *p)
+{
+	if (p)
+		allocs_live--;
+	free(p);
+}
+
 static void test_pg_rows(void **state)
 {
 	PGresAttDesc cols[6];
@@ -422,7 +550,7 @@ static void test_pg_rows(void **state)
 	PGresult *res = PQmakeEmptyPGresult(NULL, PGRES_TUPLES_OK);
 	json_t *out;
 	char *dump;
-	int i;
+	int i, leaked_at = -1;
 
 	(void)state;
 	memset(cols, 0, sizeof(cols));
@@ -461,7 +589,24 @@ static void test_pg_rows(void **state)
 	assert_int_equal(json_integer_value(json_object_get(out, "count")), 2);
 	assert_true(json_is_true(json_object_get(out, "truncated")));
 	json_decref(out);
+
+	/* Out of memory at every allocation in turn: NULL or a whole result,
+	 * and nothing left allocated (review 12: a half-built row leaked). */
+	json_set_alloc_funcs(counting_malloc, counting_free);
+	for (i = 0; i < 200 && leaked_at < 0; i++) {
+		long before = allocs_live;
+
+		alloc_budget = i;
+		out = actions_pg_rows(res, 10);
+		json_decref(out);
+		if (allocs_live != before)
+			leaked_at = i;
+	}
+	alloc_budget = -1;
+	json_set_alloc_funcs(malloc, free);
 	PQclear(res);
+	if (leaked_at >= 0)
+		fail_msg("allocations leaked when allocation %d failed", leaked_at);
 }
 
 /* ---- container / service resolution ---- */
@@ -540,6 +685,8 @@ int main(void)
 		cmocka_unit_test(test_text_and_tail),
 		cmocka_unit_test(test_exit_matches),
 		cmocka_unit_test(test_pg_params),
+		cmocka_unit_test(test_out_of_range_args),
+		cmocka_unit_test(test_pg_query_refuses_acting_functions),
 		cmocka_unit_test(test_pg_rows),
 		cmocka_unit_test(test_target),
 	};

@@ -22,7 +22,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "container.h"
 #include "docker.h"
+#include "engine.h"
+#include "services.h"
 #include "sbuf.h"
 #include "timeutil.h"
 
@@ -31,6 +34,7 @@
 #define HIJACK_COUNT "@hijack-count" /* 101, read stdin to EOF, answer its size in a frame */
 #define EXEC_STREAM "@exec-stream"   /* 200 raw-stream, framed output, no length: until close */
 #define HIJACK_CLOSE "@hijack-close" /* 101, stop reading stdin, one frame, close */
+#define HIJACK_SILENT "@hijack-silent" /* 101, then nothing for 2 s, close */
 
 struct fake {
 	char dir[64];
@@ -140,6 +144,15 @@ static void hijack_close(int fd)
 	send_str(fd, "\x01\x00\x00\x00\x00\x00\x00\x03" "bye", 11);
 }
 
+static void hijack_silent(int fd)
+{
+	static const char head[] = "HTTP/1.1 101 UPGRADED\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n";
+
+	send_str(fd, head, sizeof(head) - 1);
+	/* A command that prints nothing for a long time. */
+	usleep(2000 * 1000);
+}
+
 static void *fake_main(void *arg)
 {
 	struct fake *f = arg;
@@ -161,6 +174,8 @@ static void *fake_main(void *arg)
 			exec_stream(fd);
 		else if (!strcmp(*a, HIJACK_CLOSE))
 			hijack_close(fd);
+		else if (!strcmp(*a, HIJACK_SILENT))
+			hijack_silent(fd);
 		else
 			send_str(fd, *a, strlen(*a));
 		close(fd);
@@ -619,6 +634,201 @@ static void test_exec_stdin_hijack(void **state)
 	sbuf_release(&o.err);
 }
 
+static volatile sig_atomic_t cancel_flag;
+
+static void *cancel_later(void *arg)
+{
+	(void)arg;
+	time_sleep(0.2);
+	cancel_flag = 1;
+	return NULL;
+}
+
+/* Ctrl-C reaches a call that waits on the daemon (review item 5): a request
+ * the daemon does not answer, and an exec (stdin over the hijacked
+ * connection, no timeout) that prints nothing. */
+static void test_cancel_interrupts_waiting_calls(void **state)
+{
+	static const char *const answers[] = {
+		VERSION_143,
+		"HTTP/1.1 201 Created\r\nContent-Length: 12\r\n\r\n{\"Id\":\"e9\"}\n",
+		HIJACK_SILENT,
+		NULL,
+	};
+	static const char *const argv[] = { "sleep", "1000", NULL };
+	struct docker_exec_opts opts;
+	struct docker_exec_result res;
+	struct docker_client *c = NULL;
+	struct st_error err;
+	struct feed in = { 0 };
+	struct fake f;
+	pthread_t t;
+	double t0;
+
+	(void)state;
+	/* Listening, never answering: only the cancel can end the wait. */
+	fake_start(&f, NULL, 1);
+	assert_int_equal(docker_client_new(f.host, &c, &err), 0);
+	docker_client_set_cancel(c, &cancel_flag);
+	cancel_flag = 0;
+	assert_int_equal(pthread_create(&t, NULL, cancel_later, NULL), 0);
+	t0 = time_monotonic();
+	assert_int_equal(docker_ping(c, 30, &err), ST_EABORTED);
+	assert_true(time_monotonic() - t0 < 1.5);
+	assert_string_equal(err.message, "cannot ping docker: interrupted");
+	pthread_join(t, NULL);
+	/* Already cancelled: nothing is sent. */
+	assert_int_equal(docker_ping(c, 30, &err), ST_EABORTED);
+	docker_client_free(c);
+	fake_stop(&f);
+
+	fake_start(&f, answers, 1);
+	assert_int_equal(docker_client_new(f.host, &c, &err), 0);
+	docker_client_set_cancel(c, &cancel_flag);
+	cancel_flag = 0;
+	memset(&opts, 0, sizeof(opts));
+	opts.argv = argv;
+	opts.stdin_read = feed_read;
+	opts.stdin_ud = &in;
+	opts.timeout = DOCKER_TIMEOUT_NONE;
+	assert_int_equal(pthread_create(&t, NULL, cancel_later, NULL), 0);
+	t0 = time_monotonic();
+	assert_int_equal(docker_exec(c, "db", &opts, &res, &err), ST_EABORTED);
+	assert_true(time_monotonic() - t0 < 1.0);
+	assert_non_null(strstr(err.message, "interrupted"));
+	assert_non_null(strstr(err.message, "may still be running"));
+	pthread_join(t, NULL);
+	docker_client_free(c);
+	fake_stop(&f);
+}
+
+/* A timed-out exec says that the command may still run in the container. */
+static void test_exec_timeout_says_it_may_still_run(void **state)
+{
+	static const char *const answers[] = {
+		VERSION_143,
+		"HTTP/1.1 201 Created\r\nContent-Length: 12\r\n\r\n{\"Id\":\"e8\"}\n",
+		HIJACK_SILENT,
+		NULL,
+	};
+	static const char *const argv[] = { "sleep", "1000", NULL };
+	struct docker_exec_opts opts;
+	struct docker_exec_result res;
+	struct docker_client *c = NULL;
+	struct st_error err;
+	struct feed in = { 0 };
+	struct fake f;
+
+	(void)state;
+	fake_start(&f, answers, 1);
+	assert_int_equal(docker_client_new(f.host, &c, &err), 0);
+	memset(&opts, 0, sizeof(opts));
+	opts.argv = argv;
+	opts.stdin_read = feed_read;
+	opts.stdin_ud = &in;
+	opts.timeout = 0.3;
+	assert_int_equal(docker_exec(c, "db", &opts, &res, &err), ST_ETIMEOUT);
+	assert_string_equal(err.message, "cannot run 'sleep' in container 'db': not finished within 0.3s "
+			    "(the command may still be running in the container)");
+	docker_client_free(c);
+	fake_stop(&f);
+}
+
+/* Waiting for a health URL that does not answer: reason and message show
+ * the URL without user:password and query (review item 15). */
+static void test_wait_ready_hides_url_secrets(void **state)
+{
+	static const char inspect[] =
+		"{\"Name\":\"/web\",\"Id\":\"abc\",\"State\":{\"Status\":\"running\",\"Running\":true,"
+		"\"StartedAt\":\"2026-01-01T00:00:00Z\"},\"Config\":{\"Image\":\"busybox\"},\"Image\":\"sha\"}";
+	char ok[600];
+	const char *answers[] = { VERSION_143, ok, NULL };
+	struct container_wait_report rep;
+	struct docker_client *c = NULL;
+	struct st_error err = { 0 };
+	struct fake f;
+
+	(void)state;
+	snprintf(ok, sizeof(ok), "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+		 "Content-Length: %zu\r\n\r\n%s", sizeof(inspect) - 1, inspect);
+	fake_start(&f, answers, 1);
+	assert_int_equal(docker_client_new(f.host, &c, &err), 0);
+	assert_int_equal(container_wait_ready(c, "web", "http://ops:pa55word@127.0.0.1:1/health?token=t0ken",
+					      0.2, 1, &rep, &err), ST_ETIMEOUT);
+	assert_null(strstr(err.message, "pa55word"));
+	assert_null(strstr(err.message, "t0ken"));
+	assert_null(strstr(rep.reason, "pa55word"));
+	assert_null(strstr(rep.reason, "t0ken"));
+	assert_string_equal(rep.url, "http://127.0.0.1:1/health");
+	assert_non_null(strstr(rep.reason, "GET http://127.0.0.1:1/health: no response"));
+	docker_client_free(c);
+	fake_stop(&f);
+}
+
+/* Runs a built-in action against the fake daemon through a services
+ * struct that holds only the docker client. */
+static int run_action(struct docker_client *c, const char *name, const char *json, json_t **result,
+		      struct st_error *err)
+{
+	struct engine_registry *reg = NULL;
+	const struct engine_action *a;
+	struct services svc;
+	struct engine_call call;
+	json_t *raw = json_loads(json, 0, NULL), *args = NULL;
+	int rc;
+
+	*result = NULL;
+	assert_int_equal(engine_registry_new(1, &reg, err), 0);
+	assert_non_null(a = engine_registry_find(reg, name));
+	memset(&svc, 0, sizeof(svc));
+	svc.docker = c;
+	memset(&call, 0, sizeof(call));
+	call.phase = ENGINE_PHASE_ACT;
+	call.services = &svc;
+	rc = engine_args_prepare(a, raw, &args, err);
+	if (rc == 0)
+		rc = a->run(&call, args, result, err);
+	json_decref(raw);
+	json_decref(args);
+	engine_registry_free(reg);
+	return rc;
+}
+
+/* The container stopped; reading its state back failed. The stop happened,
+ * so the step succeeded (its undo must run if the run fails later), and
+ * the result says the state is unknown (review item 10). */
+static void test_stop_succeeds_when_state_unreadable(void **state)
+{
+	static const char inspect[] =
+		"{\"Name\":\"/web\",\"Id\":\"abc\",\"State\":{\"Status\":\"running\",\"Running\":true,"
+		"\"StartedAt\":\"2026-01-01T00:00:00Z\"},\"Config\":{\"Image\":\"busybox\"},\"Image\":\"sha\"}";
+	char ok[600];
+	const char *answers[] = {
+		VERSION_143, ok, "HTTP/1.1 204 No Content\r\n\r\n",
+		"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 25\r\n\r\n{\"message\":\"daemon busy\"}",
+		NULL,
+	};
+	struct docker_client *c = NULL;
+	struct st_error err = { 0 };
+	json_t *r = NULL;
+	struct fake f;
+
+	(void)state;
+	snprintf(ok, sizeof(ok), "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+		 "Content-Length: %zu\r\n\r\n%s", sizeof(inspect) - 1, inspect);
+	fake_start(&f, answers, 1);
+	assert_int_equal(docker_client_new(f.host, &c, &err), 0);
+	assert_int_equal(run_action(c, "docker.stop", "{\"container\":\"web\"}", &r, &err), 0);
+	assert_true(json_is_true(json_object_get(r, "state_unknown")));
+	assert_true(json_is_true(json_object_get(r, "was_running")));
+	assert_string_equal(json_string_value(json_object_get(r, "container")), "web");
+	assert_non_null(strstr(json_string_value(json_object_get(r, "error")), "daemon busy"));
+	json_decref(r);
+	docker_client_free(c);
+	assert_non_null(strstr(sbuf_str(&f.requests), "POST /v1.43/containers/web/stop"));
+	fake_stop(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -631,6 +841,10 @@ int main(void)
 		cmocka_unit_test(test_version_refused),
 		cmocka_unit_test(test_exec_over_curl),
 		cmocka_unit_test(test_exec_stdin_hijack),
+		cmocka_unit_test(test_stop_succeeds_when_state_unreadable),
+		cmocka_unit_test(test_cancel_interrupts_waiting_calls),
+		cmocka_unit_test(test_exec_timeout_says_it_may_still_run),
+		cmocka_unit_test(test_wait_ready_hides_url_secrets),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

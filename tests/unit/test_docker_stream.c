@@ -612,6 +612,19 @@ static void test_build_odd_output(void **state)
 	assert_int_equal(build_in_steps("[1,2]\n", 100, &p, &id, &err), ST_EPROTO);
 	assert_null(id);
 	sbuf_release(&p.text);
+	/* A short line at the end of a buffer without a NUL after it: the
+	 * message quotes that line, not what follows in memory (review 7). */
+	{
+		struct docker_build_parser bp;
+		char *buf = malloc(4);
+
+		memcpy(buf, "xy\nz", 4);
+		docker_build_parser_init(&bp, NULL, NULL);
+		assert_int_equal(docker_build_parser_feed(&bp, buf, 3, &err), ST_EPROTO);
+		assert_string_equal(err.message, "cannot parse build output line 'xy'");
+		docker_build_parser_release(&bp);
+		free(buf);
+	}
 }
 
 static int jsonl_count(void *ud, const char *line, size_t len, struct st_error *err)
@@ -708,6 +721,17 @@ static void test_http_head(void **state)
 	assert_int_equal(docker_http_head_parse("HTTP/1.1 2x0 OK\r\n\r\n", 19, &status, &head, &clen), ST_EPROTO);
 	assert_int_equal(docker_http_head_parse("HTTP/1.1 200 OK\r\nContent-Length: 1x\r\n\r\n", 39, &status,
 						&head, &clen), ST_EPROTO);
+	/* A length that overflows is refused before it does (review 6). */
+	{
+		static const char big[] = "HTTP/1.1 101 UPGRADED\r\nContent-Length: 99999999999999999999999999999\r\n\r\n";
+		static const char max[] = "HTTP/1.1 200 OK\r\nContent-Length: 1125899906842624\r\n\r\n";
+		static const char over[] = "HTTP/1.1 200 OK\r\nContent-Length: 1125899906842625\r\n\r\n";
+
+		assert_int_equal(docker_http_head_parse(big, sizeof(big) - 1, &status, &head, &clen), ST_EPROTO);
+		assert_int_equal(docker_http_head_parse(max, sizeof(max) - 1, &status, &head, &clen), 1);
+		assert_int_equal(clen, 1LL << 50);
+		assert_int_equal(docker_http_head_parse(over, sizeof(over) - 1, &status, &head, &clen), ST_EPROTO);
+	}
 }
 
 static void test_url_escape(void **state)

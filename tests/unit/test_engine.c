@@ -86,6 +86,7 @@ static const struct engine_action fakes[] = {
 	{ "t.do", "does something", do_args, 0, fake_do },
 	{ "t.destroy", "loses data", do_args, ENGINE_ACTION_DESTRUCTIVE, fake_do },
 	{ "t.probe", "looks", probe_args, ENGINE_ACTION_READ_ONLY, fake_probe },
+	{ "t.peek", "looks, or fails echoing", do_args, ENGINE_ACTION_READ_ONLY, fake_do },
 	{ NULL, NULL, NULL, 0, NULL },
 };
 
@@ -653,7 +654,8 @@ static void test_dry_run_reports_missing_config(void **state)
 	load(fx, "name: t\nsteps:\n  - { name: a, action: t.do, args: { id: \"${config.nope}\" } }\n",
 	     NULL);
 	fx->opts.dry_run = 1;
-	assert_int_equal(run(fx), ST_ENOTFOUND);
+	/* A configuration to fix: exit 2 (review item 9), not a failed step. */
+	assert_int_equal(run(fx), ST_ECONFIG);
 	assert_string_equal(fx->err.message,
 			    "step 'a': '${config.nope}': configuration key 'nope' is not set");
 	ASSERT_LOG("");
@@ -696,6 +698,169 @@ static void test_journal_is_json_without_secrets(void **state)
 	assert_int_equal(lines, 4); /* start, a, b, end */
 	free(text);
 	assert_int_equal(tu_mode(path), 0600);
+}
+
+/* A long message of two-byte characters is cut inside one by the error
+ * record; the journal still gets the step and end records (review: they
+ * were dropped as "out of memory"). */
+static void test_journal_keeps_records_with_cut_utf8(void **state)
+{
+	struct fx *fx = *state;
+	struct sbuf rb = SBUF_INIT;
+	char buf[32];
+	int i;
+
+	sbuf_puts(&rb, "name: t\nsteps:\n  - name: one\n    action: fail\n    args:\n      message: \"");
+	for (i = 0; i < 600; i++)
+		sbuf_puts(&rb, "\xc3\xa9");
+	sbuf_puts(&rb, "\"\n");
+	load(fx, sbuf_str(&rb), NULL);
+	sbuf_release(&rb);
+	assert_int_equal(run(fx), ST_EFAILED);
+	assert_int_equal(fx->report.journal_failed, 0);
+	ASSERT_JOURNAL(fx, "act:one:failed");
+	assert_string_equal(end_result(fx, buf, sizeof(buf)), "failed");
+}
+
+/* More than 64 secrets: the earliest (a parameter) is still scrubbed
+ * (review item 2: the list was capped and kept only the last 64). */
+static void test_many_secrets(void **state)
+{
+	struct fx *fx = *state;
+	struct sbuf rb = SBUF_INIT;
+	char *journal, path[600];
+	int i;
+
+	sbuf_puts(&rb, "name: t\nparams:\n  db_password: { required: true }\nsteps:\n");
+	for (i = 0; i < 70; i++)
+		sbuf_printf(&rb, "  - { name: s%d, action: t.do, args: { id: s%d, password: tok%03d } }\n", i,
+			    i, i);
+	sbuf_puts(&rb, "  - { name: z, action: t.do, args: { fail: true, echo: \"login with hunter2 or tok001\" } }\n");
+	load(fx, sbuf_str(&rb), "db_password=hunter2", NULL);
+	sbuf_release(&rb);
+	assert_int_equal(run(fx), ST_EFAILED);
+	assert_string_equal(fx->err.message, "step 'z' failed: service refused login with *** or ***");
+	snprintf(path, sizeof(path), "%s/journal.jsonl", fx->dir);
+	journal = tu_read(path);
+	assert_null(strstr(journal, "hunter2"));
+	assert_null(strstr(journal, "tok001"));
+	free(journal);
+}
+
+/* A parameter is secret when it feeds a secret argument (declared, or under
+ * a secret name at any depth) or says secret: true, whatever its own name;
+ * then it never shows: not in the journal's start record, the command
+ * line, the plan's parameters, nor in steps before the one that uses it
+ * (review item 1). */
+#define SECRET_PARAMS_RUNBOOK \
+	"name: t\nlock: t\nparams:\n  x: { required: true }\n  y: { required: true }\n" \
+	"  z: { required: true, secret: true }\n  who: { default: ops }\n" \
+	"steps:\n" \
+	"  - { name: early, action: t.do, args: { id: \"${args.x} ${args.y} ${args.z} ${args.who}\" } }\n" \
+	"  - { name: env, action: t.do, args: { result: { env: { PGPASSWORD: \"${args.x}\" } } } }\n" \
+	"  - { name: cred, action: t.do, args: { credential: \"pre-${args.y}\" } }\n"
+
+static void test_secret_params_found_at_load(void **state)
+{
+	struct fx *fx = *state;
+	const struct runbook_param *p;
+	char path[600], *text;
+
+	load(fx, SECRET_PARAMS_RUNBOOK, "x=hunter22", "y=sw0rdfish", "z=zebra-99", NULL);
+	assert_non_null(p = runbook_find_param(fx->rb, "x"));
+	assert_true(p->secret);
+	assert_true(runbook_find_param(fx->rb, "y")->secret);
+	assert_true(runbook_find_param(fx->rb, "z")->secret);
+	assert_false(runbook_find_param(fx->rb, "who")->secret);
+	fx->opts.command_line = "spilttea-ops run t x=hunter22 y=sw0rdfish z=zebra-99 who=ops";
+	assert_int_equal(run(fx), 0);
+	snprintf(path, sizeof(path), "%s/journal.jsonl", fx->dir);
+	text = tu_read(path);
+	assert_null(strstr(text, "hunter22"));
+	assert_null(strstr(text, "sw0rdfish"));
+	assert_null(strstr(text, "zebra-99"));
+	assert_non_null(strstr(text, "\"command\":\"spilttea-ops run t x=*** y=*** z=*** who=ops\""));
+	assert_non_null(strstr(text, "\"params\":{\"x\":\"***\",\"y\":\"***\",\"z\":\"***\",\"who\":\"ops\"}"));
+	assert_non_null(strstr(text, "\"id\":\"*** *** *** ops\""));
+	free(text);
+}
+
+static void test_secret_params_in_the_plan(void **state)
+{
+	struct fx *fx = *state;
+	const char *plan;
+
+	load(fx, SECRET_PARAMS_RUNBOOK, "x=hunter22", "y=sw0rdfish", "z=zebra-99", NULL);
+	fx->opts.dry_run = 1;
+	assert_int_equal(run(fx), 0);
+	plan = sbuf_str(&fx->ui_rec.plan);
+	assert_null(strstr(plan, "hunter22"));
+	assert_null(strstr(plan, "sw0rdfish"));
+	assert_null(strstr(plan, "zebra-99"));
+	assert_non_null(strstr(plan, "  x = ***\n  y = ***\n  z = ***\n  who = ops\n"));
+	assert_non_null(strstr(plan, "run: t.do id='*** *** *** ops'"));
+}
+
+/* file.write's content may be a whole .env file: never in plan or journal
+ * (review item 13). */
+static void test_file_content_is_not_shown(void **state)
+{
+	struct fx *fx = *state;
+	char rb[600], path[600], *text;
+
+	snprintf(rb, sizeof(rb),
+		 "name: t\nsteps:\n  - name: w\n    action: file.write\n"
+		 "    args: { path: \"%s/out.env\", content: \"JWT=abc.def.ghi\\n\" }\n", fx->dir);
+	load(fx, rb, NULL);
+	fx->opts.dry_run = 1;
+	assert_int_equal(run(fx), 0);
+	assert_null(strstr(sbuf_str(&fx->ui_rec.plan), "abc.def"));
+	assert_non_null(strstr(sbuf_str(&fx->ui_rec.plan), "content=***"));
+	fx->opts.dry_run = 0;
+	assert_int_equal(run(fx), 0);
+	snprintf(path, sizeof(path), "%s/journal.jsonl", fx->dir);
+	text = tu_read(path);
+	assert_null(strstr(text, "abc.def"));
+	free(text);
+}
+
+/* The confirmation prompt is redacted like the plan (review item 14). */
+static void test_confirm_prompt_is_redacted(void **state)
+{
+	struct fx *fx = *state;
+
+	load(fx,
+	     "name: t\nparams:\n  db_password: { required: true }\nsteps:\n"
+	     "  - { name: a, confirm: \"Rotate to ${args.db_password}?\", action: t.do, args: { id: a } }\n",
+	     "db_password=hunter2", NULL);
+	fx->ui_rec.answer = "y";
+	assert_int_equal(run(fx), 0);
+	assert_string_equal(fx->ui_rec.last_prompt, "Rotate to ***?");
+	fx->ui_rec.can_ask = 0;
+	assert_int_equal(run(fx), ST_EABORTED);
+	assert_null(strstr(fx->err.hint, "hunter2"));
+}
+
+/* Interrupted while verifying: the reason journaled is redacted too
+ * (review item 16). */
+static void test_interrupted_verify_is_redacted(void **state)
+{
+	struct fx *fx = *state;
+	char path[600], *text;
+
+	load(fx,
+	     "name: t\nparams:\n  db_password: { required: true }\nsteps:\n"
+	     "  - name: a\n    action: t.do\n    args: { id: a }\n"
+	     "    verify: { action: t.peek, args: { cancel: true, id: \"${args.db_password}\" },"
+	     " expect: { id: nope }, timeout: 5s, interval: 10ms }\n",
+	     "db_password=hunter2", NULL);
+	assert_int_equal(run(fx), ST_EABORTED);
+	assert_null(strstr(fx->err.message, "hunter2"));
+	snprintf(path, sizeof(path), "%s/journal.jsonl", fx->dir);
+	text = tu_read(path);
+	assert_non_null(strstr(text, "interrupted while verifying: id: expected"));
+	assert_null(strstr(text, "hunter2"));
+	free(text);
 }
 
 static void test_when(void **state)
@@ -876,6 +1041,44 @@ static void test_needs_state_dir(void **state)
 	ASSERT_LOG("");
 }
 
+/* A state_dir where no lock or journal can be made: nothing runs, and it is
+ * a configuration error (exit 2), not a failed run (review item 9). */
+static void test_unusable_state_dir(void **state)
+{
+	struct fx *fx = *state;
+	char file[600], bad[700];
+
+	load(fx, "name: t\nlock: t\nsteps:\n  - { name: a, action: t.do, args: { id: a } }\n", NULL);
+	snprintf(file, sizeof(file), "%s/file", fx->dir);
+	tu_write(file, "x");
+	snprintf(bad, sizeof(bad), "%s/state", file);
+	fx->opts.state_dir = bad;
+	assert_int_equal(run(fx), ST_ECONFIG);
+	assert_non_null(strstr(fx->err.hint, "state_dir"));
+	ASSERT_LOG("");
+	runbook_free(fx->rb);
+	json_decref(fx->params);
+	load(fx, "name: t\nsteps:\n  - { name: a, action: t.do, args: { id: a } }\n", NULL);
+	assert_int_equal(run(fx), ST_ECONFIG);
+	ASSERT_LOG("");
+	fx->opts.state_dir = fx->dir;
+}
+
+/* A parameter that is not UTF-8 is a usage error that says so. */
+static void test_params_must_be_utf8(void **state)
+{
+	struct fx *fx = *state;
+	struct st_error err = { 0 };
+	char *argv[] = { "who=caf\xe9" };
+	json_t *params = NULL;
+
+	load(fx, "name: t\nparams:\n  who: {}\nsteps:\n  - { name: a, action: t.do, args: { id: a } }\n",
+	     NULL);
+	assert_int_equal(engine_params_parse(fx->rb, 1, argv, &params, &err), ST_EUSAGE);
+	assert_null(params);
+	assert_string_equal(err.message, "parameter 'who' is not valid UTF-8");
+}
+
 static const char *lookup_state_dir(void *ud, const char *path)
 {
 	return !strcmp(path, "state_dir") ? ud : NULL;
@@ -929,6 +1132,13 @@ int main(void)
 		T(test_show_keeps_references),
 		T(test_dry_run_reports_missing_config),
 		T(test_journal_is_json_without_secrets),
+		T(test_journal_keeps_records_with_cut_utf8),
+		T(test_many_secrets),
+		T(test_secret_params_found_at_load),
+		T(test_secret_params_in_the_plan),
+		T(test_file_content_is_not_shown),
+		T(test_confirm_prompt_is_redacted),
+		T(test_interrupted_verify_is_redacted),
 		T(test_when),
 		T(test_when_that_cannot_be_evaluated_fails),
 		T(test_continue_on_error),
@@ -939,6 +1149,8 @@ int main(void)
 		T(test_params),
 		T(test_run_time_argument_types),
 		T(test_needs_state_dir),
+		T(test_unusable_state_dir),
+		T(test_params_must_be_utf8),
 		T(test_selftest_runbook),
 #undef T
 	};

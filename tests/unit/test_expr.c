@@ -455,6 +455,9 @@ static void test_path_and_text(void **state)
 	assert_null(expr_path_get(root, "a.-1"));
 	assert_null(expr_path_get(root, "r.x"));
 	assert_null(expr_path_get(NULL, "a"));
+	assert_null(expr_path_get(root, "a..1"));
+	assert_null(expr_path_get(root, "a.1."));
+	assert_null(expr_path_get(root, "a.99999999999"));
 	t = expr_to_text(json_object_get(root, "r"));
 	assert_string_equal(t, "0.5");
 	free(t);

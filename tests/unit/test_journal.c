@@ -3,10 +3,14 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 
 #include "journal.h"
 #include "redact.h"
+#include "text.h"
 #include "testutil.h"
 
 static int setup(void **state)
@@ -213,6 +217,112 @@ static void test_unwritable_state_dir(void **state)
 	assert_non_null(strstr(err.hint, "state_dir"));
 }
 
+/* Text that is not UTF-8 (a server's message, an error cut in the middle of
+ * a character) still gets its record, repaired, not "out of memory". */
+static void test_invalid_utf8_is_repaired(void **state)
+{
+	const char *dir = *state;
+	struct st_error err = { 0 };
+	struct journal *j = NULL;
+	struct journal_run run;
+	struct journal_step step;
+	struct collected c = { json_array(), 0 };
+	char path[600];
+	size_t bad = 99;
+
+	memset(&run, 0, sizeof(run));
+	run.runbook = "r";
+	run.command_line = "spilttea-ops run r x=\xff";
+	assert_int_equal(journal_open(dir, &j, &err), 0);
+	assert_int_equal(journal_start(j, &run, &err), 0);
+	memset(&step, 0, sizeof(step));
+	step.step = "s";
+	step.phase = "act";
+	step.result = "failed";
+	step.error = "server said \xc3\xa9t\xc3 \x01\xff";
+	assert_int_equal(journal_step(j, &run, &step, &err), 0);
+	assert_int_equal(journal_end(j, &run, "failed", ST_EFAILED, "cut \xe2\x82", &err), 0);
+	journal_close(j);
+	snprintf(path, sizeof(path), "%s/journal.jsonl", dir);
+	assert_int_equal(journal_foreach(path, collect, &c, &bad, &err), 0);
+	assert_int_equal(bad, 0);
+	assert_int_equal(json_array_size(c.records), 3);
+	assert_string_equal(field(json_array_get(c.records, 0), "command"),
+			    "spilttea-ops run r x=\xef\xbf\xbd");
+	assert_string_equal(field(json_array_get(c.records, 1), "error"),
+			    "server said \xc3\xa9t\xef\xbf\xbd \x01\xef\xbf\xbd");
+	assert_string_equal(field(json_array_get(c.records, 2), "error"), "cut \xef\xbf\xbd\xef\xbf\xbd");
+	json_decref(c.records);
+}
+
+/* st_error_set and st_error_wrap truncate at a character boundary. */
+static void test_error_truncation_keeps_utf8(void **state)
+{
+	struct st_error err = { 0 };
+	char big[1300];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i + 2 < sizeof(big); i += 2)
+		memcpy(big + i, "\xc3\xa9", 2);
+	big[i] = '\0';
+	/* 1023 and 511 bytes of two-byte characters: the cut falls inside one. */
+	st_error_set(&err, ST_EFAILED, "%s", big);
+	assert_true(strlen(err.message) < sizeof(err.message));
+	assert_true(text_utf8_valid(err.message, strlen(err.message)));
+	st_error_hint(&err, "%s", big);
+	assert_true(text_utf8_valid(err.hint, strlen(err.hint)));
+	st_error_wrap(&err, "step 'z' failed");
+	assert_true(text_utf8_valid(err.message, strlen(err.message)));
+	assert_non_null(strstr(err.message, "step 'z' failed: \xc3\xa9"));
+	st_error_set(&err, ST_EFAILED, "short");
+	st_error_wrap(&err, "p%s", big);
+	assert_true(text_utf8_valid(err.message, strlen(err.message)));
+}
+
+/* A record cut short (disk full, file size limit) must not swallow the
+ * next one: the next record starts on a line of its own. */
+static void test_short_write_does_not_corrupt_the_next_record(void **state)
+{
+	const char *dir = *state;
+	struct st_error err = { 0 };
+	struct journal *j = NULL;
+	struct collected c = { json_array(), 0 };
+	json_t *big = json_pack("{s:s,s:s}", "type", "note", "text", "");
+	json_t *small = json_pack("{s:s}", "type", "after");
+	struct rlimit old, lim;
+	char path[600], text[2000];
+	struct stat st;
+	size_t bad = 0;
+	void (*prev)(int);
+
+	memset(text, 'x', sizeof(text) - 1);
+	text[sizeof(text) - 1] = '\0';
+	json_object_set_new(big, "text", json_string(text));
+	assert_int_equal(journal_open(dir, &j, &err), 0);
+	assert_int_equal(journal_append(j, small, &err), 0);
+	snprintf(path, sizeof(path), "%s/journal.jsonl", dir);
+	assert_int_equal(stat(path, &st), 0);
+	/* Room for 100 more bytes: the big record is written in part. */
+	prev = signal(SIGXFSZ, SIG_IGN);
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+	lim = old;
+	lim.rlim_cur = (rlim_t)st.st_size + 100;
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	assert_int_equal(journal_append(j, big, &err), ST_EIO);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+	signal(SIGXFSZ, prev);
+	assert_int_equal(journal_append(j, small, &err), 0);
+	journal_close(j);
+	assert_int_equal(journal_foreach(path, collect, &c, &bad, &err), 0);
+	assert_int_equal(bad, 1);                       /* the torn one */
+	assert_int_equal(json_array_size(c.records), 2); /* both small ones */
+	assert_string_equal(field(json_array_get(c.records, 1), "type"), "after");
+	json_decref(c.records);
+	json_decref(big);
+	json_decref(small);
+}
+
 static void test_redact_names(void **state)
 {
 	(void)state;
@@ -224,6 +334,25 @@ static void test_redact_names(void **state)
 	assert_false(redact_name_is_secret("container"));
 	assert_false(redact_name_is_secret("keep_days"));
 	assert_false(redact_name_is_secret(NULL));
+	/* One rule for journal, plan, environment and columns (review 17):
+	 * pass, auth, credential are secret too ... */
+	assert_true(redact_name_is_secret("db_pass"));
+	assert_true(redact_name_is_secret("SMTP_PASS"));
+	assert_true(redact_name_is_secret("smtpPass"));
+	assert_true(redact_name_is_secret("AUTH_HEADER"));
+	assert_true(redact_name_is_secret("basicAuth"));
+	assert_true(redact_name_is_secret("GOOGLE_APPLICATION_CREDENTIALS"));
+	assert_true(redact_name_is_secret("apiKey"));
+	assert_true(redact_name_is_secret("APIKey"));
+	assert_true(redact_name_is_secret("private_key"));
+	assert_true(redact_name_is_secret("db_pwd"));
+	/* ... and the short words count only as whole words. */
+	assert_false(redact_name_is_secret("monkey"));
+	assert_false(redact_name_is_secret("keyspace_hits"));
+	assert_false(redact_name_is_secret("author"));
+	assert_false(redact_name_is_secret("passenger_count"));
+	assert_false(redact_name_is_secret("bypass_cache"));
+	assert_false(redact_name_is_secret("hotkeys"));
 }
 
 static void test_redact_text(void **state)
@@ -244,6 +373,68 @@ static void test_redact_text(void **state)
 	assert_true(strlen(small) < sizeof(small));
 }
 
+/* The set of secret values: no cap, no duplicates, longest first, short
+ * values hidden only as whole values (review items 2 and 17). */
+static void test_redact_set(void **state)
+{
+	struct redact_set set = REDACT_SET_INIT;
+	json_t *v, *doc;
+	char buf[128];
+	int i;
+
+	(void)state;
+	for (i = 0; i < 70; i++) {
+		char s[32];
+
+		snprintf(s, sizeof(s), "filler%02d", i);
+		assert_int_equal(redact_set_add(&set, s), 0);
+		assert_int_equal(redact_set_add(&set, s), 0);
+	}
+	assert_int_equal(set.n, 70);
+	assert_int_equal(redact_set_add(&set, "hunter2"), 0);
+	assert_int_equal(redact_set_add(&set, ""), 0);
+	assert_int_equal(redact_set_add(&set, NULL), 0);
+	assert_int_equal(set.n, 71);
+	assert_true(redact_set_contains(&set, "hunter2"));
+	assert_false(redact_set_contains(&set, "hunter"));
+	v = json_string("password is hunter2, filler69 too");
+	assert_int_equal(redact_set_scrub_json(&set, v), 0);
+	assert_string_equal(json_string_value(v), "password is ***, *** too");
+	json_decref(v);
+
+	/* A secret that starts another is no reason to leave half of it. */
+	assert_int_equal(redact_set_add(&set, "abcd"), 0);
+	assert_int_equal(redact_set_add(&set, "abcdefgh"), 0);
+	snprintf(buf, sizeof(buf), "x abcdefgh y abcd");
+	redact_set_scrub(&set, buf, sizeof(buf));
+	assert_string_equal(buf, "x *** y ***");
+
+	/* "1" as a secret does not turn every 1 into ***, but a value that is
+	 * the secret is still hidden. */
+	assert_int_equal(redact_set_add(&set, "1"), 0);
+	snprintf(buf, sizeof(buf), "exit code 1 after 10s");
+	redact_set_scrub(&set, buf, sizeof(buf));
+	assert_string_equal(buf, "exit code 1 after 10s");
+	doc = json_pack("{s:s,s:[s,s]}", "a", "1", "b", "10", "1");
+	assert_int_equal(redact_set_scrub_json(&set, doc), 0);
+	assert_string_equal(json_string_value(json_object_get(doc, "a")), "***");
+	assert_string_equal(json_string_value(json_array_get(json_object_get(doc, "b"), 0)), "10");
+	assert_string_equal(json_string_value(json_array_get(json_object_get(doc, "b"), 1)), "***");
+	json_decref(doc);
+
+	/* Collecting: strings under secret names, or all when secret. */
+	doc = json_pack("{s:s,s:{s:s},s:[s]}", "user", "bob", "env", "API_TOKEN", "tok-xyz",
+			"list", "item1");
+	assert_int_equal(redact_set_collect(&set, doc, 0), 0);
+	assert_true(redact_set_contains(&set, "tok-xyz"));
+	assert_false(redact_set_contains(&set, "bob"));
+	assert_int_equal(redact_set_collect(&set, json_object_get(doc, "list"), 1), 0);
+	assert_true(redact_set_contains(&set, "item1"));
+	json_decref(doc);
+	redact_set_release(&set);
+	assert_int_equal(set.n, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -252,8 +443,13 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_reader_skips_malformed_and_stops, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_appends_across_opens, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unwritable_state_dir, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_invalid_utf8_is_repaired, setup, teardown),
+		cmocka_unit_test(test_error_truncation_keeps_utf8),
+		cmocka_unit_test_setup_teardown(test_short_write_does_not_corrupt_the_next_record, setup,
+						teardown),
 		cmocka_unit_test(test_redact_names),
 		cmocka_unit_test(test_redact_text),
+		cmocka_unit_test(test_redact_set),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

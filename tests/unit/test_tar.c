@@ -243,6 +243,55 @@ static int skip_named_skip(void *ud, const char *name, const struct stat *st, st
 	return strncmp(base, "skip", 4) != 0;
 }
 
+/* Between the walk's lstat and the open, app.env becomes a symlink to a
+ * file outside the tree (the filter runs in that gap). */
+struct swap {
+	const char *victim;   /* path to replace */
+	const char *target;   /* where the symlink points */
+};
+
+static int swap_for_symlink(void *ud, const char *name, const struct stat *st, struct st_error *err)
+{
+	struct swap *s = ud;
+
+	(void)st;
+	(void)err;
+	if (!strcmp(name, "app.env")) {
+		assert_int_equal(unlink(s->victim), 0);
+		assert_int_equal(symlink(s->target, s->victim), 0);
+	}
+	return 1;
+}
+
+/* Review item 19: the archive never carries what a symlink swapped in after
+ * the lstat points to. */
+static void test_symlink_race(void **state)
+{
+	struct sbuf a = SBUF_INIT;
+	struct tar_writer tw;
+	struct st_error err;
+	struct tmp t;
+	char ctx[128], victim[160], secret[160];
+	struct swap s;
+
+	(void)state;
+	tmp_make(&t);
+	snprintf(ctx, sizeof(ctx), "%s/ctx", t.dir);
+	assert_int_equal(mkdir(ctx, 0755), 0);
+	snprintf(victim, sizeof(victim), "%s/app.env", ctx);
+	write_file(victim, "HARMLESS=1\n", 11, 0644);
+	snprintf(secret, sizeof(secret), "%s/secret", t.dir);
+	write_file(secret, "TOP-SECRET\n", 11, 0600);
+	s.victim = victim;
+	s.target = secret;
+	tar_writer_init(&tw, to_sbuf, &a);
+	assert_int_equal(tar_add_tree(&tw, NULL, ctx, swap_for_symlink, &s, &err), ST_EIO);
+	assert_non_null(strstr(err.message, "changed while being archived"));
+	assert_null(memmem(a.buf ? a.buf : "", a.len, "TOP-SECRET", 10));
+	tmp_remove(&t);
+	sbuf_release(&a);
+}
+
 static void test_files_and_tree(void **state)
 {
 	struct sbuf a = SBUF_INIT;
@@ -424,6 +473,7 @@ static void test_gnu_tar_reads_it(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_symlink_race),
 		cmocka_unit_test(test_memory_dir_symlink),
 		cmocka_unit_test(test_long_names),
 		cmocka_unit_test(test_files_and_tree),

@@ -25,6 +25,9 @@ static void test_parse_duration(void **state)
 	assert_int_equal(time_parse_duration("5 m", &s), -1);
 	assert_int_equal(time_parse_duration("", &s), -1);
 	assert_int_equal(time_parse_duration("1w", &s), -1);
+	/* Finite text, infinite seconds (review 11): refused. */
+	assert_int_equal(time_parse_duration("1e306d", &s), -1);
+	assert_int_equal(time_parse_duration("1e308h", &s), -1);
 }
 
 static void test_formats(void **state)
@@ -40,10 +43,48 @@ static void test_formats(void **state)
 	assert_string_equal(time_format_duration(3 * 3600 + 12 * 60, buf, sizeof(buf)), "3h12m");
 }
 
+static void test_format_duration_exact(void **state)
+{
+	static const char *const texts[] = { "500ms", "30s", "5m", "2h", "7d", "90s", "1500ms",
+					     "0s", "1.0000005s", NULL };
+	char buf[40];
+	double s, back;
+	size_t i;
+
+	(void)state;
+	for (i = 0; texts[i]; i++) {
+		assert_int_equal(time_parse_duration(texts[i], &s), 0);
+		assert_string_equal(time_format_duration_exact(s, buf, sizeof(buf)), texts[i]);
+		assert_int_equal(time_parse_duration(buf, &back), 0);
+		assert_true(back == s);
+	}
+	assert_string_equal(time_format_duration_exact(3600 * 24 * 2 + 1, buf, sizeof(buf)), "172801s");
+	/* Too large for whole milliseconds: still read back exactly. */
+	assert_string_equal(time_format_duration_exact(1e20, buf, sizeof(buf)), "1e+20s");
+}
+
+static void test_sleep_cancellable(void **state)
+{
+	volatile sig_atomic_t flag = 0;
+	double t0;
+
+	(void)state;
+	t0 = time_monotonic();
+	assert_int_equal(time_sleep_cancellable(0.06, &flag), 0);
+	assert_true(time_monotonic() - t0 >= 0.06);
+	assert_int_equal(time_sleep_cancellable(0.01, NULL), 0);
+	flag = 1;
+	t0 = time_monotonic();
+	assert_int_equal(time_sleep_cancellable(5, &flag), -1);
+	assert_true(time_monotonic() - t0 < 0.5);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_parse_duration),
+		cmocka_unit_test(test_sleep_cancellable),
+		cmocka_unit_test(test_format_duration_exact),
 		cmocka_unit_test(test_formats),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

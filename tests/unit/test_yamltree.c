@@ -101,9 +101,48 @@ static void test_empty_document(void **state)
 	yt_doc_free(doc);
 }
 
+static int refuse_bad(void *ud, const struct yt_node *n, struct st_error *err)
+{
+	(*(int *)ud)++;
+	if (!strcmp(n->scalar, "bad"))
+		return yt_error_at(err, ST_ECONFIG, n, "no '%s' here", n->scalar);
+	return 0;
+}
+
+static void test_to_json(void **state)
+{
+	static const char doc[] =
+		"a: [~, null, '', true, False, 42, -7, 0600, 0, 1.5, 2e3, 99999999999999999999, "
+		"'42', \"true\", 0x10, .inf, hello]\n"
+		"m: { k: v }\n";
+	struct yt_doc *d = NULL;
+	struct st_error err = { 0 };
+	json_t *j = NULL;
+	char *text;
+	int strings = 0;
+
+	(void)state;
+	assert_int_equal(yt_parse_buffer("t.yaml", doc, strlen(doc), &d, &err), 0);
+	assert_int_equal(yt_to_json(d->root, refuse_bad, &strings, &j, &err), 0);
+	text = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	assert_string_equal(text,
+		"{\"a\":[null,null,\"\",true,false,42,-7,\"0600\",0,1.5,2000.0,1e20,\"42\",\"true\","
+		"\"0x10\",\".inf\",\"hello\"],\"m\":{\"k\":\"v\"}}");
+	assert_int_equal(strings, 8); /* '', 0600, '42', "true", 0x10, .inf, hello, v */
+	free(text);
+	json_decref(j);
+	yt_doc_free(d);
+	assert_int_equal(yt_parse_buffer("t.yaml", "x: [ok, bad]\n", 13, &d, &err), 0);
+	assert_int_equal(yt_to_json(d->root, refuse_bad, &strings, &j, &err), ST_ECONFIG);
+	assert_null(j);
+	assert_string_equal(err.message, "t.yaml:1:9: no 'bad' here");
+	yt_doc_free(d);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_to_json),
 		cmocka_unit_test(test_nested_with_positions),
 		cmocka_unit_test(test_typed_readers),
 		cmocka_unit_test(test_errors),
