@@ -66,6 +66,14 @@ _spilttea_ops_services() {
 		s && /^  [A-Za-z0-9_-]+:/ {sub(/:.*/, ""); sub(/^ +/, ""); print}'
 }
 
+# The services' container names (health check ids are container.NAME).
+_spilttea_ops_containers() {
+	_spilttea_ops_query config show | awk '
+		/^services:/ {s = 1; next}
+		s && /^[^ ]/ {s = 0}
+		s && /^    container:/ {print $2}'
+}
+
 _spilttea_ops_runbooks() { _spilttea_ops_query runbook list --format names; }
 _spilttea_ops_backups() { _spilttea_ops_query backup list --format names; }
 
@@ -85,7 +93,7 @@ _spilttea_ops_checks() {
 	echo 'postgres.reachable postgres.connections postgres.longest_query'
 	echo 'postgres.longest_transaction postgres.size redis.reachable redis.memory'
 	echo 'redis.clients redis.evictions disk.docker_root disk.backup_dir'
-	for s in $(_spilttea_ops_services); do
+	for s in $(_spilttea_ops_containers); do
 		echo "container.$s container_cpu.$s container_memory.$s"
 	done
 }

@@ -138,7 +138,7 @@ EOF
 expect '-c cfg.yaml deploy ' all postgres web-1
 expect '--config=cfg.yaml rollback ' all web-1
 refuse '-c cfg.yaml deploy ' backend frontend
-expect '-c cfg.yaml health --check ' container.web-1 container_cpu.postgres
+expect '-c cfg.yaml health --check ' container.w container_cpu.pg
 expect '-c cfg.yaml restore ' cleanup backup_20260101_020000.sql.gz backup_20260102_020000_schema.sql.zst
 refuse '-c cfg.yaml restore ' notes.txt readme.txt
 expect '-c cfg.yaml backup verify ' backup_20260101_020000.sql.gz

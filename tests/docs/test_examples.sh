@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# examples/: the systemd units and the crontab's backup line are what
+# 'backup schedule --print' prints for an installed binary; every
+# spilttea-ops command line in the examples names a command of the binary
+# and only options it documents; the YAML files parse. No sandbox needed.
+set -uo pipefail
+src=${ST_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
+bin=${ST_BINARY:?ST_BINARY must name the spilttea-ops binary}
+ex=$src/examples
+fail=0
+err() { echo "FAIL: $*" >&2; fail=1; }
+
+tmp=$(mktemp -d /tmp/st-examples.XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+unset SPILTTEA_OPS_CONFIG DOCKER_HOST
+
+# 1. The units and the cron line, against the binary's own schedule.
+cat >"$tmp/config.yaml" <<'EOF'
+state_dir: ./state
+services:
+  postgres: { container: pg }
+postgres: { host: localhost, user: u, database: d }
+redis: { host: localhost }
+EOF
+metrics=/var/lib/prometheus/node-exporter/spilttea-backup.prom
+self=$(readlink -f "$bin")
+sched=$("$bin" --config "$tmp/config.yaml" backup schedule --print --metrics-file "$metrics") ||
+	err "backup schedule --print failed"
+sched=${sched//"$self"/\/usr\/bin\/spilttea-ops}
+sched=${sched//"$tmp/config.yaml"/\/etc\/spilttea-ops\/config.yaml}
+section() { # the lines after "# /etc/systemd/system/NAME" up to the next "# " line
+	awk -v h="# /etc/systemd/system/$1" '$0 == h {on=1; next} on && /^# / {exit} on' <<<"$sched" |
+		sed -e :a -e '/^\n*$/{$d;N;ba' -e '}'
+}
+uncommented() { grep -v '^#' "$1"; }
+for unit in spilttea-ops-backup.service spilttea-ops-backup.timer; do
+	want=$(section "$unit")
+	[[ -n $want ]] || { err "schedule --print has no $unit"; continue; }
+	[[ $(uncommented "$ex/systemd/$unit") == "$want" ]] ||
+		err "examples/systemd/$unit differs from 'backup schedule --print':"$'\n'"$(diff <(uncommented "$ex/systemd/$unit") <(echo "$want"))"
+done
+cronline=$(grep -E '^[0-9*]' <<<"$sched" | head -1)
+grep -qxF -- "$cronline" "$ex/crontab" || err "examples/crontab lacks the line 'backup schedule --print' gives: $cronline"
+
+# 2. Every spilttea-ops command line: a known command, documented options.
+# Outside comments, "/usr/bin/spilttea-ops" and a CI step starting with
+# "spilttea-ops" must be commands; in comments, only words after
+# "spilttea-ops" that name a command are taken as one.
+"$bin" --help | awk '/^commands:/{on=1; next} on && /^  [a-z]/{print $1} on && /^$/{on=0}' >"$tmp/commands"
+while read -r c; do
+	"$bin" "$c" --help >"$tmp/help.$c"
+done <"$tmp/commands"
+"$bin" --help | sed -n '/^global options/,/^$/p' >"$tmp/help.global"
+python3 - "$ex" "$tmp" <<'PY' || fail=1
+import os, re, sys
+ex, tmp = sys.argv[1], sys.argv[2]
+commands = open(os.path.join(tmp, "commands")).read().split()
+glob = set(re.findall(r"--[a-z][a-z-]*", open(os.path.join(tmp, "help.global")).read()))
+bad, checked = 0, 0
+for root, _, files in os.walk(ex):
+    for name in files:
+        path = os.path.join(root, name)
+        for n, line in enumerate(open(path), 1):
+            comment = re.match(r"\s*(#|//)", line) is not None
+            text = re.sub(r'["\[\],]', " ", line)
+            for seg in re.split(r"&&|\|\||;|\|", text):
+                if comment:
+                    m = re.search(r"(?:^|[\s/])spilttea-ops\s+(.*)", seg)
+                else:
+                    m = re.search(r"(?:/|^\s*(?:-\s+)?(?:run:\s+)?)spilttea-ops\s+(.*)", seg)
+                if not m:
+                    continue
+                words = re.split(r"\s+", re.split(r"[<>]", m.group(1))[0].strip())
+                cmd, skip = None, False
+                for w in words:
+                    if skip:
+                        skip = False
+                    elif w in ("-c", "--config", "--format"):
+                        skip = True
+                    elif not w.startswith("-"):
+                        cmd = w
+                        break
+                where = "%s:%d" % (os.path.relpath(path, ex), n)
+                if cmd not in commands:
+                    if not comment and cmd != "\\":
+                        print("FAIL: examples/%s: '%s' is no spilttea-ops command" % (where, cmd))
+                        bad += 1
+                    continue
+                checked += 1
+                help = open(os.path.join(tmp, "help." + cmd)).read()
+                for w in words:
+                    o = w.split("=")[0]
+                    if o.startswith("--") and o not in glob and not re.search(re.escape(o) + r"\b", help):
+                        print("FAIL: examples/%s: '%s --help' does not know %s" % (where, cmd, o))
+                        bad += 1
+if checked < 10:
+    print("FAIL: only %d spilttea-ops command lines in examples/" % checked)
+    bad += 1
+sys.exit(1 if bad else 0)
+PY
+
+# 3. YAML parses.
+for f in "$ex"/ci/*.yml; do
+	[[ -e $f ]] || continue
+	python3 -c 'import sys, yaml; yaml.safe_load(open(sys.argv[1]))' "$f" || err "${f#"$src"/} is not valid YAML"
+done
+
+exit $fail
