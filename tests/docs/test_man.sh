@@ -51,6 +51,9 @@ for f in "${pages[@]}"; do
 	for s in NAME DESCRIPTION 'SEE ALSO'; do
 		grep -q "^\.Sh $s\$" "$f" || err "$base has no $s section"
 	done
+	if [[ $name != spilttea-ops ]]; then
+		grep -q '^\.Xr spilttea-ops 1' "$f" || err "$base: SEE ALSO lacks spilttea-ops(1)"
+	fi
 	if [[ $sec == 1 ]]; then
 		for s in SYNOPSIS 'EXIT STATUS' EXAMPLES; do
 			grep -q "^\.Sh $s\$" "$f" || err "$base has no $s section"
