@@ -83,6 +83,7 @@ int cmd_run(int argc, char **argv, struct ctx *ctx);
 int cmd_deploy(int argc, char **argv, struct ctx *ctx);
 int cmd_rollback(int argc, char **argv, struct ctx *ctx);
 int cmd_health(int argc, char **argv, struct ctx *ctx);
+int cmd_incident(int argc, char **argv, struct ctx *ctx);
 int cmd_backup(int argc, char **argv, struct ctx *ctx);
 int cmd_restore(int argc, char **argv, struct ctx *ctx);
 

@@ -30,6 +30,7 @@ static const struct command commands[] = {
 	{ "rollback", cmd_rollback, CMD_NEEDS_CONFIG, "put services back on an earlier release's image" },
 	{ "health", cmd_health, CMD_NEEDS_CONFIG | CMD_REPORTS_CONFIG_ERROR,
 	  "run every monitoring check at once (Nagios exit codes)" },
+	{ "incident", cmd_incident, CMD_NEEDS_CONFIG, "security incident response: evidence, containment, report" },
 	{ "backup", cmd_backup, CMD_NEEDS_CONFIG, "verified database backups; list, verify, prune, test-restore" },
 	{ "restore", cmd_restore, CMD_NEEDS_CONFIG, "restore a backup into a new database and swap it in" },
 };

@@ -26,6 +26,7 @@
 #include <unistd.h>
 #include <yaml.h>
 
+#include "accesslog.h"
 #include "text.h"
 #include "timeutil.h"
 
@@ -45,6 +46,7 @@ enum ctype {
 };
 
 #define K_REQUIRED 1u
+#define K_PATHS 2u      /* CT_LIST: items are paths, made absolute like CT_PATH */
 
 #define PATH_MAX_KEY 512
 
@@ -165,6 +167,15 @@ static const char *valid_env_name(const char *v)
 	return NULL;
 }
 
+/* A SCAN pattern that matches every key would log out everything with the
+ * cache: that is flush-sessions --all, never a default. */
+static const char *valid_session_pattern(const char *v)
+{
+	if (!strcmp(v, "*"))
+		return "matches every key (use 'incident flush-sessions --all' for that)";
+	return NULL;
+}
+
 /* ---- hooks (declared here, defined after the loader) -------------------- */
 
 static int hook_docker_host(struct loader *ld, const struct config_key *k, void *base, const char *path);
@@ -172,6 +183,8 @@ static int hook_redis(struct loader *ld, const struct config_key *k, void *base,
 static int hook_health_containers(struct loader *ld, const struct config_key *k, void *base,
 				  const char *path);
 static int hook_threshold(struct loader *ld, const struct config_key *k, void *base, const char *path);
+static int hook_trusted_proxies(struct loader *ld, const struct config_key *k, void *base,
+				const char *path);
 static int hook_log_patterns(struct loader *ld, const struct config_key *k, void *base,
 			     const char *path);
 
@@ -190,6 +203,7 @@ static const struct config_key service_keys[] = {
 	{ .key = "build", .type = CT_PATH, .off = SOFF(build) },
 	{ .key = "health_url", .type = CT_STRING, .off = SOFF(health_url), .valid = valid_url },
 	{ .key = "url", .type = CT_STRING, .off = SOFF(url), .valid = valid_url },
+	{ .key = "env_file", .type = CT_PATH, .off = SOFF(env_file) },
 };
 
 static const struct config_table service_table = {
@@ -247,6 +261,15 @@ static const struct config_key top_keys[] = {
 	{ .key = "health.timeout", .type = CT_DURATION, .off = OFF(health.timeout), .def = "5s", .min = 0.001, .max = 3600 },
 	{ .key = "health.log_window", .type = CT_DURATION, .off = OFF(health.log_window), .def = "5m", .min = 1, .max = 7 * 86400 },
 	{ .key = "health.containers", .type = CT_LIST, .off = OFF(health.containers), .hook = hook_health_containers },
+
+	{ .key = "env_files", .type = CT_LIST, .flags = K_PATHS, .off = OFF(env_files) },
+
+	{ .key = "incident", .type = CT_SECTION },
+	{ .key = "incident.session_pattern", .type = CT_STRING, .off = OFF(incident.session_pattern), .def = "sess:*", .valid = valid_session_pattern },
+	{ .key = "incident.failed_logins", .type = CT_INT, .off = OFF(incident.failed_logins), .def = "5", .min = 0, .max = 1000000 },
+	{ .key = "incident.failed_login_window", .type = CT_DURATION, .off = OFF(incident.failed_login_window), .def = "1h", .min = 1, .max = 366 * 86400.0 },
+	{ .key = "incident.restart_timeout", .type = CT_DURATION, .off = OFF(incident.restart_timeout), .def = "60s", .min = 1, .max = 3600 },
+	{ .key = "incident.trusted_proxies", .type = CT_LIST, .off = OFF(incident.trusted_proxies), .hook = hook_trusted_proxies },
 
 	{ .key = "thresholds", .type = CT_SECTION },
 	THRESHOLD(api_response_seconds, "1", "2", 3600),
@@ -579,7 +602,8 @@ static int apply_list(struct loader *ld, const struct config_key *k, void *base,
 		if (v->kind != YT_SCALAR || yt_is_null(v) || !*v->scalar)
 			return yt_error_at(ld->err, ST_ECONFIG, v, "%s[%zu] must be a string, not %s", path,
 					   i, v->kind == YT_SCALAR ? "empty" : yt_kind_name(v->kind));
-		list->items[i] = strdup(v->scalar);
+		list->items[i] = (k->flags & K_PATHS) ? resolve_path(ld->cfg->dir, v->scalar)
+						      : strdup(v->scalar);
 		if (!list->items[i])
 			return oom(ld);
 		list->count++;
@@ -931,6 +955,33 @@ static int hook_threshold(struct loader *ld, const struct config_key *k, void *b
 	text_format_number(th->warn, w, sizeof(w));
 	text_format_number(th->crit, c, sizeof(c));
 	return yt_error_at(ld->err, ST_ECONFIG, pos, "%s: warn (%s) must not be above crit (%s)", path, w, c);
+}
+
+/* Each item an address or network, so top-ips never meets a bad one. */
+static int hook_trusted_proxies(struct loader *ld, const struct config_key *k, void *base,
+				const char *path)
+{
+	const struct config_list *list = field(base, k->off);
+	size_t i;
+
+	for (i = 0; i < list->count; i++) {
+		struct accesslog_trust t = ACCESSLOG_TRUST_INIT;
+		struct st_error terr = { 0 };
+		const char *item = list->items[i];
+		char ipath[PATH_MAX_KEY + 24];
+		const struct yt_node *pos;
+
+		if (accesslog_trust_parse(&item, 1, &t, &terr) != 0) {
+			if (terr.code == ST_ENOMEM)
+				return oom(ld);
+			snprintf(ipath, sizeof(ipath), "%s.%zu", path, i);
+			pos = tree_find(ld->root, ipath, NULL);
+			return yt_error_at(ld->err, ST_ECONFIG, pos ? pos : doc_pos(ld, path), "%s[%zu]: %s",
+					   path, i, terr.message);
+		}
+		accesslog_trust_release(&t);
+	}
+	return 0;
 }
 
 static int run_hooks(struct loader *ld, const struct config_table *t, void *base, const char *prefix)

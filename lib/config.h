@@ -53,6 +53,8 @@ struct config_service {
 	char *build;       /* absolute path of the build context, NULL when not set */
 	char *health_url;  /* http(s) URL of a health endpoint, NULL when not set */
 	char *url;         /* http(s) URL where the service answers, NULL when not set */
+	char *env_file;    /* absolute path of the env file its container is created with
+			      (--env-file / compose env_file: backend/.env), NULL when not set */
 };
 
 /* Higher is worse for every metric: warn <= crit is enforced. */
@@ -122,6 +124,15 @@ struct config_thresholds {
 	struct config_threshold disk_percent;             /* 80 / 90 */
 };
 
+/* Security Incident Response (spilttea-ops incident). */
+struct config_incident {
+	char *session_pattern;         /* Redis keys of login sessions, "sess:*" */
+	long failed_logins;            /* brute force: more than this many failed logins (5) */
+	double failed_login_window;    /* ... within this many seconds (3600) */
+	double restart_timeout;        /* recreated containers must be healthy within (60 s) */
+	struct config_list trusted_proxies; /* addresses/networks whose X-Forwarded-For is believed */
+};
+
 /* deploy and rollback: health gate, log scan, image retention. */
 struct config_deploy {
 	long keep_releases;          /* release images kept per service (5) */
@@ -150,6 +161,9 @@ struct st_config {
 	struct config_notify notify;
 	struct config_health health;
 	struct config_thresholds thresholds;
+	struct config_list env_files;  /* absolute paths of the .env files secrets live in
+					  (.env, backend/.env); default none */
+	struct config_incident incident;
 	char *compose_file;       /* absolute path of docker-compose.yml, NULL: none (the
 				     running containers are their own definitions) */
 	char *compose_env_file;   /* variables for the compose file, NULL: its directory's .env */

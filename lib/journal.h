@@ -16,6 +16,10 @@
  *   {"type":"end","run":"...","time":"...","result":"failed","code":"failed",
  *    "duration":3.2,"error":"step 'stop' failed: ..."}
  *
+ * Other modules add record types of their own (incident.h: "incident",
+ * facts an incident command established); readers skip types they do not
+ * know.
+ *
  * phase: check | confirm | act | verify | undo.
  * result: ok | skipped | failed | undone | aborted | dry-run.
  * "sudo_user", "incident", "params", "args" and "error" appear when known.

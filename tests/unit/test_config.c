@@ -325,7 +325,8 @@ static void test_unknown_top_level(void **state)
 	(void)state;
 	hint = load_fail(MINIMAL "bogus: 1\n", 11, 1, "unknown key 'bogus'");
 	assert_string_equal(hint, "top-level keys: state_dir, runbooks_dir, docker, services, postgres, "
-			    "redis, backup, notify, health, thresholds, compose_file, compose_env_file, deploy");
+			    "redis, backup, notify, health, env_files, incident, thresholds, compose_file, "
+			    "compose_env_file, deploy");
 	load_fail(MINIMAL "thresold: {}\n", 11, 1, "unknown key 'thresold' (did you mean 'thresholds'?)");
 	load_fail("State_dir: /x\n" L_SERVICES L_PG L_REDIS, 1, 1,
 		  "unknown key 'State_dir' (did you mean 'state_dir'?)");
@@ -348,7 +349,8 @@ static void test_unknown_nested(void **state)
 		  "unknown key 'thresholds.disk_percent.critical'");
 	hint = load_fail(L_STATE "services:\n  backend:\n    container: b\n    imag: x\n", 5, 5,
 			 "unknown key 'services.backend.imag' (did you mean 'image'?)");
-	assert_string_equal(hint, "keys under 'services.backend': container, image, build, health_url, url");
+	assert_string_equal(hint, "keys under 'services.backend': container, image, build, health_url, url, "
+			    "env_file");
 	/* The literal password key is never suggested. */
 	load_fail(MINIMAL "redis2: 1\n", 11, 1, "unknown key 'redis2' (did you mean 'redis'?)");
 }
@@ -413,6 +415,47 @@ static void test_invalid_values(void **state)
 		assert_string_equal(cfg->notify.webhook_url, "https://hooks.example.com/x");
 		config_free(cfg);
 	}
+}
+
+/* ---- incident keys --------------------------------------------------------- */
+
+static void test_incident_keys(void **state)
+{
+	struct st_config *cfg;
+	char want[BIG];
+
+	(void)state;
+	cfg = load_ok(MINIMAL);
+	assert_int_equal(cfg->env_files.count, 0);
+	assert_string_equal(cfg->incident.session_pattern, "sess:*");
+	assert_int_equal(cfg->incident.failed_logins, 5);
+	assert_true(cfg->incident.failed_login_window == 3600);
+	assert_true(cfg->incident.restart_timeout == 60);
+	assert_int_equal(cfg->incident.trusted_proxies.count, 0);
+	assert_null(config_service(cfg, "postgres")->env_file);
+	config_free(cfg);
+
+	/* env files are paths: relative ones are made absolute like state_dir. */
+	cfg = load_ok(L_STATE "services:\n  backend: { container: b, env_file: backend/.env }\n" L_PG L_REDIS
+		      "env_files: [./.env, /etc/spilttea/.env]\n"
+		      "incident: { session_pattern: 'session:*', failed_logins: 10, trusted_proxies: [10.0.0.0/8, '::1'] }\n");
+	snprintf(want, sizeof(want), "%s/.env", tmpdir);
+	assert_string_equal(cfg->env_files.items[0], want);
+	assert_string_equal(cfg->env_files.items[1], "/etc/spilttea/.env");
+	snprintf(want, sizeof(want), "%s/backend/.env", tmpdir);
+	assert_string_equal(config_service(cfg, "backend")->env_file, want);
+	assert_string_equal(cfg->incident.session_pattern, "session:*");
+	assert_int_equal(cfg->incident.failed_logins, 10);
+	assert_int_equal(cfg->incident.trusted_proxies.count, 2);
+	config_free(cfg);
+
+	load_fail(MINIMAL "incident: { session_pattern: '*' }\n", 11, 30,
+		  "incident.session_pattern '*' matches every key (use 'incident flush-sessions --all' for that)");
+	load_fail(MINIMAL "incident:\n  trusted_proxies: [10.0.0.1, 10.0.0.0/33]\n", 12, 31,
+		  "incident.trusted_proxies[1]: '10.0.0.0/33' is not an IP address or network (like 10.0.0.1 or "
+		  "10.0.0.0/8)");
+	load_fail(MINIMAL "incident:\n  failed_logins: -1\n", 12, 18,
+		  "incident.failed_logins must be between 0 and 1000000, not '-1'");
 }
 
 /* ---- out of range ---------------------------------------------------------- */
@@ -1003,6 +1046,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_docker_host_env, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unknown_top_level, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unknown_nested, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_incident_keys, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wrong_types, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_invalid_values, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_out_of_range, setup, teardown),

@@ -1,0 +1,458 @@
+/*
+ * envfile.c - dotenv files: a lenient line scanner shared by the reader and
+ * the rewriter, so both agree on where a value starts and ends.
+ */
+#include "envfile.h"
+#include "atomic_file.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define ENVFILE_MAX_SIZE (16 * 1024 * 1024)
+
+/* Where the parts of one assignment line are, as offsets into the text. */
+struct line_scan {
+	size_t key, key_end;        /* the name */
+	size_t value, value_end;    /* the value as written, quotes included */
+	char quote;                 /* '\0', '\'' or '"' */
+	int exported;
+	int unterminated;           /* an opening quote without its closing one on this line */
+};
+
+static int is_blank(char c)
+{
+	return c == ' ' || c == '\t';
+}
+
+static int is_key_char(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       c == '_' || c == '.' || c == '-';
+}
+
+int envfile_key_valid(const char *name)
+{
+	const char *p;
+
+	if (!name || !*name || (*name >= '0' && *name <= '9'))
+		return 0;
+	for (p = name; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		      (*p >= '0' && *p <= '9') || *p == '_'))
+			return 0;
+	return 1;
+}
+
+/* Scans s[ls, ce) (one line without its ending). 1 when it assigns a
+ * variable (ls filled), 0 for blank lines, comments and anything unreadable. */
+static int scan_line(const char *s, size_t ls, size_t ce, struct line_scan *ls_out)
+{
+	struct line_scan l;
+	size_t p = ls;
+
+	memset(&l, 0, sizeof(l));
+	while (p < ce && is_blank(s[p]))
+		p++;
+	if (p >= ce || s[p] == '#')
+		return 0;
+	if (ce - p > 7 && !memcmp(s + p, "export", 6) && is_blank(s[p + 6])) {
+		l.exported = 1;
+		p += 6;
+		while (p < ce && is_blank(s[p]))
+			p++;
+	}
+	l.key = p;
+	while (p < ce && is_key_char(s[p]))
+		p++;
+	l.key_end = p;
+	if (l.key_end == l.key)
+		return 0;
+	while (p < ce && is_blank(s[p]))
+		p++;
+	if (p >= ce || s[p] != '=')
+		return 0;
+	p++;
+	while (p < ce && is_blank(s[p]))
+		p++;
+	l.value = p;
+	if (p < ce && (s[p] == '"' || s[p] == '\'')) {
+		char q = s[p];
+		size_t e = p + 1;
+
+		while (e < ce && s[e] != q) {
+			if (q == '"' && s[e] == '\\' && e + 1 < ce)
+				e++;
+			e++;
+		}
+		if (e < ce) {
+			l.quote = q;
+			l.value_end = e + 1;
+		} else {
+			/* A multi-line value (dotenv allows it): the rest of the
+			 * line is all we know. */
+			l.unterminated = 1;
+			l.value_end = ce;
+		}
+	} else {
+		size_t e = p;
+
+		while (e < ce && !(s[e] == '#' && e > p && is_blank(s[e - 1])))
+			e++;
+		while (e > p && is_blank(s[e - 1]))
+			e--;
+		l.value_end = e;
+	}
+	*ls_out = l;
+	return 1;
+}
+
+/* Calls fn for each line: [ls, ce) its content, [ce, le) its ending
+ * ("\n", "\r\n" or "" for a last line without one). */
+typedef int (*line_fn)(void *ud, const char *s, size_t ls, size_t ce, size_t le);
+
+static int each_line(const char *s, size_t len, line_fn fn, void *ud)
+{
+	size_t ls = 0;
+	int rc;
+
+	while (ls < len) {
+		const char *nl = memchr(s + ls, '\n', len - ls);
+		size_t le = nl ? (size_t)(nl - s) + 1 : len;
+		size_t ce = nl ? le - 1 : len;
+
+		if (ce > ls && s[ce - 1] == '\r')
+			ce--;
+		if ((rc = fn(ud, s, ls, ce, le)) != 0)
+			return rc;
+		ls = le;
+	}
+	return 0;
+}
+
+/* ---- reading ------------------------------------------------------------ */
+
+struct parse_state {
+	struct envfile *ef;
+	size_t cap;
+	int line;
+};
+
+static char *dup_range(const char *s, size_t a, size_t b)
+{
+	char *r = malloc(b - a + 1);
+
+	if (r) {
+		memcpy(r, s + a, b - a);
+		r[b - a] = '\0';
+	}
+	return r;
+}
+
+static int parse_line(void *ud, const char *s, size_t ls, size_t ce, size_t le)
+{
+	struct parse_state *ps = ud;
+	struct envfile_entry *e;
+	struct line_scan l;
+	size_t a, b;
+
+	(void)le;
+	ps->line++;
+	if (!scan_line(s, ls, ce, &l))
+		return 0;
+	if (ps->ef->n == ps->cap) {
+		size_t ncap = ps->cap ? ps->cap * 2 : 16;
+		struct envfile_entry *ne = realloc(ps->ef->entries, ncap * sizeof(*ne));
+
+		if (!ne)
+			return ST_ENOMEM;
+		ps->ef->entries = ne;
+		ps->cap = ncap;
+	}
+	e = &ps->ef->entries[ps->ef->n];
+	memset(e, 0, sizeof(*e));
+	a = l.value;
+	b = l.value_end;
+	if (l.quote) {
+		a++;
+		b--;
+	} else if (l.unterminated) {
+		a++;
+	}
+	e->key = dup_range(s, l.key, l.key_end);
+	e->value = dup_range(s, a, b);
+	if (!e->key || !e->value) {
+		free(e->key);
+		free(e->value);
+		return ST_ENOMEM;
+	}
+	e->line = ps->line;
+	e->quote = l.quote;
+	e->exported = l.exported;
+	ps->ef->n++;
+	return 0;
+}
+
+int envfile_parse(const char *text, size_t len, struct envfile *out, struct st_error *err)
+{
+	struct parse_state ps = { out, 0, 0 };
+
+	out->entries = NULL;
+	out->n = 0;
+	if (each_line(text, len, parse_line, &ps) != 0) {
+		envfile_release(out);
+		return st_error_set(err, ST_ENOMEM, "out of memory reading an env file");
+	}
+	return 0;
+}
+
+const char *envfile_get(const struct envfile *ef, const char *key)
+{
+	size_t i;
+
+	for (i = ef->n; i > 0; i--)
+		if (!strcmp(ef->entries[i - 1].key, key))
+			return ef->entries[i - 1].value;
+	return NULL;
+}
+
+void envfile_release(struct envfile *ef)
+{
+	size_t i;
+
+	if (!ef)
+		return;
+	for (i = 0; i < ef->n; i++) {
+		free(ef->entries[i].key);
+		if (ef->entries[i].value) {
+			/* Values are secrets more often than not. */
+			explicit_bzero(ef->entries[i].value, strlen(ef->entries[i].value));
+			free(ef->entries[i].value);
+		}
+	}
+	free(ef->entries);
+	ef->entries = NULL;
+	ef->n = 0;
+}
+
+/* Whole file into *buf (caller frees, zeroing it: it holds secrets). */
+static int read_whole(const char *path, char **buf, size_t *len, struct st_error *err)
+{
+	struct stat st;
+	char *b = NULL;
+	size_t got = 0;
+	int fd, rc = 0;
+
+	*buf = NULL;
+	*len = 0;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		if (errno == ENOENT)
+			return st_error_set(err, ST_ENOTFOUND, "env file '%s' does not exist", path);
+		return st_error_set(err, ST_EIO, "cannot read env file '%s': %s", path, strerror(errno));
+	}
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		rc = st_error_set(err, ST_EIO, "env file '%s' is not a regular file", path);
+		goto out;
+	}
+	if (st.st_size > ENVFILE_MAX_SIZE) {
+		rc = st_error_set(err, ST_EIO, "env file '%s' is too large (%lld bytes)", path,
+				  (long long)st.st_size);
+		goto out;
+	}
+	b = malloc((size_t)st.st_size + 1);
+	if (!b) {
+		rc = st_error_set(err, ST_ENOMEM, "out of memory reading '%s'", path);
+		goto out;
+	}
+	for (;;) {
+		ssize_t n = read(fd, b + got, (size_t)st.st_size - got);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			rc = st_error_set(err, ST_EIO, "cannot read env file '%s': %s", path,
+					  strerror(errno));
+			goto out;
+		}
+		if (n == 0 || (got += (size_t)n) == (size_t)st.st_size)
+			break;
+	}
+	b[got] = '\0';
+	*buf = b;
+	*len = got;
+	b = NULL;
+out:
+	free(b);
+	close(fd);
+	return rc;
+}
+
+static void free_secret_buf(char *b, size_t len)
+{
+	if (b) {
+		explicit_bzero(b, len);
+		free(b);
+	}
+}
+
+int envfile_load(const char *path, struct envfile *out, struct st_error *err)
+{
+	char *text = NULL;
+	size_t len = 0;
+	int rc;
+
+	out->entries = NULL;
+	out->n = 0;
+	if ((rc = read_whole(path, &text, &len, err)) != 0)
+		return rc;
+	rc = envfile_parse(text, len, out, err);
+	free_secret_buf(text, len);
+	return rc;
+}
+
+/* ---- rewriting ---------------------------------------------------------- */
+
+/* Why value cannot be written literally in quote style q; NULL when it can. */
+static const char *unwritable(const char *value, char q)
+{
+	size_t n = strlen(value);
+
+	if (strpbrk(value, "\r\n"))
+		return "contains a line break";
+	switch (q) {
+	case '\'':
+		if (strchr(value, '\''))
+			return "contains a single quote, which a single-quoted value cannot hold";
+		return NULL;
+	case '"':
+		if (strpbrk(value, "\"\\$"))
+			return "contains '\"', '\\' or '$', which readers of double-quoted values "
+			       "treat differently";
+		return NULL;
+	default:
+		if (n && (is_blank(value[0]) || is_blank(value[n - 1])))
+			return "starts or ends with a blank, which an unquoted value loses";
+		if (n && (value[0] == '"' || value[0] == '\''))
+			return "starts with a quote";
+		if (strstr(value, " #") || strstr(value, "\t#"))
+			return "contains ' #', which starts a comment in an unquoted value";
+		if (strchr(value, '$'))
+			return "contains '$', which docker compose expands in an unquoted value";
+		return NULL;
+	}
+}
+
+struct set_state {
+	const char *key;
+	const char *value;
+	struct sbuf *out;
+	size_t replaced;
+	int last_crlf;              /* the last line ended with CRLF */
+	int ends_with_newline;
+	struct st_error *err;
+	int line;
+};
+
+static int set_line(void *ud, const char *s, size_t ls, size_t ce, size_t le)
+{
+	struct set_state *st = ud;
+	struct line_scan l;
+	const char *why;
+	size_t klen = strlen(st->key);
+
+	st->line++;
+	st->last_crlf = le > ce + 1;
+	st->ends_with_newline = le > ce;
+	if (!scan_line(s, ls, ce, &l) || l.key_end - l.key != klen ||
+	    memcmp(s + l.key, st->key, klen) != 0)
+		return sbuf_append(st->out, s + ls, le - ls);
+	if (l.unterminated)
+		return st_error_set(st->err, ST_EUSAGE,
+				    "line %d assigns '%s' a value whose quote does not close on that "
+				    "line (a multi-line value): edit it by hand", st->line, st->key);
+	if ((why = unwritable(st->value, l.quote)))
+		return st_error_set(st->err, ST_EUSAGE, "the new value of '%s' %s (line %d)", st->key,
+				    why, st->line);
+	if (sbuf_append(st->out, s + ls, l.value - ls) ||
+	    (l.quote && sbuf_append(st->out, &l.quote, 1)) || sbuf_puts(st->out, st->value) ||
+	    (l.quote && sbuf_append(st->out, &l.quote, 1)) ||
+	    sbuf_append(st->out, s + l.value_end, le - l.value_end))
+		return ST_ENOMEM;
+	st->replaced++;
+	return 0;
+}
+
+int envfile_set(const char *text, size_t len, const char *key, const char *value, int append,
+		struct sbuf *out, size_t *replaced, struct st_error *err)
+{
+	struct set_state st;
+	const char *why;
+	int rc;
+
+	if (replaced)
+		*replaced = 0;
+	if (!envfile_key_valid(key))
+		return st_error_set(err, ST_EUSAGE, "'%s' is not a variable name (letters, digits, '_')",
+				    key ? key : "");
+	if (!value)
+		return st_error_set(err, ST_EUSAGE, "no value for '%s'", key);
+	memset(&st, 0, sizeof(st));
+	st.key = key;
+	st.value = value;
+	st.out = out;
+	st.err = err;
+	st.ends_with_newline = 1;
+	rc = each_line(text, len, set_line, &st);
+	if (rc) {
+		if (rc == ST_ENOMEM && err && !err->code)
+			st_error_set(err, ST_ENOMEM, "out of memory rewriting an env file");
+		return rc;
+	}
+	if (st.replaced == 0 && append) {
+		if ((why = unwritable(value, '\0')))
+			return st_error_set(err, ST_EUSAGE, "the new value of '%s' %s", key, why);
+		if ((!st.ends_with_newline && sbuf_puts(out, st.last_crlf ? "\r\n" : "\n")) ||
+		    sbuf_printf(out, "%s=%s%s", key, value, st.last_crlf ? "\r\n" : "\n"))
+			return st_error_set(err, ST_ENOMEM, "out of memory rewriting an env file");
+		st.replaced = 1;
+	}
+	if (replaced)
+		*replaced = st.replaced;
+	return 0;
+}
+
+int envfile_update(const char *path, const char *key, const char *value, int append,
+		   size_t *replaced, struct st_error *err)
+{
+	struct sbuf out = SBUF_INIT;
+	char *text = NULL;
+	size_t len = 0, n = 0;
+	int rc;
+
+	if (replaced)
+		*replaced = 0;
+	if ((rc = read_whole(path, &text, &len, err)) != 0)
+		return rc;
+	if ((rc = envfile_set(text, len, key, value, append, &out, &n, err)) != 0) {
+		st_error_wrap(err, "cannot update '%s'", path);
+		goto out;
+	}
+	if (n == 0)
+		goto out;
+	rc = atomic_file_write_all(path, out.buf, out.len, 0600 | ATOMIC_FILE_PRESERVE_MODE, err);
+	if (rc)
+		goto out;
+	if (replaced)
+		*replaced = n;
+out:
+	free_secret_buf(text, len);
+	if (out.buf)
+		explicit_bzero(out.buf, out.cap);
+	sbuf_release(&out);
+	return rc;
+}

@@ -1,0 +1,85 @@
+/*
+ * envfile.h - reading and rewriting dotenv files (.env, backend/.env).
+ *
+ * A dotenv file is lines of KEY=VALUE, as docker compose (env_file:),
+ * Docker's --env-file and the Node dotenv package read them:
+ *
+ *     # comment                      blank lines and comments
+ *     export JWT_SECRET=abc          optional "export " prefix
+ *     SMTP_PASSWORD="a b c"          double or single quotes
+ *     AWS_REGION=eu-west-1 # note    unquoted: " #..." is a comment
+ *
+ * Lines end with LF or CRLF; the last one may have no newline. The parser
+ * is lenient (a line it cannot read is kept and skipped, never an error),
+ * because a rewrite must never lose a line it does not understand.
+ *
+ * envfile_set() changes only the value of the lines assigning KEY: every
+ * other byte (other lines, comments, order, the export prefix, the quote
+ * style, a trailing comment, the line ending, a missing final newline) is
+ * kept. Values are written without escape sequences, since the readers
+ * above disagree about them: a value the line's quote style cannot carry
+ * literally is refused (ST_EUSAGE) instead of being written ambiguously.
+ */
+#ifndef ST_ENVFILE_H
+#define ST_ENVFILE_H
+
+#include <stddef.h>
+
+#include "error.h"
+#include "sbuf.h"
+
+struct envfile_entry {
+	char *key;        /* owned */
+	char *value;      /* owned; quotes removed, trailing comment dropped */
+	int line;         /* 1-based */
+	char quote;       /* '\0', '\'' or '"' */
+	int exported;     /* had "export " */
+};
+
+struct envfile {
+	struct envfile_entry *entries;   /* in file order; a key may repeat (the last wins) */
+	size_t n;
+};
+
+#define ENVFILE_INIT { NULL, 0 }
+
+/* 1 when name is a variable name this tool writes: [A-Za-z_][A-Za-z0-9_]*. */
+int envfile_key_valid(const char *name);
+
+/* Parses text (len bytes, need not be NUL-terminated). *out: release with
+ * envfile_release(). 0 or ST_ENOMEM. */
+int envfile_parse(const char *text, size_t len, struct envfile *out, struct st_error *err);
+
+/* Value of the last assignment of key; borrowed; NULL when absent. */
+const char *envfile_get(const struct envfile *ef, const char *key);
+
+void envfile_release(struct envfile *ef);
+
+/* Reads and parses the file at path. ST_ENOTFOUND when missing, ST_EIO. */
+int envfile_load(const char *path, struct envfile *out, struct st_error *err);
+
+/*
+ * Rewrites text into out (appended) with every assignment of key set to
+ * value, as described above. *replaced (may be NULL) gets the number of
+ * lines changed. When key is not assigned anywhere and append is set, a
+ * line "key=value" is added at the end (after a line ending when the text
+ * does not end with one; CRLF when the text's last line uses it).
+ * Errors: ST_EUSAGE for an invalid key, or a value with a newline, CR or
+ * NUL, or one the quote style of a line cannot hold literally (unquoted:
+ * leading or trailing blanks, a leading quote, " #", '$'; double quotes:
+ * '"', '\\', '$'; single quotes: '\''). ST_ENOMEM.
+ */
+int envfile_set(const char *text, size_t len, const char *key, const char *value, int append,
+		struct sbuf *out, size_t *replaced, struct st_error *err);
+
+/*
+ * envfile_set() on the file at path, written back atomically (temporary
+ * file, fsync, rename: lib/atomic_file.h) with the file's mode and owner
+ * kept. The file must exist (ST_ENOTFOUND). When nothing would change
+ * (key absent and not append) the file is not rewritten. The value is
+ * never part of an error message.
+ */
+int envfile_update(const char *path, const char *key, const char *value, int append,
+		   size_t *replaced, struct st_error *err);
+
+#endif

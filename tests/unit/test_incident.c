@@ -1,0 +1,561 @@
+/*
+ * test_incident.c - the parts of `incident` that need no service:
+ * incidents on disk, user id checks, secrets, the runbooks each subcommand
+ * builds, the evidence manifest and archive, and the report (journal
+ * reading and Markdown rendering) from a canned journal.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "engine.h"
+#include "incident.h"
+#include "incident_actions.h"
+#include "journal.h"
+#include "runbook.h"
+#include "testutil.h"
+
+static int setup(void **state)
+{
+	*state = tu_mkdtemp();
+	assert_non_null(*state);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	tu_rmtree(*state);
+	free(*state);
+	return 0;
+}
+
+/* ---- incidents -------------------------------------------------------------------- */
+
+static void test_ids(void **state)
+{
+	char buf[64];
+
+	(void)state;
+	assert_true(incident_id_valid("INC-20261127-223416"));
+	assert_true(incident_id_valid("SEC-42"));
+	assert_true(incident_id_valid("a.b_c-1"));
+	assert_false(incident_id_valid(""));
+	assert_false(incident_id_valid("-x"));
+	assert_false(incident_id_valid(".hidden"));
+	assert_false(incident_id_valid("a/b"));
+	assert_false(incident_id_valid("../x"));
+	assert_false(incident_id_valid("current"));
+	assert_false(incident_id_valid("0123456789012345678901234567890123456789"));
+	assert_string_equal(incident_id_format(1795818856.5, buf, sizeof(buf)), "INC-20261127-223416");
+}
+
+static void test_open_close(void **state)
+{
+	const char *dir = *state;
+	struct incident_info info, again;
+	struct st_error err = { 0 };
+	char id[INCIDENT_ID_MAX], path[1024];
+	size_t malformed = 0;
+	char *journal;
+
+	assert_int_equal(incident_current(dir, id, sizeof(id), &err), ST_ENOTFOUND);
+	assert_non_null(strstr(err.hint, "incident start"));
+	assert_int_equal(incident_latest(dir, id, sizeof(id), &err), ST_ENOTFOUND);
+
+	assert_int_equal(incident_open(dir, "SEC-1", "stolen keys | found", &info, &err), 0);
+	assert_string_equal(info.id, "SEC-1");
+	assert_int_equal(incident_current(dir, id, sizeof(id), &err), 0);
+	assert_string_equal(id, "SEC-1");
+	snprintf(path, sizeof(path), "%s/incidents/SEC-1", dir);
+	assert_int_equal(tu_mode(path), 0700);
+	snprintf(path, sizeof(path), "%s/incidents/SEC-1/incident.json", dir);
+	assert_int_equal(tu_mode(path), 0600);
+	assert_int_equal(incident_load(dir, "SEC-1", &again, &err), 0);
+	assert_string_equal(again.title, "stolen keys | found");
+	assert_true(again.opened > 0 && again.closed == 0);
+	assert_non_null(strchr(again.opened_by, '@'));
+
+	/* One open at a time. */
+	assert_int_equal(incident_open(dir, NULL, NULL, NULL, &err), ST_ECONFLICT);
+	assert_non_null(strstr(err.message, "'SEC-1' is still open"));
+	assert_int_equal(incident_close(dir, "SEC-2", NULL, &err), ST_ECONFLICT);
+	assert_int_equal(incident_close(dir, "SEC-1", &again, &err), 0);
+	assert_true(again.closed >= again.opened);
+	assert_int_equal(incident_current(dir, id, sizeof(id), &err), ST_ENOTFOUND);
+	assert_int_equal(incident_latest(dir, id, sizeof(id), &err), 0);
+	assert_string_equal(id, "SEC-1");
+	/* An id is used once. */
+	assert_int_equal(incident_open(dir, "SEC-1", NULL, NULL, &err), ST_ECONFLICT);
+	assert_int_equal(incident_open(dir, "../x", NULL, NULL, &err), ST_EUSAGE);
+	assert_int_equal(incident_load(dir, "SEC-9", &again, &err), ST_ENOTFOUND);
+
+	/* Both ends are in the journal, as incident records. */
+	snprintf(path, sizeof(path), "%s/journal.jsonl", dir);
+	journal = tu_read(path);
+	assert_non_null(journal);
+	assert_non_null(strstr(journal, "\"type\":\"incident\""));
+	assert_non_null(strstr(journal, "\"event\":\"opened\""));
+	assert_non_null(strstr(journal, "\"event\":\"closed\""));
+	free(journal);
+	(void)malformed;
+}
+
+/* ---- users, secrets -------------------------------------------------------------- */
+
+static void test_user_ids(void **state)
+{
+	const char *ok_int[] = { "7", "42", "2147483647", "0" };
+	const char *uuid[] = { "123e4567-e89b-12d3-a456-426614174000" };
+	const char *cuid[] = { "ckl1q2w3e0000abc", "V1StGXR8_Z5jdHi6B-myT" };
+	struct st_error err = { 0 };
+	const char *one[1];
+
+	(void)state;
+	assert_int_equal(incident_user_ids_check(INCIDENT_ID_INT, ok_int, 4, &err), 0);
+	assert_int_equal(incident_user_ids_check(INCIDENT_ID_UUID, uuid, 1, &err), 0);
+	assert_int_equal(incident_user_ids_check(INCIDENT_ID_TEXT, cuid, 2, &err), 0);
+#define BAD(kind, id) do { one[0] = id; assert_int_equal(incident_user_ids_check(kind, one, 1, &err), ST_EUSAGE); } while (0)
+	BAD(INCIDENT_ID_INT, "2147483648");
+	BAD(INCIDENT_ID_INT, "-1");
+	BAD(INCIDENT_ID_INT, "+1");
+	BAD(INCIDENT_ID_INT, "007");
+	BAD(INCIDENT_ID_INT, "1 OR 1=1");
+	BAD(INCIDENT_ID_INT, "1); DROP TABLE \"User\"; --");
+	BAD(INCIDENT_ID_INT, "");
+	BAD(INCIDENT_ID_INT, "abc");
+	BAD(INCIDENT_ID_BIGINT, "9223372036854775808");
+	BAD(INCIDENT_ID_UUID, "123e4567e89b12d3a456426614174000");
+	BAD(INCIDENT_ID_UUID, "123e4567-e89b-12d3-a456-42661417400g");
+	BAD(INCIDENT_ID_TEXT, "a'b");
+	BAD(INCIDENT_ID_TEXT, "NULL\"}");
+#undef BAD
+	one[0] = "9223372036854775807";
+	assert_int_equal(incident_user_ids_check(INCIDENT_ID_BIGINT, one, 1, &err), 0);
+	assert_int_equal(incident_user_ids_check(INCIDENT_ID_INT, one, 0, &err), ST_EUSAGE);
+	{
+		const char *dup[] = { "7", "7" };
+		assert_int_equal(incident_user_ids_check(INCIDENT_ID_INT, dup, 2, &err), ST_EUSAGE);
+		assert_non_null(strstr(err.message, "twice"));
+	}
+	assert_true(incident_user_id_syntax_ok("7"));
+	assert_false(incident_user_id_syntax_ok("7;"));
+	assert_false(incident_user_id_syntax_ok(""));
+}
+
+static void test_secret(void **state)
+{
+	char a[INCIDENT_SECRET_HEX], b[INCIDENT_SECRET_HEX];
+	struct st_error err = { 0 };
+
+	(void)state;
+	assert_int_equal(incident_secret_generate(a, &err), 0);
+	assert_int_equal(incident_secret_generate(b, &err), 0);
+	assert_int_equal(strlen(a), 128);
+	assert_int_equal(strspn(a, "0123456789abcdef"), 128);
+	assert_string_not_equal(a, b);
+}
+
+/* ---- runbooks ------------------------------------------------------------------------ */
+
+static struct st_config *config_in(const char *dir)
+{
+	char path[1024];
+	struct st_config *cfg = NULL;
+	struct st_error err = { 0 };
+
+	snprintf(path, sizeof(path), "%s/c.yaml", dir);
+	tu_write(path, "state_dir: ./state\n"
+		       "services:\n"
+		       "  postgres: { container: pg }\n"
+		       "  redis: { container: rd }\n"
+		       "  backend: { container: be, env_file: ./backend.env, health_url: 'http://127.0.0.1:1/health' }\n"
+		       "  frontend: { container: fe }\n"
+		       "  worker: { container: wk }\n"
+		       "postgres: { host: db, user: u, database: d }\n"
+		       "redis: { host: r }\n");
+	if (config_load_file(path, "--config", &cfg, &err) != 0)
+		fail_msg("config: %s", err.message);
+	return cfg;
+}
+
+static struct runbook *load(const struct sbuf *yaml)
+{
+	struct engine_registry *reg = NULL;
+	struct runbook *rb = NULL;
+	struct st_error err = { 0 };
+
+	assert_int_equal(incident_registry(&reg, &err), 0);
+	if (incident_runbook_load(reg, yaml, &rb, &err) != 0)
+		fail_msg("%s\n%s", err.message, sbuf_str(yaml));
+	engine_registry_free(reg);
+	return rb;
+}
+
+static void test_runbooks(void **state)
+{
+	struct st_config *cfg = config_in(*state);
+	struct incident_investigate_opts io = { 3600, 5, 86400, 20, 30 };
+	struct incident_rotate_plan plan;
+	struct st_error err = { 0 };
+	struct sbuf y = SBUF_INIT;
+	struct runbook *rb;
+	char *files[] = { "/srv/app/.env", "/srv/app/backend/${HOME}.env", NULL };
+	char *services[] = { "backend", "worker", NULL };
+	const char *ids[] = { "7", "42" };
+
+	/* contain: snapshot unless there is one, then frontend, backend, the rest. */
+	assert_int_equal(incident_rb_contain(cfg, &y, &err), 0);
+	rb = load(&y);
+	assert_int_equal(rb->nsteps, 6);
+	assert_string_equal(rb->steps[0].name, "snapshot");
+	assert_non_null(rb->steps[0].check);
+	assert_int_equal(rb->steps[0].on_fail, RUNBOOK_ON_FAIL_SKIP);
+	assert_string_equal(rb->steps[1].name, "stop-frontend");
+	assert_non_null(rb->steps[1].confirm);
+	assert_non_null(strstr(rb->steps[1].confirm, "frontend, backend, postgres, redis and worker"));
+	assert_string_equal(rb->steps[2].name, "stop-backend");
+	assert_string_equal(rb->steps[3].name, "stop-postgres");
+	assert_string_equal(rb->steps[5].name, "stop-worker");
+	assert_true(rb->steps[5].continue_on_error);
+	assert_string_equal(rb->lock, INCIDENT_LOCK);
+	runbook_free(rb);
+	sbuf_reset(&y);
+
+	/* rotate: the paths are literals even when they hold "${". */
+	memset(&plan, 0, sizeof(plan));
+	plan.files = files;
+	plan.nfiles = 2;
+	plan.services = services;
+	plan.nservices = 2;
+	assert_int_equal(incident_rb_rotate(cfg, "JWT_SECRET", NULL, &plan, 1, &y, &err), 0);
+	rb = load(&y);
+	assert_int_equal(rb->nsteps, 3);
+	assert_string_equal(rb->steps[0].act.action->name, "incident.env_set");
+	assert_non_null(rb->steps[0].undo);
+	assert_string_equal(json_string_value(json_array_get(json_object_get(rb->steps[0].act.args, "files"), 1)),
+			    "/srv/app/backend/$${HOME}.env");
+	assert_string_equal(rb->steps[1].name, "recreate-backend");
+	assert_string_equal(rb->steps[1].undo->action->name, "incident.recreate");
+	assert_true(json_is_true(json_object_get(rb->steps[1].undo->args, "restore")));
+	runbook_free(rb);
+	sbuf_reset(&y);
+	assert_int_equal(incident_rb_rotate(cfg, "SMTP_PASSWORD", "NEW_SMTP", &plan, 0, &y, &err), 0);
+	rb = load(&y);
+	assert_int_equal(rb->nsteps, 1);
+	assert_string_equal(json_string_value(json_object_get(rb->steps[0].act.args, "from_env")), "NEW_SMTP");
+	runbook_free(rb);
+	sbuf_reset(&y);
+
+	/* The others load and have the steps their commands print. */
+	assert_int_equal(incident_rb_lock_users(ids, 2, &y, &err), 0);
+	rb = load(&y);
+	assert_string_equal(rb->steps[0].name, "find");
+	assert_string_equal(rb->steps[1].name, "lock");
+	assert_non_null(strstr(rb->steps[1].confirm, "${steps.find.list}"));
+	runbook_free(rb);
+	sbuf_reset(&y);
+	assert_int_equal(incident_rb_flush_sessions("sess:${x}*", 0, &y, &err), 0);
+	rb = load(&y);
+	assert_non_null(strstr(rb->steps[1].confirm, "'sess:$${x}*'"));
+	runbook_free(rb);
+	sbuf_reset(&y);
+	assert_int_equal(incident_rb_flush_sessions(NULL, 1, &y, &err), 0);
+	rb = load(&y);
+	assert_string_equal(rb->steps[0].confirm_word, "FLUSHALL");
+	runbook_free(rb);
+	sbuf_reset(&y);
+	assert_int_equal(incident_rb_start("a \"quoted\" ${title}", &y, &err), 0);
+	runbook_free(load(&y));
+	sbuf_reset(&y);
+	assert_int_equal(incident_rb_close(&y, &err), 0);
+	runbook_free(load(&y));
+	sbuf_reset(&y);
+	assert_int_equal(incident_rb_snapshot(1, &y, &err), 0);
+	runbook_free(load(&y));
+	sbuf_reset(&y);
+	assert_int_equal(incident_rb_investigate(&io, &y, &err), 0);
+	rb = load(&y);
+	assert_null(rb->lock);
+	runbook_free(rb);
+	sbuf_reset(&y);
+	assert_int_equal(incident_rb_top_ips("backend", 600, 20, &y, &err), 0);
+	runbook_free(load(&y));
+	sbuf_reset(&y);
+	assert_int_equal(incident_rb_block_ip("203.0.113.7", 1, &y, &err), 0);
+	rb = load(&y);
+	assert_int_equal(rb->nsteps, 2);
+	runbook_free(rb);
+	sbuf_reset(&y);
+	assert_int_equal(incident_rb_report("/tmp/r.md", &y, &err), 0);
+	runbook_free(load(&y));
+	sbuf_release(&y);
+	config_free(cfg);
+}
+
+/* ---- evidence manifest and archive ------------------------------------------------ */
+
+static void test_sums_and_archive(void **state)
+{
+	const char *dir = *state;
+	char ev[1024], path[1200], cmd[2600], sha[65];
+	struct st_error err = { 0 };
+	unsigned long long bytes = 0;
+	size_t files = 0;
+	char *sums;
+
+	snprintf(ev, sizeof(ev), "%s/evidence-20261127T223416Z", dir);
+	snprintf(path, sizeof(path), "%s/logs", ev);
+	assert_int_equal(mkdir(ev, 0700), 0);
+	assert_int_equal(mkdir(path, 0700), 0);
+	snprintf(path, sizeof(path), "%s/logs/spilttea-backend.log", ev);
+	tu_write(path, "2026-11-27T22:34:16.000000001Z stdout hello\n");
+	snprintf(path, sizeof(path), "%s/collection.json", ev);
+	tu_write(path, "{}\n");
+	snprintf(path, sizeof(path), "%s/.collection.json.abc123.partial", ev);
+	tu_write(path, "left over");
+	assert_int_equal(incident_sums_write(ev, &files, &bytes, &err), 0);
+	assert_int_equal(files, 2);
+	assert_int_equal(bytes, 47);
+	snprintf(path, sizeof(path), "%s/" INCIDENT_SUMS, ev);
+	assert_int_equal(tu_mode(path), 0600);
+	sums = tu_read(path);
+	assert_non_null(strstr(sums, "  collection.json\n"));
+	assert_non_null(strstr(sums, "  logs/spilttea-backend.log\n"));
+	assert_null(strstr(sums, "partial"));
+	assert_null(strstr(sums, INCIDENT_SUMS));
+	free(sums);
+	snprintf(path, sizeof(path), "%s/.collection.json.abc123.partial", ev);
+	unlink(path);
+	snprintf(cmd, sizeof(cmd), "cd '%s' && sha256sum --strict --quiet -c " INCIDENT_SUMS, ev);
+	assert_int_equal(system(cmd), 0);
+	/* A changed byte is caught. */
+	snprintf(path, sizeof(path), "%s/collection.json", ev);
+	tu_write(path, "{ }\n");
+	assert_int_not_equal(system(cmd), 0);
+
+	snprintf(path, sizeof(path), "%s.tar.gz", ev);
+	assert_int_equal(incident_archive(ev, path, sha, &err), 0);
+	assert_int_equal(strlen(sha), 64);
+	assert_int_equal(tu_mode(path), 0600);
+	snprintf(cmd, sizeof(cmd),
+		 "cd '%s' && sha256sum --quiet -c evidence-20261127T223416Z.tar.gz.sha256 && "
+		 "tar tzf evidence-20261127T223416Z.tar.gz | grep -qx 'evidence-20261127T223416Z/logs/spilttea-backend.log'",
+		 dir);
+	assert_int_equal(system(cmd), 0);
+	assert_int_equal(incident_snapshot_latest(dir, "nope", path, sizeof(path), &err), ST_ENOTFOUND);
+}
+
+/* ---- report ----------------------------------------------------------------------------- */
+
+static void append(const char *path, const char *line)
+{
+	FILE *f = fopen(path, "a");
+
+	assert_non_null(f);
+	fputs(line, f);
+	fputc('\n', f);
+	fclose(f);
+}
+
+/* A journal with two runs of INC-1 (one with an event), a run of another
+ * incident, a run without incident, an event outside any run, a torn line
+ * and a run that never ended. */
+static void canned_journal(const char *path)
+{
+	append(path, "{\"type\":\"incident\",\"time\":\"2026-11-27T22:00:00.000Z\",\"incident\":\"INC-1\","
+		     "\"event\":\"opened\",\"user\":\"root\",\"host\":\"db1\",\"pid\":10,\"detail\":{\"title\":\"creds\"}}");
+	append(path, "{\"type\":\"start\",\"run\":\"r1\",\"time\":\"2026-11-27T22:01:00.000Z\",\"user\":\"root\","
+		     "\"host\":\"db1\",\"pid\":11,\"command\":\"spilttea-ops incident lock-users 7\","
+		     "\"runbook\":\"incident-lock-users\",\"incident\":\"INC-1\"}");
+	append(path, "{\"type\":\"start\",\"run\":\"x1\",\"time\":\"2026-11-27T22:01:01.000Z\",\"pid\":12,"
+		     "\"command\":\"spilttea-ops run selftest\",\"runbook\":\"selftest\"}");
+	append(path, "{\"type\":\"step\",\"run\":\"r1\",\"time\":\"2026-11-27T22:01:02.100Z\",\"step\":\"find\","
+		     "\"action\":\"incident.find_users\",\"phase\":\"act\",\"result\":\"ok\",\"duration\":0.1}");
+	append(path, "{\"type\":\"incident\",\"time\":\"2026-11-27T22:01:02.200Z\",\"incident\":\"INC-1\","
+		     "\"event\":\"users_locked\",\"user\":\"root\",\"host\":\"db1\",\"pid\":11,\"detail\":{\"ids\":[7]}}");
+	append(path, "{\"type\":\"step\",\"run\":\"r1\",\"time\":\"2026-11-27T22:01:02.300Z\",\"step\":\"lock\","
+		     "\"action\":\"incident.lock_users\",\"phase\":\"act\",\"result\":\"ok\",\"duration\":0.05}");
+	append(path, "{\"type\":\"end\",\"run\":\"r1\",\"time\":\"2026-11-27T22:01:02.400Z\",\"result\":\"ok\","
+		     "\"code\":\"ok\",\"duration\":1.4}");
+	append(path, "{\"type\":\"start\",\"run\":\"o1\",\"time\":\"2026-11-27T22:02:00.000Z\",\"pid\":13,"
+		     "\"command\":\"spilttea-ops incident snapshot\",\"incident\":\"INC-2\"}");
+	append(path, "{\"type\":\"step\",\"run\":\"x1\",\"time\":\"2026-11-27T22:02:01.000Z\",\"step\":\"s\","
+		     "\"phase\":\"act\",\"result\":\"ok\",\"duration\":0.1}");
+	append(path, "{\"type\":\"start\",\"run\":\"r2\",\"time\":\"2026-11-27T22:03:00.000Z\",\"pid\":14,"
+		     "\"command\":\"spilttea-ops incident snapshot | tee\",\"runbook\":\"incident-snapshot\",\"incident\":\"INC-1\"}");
+	append(path, "{\"type\":\"incident\",\"time\":\"2026-11-27T22:03:01.000Z\",\"incident\":\"INC-1\","
+		     "\"event\":\"snapshot\",\"pid\":14,\"detail\":{\"dir\":\"/s/incidents/INC-1/evidence-x\","
+		     "\"files\":21,\"bytes\":1000,\"failed\":1}}");
+	append(path, "{\"type\":\"end\",\"run\":\"r2\",\"time\":\"2026-11-27T22:03:02.000Z\",\"result\":\"failed\","
+		     "\"code\":\"failed\",\"duration\":2.0,\"error\":\"step 'snapshot' failed: 1 artefact\"}");
+	append(path, "{\"type\":\"sta");
+	append(path, "{\"type\":\"start\",\"run\":\"r3\",\"time\":\"2026-11-27T22:04:00.000Z\",\"pid\":15,"
+		     "\"command\":\"spilttea-ops incident contain\",\"runbook\":\"incident-contain\",\"incident\":\"INC-1\"}");
+}
+
+static void test_report_load(void **state)
+{
+	char path[1024];
+	struct st_error err = { 0 };
+	json_t *runs = NULL, *r;
+
+	snprintf(path, sizeof(path), "%s/journal.jsonl", (const char *)*state);
+	canned_journal(path);
+	assert_int_equal(incident_report_load(path, "INC-1", &runs, &err), 0);
+	assert_int_equal(json_array_size(runs), 4);
+	/* The opened event has no run: a line of its own. */
+	r = json_array_get(runs, 0);
+	assert_true(json_is_null(json_object_get(r, "command")));
+	assert_string_equal(json_string_value(json_object_get(json_array_get(json_object_get(r, "events"), 0), "event")),
+			    "opened");
+	r = json_array_get(runs, 1);
+	assert_string_equal(json_string_value(json_object_get(r, "run")), "r1");
+	assert_int_equal(json_array_size(json_object_get(r, "steps")), 2);
+	assert_int_equal(json_array_size(json_object_get(r, "events")), 1);
+	assert_string_equal(json_string_value(json_object_get(r, "result")), "ok");
+	r = json_array_get(runs, 2);
+	assert_string_equal(json_string_value(json_object_get(r, "result")), "failed");
+	assert_int_equal(json_array_size(json_object_get(r, "events")), 1);
+	r = json_array_get(runs, 3);
+	assert_true(json_is_null(json_object_get(r, "result")));
+	json_decref(runs);
+	/* A missing journal is an empty one. */
+	snprintf(path, sizeof(path), "%s/none.jsonl", (const char *)*state);
+	assert_int_equal(incident_report_load(path, "INC-1", &runs, &err), 0);
+	assert_int_equal(json_array_size(runs), 0);
+	json_decref(runs);
+}
+
+static void test_report_render(void **state)
+{
+	char path[1024];
+	struct st_error err = { 0 };
+	struct incident_info info;
+	struct sbuf md = SBUF_INIT;
+	json_t *runs = NULL, *evidence;
+	const char *t, *p1, *p2, *p3;
+
+	snprintf(path, sizeof(path), "%s/journal.jsonl", (const char *)*state);
+	canned_journal(path);
+	assert_int_equal(incident_report_load(path, "INC-1", &runs, &err), 0);
+	memset(&info, 0, sizeof(info));
+	snprintf(info.id, sizeof(info.id), "INC-1");
+	snprintf(info.title, sizeof(info.title), "credential stuffing | login");
+	snprintf(info.opened_by, sizeof(info.opened_by), "root@db1");
+	info.opened = 1795816800; /* 2026-11-27T22:00:00Z */
+	evidence = json_pack("[{s:s,s:s,s:s,s:s,s:[{s:s,s:s}],s:[{s:s,s:s}]}]", "dir", "/s/incidents/INC-1/evidence-x",
+			     "collected", "2026-11-27T22:03:00.500Z", "collector", "root@db1", "tool",
+			     "spilttea-ops 0.1.0", "files", "path", "logs/spilttea-backend.log", "sha256",
+			     "abababababababababababababababababababababababababababababababab", "failed", "what",
+			     "database dump", "error", "connection refused");
+	assert_int_equal(incident_report_render(&info, runs, evidence, 1795817100, &md, &err), 0);
+	t = sbuf_str(&md);
+	assert_non_null(strstr(t, "# Incident INC-1: credential stuffing \\| login\n"));
+	assert_non_null(strstr(t, "- Status: open\n"));
+	/* The timeline lists every command in order. */
+	p1 = strstr(t, "incident opened: creds");
+	p2 = strstr(t, "`spilttea-ops incident lock-users 7` — ok in 1.4s");
+	p3 = strstr(t, "`spilttea-ops incident contain` — no end recorded");
+	assert_non_null(p1);
+	assert_non_null(p2);
+	assert_non_null(p3);
+	assert_true(p1 < p2 && p2 < p3);
+	assert_non_null(strstr(t, "`spilttea-ops incident snapshot \\| tee` — failed in 2.0s"));
+	assert_non_null(strstr(t, "Error: step 'snapshot' failed: 1 artefact"));
+	assert_non_null(strstr(t, "| 22:01:02.100Z | find | incident.find_users | act | ok | 100ms |  |\n"));
+	assert_non_null(strstr(t, "1 user(s) locked (password 'LOCKED', inactive): ids 7"));
+	assert_null(strstr(t, "selftest"));
+	assert_null(strstr(t, "INC-2"));
+	/* Evidence. */
+	assert_non_null(strstr(t, "| `abababababababababababababababababababababababababababababababab` | `logs/spilttea-backend.log` |"));
+	assert_non_null(strstr(t, "- database dump: connection refused"));
+	assert_non_null(strstr(t, "sha256sum -c SHA256SUMS"));
+	/* Checklists: users were locked before any evidence was taken. */
+	assert_non_null(strstr(t, "- [ ] Evidence preserved before anything was stopped or changed"));
+	assert_non_null(strstr(t, "after the first change at 2026-11-27 22:01:02 UTC"));
+	assert_non_null(strstr(t, "- [x] Suspicious users locked (2026-11-27 22:01:02 UTC)"));
+	assert_non_null(strstr(t, "- [ ] Services stopped"));
+	assert_non_null(strstr(t, "- [ ] Sessions cleared"));
+	assert_non_null(strstr(t, "## Post-Incident Checklist\n\n- [ ] Document what happened\n"));
+	assert_non_null(strstr(t, "- [x] Document resolution steps (the timeline above records 3 commands)"));
+	assert_non_null(strstr(t, "- [ ] Schedule post-mortem meeting"));
+	json_decref(runs);
+	json_decref(evidence);
+	sbuf_release(&md);
+
+	/* Nothing journaled: said so, nothing ticked. */
+	runs = json_array();
+	evidence = json_array();
+	info.closed = info.opened + 60;
+	snprintf(info.closed_by, sizeof(info.closed_by), "alice(root)@db1");
+	assert_int_equal(incident_report_render(&info, runs, evidence, 1795817100, &md, &err), 0);
+	t = sbuf_str(&md);
+	assert_non_null(strstr(t, "- Closed: 2026-11-27 22:01:00 UTC by alice(root)@db1\n"));
+	assert_non_null(strstr(t, "Nothing is journaled for this incident."));
+	assert_non_null(strstr(t, "No evidence was collected"));
+	assert_null(strstr(t, "[x]"));
+	json_decref(runs);
+	json_decref(evidence);
+	sbuf_release(&md);
+}
+
+static void test_env_files(void **state)
+{
+	const char *dir = *state;
+	char path[1024], want[1100];
+	struct st_config *cfg = NULL;
+	struct st_error err = { 0 };
+	char **files = NULL;
+	size_t n = 0, i;
+
+	snprintf(path, sizeof(path), "%s/c.yaml", dir);
+	tu_write(path, "state_dir: ./state\n"
+		       "env_files: [./.env, ./backend/.env]\n"
+		       "compose_file: ./app/docker-compose.yml\n"
+		       "services:\n"
+		       "  backend: { container: be, env_file: ./backend/.env }\n"
+		       "  worker: { container: wk, env_file: ./worker.env }\n"
+		       "postgres: { host: db, user: u, database: d }\n"
+		       "redis: { host: r }\n");
+	if (config_load_file(path, "--config", &cfg, &err) != 0)
+		fail_msg("config: %s", err.message);
+	assert_int_equal(incident_env_files(cfg, &files, &n, &err), 0);
+	assert_int_equal(n, 4);
+	snprintf(want, sizeof(want), "%s/.env", cfg->dir);
+	assert_string_equal(files[0], want);
+	snprintf(want, sizeof(want), "%s/backend/.env", cfg->dir);
+	assert_string_equal(files[1], want);
+	snprintf(want, sizeof(want), "%s/app/.env", cfg->dir);
+	assert_string_equal(files[2], want);
+	snprintf(want, sizeof(want), "%s/worker.env", cfg->dir);
+	assert_string_equal(files[3], want);
+	assert_null(files[4]);
+	for (i = 0; i < n; i++)
+		free(files[i]);
+	free(files);
+	config_free(cfg);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_ids),
+		cmocka_unit_test_setup_teardown(test_open_close, setup, teardown),
+		cmocka_unit_test(test_user_ids),
+		cmocka_unit_test(test_secret),
+		cmocka_unit_test_setup_teardown(test_runbooks, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_env_files, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sums_and_archive, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_report_load, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_report_render, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
