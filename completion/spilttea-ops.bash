@@ -14,7 +14,7 @@
 #   spilttea-ops config show                 (the services: section)
 #   spilttea-ops runbook show NAME           (its params:)
 
-_spilttea_ops_commands='help config runbook run deploy rollback health backup restore'
+_spilttea_ops_commands='help config runbook run deploy rollback health incident backup restore'
 
 _spilttea_ops_global_opts='-c --config -n --dry-run -y --yes -q --quiet -v --verbose
 	--format --no-color --version -h --help'
@@ -26,11 +26,13 @@ _spilttea_ops_subcommands() {
 	runbook) echo 'list show check actions' ;;
 	backup) echo 'list verify prune test-restore schedule' ;;
 	restore) echo 'cleanup' ;;
+	incident) echo 'start status snapshot contain investigate lock-users flush-sessions
+		rotate-jwt rotate-secret top-ips block-ip report close' ;;
 	help) echo "$_spilttea_ops_commands" ;;
 	esac
 }
 
-# A command's own options (beyond the global ones).
+# A command's own options (beyond the global ones); $2 is its subcommand.
 _spilttea_ops_options() {
 	case $1 in
 	run) echo '--incident' ;;
@@ -39,6 +41,19 @@ _spilttea_ops_options() {
 	health) echo '--check --output --watch' ;;
 	backup) echo '--kind --dir --compress --level --database --metrics-file --all --print --at' ;;
 	restore) echo '--database --keep-old' ;;
+	incident)
+		echo '--incident'
+		case $2 in
+		start) echo '--title --id' ;;
+		snapshot) echo '--archive' ;;
+		investigate) echo '--since --threshold --recent --limit' ;;
+		flush-sessions) echo '--pattern --all' ;;
+		rotate-jwt) echo '--no-restart' ;;
+		rotate-secret) echo '--generate --from-env --no-restart' ;;
+		top-ips) echo '--since --limit --service' ;;
+		block-ip) echo '--apply' ;;
+		report) echo '--output' ;;
+		esac ;;
 	esac
 }
 
@@ -49,7 +64,7 @@ _spilttea_ops_formats() {
 	runbook) echo 'text json names' ;;
 	health) echo 'text json nagios prometheus' ;;
 	backup) echo 'text json names' ;;
-	deploy | rollback) echo 'text json' ;;
+	deploy | rollback | incident) echo 'text json' ;;
 	*) echo 'text json' ;;
 	esac
 }
@@ -72,6 +87,16 @@ _spilttea_ops_containers() {
 		/^services:/ {s = 1; next}
 		s && /^[^ ]/ {s = 0}
 		s && /^    container:/ {print $2}'
+}
+
+# Incident ids: the folders in STATE_DIR/incidents.
+_spilttea_ops_incidents() {
+	local dir f
+	dir=$(_spilttea_ops_query config show | awk '/^state_dir:/ {print $2; exit}')
+	[[ -n $dir && -d $dir/incidents ]] || return 0
+	for f in "$dir"/incidents/*/; do
+		[[ -d $f ]] && f=${f%/} && echo "${f##*/}"
+	done
 }
 
 _spilttea_ops_runbooks() { _spilttea_ops_query runbook list --format names; }
@@ -147,7 +172,11 @@ _spilttea_ops() {
 			((i++))
 			continue ;;
 		--config=*) _spilttea_ops_cfg=(--config "${w#--config=}"); continue ;;
-		--format) ((i++)); continue ;;
+		# options that take a value: skip it too
+		--format | --incident | --ref | --strategy | --to | --check | --output | --watch | \
+			--kind | --dir | --compress | --level | --database | --metrics-file | --at | \
+			--title | --id | --since | --threshold | --recent | --limit | --pattern | \
+			--service | --from-env) ((i++)); continue ;;
 		--) continue ;;
 		-*) continue ;;
 		esac
@@ -170,11 +199,15 @@ _spilttea_ops() {
 	--check) _spilttea_ops_add "$(_spilttea_ops_checks)"; return 0 ;;
 	--dir) _spilttea_ops_dirs; return 0 ;;
 	--output | --metrics-file) _spilttea_ops_files; return 0 ;;
-	--level | --watch | --at | --ref | --to | --database | --incident) return 0 ;;
+	--incident) _spilttea_ops_add "$(_spilttea_ops_incidents)"; return 0 ;;
+	--service) _spilttea_ops_add "$(_spilttea_ops_services)"; return 0 ;;
+	--from-env) _spilttea_ops_add "$(compgen -e)"; return 0 ;;
+	--level | --watch | --at | --ref | --to | --database | --title | --id | --since | \
+		--threshold | --recent | --limit | --pattern) return 0 ;;
 	esac
 
 	if [[ $cur == -* ]]; then
-		_spilttea_ops_add "$_spilttea_ops_global_opts $(_spilttea_ops_options "$cmd")"
+		_spilttea_ops_add "$_spilttea_ops_global_opts $(_spilttea_ops_options "$cmd" "$sub")"
 		return 0
 	fi
 
@@ -213,6 +246,8 @@ _spilttea_ops() {
 		elif [[ $nargs -eq 1 && ($sub == verify || $sub == test-restore) ]]; then
 			_spilttea_ops_add "$(_spilttea_ops_backups)"
 		fi ;;
+	incident)
+		((nargs == 0)) && _spilttea_ops_add "$(_spilttea_ops_subcommands incident)" ;;
 	restore)
 		if ((nargs == 0)); then
 			_spilttea_ops_add "cleanup $(_spilttea_ops_backups)"

@@ -14,6 +14,8 @@ err() { echo "FAIL: $*" >&2; fail=1; }
 tmp=$(mktemp -d /tmp/st-completion.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 unset SPILTTEA_OPS_CONFIG DOCKER_HOST
+# shellcheck source=SCRIPTDIR/help_parse.sh
+. "$src/tests/docs/help_parse.sh"
 cd "$tmp" || exit 1
 
 # shellcheck source=/dev/null
@@ -63,8 +65,8 @@ refuse() {
 	done
 }
 
-# --- from the binary's help ---------------------------------------------
-mapfile -t commands < <("$bin" --help | awk '/^commands:/{on=1; next} on && /^  [a-z]/{print $1} on && /^$/{on=0}')
+# --- from the binary's help (tests/docs/help_parse.sh) --------------------
+mapfile -t commands < <(help_commands "$bin")
 ((${#commands[@]} >= 8)) || err "only ${#commands[@]} commands in --help"
 
 got=$(line '')
@@ -73,10 +75,7 @@ for c in "${commands[@]}"; do
 done
 [[ $(line co) == config ]] || err "'spilttea-ops co<TAB>' is not 'config': $(line co)"
 
-# Global options: the leading "-x, --name" of each line of that block.
-global=$("$bin" --help | sed -n '/^global options/,/^$/p' |
-	awk 'match($0, /^ +-[a-zA-Z-][a-z-]*(, --[a-z][a-z-]*)?/) {print substr($0, RSTART, RLENGTH)}' |
-	grep -oE -- '--?[a-zA-Z][a-z-]*' | sort -u)
+global=$(help_global_options "$bin")
 [[ $(wc -w <<<"$global") -ge 12 ]] || err "global options: only '$global'"
 # shellcheck disable=SC2086 # a list of words
 expect '-' $global
@@ -84,26 +83,34 @@ expect '-' $global
 expect 'health -' $global
 
 for c in "${commands[@]}"; do
-	help=$("$bin" "$c" --help) || { err "$c --help failed"; continue; }
-	# Subcommands: a lowercase word right after "spilttea-ops CMD" in a usage line.
-	subs=$(awk -v c="$c" '/^usage:/ {u=1} u && /^$/ {u=0}
-		u { for (i = 1; i < NF; i++) if ($i == "spilttea-ops" && $(i+1) == c && $(i+2) ~ /^[a-z][a-z-]*$/) print $(i+2) }' <<<"$help" | sort -u)
-	[[ $c == help ]] && subs=""
+	subs=$(help_subcommands "$bin" "$c")
+	opts=$(help_options "$bin" "$c")
 	# shellcheck disable=SC2086
 	[[ -n $subs ]] && expect "$c " $subs
-	opts=$(awk '/^usage:/ {u=1} u && /^$/ {u=0}
-		u {print; next}
-		match($0, /^ +(-[a-zA-Z], )?--[a-z][a-z-]*/) {print substr($0, RSTART, RLENGTH)}' <<<"$help" |
-		grep -oE -- '--[a-z][a-z-]*' | sort -u)
-	# shellcheck disable=SC2086
-	[[ -n $opts ]] && expect "$c --" $opts
-	# --format values: "--format a|b|c" anywhere in the help.
-	for f in $(grep -oE -- '--format [a-z|]+' <<<"$help" | cut -d' ' -f2 | tr '|' '\n' | sort -u); do
+	if [[ -n $subs ]]; then
+		# options may be offered only after the subcommand: any one of them will do
+		for o in $opts; do
+			ok=0
+			for s in '' $subs; do
+				grep -qxF -- "$o" <<<"$(line "$c $s --")" && { ok=1; break; }
+			done
+			((ok)) || err "'spilttea-ops $c [SUBCOMMAND] --<TAB>' never offers '$o'"
+		done
+	else
+		# shellcheck disable=SC2086
+		[[ -n $opts ]] && expect "$c --" $opts
+	fi
+	for f in $(help_formats "$bin" "$c"); do
 		expect "$c --format " "$f"
 	done
 done
 
 expect 'help ' config backup restore
+# values of options are not taken for arguments
+expect 'run --incident INC-1 ' selftest
+expect 'incident --incident INC-1 ' start report
+expect 'incident rotate-secret --' --generate --from-env
+refuse 'incident start --' --apply
 expect 'backup --kind ' full schema data
 expect 'backup --compress ' gzip zstd none
 expect 'deploy --strategy ' recreate blue-green
@@ -135,6 +142,10 @@ postgres: { host: localhost, user: u, database: d }
 redis: { host: localhost }
 backup: { dir: ./bk }
 EOF
+mkdir -p state/incidents/INC-20260101-020000
+echo INC-20260101-020000 >state/incidents/current
+expect '-c cfg.yaml incident report --incident ' INC-20260101-020000
+refuse '-c cfg.yaml incident report --incident ' current
 expect '-c cfg.yaml deploy ' all postgres web-1
 expect '--config=cfg.yaml rollback ' all web-1
 refuse '-c cfg.yaml deploy ' backend frontend

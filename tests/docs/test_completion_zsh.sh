@@ -15,6 +15,8 @@ command -v zsh >/dev/null || { echo "FAIL: zsh is not installed (scripts/install
 tmp=$(mktemp -d /tmp/st-zcompletion.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 unset SPILTTEA_OPS_CONFIG DOCKER_HOST
+# shellcheck source=SCRIPTDIR/help_parse.sh
+. "$src/tests/docs/help_parse.sh"
 mkdir -p "$tmp/bin" "$tmp/work/bk"
 ln -s "$bin" "$tmp/bin/spilttea-ops"
 cd "$tmp/work" || exit 1
@@ -40,22 +42,25 @@ EOF
 lines=() wants=()
 want() { lines+=("spilttea-ops $1"); wants+=("$2"); }
 
-mapfile -t commands < <("$bin" --help | awk '/^commands:/{on=1; next} on && /^  [a-z]/{print $1} on && /^$/{on=0}')
+mapfile -t commands < <(help_commands "$bin")
 ((${#commands[@]} >= 8)) || err "only ${#commands[@]} commands in --help"
 want '' "${commands[*]}"
 want '-n ' "${commands[*]}"
 for c in "${commands[@]}"; do
-	help=$("$bin" "$c" --help) || { err "$c --help failed"; continue; }
 	[[ $c == help ]] && continue
-	subs=$(awk -v c="$c" '/^usage:/ {u=1} u && /^$/ {u=0}
-		u { for (i = 1; i < NF; i++) if ($i == "spilttea-ops" && $(i+1) == c && $(i+2) ~ /^[a-z][a-z-]*$/) print $(i+2) }' <<<"$help" | sort -u)
-	[[ -n $subs ]] && want "$c " "${subs//$'\n'/ }"
-	opts=$(awk '/^usage:/ {u=1} u && /^$/ {u=0}
-		u {print; next}
-		match($0, /^ +(-[a-zA-Z], )?--[a-z][a-z-]*/) {print substr($0, RSTART, RLENGTH)}' <<<"$help" |
-		grep -oE -- '--[a-z][a-z-]*' | sort -u)
-	want "$c --" "${opts//$'\n'/ } --config --dry-run --yes --quiet --verbose --format --help"
-	formats=$(grep -oE -- '--format [a-z|]+' <<<"$help" | cut -d' ' -f2 | tr '|' '\n' | sort -u)
+	subs=$(help_subcommands "$bin" "$c")
+	opts=$(help_options "$bin" "$c")
+	if [[ -n $subs ]]; then
+		want "$c " "${subs//$'\n'/ }"
+		# each option after some subcommand: the first subcommand line that
+		# offers it is enough (the zsh run is slow, so all lines go at once)
+		for s in $subs; do
+			want "$c $s --" ""
+		done
+	else
+		want "$c --" "${opts//$'\n'/ } --config --dry-run --yes --quiet --verbose --format --help"
+	fi
+	formats=$(help_formats "$bin" "$c")
 	[[ -n $formats ]] && want "$c --format " "${formats//$'\n'/ }"
 done
 want 'run ' 'selftest kill-idle-connections restore'
@@ -67,13 +72,30 @@ want '-c cfg.yaml restore ' 'cleanup backup_20260101_020000.sql.gz'
 want 'backup verify -c cfg.yaml ' 'backup_20260101_020000.sql.gz'
 want 'backup --kind ' 'full schema data'
 
-out=$(zsh -f "$src/tests/docs/zsh_complete.zsh" "$src/completion" "$tmp/bin" "${lines[@]}")
+# Two zsh at a time: each line costs an interactive zsh with compinit.
+half=$(((${#lines[@]} + 1) / 2))
+zsh -f "$src/tests/docs/zsh_complete.zsh" "$src/completion" "$tmp/bin" "${lines[@]:0:half}" >"$tmp/out1" &
+zsh -f "$src/tests/docs/zsh_complete.zsh" "$src/completion" "$tmp/bin" "${lines[@]:half}" >"$tmp/out2"
+wait
+out=$(cat "$tmp/out1" "$tmp/out2")
 for i in "${!lines[@]}"; do
 	got=$(awk -v l="== ${lines[i]}" '$0 == l {on=1; next} /^== / {on=0} on' <<<"$out")
 	grep -q '^!! timed out' <<<"$got" && { err "'${lines[i]}<TAB>' timed out"; continue; }
 	for w in ${wants[i]}; do
 		grep -qxF -- "$w" <<<"$got" ||
 			err "'${lines[i]}<TAB>' does not offer '$w' (got: $(tr '\n' ' ' <<<"$got"))"
+	done
+done
+# Options of commands with subcommands: offered after at least one of them.
+for c in "${commands[@]}"; do
+	subs=$(help_subcommands "$bin" "$c")
+	[[ -z $subs || $c == help ]] && continue
+	all=""
+	for s in $subs; do
+		all+=$(awk -v l="== spilttea-ops $c $s --" '$0 == l {on=1; next} /^== / {on=0} on' <<<"$out")$'\n'
+	done
+	for o in $(help_options "$bin" "$c"); do
+		grep -qxF -- "$o" <<<"$all" || err "'spilttea-ops $c SUBCOMMAND --<TAB>' never offers '$o'"
 	done
 done
 # A file that is no backup is not offered as one.

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # examples/: the systemd units and the crontab's backup line are what
 # 'backup schedule --print' prints for an installed binary; every
-# spilttea-ops command line in the examples names a command of the binary
-# and only options it documents; the YAML files parse. No sandbox needed.
+# spilttea-ops command line in the examples and in the README's code blocks
+# names a command of the binary and only options it documents; the YAML
+# files parse. No sandbox needed.
 set -uo pipefail
 src=${ST_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 bin=${ST_BINARY:?ST_BINARY must name the spilttea-ops binary}
@@ -51,50 +52,70 @@ while read -r c; do
 	"$bin" "$c" --help >"$tmp/help.$c"
 done <"$tmp/commands"
 "$bin" --help | sed -n '/^global options/,/^$/p' >"$tmp/help.global"
-python3 - "$ex" "$tmp" <<'PY' || fail=1
+python3 - "$ex" "$tmp" "$src/README.md" <<'PY' || fail=1
 import os, re, sys
-ex, tmp = sys.argv[1], sys.argv[2]
+ex, tmp, readme = sys.argv[1], sys.argv[2], sys.argv[3]
 commands = open(os.path.join(tmp, "commands")).read().split()
 glob = set(re.findall(r"--[a-z][a-z-]*", open(os.path.join(tmp, "help.global")).read()))
 bad, checked = 0, 0
+
+def lines_of(path):
+    """(number, line, comment) of the lines to read: every line of an
+    example; the fenced code of the README (a '#' there starts a comment)."""
+    if path != readme:
+        for n, line in enumerate(open(path), 1):
+            yield n, line, re.match(r"\s*(#|//)", line) is not None
+        return
+    fenced = False
+    for n, line in enumerate(open(path), 1):
+        if line.startswith("```"):
+            fenced = not fenced
+            continue
+        if fenced:
+            yield n, re.sub(r"\s#\s.*$", "", line), False
+
+def check(path, shown):
+    global bad, checked
+    for n, line, comment in lines_of(path):
+        text = re.sub(r'["\[\],]', " ", line)
+        for seg in re.split(r"&&|\|\||;|\|", text):
+            if comment:
+                m = re.search(r"(?:^|[\s/])spilttea-ops\s+(.*)", seg)
+            else:
+                m = re.search(r"(?:/bin/|^\s*(?:-\s+)?(?:run:\s+)?(?:sudo\s+)?)spilttea-ops\s+(.*)", seg)
+            if not m:
+                continue
+            words = re.split(r"\s+", re.split(r"[<>]", m.group(1))[0].strip())
+            cmd, skip = None, False
+            for w in words:
+                if skip:
+                    skip = False
+                elif w in ("-c", "--config", "--format"):
+                    skip = True
+                elif not w.startswith("-"):
+                    cmd = w
+                    break
+            where = "%s:%d" % (shown(path), n)
+            if cmd not in commands:
+                if not comment and cmd != "\\":
+                    print("FAIL: %s: '%s' is no spilttea-ops command" % (where, cmd))
+                    bad += 1
+                continue
+            checked += 1
+            help = open(os.path.join(tmp, "help." + cmd)).read()
+            for w in words:
+                o = w.split("=")[0]
+                if o.startswith("--") and o not in glob and not re.search(re.escape(o) + r"\b", help):
+                    print("FAIL: %s: '%s --help' does not know %s" % (where, cmd, o))
+                    bad += 1
+
 for root, _, files in os.walk(ex):
     for name in files:
-        path = os.path.join(root, name)
-        for n, line in enumerate(open(path), 1):
-            comment = re.match(r"\s*(#|//)", line) is not None
-            text = re.sub(r'["\[\],]', " ", line)
-            for seg in re.split(r"&&|\|\||;|\|", text):
-                if comment:
-                    m = re.search(r"(?:^|[\s/])spilttea-ops\s+(.*)", seg)
-                else:
-                    m = re.search(r"(?:/|^\s*(?:-\s+)?(?:run:\s+)?)spilttea-ops\s+(.*)", seg)
-                if not m:
-                    continue
-                words = re.split(r"\s+", re.split(r"[<>]", m.group(1))[0].strip())
-                cmd, skip = None, False
-                for w in words:
-                    if skip:
-                        skip = False
-                    elif w in ("-c", "--config", "--format"):
-                        skip = True
-                    elif not w.startswith("-"):
-                        cmd = w
-                        break
-                where = "%s:%d" % (os.path.relpath(path, ex), n)
-                if cmd not in commands:
-                    if not comment and cmd != "\\":
-                        print("FAIL: examples/%s: '%s' is no spilttea-ops command" % (where, cmd))
-                        bad += 1
-                    continue
-                checked += 1
-                help = open(os.path.join(tmp, "help." + cmd)).read()
-                for w in words:
-                    o = w.split("=")[0]
-                    if o.startswith("--") and o not in glob and not re.search(re.escape(o) + r"\b", help):
-                        print("FAIL: examples/%s: '%s --help' does not know %s" % (where, cmd, o))
-                        bad += 1
-if checked < 10:
-    print("FAIL: only %d spilttea-ops command lines in examples/" % checked)
+        check(os.path.join(root, name), lambda p: "examples/" + os.path.relpath(p, ex))
+n_examples = checked
+check(readme, lambda p: "README.md")
+if n_examples < 10 or checked - n_examples < 40:
+    print("FAIL: only %d command lines in examples/ and %d in README.md" % (n_examples, checked - n_examples))
     bad += 1
 sys.exit(1 if bad else 0)
 PY

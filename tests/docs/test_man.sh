@@ -10,9 +10,11 @@ bin=${ST_BINARY:?ST_BINARY must name the spilttea-ops binary}
 man=$src/man
 fail=0
 err() { echo "FAIL: $*" >&2; fail=1; }
+# shellcheck source=SCRIPTDIR/help_parse.sh
+. "$src/tests/docs/help_parse.sh"
 
 # Commands, from the global help's "commands:" section.
-mapfile -t commands < <("$bin" --help | awk '/^commands:/{on=1; next} on && /^  [a-z]/{print $1} on && /^$/{on=0}')
+mapfile -t commands < <(help_commands "$bin")
 ((${#commands[@]} >= 8)) || err "found only ${#commands[@]} commands in 'spilttea-ops --help'"
 
 pages=("$man"/*.[15])
@@ -73,24 +75,21 @@ rendered=$(MANWIDTH=80 man -l "$man/spilttea-ops.1" 2>/dev/null | col -b)
 grep -q '^SYNOPSIS' <<<"$rendered" || err "man -l man/spilttea-ops.1 shows no SYNOPSIS"
 grep -q 'spilttea-ops-deploy(1)' <<<"$rendered" || err "man -l man/spilttea-ops.1 shows no command page reference"
 
-# 5. Options. A command's options are the long options its --help lists at
-# the start of a line or in its usage lines; each must be in its page as
-# 'Fl -NAME'. The global ones are documented once, in spilttea-ops(1).
-global_opts=$("$bin" --help | sed -n '/^global options/,/^$/p' | grep -oE -- '--[a-z][a-z-]*' | sort -u)
-for o in $global_opts; do
+# 5. Options. A command's options are the long options its --help lists
+# (tests/docs/help_parse.sh); each must be in its page as 'Fl -NAME'. The
+# global ones are documented once, in spilttea-ops(1).
+for o in $(help_global_options "$bin" | grep -- '^--'); do
 	grep -q -- "Fl -${o#--}\b" "$man/spilttea-ops.1" || err "spilttea-ops(1) does not document global option $o"
 done
 for c in "${commands[@]}"; do
 	[[ $c == help || ! -f $man/spilttea-ops-$c.1 ]] && continue
-	opts=$("$bin" "$c" --help | awk '
-		/^usage:/ {u=1} u && /^$/ {u=0}
-		u {print; next}
-		match($0, /^ +(-[a-zA-Z], )?--[a-z][a-z-]*/) {print substr($0, RSTART, RLENGTH)}' |
-		grep -oE -- '--[a-z][a-z-]*' | sort -u)
-	for o in $opts; do
-		grep -qx -- "$o" <<<"$global_opts" && continue
+	for o in $(help_options "$bin" "$c"); do
 		grep -q -- "Fl -${o#--}\b" "$man/spilttea-ops-$c.1" ||
 			err "spilttea-ops-$c(1) does not document $o (listed by '$c --help')"
+	done
+	for s in $(help_subcommands "$bin" "$c"); do
+		grep -qE -- "Cm ($c )?$s\b" "$man/spilttea-ops-$c.1" ||
+			err "spilttea-ops-$c(1) does not document subcommand '$s' (listed by '$c --help')"
 	done
 done
 
