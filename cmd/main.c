@@ -95,8 +95,10 @@ int cmd_help(int argc, char **argv, struct ctx *ctx)
 		return ST_EXIT_OK;
 	}
 	c = find_command(argv[1]);
-	if (!c)
+	if (!c) {
+		ctx->command = NULL; /* the hint names the global help, not 'help --help' */
 		return cmd_usage_error(ctx, "unknown command '%s'", argv[1]);
+	}
 	if (c->fn == cmd_help)
 		return cmd_help(1, argv, ctx);
 	help_argv[0] = (char *)c->name;
@@ -185,7 +187,8 @@ int main(int argc, char **argv)
 		}
 		if (!strcmp(a, "-c") || !strcmp(a, "--config") || !strcmp(a, "--format")) {
 			if (i + 1 >= argc) {
-				fprintf(stderr, "error: option '%s' needs a value\n", a);
+				fprintf(stderr, "error: option '%s' needs a value\n"
+					"hint: see 'spilttea-ops --help'\n", a);
 				status = ST_EXIT_USAGE;
 				goto out;
 			}
@@ -238,7 +241,8 @@ int main(int argc, char **argv)
 	}
 	c = find_command(rest[0]);
 	if (!c) {
-		fprintf(stderr, "error: unknown command '%s'\nhint: see 'spilttea-ops --help'\n", rest[0]);
+		fprintf(stderr, "error: unknown %s '%s'\nhint: see 'spilttea-ops --help'\n",
+			rest[0][0] == '-' ? "option" : "command", rest[0]);
 		status = ST_EXIT_USAGE;
 		goto out;
 	}
