@@ -86,5 +86,13 @@ int cmd_health(int argc, char **argv, struct ctx *ctx);
 int cmd_incident(int argc, char **argv, struct ctx *ctx);
 int cmd_backup(int argc, char **argv, struct ctx *ctx);
 int cmd_restore(int argc, char **argv, struct ctx *ctx);
+int cmd_migrate(int argc, char **argv, struct ctx *ctx);
+/* deploy --checklist (cmd_checklist.c) and rollback db (cmd_rollback_db.c):
+ * cmd_deploy and cmd_rollback hand their arguments over, and print these
+ * texts after their own --help. */
+int cmd_checklist(int argc, char **argv, struct ctx *ctx);
+int cmd_rollback_db(int argc, char **argv, struct ctx *ctx);
+extern const char cmd_checklist_usage[];
+extern const char cmd_rollback_db_usage[];
 
 #endif

@@ -146,8 +146,12 @@ int cmd_deploy(int argc, char **argv, struct ctx *ctx)
 
 	if (argc >= 2 && !strcmp(argv[1], "--help")) {
 		fputs(deploy_usage, stdout);
+		fputs(cmd_checklist_usage, stdout);
 		return ST_EXIT_OK;
 	}
+	for (status = 1; status < argc; status++)
+		if (!strcmp(argv[status], "--checklist"))
+			return cmd_checklist(argc, argv, ctx);
 	if ((status = parse_args(argc, argv, ctx, &a)) != ST_EXIT_OK)
 		return status;
 	if (a.list)

@@ -113,8 +113,11 @@ int cmd_rollback(int argc, char **argv, struct ctx *ctx)
 
 	if (argc >= 2 && !strcmp(argv[1], "--help")) {
 		fputs(rollback_usage, stdout);
+		fputs(cmd_rollback_db_usage, stdout);
 		return ST_EXIT_OK;
 	}
+	if (argc >= 2 && !strcmp(argv[1], "db"))
+		return cmd_rollback_db(argc - 1, argv + 1, ctx);
 	if ((status = parse_args(argc, argv, ctx, &a)) != ST_EXIT_OK)
 		return status;
 	if (a.list)

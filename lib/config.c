@@ -183,6 +183,10 @@ static int hook_redis(struct loader *ld, const struct config_key *k, void *base,
 static int hook_health_containers(struct loader *ld, const struct config_key *k, void *base,
 				  const char *path);
 static int hook_threshold(struct loader *ld, const struct config_key *k, void *base, const char *path);
+static int hook_proxy(struct loader *ld, const struct config_key *k, void *base, const char *path);
+static int hook_list_default(struct loader *ld, const struct config_key *k, void *base, const char *path);
+static int hook_env_names(struct loader *ld, const struct config_key *k, void *base, const char *path);
+static int hook_attestations(struct loader *ld, const struct config_key *k, void *base, const char *path);
 static int hook_trusted_proxies(struct loader *ld, const struct config_key *k, void *base,
 				const char *path);
 static int hook_log_patterns(struct loader *ld, const struct config_key *k, void *base,
@@ -209,6 +213,23 @@ static const struct config_key service_keys[] = {
 static const struct config_table service_table = {
 	service_keys, N_OF(service_keys), sizeof(struct config_service), SOFF(name)
 };
+
+#define EOFF(f) offsetof(struct config_env_file, f)
+
+static const struct config_key env_file_keys[] = {
+	{ .key = "path", .type = CT_PATH, .flags = K_REQUIRED, .off = EOFF(path) },
+	{ .key = "required", .type = CT_LIST, .off = EOFF(required), .hook = hook_env_names },
+};
+
+static const struct config_table env_file_table = {
+	env_file_keys, N_OF(env_file_keys), sizeof(struct config_env_file), EOFF(name)
+};
+
+/* Defaults of list keys (CT_LIST has no textual default): hook_list_default
+ * copies them in when the key is absent. */
+static const char *const migrate_command_default[] = { "npm", "run", "prisma:migrate", NULL };
+static const char *const migrate_resolve_default[] = { "npx", "prisma", "migrate", "resolve", NULL };
+static const char *const attestations_default[] = { "tests", "code-review", "security-review", NULL };
 
 /* warn/crit of one metric from the runbook's "Key Metrics to Monitor". */
 #define THRESHOLD(name, w, c, hi) \
@@ -254,6 +275,30 @@ static const struct config_key top_keys[] = {
 	{ .key = "backup.via", .type = CT_ENUM, .off = OFF(backup.via), .def = "exec", .choices = via_names },
 	{ .key = "backup.compress", .type = CT_ENUM, .off = OFF(backup.compress), .def = "gzip", .choices = compress_names },
 
+	{ .key = "proxy", .type = CT_SECTION, .hook = hook_proxy },
+	{ .key = "proxy.container", .type = CT_STRING, .off = OFF(proxy.container), .valid = valid_container },
+	{ .key = "proxy.service", .type = CT_STRING, .off = OFF(proxy.service), .def = "backend", .valid = valid_service_name },
+	{ .key = "proxy.url", .type = CT_STRING, .off = OFF(proxy.url), .valid = valid_url },
+	{ .key = "proxy.upstream_file", .type = CT_PATH, .off = OFF(proxy.upstream_file) },
+	{ .key = "proxy.upstream_template", .type = CT_STRING, .off = OFF(proxy.upstream_template), .def = "upstream spilttea_backend {\n    server {host}:{port};\n}\n" },
+	{ .key = "proxy.upstream_host", .type = CT_STRING, .off = OFF(proxy.upstream_host), .def = "127.0.0.1" },
+	{ .key = "proxy.blue_port", .type = CT_INT, .off = OFF(proxy.blue_port), .def = "3001", .min = 1, .max = 65535 },
+	{ .key = "proxy.green_port", .type = CT_INT, .off = OFF(proxy.green_port), .def = "3002", .min = 1, .max = 65535 },
+	{ .key = "proxy.watch", .type = CT_DURATION, .off = OFF(proxy.watch), .def = "10s", .min = 0, .max = 3600 },
+	{ .key = "proxy.drain_timeout", .type = CT_DURATION, .off = OFF(proxy.drain_timeout), .def = "30s", .min = 0.001, .max = 3600 },
+
+	{ .key = "migrate", .type = CT_SECTION },
+	{ .key = "migrate.dir", .type = CT_PATH, .off = OFF(migrate.dir), .def = "./prisma/migrations" },
+	{ .key = "migrate.service", .type = CT_STRING, .off = OFF(migrate.service), .def = "backend", .valid = valid_service_name },
+	{ .key = "migrate.command", .type = CT_LIST, .off = OFF(migrate.command), .choices = migrate_command_default, .hook = hook_list_default },
+	{ .key = "migrate.resolve_command", .type = CT_LIST, .off = OFF(migrate.resolve_command), .choices = migrate_resolve_default, .hook = hook_list_default },
+	{ .key = "migrate.timeout", .type = CT_DURATION, .off = OFF(migrate.timeout), .def = "10m", .min = 1, .max = 86400 },
+
+	{ .key = "checklist", .type = CT_SECTION },
+	{ .key = "checklist.env_files", .type = CT_MAPOF, .off = OFF(checklist.env_files), .count_off = OFF(checklist.n_env_files), .items = &env_file_table, .valid = valid_service_name },
+	{ .key = "checklist.attestations", .type = CT_LIST, .off = OFF(checklist.attestations), .choices = attestations_default, .hook = hook_attestations },
+	{ .key = "checklist.backup_max_age", .type = CT_DURATION, .off = OFF(checklist.backup_max_age), .def = "24h", .min = 60, .max = 365 * 86400.0 },
+	{ .key = "checklist.disk_min_free_percent", .type = CT_NUMBER, .off = OFF(checklist.disk_min_free_percent), .def = "10", .min = 0, .max = 100 },
 	{ .key = "notify", .type = CT_SECTION },
 	{ .key = "notify.webhook_url", .type = CT_STRING, .off = OFF(notify.webhook_url), .valid = valid_url },
 
@@ -957,6 +1002,104 @@ static int hook_threshold(struct loader *ld, const struct config_key *k, void *b
 	return yt_error_at(ld->err, ST_ECONFIG, pos, "%s: warn (%s) must not be above crit (%s)", path, w, c);
 }
 
+/* A proxy is configured by its container, url and upstream file: all three
+ * or none (config show prints the other keys' defaults, which alone mean no
+ * proxy). A configured one needs a configured service, two different ports
+ * and a template that places the port. */
+static int hook_proxy(struct loader *ld, const struct config_key *k, void *base, const char *path)
+{
+	struct st_config *cfg = base;
+	const struct config_proxy *p = &cfg->proxy;
+	static const char *const need[] = { "container", "url", "upstream_file" };
+	const char *have[3];
+	size_t i;
+
+	(void)k;
+	have[0] = p->container;
+	have[1] = p->url;
+	have[2] = p->upstream_file;
+	if (!have[0] && !have[1] && !have[2])
+		return 0;
+	for (i = 0; i < N_OF(need); i++)
+		if (!have[i])
+			return yt_error_at(ld->err, ST_ECONFIG, doc_pos(ld, path),
+					   "missing required key '%s.%s'", path, need[i]);
+	if (!config_service(cfg, p->service)) {
+		yt_error_at(ld->err, ST_ECONFIG, doc_pos(ld, "proxy.service"),
+			    "proxy.service: '%s' is not a configured service", p->service);
+		return st_error_hint(ld->err, "add services.%s, or name the service behind the proxy",
+				     p->service);
+	}
+	if (p->blue_port == p->green_port)
+		return yt_error_at(ld->err, ST_ECONFIG, doc_pos(ld, "proxy.green_port"),
+				   "proxy.green_port must differ from proxy.blue_port (%ld): the old and the "
+				   "new container run side by side", p->blue_port);
+	if (!strstr(p->upstream_template, "{port}"))
+		return yt_error_at(ld->err, ST_ECONFIG, doc_pos(ld, "proxy.upstream_template"),
+				   "proxy.upstream_template must contain {port}");
+	return 0;
+}
+
+/* An absent list key gets the NULL-terminated default in k->choices; a
+ * present one must not be empty. */
+static int hook_list_default(struct loader *ld, const struct config_key *k, void *base, const char *path)
+{
+	struct config_list *list = field(base, k->off);
+	const struct yt_node *seq = tree_find(ld->root, path, NULL);
+	size_t i, n = 0;
+
+	if (seq && !yt_is_null(seq)) {
+		if (list->count == 0)
+			return yt_error_at(ld->err, ST_ECONFIG, seq, "%s must not be empty", path);
+		return 0;
+	}
+	while (k->choices[n])
+		n++;
+	list->items = calloc(n ? n : 1, sizeof(*list->items));
+	if (!list->items)
+		return oom(ld);
+	for (i = 0; i < n; i++) {
+		list->items[i] = strdup(k->choices[i]);
+		if (!list->items[i])
+			return oom(ld);
+		list->count++;
+	}
+	return 0;
+}
+
+static int hook_env_names(struct loader *ld, const struct config_key *k, void *base, const char *path)
+{
+	const struct config_list *list = field(base, k->off);
+	const struct yt_node *seq = tree_find(ld->root, path, NULL);
+	const char *why;
+	size_t i;
+
+	for (i = 0; i < list->count; i++)
+		if ((why = valid_env_name(list->items[i])))
+			return yt_error_at(ld->err, ST_ECONFIG, seq && i < seq->count ? seq->values[i] : doc_pos(ld, path),
+					   "%s[%zu] '%s' %s", path, i, list->items[i], why);
+	return 0;
+}
+
+/* Attestation names are words given on the command line (--attest a,b). */
+static int hook_attestations(struct loader *ld, const struct config_key *k, void *base, const char *path)
+{
+	const struct config_list *list = field(base, k->off);
+	const struct yt_node *seq = tree_find(ld->root, path, NULL);
+	const char *why;
+	size_t i;
+	int rc;
+
+	/* [] is allowed: a pipeline that attests nothing. */
+	if ((!seq || yt_is_null(seq)) && (rc = hook_list_default(ld, k, base, path)) != 0)
+		return rc;
+	for (i = 0; i < list->count; i++)
+		if ((why = valid_service_name(list->items[i])))
+			return yt_error_at(ld->err, ST_ECONFIG, seq && i < seq->count ? seq->values[i] : doc_pos(ld, path),
+					   "%s[%zu] '%s' %s", path, i, list->items[i], why);
+	return 0;
+}
+
 /* Each item an address or network, so top-ips never meets a bad one. */
 static int hook_trusted_proxies(struct loader *ld, const struct config_key *k, void *base,
 				const char *path)
@@ -1189,6 +1332,9 @@ static int build_key(struct builder *b, const struct config_table *t, const stru
 		const char *items;
 		size_t count = *(const size_t *)((const char *)base + k->count_off);
 		memcpy(&items, f, sizeof(items));
+		/* An optional mapping left out stays out: "{}" would not load. */
+		if (count == 0)
+			return 0;
 		v = add_entry(b, map, name, path, YT_MAP, NULL, 0);
 		if (!v)
 			return ST_ENOMEM;

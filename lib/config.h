@@ -104,6 +104,47 @@ struct config_backup {
 	int compress;            /* enum config_compress (default gzip) */
 };
 
+/* The reverse proxy in front of one service (blue/green deploys). The
+ * section is optional: container is NULL when there is no proxy. */
+struct config_proxy {
+	char *container;         /* the nginx container; NULL: no proxy configured */
+	char *service;           /* service behind it (default "backend") */
+	char *url;               /* where the proxy answers, http(s) */
+	char *upstream_file;     /* absolute host path of the upstream block; the proxy must
+				    see its directory (a bind-mounted file would keep the old inode) */
+	char *upstream_template; /* text with {host}, {port} and {container} */
+	char *upstream_host;     /* address the proxy reaches the service at (default 127.0.0.1) */
+	long blue_port;          /* the two ports the service alternates between */
+	long green_port;
+	double watch;            /* seconds of errors and health watched after a switch (10s) */
+	double drain_timeout;    /* seconds for the proxy's old workers to finish (30s) */
+};
+
+/* Prisma migrations (migrate, deploy --checklist). */
+struct config_migrate {
+	char *dir;                        /* absolute: the prisma/migrations folder (./prisma/migrations) */
+	char *service;                    /* service whose container runs the commands (backend) */
+	struct config_list command;       /* default: npm run prisma:migrate */
+	struct config_list resolve_command; /* default: npx prisma migrate resolve */
+	double timeout;                   /* seconds for one command (10m) */
+};
+
+/* One env file of the pre-deploy checklist. */
+struct config_env_file {
+	char *name;                       /* key under checklist.env_files ("backend") */
+	char *path;                       /* absolute */
+	struct config_list required;      /* variable names that must be set, non-empty */
+};
+
+struct config_checklist {
+	struct config_env_file *env_files; /* file order; may be none */
+	size_t n_env_files;
+	struct config_list attestations;  /* default: tests, code-review, security-review */
+	double backup_max_age;            /* seconds (24h) a verified backup may be old when
+					     migrations are pending */
+	double disk_min_free_percent;     /* (10) of the backup and Docker file systems */
+};
+
 struct config_notify {
 	char *webhook_url;       /* http(s) URL that gets a JSON POST when a cron job fails; NULL: none */
 };
@@ -158,6 +199,9 @@ struct st_config {
 	struct config_postgres postgres;
 	struct config_redis redis;
 	struct config_backup backup;
+	struct config_proxy proxy;
+	struct config_migrate migrate;
+	struct config_checklist checklist;
 	struct config_notify notify;
 	struct config_health health;
 	struct config_thresholds thresholds;

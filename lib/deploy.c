@@ -28,6 +28,7 @@
 #define DEPLOY_LOCK "deploy"
 
 const struct deploy_strategy *const deploy_strategies[] = {
+	&deploy_bluegreen,
 	&deploy_recreate,
 	NULL,
 };

@@ -104,6 +104,9 @@ struct deploy_strategy {
  * NAME (or, when it is gone, recreates it from the definition with the
  * previous image). */
 extern const struct deploy_strategy deploy_recreate;
+/* Blue/green through the reverse proxy (deploy_bluegreen.c): the default
+ * for the service behind proxy.container. */
+extern const struct deploy_strategy deploy_bluegreen;
 
 /* Every strategy, NULL-terminated, in the order is_default is asked. */
 extern const struct deploy_strategy *const deploy_strategies[];

@@ -20,7 +20,7 @@ bail() { printf 'Bail out! %s\n' "$1"; exit 1; }
 
 vars=(SPILTTEA_OPS_CONFIG ST_SANDBOX_DIR DOCKER_HOST ST_PG_HOST ST_PG_PORT ST_PG_USER
 	ST_PG_DATABASE ST_PG_PASSWORD_FILE ST_REDIS_HOST ST_REDIS_PORT ST_REDIS_PASSWORD_FILE
-	ST_BACKEND_URL ST_FRONTEND_URL)
+	ST_BACKEND_URL ST_FRONTEND_URL ST_PROXY_URL)
 missing=()
 for v in "${vars[@]}"; do [[ -n ${!v:-} ]] || missing+=("$v"); done
 ((${#missing[@]} == 0)) || bail "sandbox environment missing (${missing[*]}): run scripts/sandbox up and source .sandbox/env"
@@ -48,7 +48,7 @@ check "backend.env has the real backend's variables" bash -c '
 pg_password=$(cat "$ST_PG_PASSWORD_FILE") || bail "cannot read $ST_PG_PASSWORD_FILE"
 redis_password=$(cat "$ST_REDIS_PASSWORD_FILE") || bail "cannot read $ST_REDIS_PASSWORD_FILE"
 
-containers=(spilttea-postgres spilttea-redis spilttea-backend spilttea-frontend)
+containers=(spilttea-postgres spilttea-redis spilttea-backend spilttea-frontend spilttea-proxy)
 
 wait_all_healthy() { # seconds
 	local deadline=$((SECONDS + $1)) c state
@@ -99,6 +99,34 @@ check "backend access log line with IP, status, XFF and latency" bash -c '
 	docker logs --tail 50 spilttea-backend 2>/dev/null | grep -F -- "$1" |
 		grep -qE "^127\.0\.0\.1 - - \[[^]]+\] \"GET [^ ]+ HTTP/1\.1\" 200 [0-9]+ \"-\" \"[^\"]*\" \"203\.0\.113\.7\" rt=[0-9.]+$"' _ "$marker"
 
+# The proxy (nginx) in front of the backend: forwards to the port the
+# backend listens on (blue or green), logs to stdout, validates and reloads
+# through docker exec, answers its own health check.
+backend_port=$(docker exec spilttea-backend printenv PORT 2>/dev/null)
+headers=$(curl -s --max-time 5 -D - -o /tmp/spilttea-test-proxy.$$ "$ST_PROXY_URL/health")
+check "proxy /health 200 with the backend's body" bash -c 	'head -n 1 <<<"$1" | grep -q " 200" && grep -qx "{\"status\":\"ok\"}" "$2"' _ "$headers" /tmp/spilttea-test-proxy.$$
+rm -f /tmp/spilttea-test-proxy.$$
+check "proxy forwards to the backend's port ($backend_port)" bash -c 	'grep -qi "^X-Upstream: 127.0.0.1:$2" <<<"$1"' _ "$headers" "$backend_port"
+check "proxy: upstream file names that port" grep -q "server 127.0.0.1:$backend_port;" "$ST_SANDBOX_DIR/proxy/upstream.conf"
+check "proxy: conf.d is the bind-mounted .sandbox/proxy directory" bash -c 	'docker inspect -f "{{range .Mounts}}{{.Source}} {{.Destination}}{{println}}{{end}}" spilttea-proxy |
+		grep -qx "$1/proxy /etc/nginx/conf.d"' _ "$ST_SANDBOX_DIR"
+check "proxy: nginx -t through docker exec" docker exec spilttea-proxy nginx -t -q
+code=$(curl -s --max-time 5 -o /dev/null -w '%{http_code}' "${ST_PROXY_URL}/nginx-health")
+check "proxy: its own /nginx-health answers 200" test "$code" = 200
+marker="/health?proxied=$$-$RANDOM"
+curl -s --max-time 5 -o /dev/null "$ST_PROXY_URL$marker"
+check "proxy: access log on stdout names the upstream" bash -c '
+	docker logs --tail 50 spilttea-proxy 2>/dev/null | grep -F -- "$1" |
+		grep -qE "^127\.0\.0\.1 - - \[[^]]+\] \"GET [^ ]+ HTTP/1\.1\" 200 .* upstream=127\.0\.0\.1:$2 "' _ "$marker" "$backend_port"
+check "proxy: graceful reload through docker exec keeps serving" bash -c '
+	docker exec spilttea-proxy nginx -s reload &&
+	for i in 1 2 3 4 5; do curl -sf --max-time 3 -o /dev/null "$1/health" || exit 1; sleep 0.1; done' _ "$ST_PROXY_URL"
+
+# Migrations: the backend carries standin-migrate and the migration folders
+# the database was initialised with, so status is clean.
+check "backend: standin-migrate status is clean" bash -c 	'docker exec spilttea-backend standin-migrate status | grep -q "up to date"'
+check "backend: .sandbox/migrations mirrors sandbox/postgres/migrations" 	diff -r "${ST_SOURCE_DIR:-.}/sandbox/postgres/migrations" "$ST_SANDBOX_DIR/migrations"
+
 # PostgreSQL from the host: schema as Prisma made it, seed data.
 psql=/usr/lib/postgresql/15/bin/psql
 pg() {
@@ -124,6 +152,12 @@ check "postgres: a few hundred users ($users)" test "$users" -ge 200 -a "$users"
 check "postgres: a few thousand posts ($posts)" test "$posts" -ge 2000 -a "$posts" -lt 10000
 check "postgres: some reports ($reports)" test "$reports" -ge 10
 check "postgres: applied migrations ($migrations)" test "$migrations" -ge 2
+for f in "$ST_SANDBOX_DIR"/migrations/*/migration.sql; do
+	name=$(basename "$(dirname "$f")")
+	sum=$(sha256sum "$f" | cut -d' ' -f1)
+	check "postgres: $name recorded with the SHA-256 of its migration.sql" test \
+		"$(pg "SELECT checksum FROM _prisma_migrations WHERE migration_name = '$name' AND finished_at IS NOT NULL" 2>&1)" = "$sum"
+done
 check "postgres: UTF8 encoding" test "$(pg 'SHOW server_encoding' 2>&1)" = UTF8
 check "postgres: pg_dump, psql, pg_restore, pg_isready in the image" \
 	docker exec spilttea-postgres sh -c 'command -v pg_dump && command -v psql && command -v pg_restore && command -v pg_isready'

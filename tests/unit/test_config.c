@@ -325,8 +325,8 @@ static void test_unknown_top_level(void **state)
 	(void)state;
 	hint = load_fail(MINIMAL "bogus: 1\n", 11, 1, "unknown key 'bogus'");
 	assert_string_equal(hint, "top-level keys: state_dir, runbooks_dir, docker, services, postgres, "
-			    "redis, backup, notify, health, env_files, incident, thresholds, compose_file, "
-			    "compose_env_file, deploy");
+			    "redis, backup, proxy, migrate, checklist, notify, health, env_files, incident, thresholds, "
+			    "compose_file, compose_env_file, deploy");
 	load_fail(MINIMAL "thresold: {}\n", 11, 1, "unknown key 'thresold' (did you mean 'thresholds'?)");
 	load_fail("State_dir: /x\n" L_SERVICES L_PG L_REDIS, 1, 1,
 		  "unknown key 'State_dir' (did you mean 'state_dir'?)");

@@ -1,0 +1,163 @@
+#!/usr/bin/env bash
+# Integration test of blue/green deploys through the sandbox's proxy, under
+# a light steady load (bench/loadgen.c, 20 requests/s): a good deploy moves
+# the backend to the other port with 0 failed requests and leaves one
+# container under the service's name; a broken image (its /health answers
+# 503) fails the gate, exits 1, and the old container keeps serving with 0
+# failed requests; a new container that dies after the switch is caught by
+# the watch, the proxy goes back and the old container serves again; a
+# last good deploy brings the backend back to the port it started on.
+# Restores spilttea-sandbox/backend:latest and removes the images it built.
+set -uo pipefail
+
+failures=0
+checks=0
+ok() { checks=$((checks + 1)); printf 'ok %d - %s\n' "$checks" "$1"; }
+not_ok() { checks=$((checks + 1)); failures=$((failures + 1)); printf 'not ok %d - %s\n' "$checks" "$1"; [[ -z ${2:-} ]] || printf '#   %s\n' "$2"; }
+check() { # check DESCRIPTION COMMAND...
+	local what=$1 out
+	shift
+	if out=$("$@" 2>&1); then ok "$what"; else not_ok "$what" "$(printf '%s' "$out" | tail -n 3 | tr '\n' ' ')"; fi
+}
+bail() { printf 'Bail out! %s\n' "$1"; exit 1; }
+
+for v in SPILTTEA_OPS_CONFIG ST_SANDBOX_DIR ST_BINARY ST_PROXY_URL; do
+	[[ -n ${!v:-} ]] || bail "$v is not set: run scripts/sandbox up, source .sandbox/env (scripts/test does both)"
+done
+src=${ST_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
+B=$ST_BINARY
+image=spilttea-sandbox/backend
+upstream=$ST_SANDBOX_DIR/proxy/upstream.conf
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/spilttea-test-bluegreen.XXXXXX")
+good_latest=$(docker image inspect -f '{{.Id}}' "$image:latest") || bail "no $image:latest"
+lg=
+p0=
+cleanup() {
+	[[ -n $lg ]] && kill "$lg" 2>/dev/null
+	docker tag "$good_latest" "$image:latest" >/dev/null 2>&1
+	# Other tests expect the backend where the sandbox put it.
+	if [[ -n $p0 && $(port_now) != "$p0" ]]; then
+		"$B" --yes deploy backend --strategy blue-green >/dev/null 2>&1 ||
+			echo "# could not move the backend back to port $p0" >&2
+	fi
+	docker image rm spilttea-test-bluegreen-broken:1 >/dev/null 2>&1
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+cc -O2 -o "$tmp/loadgen" "$src/bench/loadgen.c" -lcurl -lpthread -lm || bail "cannot build bench/loadgen.c"
+port_now() { sed -n 's/^ *server [^:]*:\([0-9]*\);.*/\1/p' "$upstream"; }
+backend_port() { docker exec spilttea-backend printenv PORT 2>/dev/null; }
+load_start() { rm -f "$tmp/stop"; "$tmp/loadgen" "$ST_PROXY_URL/version" 20 "$1" 100000 "$tmp/stop" >"$tmp/load.json" & lg=$!; sleep 0.5; }
+load_stop() { touch "$tmp/stop"; wait "$lg"; lg=; }
+load_field() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$tmp/load.json" "$1"; }
+leftovers() { docker ps -a --format '{{.Names}}' | grep -E '^spilttea-backend-(blue|green)$' || true; }
+
+# An earlier test may have restarted a service: deploys need them healthy.
+wait_healthy() {
+	local deadline=$((SECONDS + 90)) c all
+	while :; do
+		all=1
+		for c in spilttea-postgres spilttea-redis spilttea-backend spilttea-frontend spilttea-proxy; do
+			[[ $(docker inspect -f '{{.State.Status}}/{{if .State.Health}}{{.State.Health.Status}}{{end}}' "$c" 2>/dev/null) == running/healthy ]] || all=0
+		done
+		((all)) && return 0
+		((SECONDS < deadline)) || return 1
+		sleep 0.25
+	done
+}
+wait_healthy || bail "the sandbox is not healthy (scripts/sandbox status)"
+start_port=$(port_now)
+[[ -n $start_port && $start_port == "$(backend_port)" ]] ||
+	bail "the proxy ($start_port) does not route to the backend ($(backend_port))"
+p0=$start_port
+
+# 1. A good deploy under load.
+load_start 150
+"$B" --yes deploy backend --strategy blue-green >"$tmp/d1" 2>&1
+rc=$?
+load_stop
+p1=$(port_now)
+check "good deploy exits 0" test "$rc" = 0
+((rc == 0)) || { sed 's/^/# /' "$tmp/d1" | tail -n 5; bail "the first deploy failed: nothing more to test"; }
+check "the proxy moved to the other port ($p0 -> $p1)" test -n "$p1" -a "$p1" != "$p0"
+check "spilttea-backend listens there" test "$(backend_port)" = "$p1"
+check "no blue/green container left beside it" test -z "$(leftovers)"
+check "0 failed requests during the deploy ($(load_field sent) sent)" test "$(load_field failed)" = 0
+check "the load saw the new upstream answer" python3 -c '
+import json, sys
+assert "127.0.0.1:" + sys.argv[2] in json.load(open(sys.argv[1]))["upstreams"]' "$tmp/load.json" "$p1"
+check "the deploy reported its cutover time" grep -q "proxy switched to spilttea-backend-.* after the deploy began" "$tmp/d1"
+check "the steps were journaled (start, gate, logs, switch, watch, cutover)" python3 -c '
+import json, sys
+recs = [json.loads(l) for l in open(sys.argv[1])]
+run = [r for r in recs if r["type"] == "start" and r.get("runbook") == "deploy"][-1]["run"]
+steps = [r["step"] for r in recs if r["type"] == "step" and r["run"] == run and r["phase"] == "act"]
+want = ["backend-%s" % s for s in ("start", "gate", "logs", "switch", "watch", "cutover")]
+assert all(w in steps for w in want), steps' "$ST_SANDBOX_DIR/state/journal.jsonl"
+check "a graceful nginx reload, no restart of the proxy" test \
+	"$(docker inspect -f '{{.RestartCount}} {{.State.Running}}' spilttea-proxy)" = "0 true"
+
+# 2. A broken image: its /health answers 503.
+mkdir "$tmp/broken"
+printf 'FROM spilttea-sandbox/standin:1\nENV STANDIN_HEALTH_STATUS=503 STANDIN_VERSION=broken\n' >"$tmp/broken/Dockerfile"
+DOCKER_BUILDKIT=0 docker build -q --network host -t spilttea-test-bluegreen-broken:1 "$tmp/broken" >/dev/null 2>&1 ||
+	bail "cannot build the broken image"
+docker tag spilttea-test-bluegreen-broken:1 "$image:latest"
+before_id=$(docker inspect -f '{{.Id}}' spilttea-backend)
+load_start 100
+"$B" --yes deploy backend --strategy blue-green --no-build >"$tmp/d2" 2>&1
+rc=$?
+load_stop
+docker tag "$good_latest" "$image:latest"
+check "broken image: exit 1" test "$rc" = 1
+check "broken image: the error names the failing probe (503)" grep -q "health.* answered 503" "$tmp/d2"
+check "broken image: the proxy did not move" test "$(port_now)" = "$p1"
+check "broken image: the old container still serves" test "$(docker inspect -f '{{.Id}} {{.State.Running}}' spilttea-backend)" = "$before_id true"
+check "broken image: the new container is gone" test -z "$(leftovers)"
+check "broken image: 0 failed requests ($(load_field sent) sent)" test "$(load_field failed)" = 0
+
+# 3. A new container that dies after taking traffic: the watch catches it.
+load_start 50
+jl=$(($(wc -l <"$ST_SANDBOX_DIR/state/journal.jsonl") + 1))
+"$B" --yes deploy backend --strategy blue-green >"$tmp/d3" 2>&1 &
+dp=$!
+killed=0
+for _ in $(seq 1 600); do
+	# Switched (the journal has the switch step done): the new colour
+	# takes traffic; kill it.
+	if tail -n +"$jl" "$ST_SANDBOX_DIR/state/journal.jsonl" |
+		grep -q '"step":"backend-switch","action":"deploy.op","phase":"act","result":"ok"'; then
+		for n in $(leftovers); do docker kill "$n" >/dev/null 2>&1 && killed=1; done
+		break
+	fi
+	kill -0 "$dp" 2>/dev/null || break
+	sleep 0.05
+done
+wait "$dp"
+rc=$?
+load_stop
+check "dies after the switch: it was killed while watched" test "$killed" = 1
+check "dies after the switch: exit 1" test "$rc" = 1
+check "dies after the switch: the watch failed" grep -q "step 'backend-watch' failed" "$tmp/d3"
+check "dies after the switch: the proxy is back on the old port" test "$(port_now)" = "$p1"
+check "dies after the switch: the old container serves" test "$(docker inspect -f '{{.Id}} {{.State.Running}}' spilttea-backend)" = "$before_id true"
+check "dies after the switch: the proxy answers 200 again" bash -c \
+	'test "$(curl -s -o /dev/null -w "%{http_code}" --max-time 5 "$1/health")" = 200' _ "$ST_PROXY_URL"
+check "dies after the switch: no blue/green container left" test -z "$(leftovers)"
+
+# 4. Back where it started, under load.
+load_start 150
+"$B" --yes deploy backend --strategy blue-green >"$tmp/d4" 2>&1
+rc=$?
+load_stop
+check "second good deploy exits 0" test "$rc" = 0
+check "ports alternate: back on $p0" test "$(port_now)" = "$p0" -a "$(backend_port)" = "$p0"
+check "0 failed requests during the second deploy" test "$(load_field failed)" = 0
+
+printf '1..%d\n' "$checks"
+if ((failures)); then
+	for f in "$tmp"/d[1-4]; do [[ -f $f ]] && sed 's/^/# /' "$f" | tail -n 5; done
+	printf '# %d of %d checks failed\n' "$failures" "$checks"
+	exit 1
+fi
