@@ -33,7 +33,7 @@ static const struct command commands[] = {
 	{ "incident", cmd_incident, CMD_NEEDS_CONFIG, "security incident response: evidence, containment, report" },
 	{ "backup", cmd_backup, CMD_NEEDS_CONFIG, "verified database backups; list, verify, prune, test-restore" },
 	{ "restore", cmd_restore, CMD_NEEDS_CONFIG, "restore a backup into a new database and swap it in" },
-	{ "migrate", cmd_migrate, CMD_NEEDS_CONFIG, "Prisma migrations: status, plan, up (verified backup first), resolve" },
+	{ "migrate", cmd_migrate, CMD_NEEDS_CONFIG, "Prisma migrations: status, plan, up (backup first), resolve" },
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))

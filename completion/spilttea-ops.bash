@@ -14,7 +14,7 @@
 #   spilttea-ops config show                 (the services: section)
 #   spilttea-ops runbook show NAME           (its params:)
 
-_spilttea_ops_commands='help config runbook run deploy rollback health incident backup restore'
+_spilttea_ops_commands='help config runbook run deploy rollback health incident backup restore migrate'
 
 _spilttea_ops_global_opts='-c --config -n --dry-run -y --yes -q --quiet -v --verbose
 	--format --no-color --version -h --help'
@@ -26,6 +26,7 @@ _spilttea_ops_subcommands() {
 	runbook) echo 'list show check actions' ;;
 	backup) echo 'list verify prune test-restore schedule' ;;
 	restore) echo 'cleanup' ;;
+	migrate) echo 'status plan up resolve' ;;
 	incident) echo 'start status snapshot contain investigate lock-users flush-sessions
 		rotate-jwt rotate-secret top-ips block-ip report close' ;;
 	help) echo "$_spilttea_ops_commands" ;;
@@ -36,8 +37,14 @@ _spilttea_ops_subcommands() {
 _spilttea_ops_options() {
 	case $1 in
 	run) echo '--incident' ;;
-	deploy) echo '--no-build --ref --strategy --list' ;;
-	rollback) echo '--to --list' ;;
+	deploy) echo '--no-build --ref --strategy --list --checklist --attest --backup' ;;
+	rollback)
+		if [[ $2 == db ]]; then echo '--to-backup'; else echo '--to --list'; fi ;;
+	migrate)
+		case $2 in
+		up) echo '--no-backup --reason' ;;
+		resolve) echo '--rolled-back --applied' ;;
+		esac ;;
 	health) echo '--check --output --watch' ;;
 	backup) echo '--kind --dir --compress --level --database --metrics-file --all --print --at' ;;
 	restore) echo '--database --keep-old' ;;
@@ -64,7 +71,8 @@ _spilttea_ops_formats() {
 	runbook) echo 'text json names' ;;
 	health) echo 'text json nagios prometheus' ;;
 	backup) echo 'text json names' ;;
-	deploy | rollback | incident) echo 'text json' ;;
+	deploy) echo 'text json junit' ;;
+	rollback | incident | migrate) echo 'text json' ;;
 	*) echo 'text json' ;;
 	esac
 }
@@ -176,7 +184,8 @@ _spilttea_ops() {
 		--format | --incident | --ref | --strategy | --to | --check | --output | --watch | \
 			--kind | --dir | --compress | --level | --database | --metrics-file | --at | \
 			--title | --id | --since | --threshold | --recent | --limit | --pattern | \
-			--service | --from-env) ((i++)); continue ;;
+			--service | --from-env | --to-backup | --attest | --reason | --rolled-back | \
+			--applied) ((i++)); continue ;;
 		--) continue ;;
 		-*) continue ;;
 		esac
@@ -199,11 +208,13 @@ _spilttea_ops() {
 	--check) _spilttea_ops_add "$(_spilttea_ops_checks)"; return 0 ;;
 	--dir) _spilttea_ops_dirs; return 0 ;;
 	--output | --metrics-file) _spilttea_ops_files; return 0 ;;
+	--to-backup) _spilttea_ops_add "$(_spilttea_ops_backups)"; _spilttea_ops_paths gz zst sql; return 0 ;;
+	--attest) _spilttea_ops_add 'tests code-review security-review'; return 0 ;;
 	--incident) _spilttea_ops_add "$(_spilttea_ops_incidents)"; return 0 ;;
 	--service) _spilttea_ops_add "$(_spilttea_ops_services)"; return 0 ;;
 	--from-env) _spilttea_ops_add "$(compgen -e)"; return 0 ;;
 	--level | --watch | --at | --ref | --to | --database | --title | --id | --since | \
-		--threshold | --recent | --limit | --pattern) return 0 ;;
+		--threshold | --recent | --limit | --pattern | --reason | --rolled-back | --applied) return 0 ;;
 	esac
 
 	if [[ $cur == -* ]]; then
@@ -239,7 +250,10 @@ _spilttea_ops() {
 	deploy)
 		_spilttea_ops_add "all $(_spilttea_ops_services)" ;;
 	rollback)
-		_spilttea_ops_add "all $(_spilttea_ops_services)" ;;
+		((nargs == 0)) && _spilttea_ops_add db
+		[[ $sub != db ]] && _spilttea_ops_add "all $(_spilttea_ops_services)" ;;
+	migrate)
+		((nargs == 0)) && _spilttea_ops_add "$(_spilttea_ops_subcommands migrate)" ;;
 	backup)
 		if ((nargs == 0)); then
 			_spilttea_ops_add "$(_spilttea_ops_subcommands backup)"

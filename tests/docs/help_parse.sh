@@ -9,8 +9,9 @@
 #   help_global_options BIN     the global options, short and long
 #   help_formats BIN CMD        the values of --format it names
 #
-# Subcommands are a lowercase word right after "spilttea-ops CMD" in a usage
-# line, and, when the usage says "<subcommand>", the first word of each
+# Usage lines are those of the "usage:" block and, before "examples:", any
+# other line that starts with "spilttea-ops CMD". Subcommands are a
+# lowercase word right after "spilttea-ops CMD" in a usage line, and, when the usage says "<subcommand>", the first word of each
 # indented line that lists one ("  start [--title TEXT]  open an incident").
 # Options are those of the usage lines, of lines that start with an option
 # ("  -q, --quiet   ..."), and of the subcommand lines.
@@ -35,7 +36,10 @@ _help_scan() {
 		u && /^$/ {u = 0}
 		u && /<subcommand>/ {subs = 1}
 		/^examples:/ {ex = 1}
-		u {
+		# a usage form further down ("  spilttea-ops deploy --checklist ...")
+		!ex && /^  spilttea-ops / && $2 == c {uu = 1}
+		u || uu {
+			uu = 0
 			for (i = 1; i < NF; i++)
 				if ($i == "spilttea-ops" && $(i + 1) == c && $(i + 2) ~ /^[a-z][a-z-]*$/)
 					print "sub " $(i + 2)

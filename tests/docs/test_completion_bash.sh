@@ -111,6 +111,9 @@ expect 'run --incident INC-1 ' selftest
 expect 'incident --incident INC-1 ' start report
 expect 'incident rotate-secret --' --generate --from-env
 refuse 'incident start --' --apply
+expect 'rollback db --' --to-backup
+refuse 'rollback db ' all
+expect 'deploy --checklist --attest ' tests code-review security-review
 expect 'backup --kind ' full schema data
 expect 'backup --compress ' gzip zstd none
 expect 'deploy --strategy ' recreate blue-green
@@ -153,6 +156,7 @@ expect '-c cfg.yaml health --check ' container.w container_cpu.pg
 expect '-c cfg.yaml restore ' cleanup backup_20260101_020000.sql.gz backup_20260102_020000_schema.sql.zst
 refuse '-c cfg.yaml restore ' notes.txt readme.txt
 expect '-c cfg.yaml backup verify ' backup_20260101_020000.sql.gz
+expect '-c cfg.yaml rollback db --to-backup ' backup_20260101_020000.sql.gz
 expect '-c cfg.yaml backup test-restore backup_2026010' backup_20260101_020000.sql.gz backup_20260102_020000_schema.sql.zst
 # The -c value itself: YAML files and directories, not other files.
 expect '-c ' cfg.yaml bk sub

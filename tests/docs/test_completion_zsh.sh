@@ -54,6 +54,7 @@ for c in "${commands[@]}"; do
 		want "$c " "${subs//$'\n'/ }"
 		# each option after some subcommand: the first subcommand line that
 		# offers it is enough (the zsh run is slow, so all lines go at once)
+		want "$c --" ""
 		for s in $subs; do
 			want "$c $s --" ""
 		done
@@ -71,6 +72,9 @@ want '-c cfg.yaml health --check container.' 'container.pg container.w'
 want '-c cfg.yaml restore ' 'cleanup backup_20260101_020000.sql.gz'
 want 'backup verify -c cfg.yaml ' 'backup_20260101_020000.sql.gz'
 want 'backup --kind ' 'full schema data'
+want '-c cfg.yaml rollback db --to-backup ' 'backup_20260101_020000.sql.gz'
+want 'rollback ' 'db all'
+want 'migrate up --' '--no-backup --reason'
 
 # Two zsh at a time: each line costs an interactive zsh with compinit.
 half=$(((${#lines[@]} + 1) / 2))
@@ -90,7 +94,7 @@ done
 for c in "${commands[@]}"; do
 	subs=$(help_subcommands "$bin" "$c")
 	[[ -z $subs || $c == help ]] && continue
-	all=""
+	all=$(awk -v l="== spilttea-ops $c --" '$0 == l {on=1; next} /^== / {on=0} on' <<<"$out")$'\n'
 	for s in $subs; do
 		all+=$(awk -v l="== spilttea-ops $c $s --" '$0 == l {on=1; next} /^== / {on=0} on' <<<"$out")$'\n'
 	done
