@@ -22,7 +22,7 @@ help_commands() {
 
 help_global_options() {
 	"$1" --help | sed -n '/^global options/,/^$/p' |
-		awk 'match($0, /^ +-[a-zA-Z-][a-z-]*(, --[a-z][a-z-]*)?/) {print substr($0, RSTART, RLENGTH)}' |
+		awk 'match($0, /^ +-[a-zA-Z-][a-z-]*(, --[a-z][a-z0-9-]*)?/) {print substr($0, RSTART, RLENGTH)}' |
 		grep -oE -- '--?[a-zA-Z][a-z-]*' | sort -u
 }
 
@@ -44,14 +44,14 @@ _help_scan() {
 				if ($i == "spilttea-ops" && $(i + 1) == c && $(i + 2) ~ /^[a-z][a-z-]*$/)
 					print "sub " $(i + 2)
 			line = $0
-			while (match(line, /--[a-z][a-z-]*/)) {
+			while (match(line, /--[a-z][a-z0-9-]*/)) {
 				print "opt " substr(line, RSTART, RLENGTH)
 				line = substr(line, RSTART + RLENGTH)
 			}
 			next
 		}
 		ex {next}
-		match($0, /^ +(-[a-zA-Z], )?--[a-z][a-z-]*/) {
+		match($0, /^ +(-[a-zA-Z], )?--[a-z][a-z0-9-]*/) {
 			s = substr($0, RSTART, RLENGTH)
 			sub(/^ +(-[a-zA-Z], )?/, "", s)
 			print "opt " s
@@ -62,7 +62,7 @@ _help_scan() {
 			line = $0
 			# options of the subcommand: up to the two spaces before its description
 			sub(/   +[^-\[].*$/, "", line)
-			while (match(line, /--[a-z][a-z-]*/)) {
+			while (match(line, /--[a-z][a-z0-9-]*/)) {
 				print "opt " substr(line, RSTART, RLENGTH)
 				line = substr(line, RSTART + RLENGTH)
 			}

@@ -56,7 +56,7 @@ python3 - "$ex" "$tmp" "$src/README.md" <<'PY' || fail=1
 import os, re, sys
 ex, tmp, readme = sys.argv[1], sys.argv[2], sys.argv[3]
 commands = open(os.path.join(tmp, "commands")).read().split()
-glob = set(re.findall(r"--[a-z][a-z-]*", open(os.path.join(tmp, "help.global")).read()))
+glob = set(re.findall(r"--[a-z][a-z0-9-]*", open(os.path.join(tmp, "help.global")).read()))
 bad, checked = 0, 0
 
 def lines_of(path):
