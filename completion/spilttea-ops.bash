@@ -14,7 +14,8 @@
 #   spilttea-ops config show                 (the services: section)
 #   spilttea-ops runbook show NAME           (its params:)
 
-_spilttea_ops_commands='help config runbook run deploy rollback health incident backup restore migrate'
+_spilttea_ops_commands='help config runbook run deploy rollback health logs db cache diagnose incident backup
+	restore migrate'
 
 _spilttea_ops_global_opts='-c --config -n --dry-run -y --yes -q --quiet -v --verbose
 	--format --no-color --version -h --help'
@@ -27,6 +28,8 @@ _spilttea_ops_subcommands() {
 	backup) echo 'list verify prune test-restore schedule' ;;
 	restore) echo 'cleanup' ;;
 	migrate) echo 'status plan up resolve' ;;
+	db) echo 'size connections slow-queries kill-idle vacuum analyze' ;;
+	cache) echo 'info clear' ;;
 	incident) echo 'start status snapshot contain investigate lock-users flush-sessions
 		rotate-jwt rotate-secret top-ips block-ip report close' ;;
 	help) echo "$_spilttea_ops_commands" ;;
@@ -48,6 +51,17 @@ _spilttea_ops_options() {
 	health) echo '--check --output --watch' ;;
 	backup) echo '--kind --dir --compress --level --database --metrics-file --all --print --at' ;;
 	restore) echo '--database --keep-old' ;;
+	logs) echo '--since --tail -f --follow --summary --errors --warnings --db --auth --cors --s3
+		--email --view' ;;
+	diagnose) echo '--since --fix --list' ;;
+	db)
+		case $2 in
+		size) echo '--schema' ;;
+		slow-queries) echo '--min --limit' ;;
+		kill-idle) echo '--older-than --restart-backend' ;;
+		vacuum) echo '--full --analyze --table --schema' ;;
+		analyze) echo '--table --schema' ;;
+		esac ;;
 	incident)
 		echo '--incident'
 		case $2 in
@@ -72,7 +86,7 @@ _spilttea_ops_formats() {
 	health) echo 'text json nagios prometheus' ;;
 	backup) echo 'text json names' ;;
 	deploy) echo 'text json junit' ;;
-	rollback | incident | migrate) echo 'text json' ;;
+	rollback | incident | migrate | logs | db | cache | diagnose) echo 'text json' ;;
 	*) echo 'text json' ;;
 	esac
 }
@@ -116,6 +130,11 @@ _spilttea_ops_params() {
 		/^params:/ {p = 1; next}
 		p && /^[^ ]/ {p = 0}
 		p && /^  [A-Za-z0-9_-]+/ {print $1 "="}'
+}
+
+# The issues diagnose knows: its runbooks are diagnose-ISSUE.
+_spilttea_ops_issues() {
+	_spilttea_ops_runbooks | sed -n 's/^diagnose-//p'
 }
 
 # Check ids and groups for health --check.
@@ -185,7 +204,7 @@ _spilttea_ops() {
 			--kind | --dir | --compress | --level | --database | --metrics-file | --at | \
 			--title | --id | --since | --threshold | --recent | --limit | --pattern | \
 			--service | --from-env | --to-backup | --attest | --reason | --rolled-back | \
-			--applied) ((i++)); continue ;;
+			--applied | --tail | --min | --older-than | --table | --schema) ((i++)); continue ;;
 		--) continue ;;
 		-*) continue ;;
 		esac
@@ -252,8 +271,16 @@ _spilttea_ops() {
 	rollback)
 		((nargs == 0)) && _spilttea_ops_add db
 		[[ $sub != db ]] && _spilttea_ops_add "all $(_spilttea_ops_services)" ;;
-	migrate)
-		((nargs == 0)) && _spilttea_ops_add "$(_spilttea_ops_subcommands migrate)" ;;
+	migrate | db | cache)
+		((nargs == 0)) && _spilttea_ops_add "$(_spilttea_ops_subcommands "$cmd")" ;;
+	logs)
+		_spilttea_ops_add "$(_spilttea_ops_services)" ;;
+	diagnose)
+		_spilttea_ops_add "$(_spilttea_ops_issues) since= idle_older_than="
+		# no space after a parameter's '=' (only when all that is left is one)
+		if ((${#COMPREPLY[@]})) && ! printf '%s\n' "${COMPREPLY[@]}" | grep -qv '=$'; then
+			compopt -o nospace 2>/dev/null
+		fi ;;
 	backup)
 		if ((nargs == 0)); then
 			_spilttea_ops_add "$(_spilttea_ops_subcommands backup)"

@@ -112,6 +112,10 @@ expect 'incident --incident INC-1 ' start report
 expect 'incident rotate-secret --' --generate --from-env
 refuse 'incident start --' --apply
 expect 'rollback db --' --to-backup
+expect 'diagnose ' db-pool redis-oom backend-crash since=
+expect 'db vacuum --' --full --table
+refuse 'db size --' --full
+expect 'cache ' info clear
 refuse 'rollback db ' all
 expect 'deploy --checklist --attest ' tests code-review security-review
 expect 'backup --kind ' full schema data
@@ -151,6 +155,7 @@ expect '-c cfg.yaml incident report --incident ' INC-20260101-020000
 refuse '-c cfg.yaml incident report --incident ' current
 expect '-c cfg.yaml deploy ' all postgres web-1
 expect '--config=cfg.yaml rollback ' all web-1
+expect '-c cfg.yaml logs ' postgres web-1
 refuse '-c cfg.yaml deploy ' backend frontend
 expect '-c cfg.yaml health --check ' container.w container_cpu.pg
 expect '-c cfg.yaml restore ' cleanup backup_20260101_020000.sql.gz backup_20260102_020000_schema.sql.zst

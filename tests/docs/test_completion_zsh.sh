@@ -75,6 +75,8 @@ want 'backup --kind ' 'full schema data'
 want '-c cfg.yaml rollback db --to-backup ' 'backup_20260101_020000.sql.gz'
 want 'rollback ' 'db all'
 want 'migrate up --' '--no-backup --reason'
+want 'diagnose ' 'db-pool redis-oom backend-crash'
+want '-c cfg.yaml logs ' 'postgres web-1'
 
 # Two zsh at a time: each line costs an interactive zsh with compinit.
 half=$(((${#lines[@]} + 1) / 2))
