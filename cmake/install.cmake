@@ -4,7 +4,8 @@
 #   bin/spilttea-ops
 #   share/man/man1/*.1, share/man/man5/*.5
 #   share/bash-completion/completions/spilttea-ops     (bash-completion's lazy-load dir)
-#   share/zsh/vendor-completions/_spilttea-ops         (Debian's zsh $fpath entry)
+#   share/zsh/vendor-completions/_spilttea-ops         (prefix /usr, the .deb: Debian's zsh $fpath)
+#   share/zsh/site-functions/_spilttea-ops             (any other prefix, e.g. /usr/local)
 #   share/spilttea-ops/runbooks/*.yaml                 (the built-in runbooks, to copy and adapt)
 #   share/doc/spilttea-ops/{README.md,config.example.yaml,examples/}
 include(GNUInstallDirs)
@@ -19,8 +20,26 @@ install(FILES ${ST_MAN5} DESTINATION ${CMAKE_INSTALL_MANDIR}/man5)
 install(FILES "${CMAKE_SOURCE_DIR}/completion/spilttea-ops.bash"
         DESTINATION ${CMAKE_INSTALL_DATADIR}/bash-completion/completions
         RENAME spilttea-ops)
-install(FILES "${CMAKE_SOURCE_DIR}/completion/_spilttea-ops"
-        DESTINATION ${CMAKE_INSTALL_DATADIR}/zsh/vendor-completions)
+# zsh's $fpath on Debian holds /usr/local/share/zsh/site-functions and
+# /usr/share/zsh/vendor-completions (no /usr/share/zsh/site-functions), so the
+# directory depends on the prefix, which `cmake --install --prefix` and CPack
+# choose only at install time: decided there. CPack installs under
+# STAGING/usr, hence "ends in /usr". ST_ZSH_COMPLETION_DIR (relative to the
+# prefix) overrides the choice.
+set(ST_ZSH_COMPLETION_DIR "" CACHE STRING
+    "zsh completion directory relative to the prefix (empty: vendor-completions for /usr, else site-functions)")
+install(CODE "
+  set(st_zsh_dir \"${ST_ZSH_COMPLETION_DIR}\")
+  if(st_zsh_dir STREQUAL \"\")
+    if(CMAKE_INSTALL_PREFIX MATCHES \"(^|/)usr/*$\")
+      set(st_zsh_dir \"${CMAKE_INSTALL_DATADIR}/zsh/vendor-completions\")
+    else()
+      set(st_zsh_dir \"${CMAKE_INSTALL_DATADIR}/zsh/site-functions\")
+    endif()
+  endif()
+  file(INSTALL DESTINATION \"\${CMAKE_INSTALL_PREFIX}/\${st_zsh_dir}\" TYPE FILE
+       FILES \"${CMAKE_SOURCE_DIR}/completion/_spilttea-ops\")
+")
 
 file(GLOB ST_RUNBOOK_YAML CONFIGURE_DEPENDS "${CMAKE_SOURCE_DIR}/runbooks/*.yaml")
 install(FILES ${ST_RUNBOOK_YAML} DESTINATION ${CMAKE_INSTALL_DATADIR}/spilttea-ops/runbooks)

@@ -56,6 +56,21 @@ cmp -s "$src/completion/spilttea-ops.bash" "$tmp/root/usr/share/bash-completion/
 "$bin" runbook check "$tmp"/root/usr/share/spilttea-ops/runbooks/*.yaml >/dev/null ||
 	err "the installed runbooks do not pass 'runbook check'"
 
+# zsh looks in /usr/share/zsh/vendor-completions for a /usr install (Debian's
+# $fpath) and in PREFIX/share/zsh/site-functions for any other prefix.
+if ! out=$(DESTDIR="$tmp/local" cmake --install "$build" --prefix /usr/local 2>&1); then
+	err "cmake --install --prefix /usr/local failed: $out"
+fi
+[[ -f $tmp/local/usr/local/share/zsh/site-functions/_spilttea-ops ]] ||
+	err "--prefix /usr/local: no share/zsh/site-functions/_spilttea-ops"
+[[ ! -e $tmp/local/usr/local/share/zsh/vendor-completions ]] ||
+	err "--prefix /usr/local: zsh completion in vendor-completions, which zsh does not read there"
+if command -v zsh >/dev/null; then
+	fp=$(zsh -f -c 'print -l $fpath')
+	grep -qx /usr/share/zsh/vendor-completions <<<"$fp" || err "zsh's \$fpath lacks /usr/share/zsh/vendor-completions"
+	grep -qx /usr/local/share/zsh/site-functions <<<"$fp" || err "zsh's \$fpath lacks /usr/local/share/zsh/site-functions"
+fi
+
 # 2. The .deb.
 if ! out=$(cd "$build" && cpack -G DEB -B "$tmp/pkg" 2>&1); then
 	err "cpack -G DEB failed: $out"
