@@ -8,6 +8,9 @@ bin=${ST_BINARY:?ST_BINARY must name the spilttea-ops binary}
 fail=0
 err() { echo "FAIL: $*" >&2; fail=1; }
 unset SPILTTEA_OPS_CONFIG
+src=${ST_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
+# shellcheck source=SCRIPTDIR/help_parse.sh
+. "$src/tests/docs/help_parse.sh"
 
 check_help() { # label, then the command line
 	local label=$1 out rc n last
@@ -37,11 +40,22 @@ check_help "spilttea-ops --help" "$bin" --help
 check_help "spilttea-ops help" "$bin" help
 mapfile -t commands < <("$bin" --help | awk '/^commands:/{on=1; next} on && /^  [a-z]/{print $1} on && /^$/{on=0}')
 ((${#commands[@]} >= 8)) || err "only ${#commands[@]} commands in --help"
+# The global help lists exactly the commands of cmd/main.c's table, so every
+# registered command is checked below (and by test_man, test_completion_*).
+table=$(sed -n '/^static const struct command commands\[\] = {/,/^};/p' "$src/cmd/main.c" |
+	sed -nE 's/^[[:space:]]*\{ *"([a-z-]+)", *cmd_.*/\1/p' | sort)
+(($(wc -l <<<"$table") >= 8)) || err "read only $(wc -l <<<"$table") commands from cmd/main.c's table"
+[[ $table == "$(printf '%s\n' "${commands[@]}" | sort)" ]] ||
+	err "--help's commands differ from cmd/main.c's table:"$'\n'"$(diff <(echo "$table") <(printf '%s\n' "${commands[@]}" | sort))"
 for c in "${commands[@]}"; do
 	check_help "spilttea-ops $c --help" "$bin" "$c" --help
 	check_help "spilttea-ops help $c" "$bin" help "$c"
 	# same text either way
 	[[ $("$bin" "$c" --help) == "$("$bin" help "$c")" ]] || err "'$c --help' and 'help $c' differ"
+	# 'backup list --help' and the like: the command's help (or its own)
+	for s in $(help_subcommands "$bin" "$c"); do
+		check_help "spilttea-ops $c $s --help" "$bin" "$c" "$s" --help
+	done
 done
 
 # Usage errors go to stderr with a hint naming the help, exit 2.

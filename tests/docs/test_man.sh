@@ -63,6 +63,15 @@ for f in "${pages[@]}"; do
 	fi
 done
 
+# Every environment variable the sources read (but the ones every program
+# reads) is in spilttea-ops(1)'s ENVIRONMENT.
+envs=$(sed -n '/^\.Sh ENVIRONMENT$/,/^\.Sh /p' "$man/spilttea-ops.1")
+for v in $(cat "$src"/cmd/*.[ch] "$src"/lib/*.[ch] | grep -oE '\b(secure_)?getenv\("[A-Z_][A-Z0-9_]*"\)|"SPILTTEA_[A-Z_]+"' |
+	grep -oE '[A-Z_][A-Z0-9_]+' | sort -u); do
+	case $v in HOME | PATH | TMPDIR | TERM | USER | LOGNAME) continue ;; esac
+	grep -q "^\.It Ev $v\b" <<<"$envs" || err "spilttea-ops(1) ENVIRONMENT lacks $v, which the sources read"
+done
+
 # 4. man -l renders every page, without warnings from groff.
 for f in "${pages[@]}"; do
 	if ! out=$(MANWIDTH=80 MAN_KEEP_FORMATTING= man --warnings -l "$f" 2>&1 >/dev/null); then
