@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # examples/: the systemd units and the crontab's backup line are what
 # 'backup schedule --print' prints for an installed binary; every
-# spilttea-ops command line in the examples and in the README's code blocks
-# names a command of the binary and only options it documents; the YAML
-# files parse. No sandbox needed.
+# spilttea-ops command line in the examples, in the README's code blocks and
+# in the man pages' examples names a command of the binary and only options
+# it documents, and 'run NAME k=v' / 'runbook show NAME' name a runbook and
+# its parameters; the YAML files parse. No sandbox needed.
 set -uo pipefail
 src=${ST_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 bin=${ST_BINARY:?ST_BINARY must name the spilttea-ops binary}
@@ -52,9 +53,15 @@ while read -r c; do
 	"$bin" "$c" --help >"$tmp/help.$c"
 done <"$tmp/commands"
 "$bin" --help | sed -n '/^global options/,/^$/p' >"$tmp/help.global"
-python3 - "$ex" "$tmp" "$src/README.md" <<'PY' || fail=1
+"$bin" runbook list --format names >"$tmp/runbooks"
+while read -r r; do
+	"$bin" runbook show "$r" | sed -n '/^params:$/,/^[a-z]/p' |
+		sed -nE 's/^  ([a-z_][a-z0-9_]*) = .*/\1/p' >"$tmp/params.$r"
+done <"$tmp/runbooks"
+python3 - "$ex" "$tmp" "$src/README.md" "$src/man" <<'PY' || fail=1
 import os, re, sys
-ex, tmp, readme = sys.argv[1], sys.argv[2], sys.argv[3]
+ex, tmp, readme, mandir = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
+runbooks = open(os.path.join(tmp, "runbooks")).read().split()
 commands = open(os.path.join(tmp, "commands")).read().split()
 glob = set(re.findall(r"--[a-z][a-z0-9-]*", open(os.path.join(tmp, "help.global")).read()))
 bad, checked = 0, 0
@@ -62,6 +69,18 @@ bad, checked = 0, 0
 def lines_of(path):
     """(number, line, comment) of the lines to read: every line of an
     example; the fenced code of the README (a '#' there starts a comment)."""
+    if path.startswith(mandir):
+        literal = False
+        for n, line in enumerate(open(path), 1):
+            if line.startswith(".Bd -literal"):
+                literal = True
+            elif line.startswith(".Ed"):
+                literal = False
+            elif line.startswith(".Dl "):
+                yield n, line[4:], False
+            elif literal and not line.startswith("."):
+                yield n, line, False
+        return
     if path != readme:
         for n, line in enumerate(open(path), 1):
             yield n, line, re.match(r"\s*(#|//)", line) is not None
@@ -102,6 +121,23 @@ def check(path, shown):
                     bad += 1
                 continue
             checked += 1
+            rest = words[words.index(cmd) + 1:]
+            rb = None
+            if cmd == "run" and rest:
+                rb, args = rest[0], rest[1:]
+            elif cmd == "runbook" and len(rest) > 1 and rest[0] == "show":
+                rb, args = rest[1], rest[2:]
+            if rb and not rb.startswith("-") and not rb.isupper() and not comment:
+                if rb not in runbooks:
+                    print("FAIL: %s: no runbook '%s'" % (where, rb))
+                    bad += 1
+                else:
+                    params = open(os.path.join(tmp, "params." + rb)).read().split()
+                    for a in args:
+                        k = a.split("=")[0]
+                        if "=" in a and not k.isupper() and k not in params:
+                            print("FAIL: %s: runbook '%s' has no parameter '%s'" % (where, rb, k))
+                            bad += 1
             help = open(os.path.join(tmp, "help." + cmd)).read()
             for w in words:
                 o = w.split("=")[0]
@@ -114,8 +150,12 @@ for root, _, files in os.walk(ex):
         check(os.path.join(root, name), lambda p: "examples/" + os.path.relpath(p, ex))
 n_examples = checked
 check(readme, lambda p: "README.md")
-if n_examples < 10 or checked - n_examples < 40:
-    print("FAIL: only %d command lines in examples/ and %d in README.md" % (n_examples, checked - n_examples))
+n_readme = checked - n_examples
+for name in sorted(os.listdir(mandir)):
+    check(os.path.join(mandir, name), lambda p: "man/" + os.path.basename(p))
+n_man = checked - n_examples - n_readme
+if n_examples < 10 or n_readme < 40 or n_man < 60:
+    print("FAIL: only %d command lines in examples/, %d in README.md, %d in man/" % (n_examples, n_readme, n_man))
     bad += 1
 sys.exit(1 if bad else 0)
 PY
