@@ -26,7 +26,7 @@
 static const char backup_usage[] =
 	"usage: spilttea-ops backup [--kind K] [--dir DIR] [--compress C] [--level N]\n"
 	"                           [--database NAME] [--metrics-file FILE] [--quiet]\n"
-	"       spilttea-ops backup list [--dir DIR] [--format text|json]\n"
+	"       spilttea-ops backup list [--dir DIR] [--format text|json|names]\n"
 	"       spilttea-ops backup verify FILE|--all [--dir DIR]\n"
 	"       spilttea-ops backup prune [--dry-run] [--dir DIR]\n"
 	"       spilttea-ops backup test-restore FILE [--dir DIR]\n"
@@ -322,6 +322,7 @@ static const char *age_text(double seconds, char *buf, size_t size)
 	return time_format_duration(seconds, buf, size);
 }
 
+/* json: 0 text, 1 JSON, 2 names only (one a line, for shell completion) */
 static int do_list(struct ctx *ctx, const char *dir, int json)
 {
 	struct backup_listing l;
@@ -333,6 +334,12 @@ static int do_list(struct ctx *ctx, const char *dir, int json)
 	if ((rc = backup_list(dir, &l, &err)) != 0) {
 		cmd_print_error(ctx, &err);
 		return cmd_exit_status(rc);
+	}
+	if (json == 2) {
+		for (i = 0; i < l.count; i++)
+			puts(l.entries[i].name);
+		backup_listing_release(&l);
+		return ST_EXIT_OK;
 	}
 	if (json) {
 		json_t *arr = json_array();
@@ -662,9 +669,11 @@ int cmd_backup(int argc, char **argv, struct ctx *ctx)
 			return cmd_usage_error(ctx, "option '%s' needs a value", a);
 	}
 	if (ctx->format && strcmp(ctx->format, "text")) {
-		if (!(sub && !strcmp(sub, "list") && !strcmp(ctx->format, "json")))
-			return cmd_usage_error(ctx, "format '%s' is only for 'backup list' (text or json)", ctx->format);
-		json = 1;
+		if (!(sub && !strcmp(sub, "list") &&
+		      (!strcmp(ctx->format, "json") || !strcmp(ctx->format, "names"))))
+			return cmd_usage_error(ctx, "format '%s' is only for 'backup list' (text, json or names)",
+					       ctx->format);
+		json = !strcmp(ctx->format, "json") ? 1 : 2;
 	}
 	if (!t.dir)
 		t.dir = ctx->config->backup.dir;

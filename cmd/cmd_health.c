@@ -38,10 +38,10 @@ static const char usage[] =
 	"\n"
 	"  --check NAME     a check id, or its group ('postgres'); repeatable\n"
 	"  --format FMT     text (default), json, nagios, prometheus\n"
-	"  --output FILE    write atomically, mode 0644 (node_exporter textfile); no stdout\n"
+	"  --output FILE    write atomically, mode 0644 (node_exporter textfile)\n"
 	"  --watch SECONDS  run again every SECONDS until interrupted\n"
 	"  -q               text: one status line, and only when not all is OK\n"
-	"  -v               details (top queries, last error lines...); nagios: long output\n"
+	"  -v               details (top queries, last error lines); nagios: long output\n"
 	"\n"
 	"checks (man spilttea-ops-health says what each one measures):\n"
 	"  backend.health  backend.error_rate  frontend.reachable\n"
@@ -57,7 +57,7 @@ static const char usage[] =
 	"  spilttea-ops health\n"
 	"  spilttea-ops health --check redis --check postgres.connections -v\n"
 	"  spilttea-ops health --format nagios\n"
-	"  spilttea-ops health --format prometheus --output /var/lib/node_exporter/textfile/spilttea.prom\n"
+	"  spilttea-ops health --format prometheus --output /var/lib/prom/st.prom\n"
 	"  spilttea-ops health --watch 10\n";
 
 /* Usage errors exit UNKNOWN like every other failure of a plugin. */

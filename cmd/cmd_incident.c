@@ -566,7 +566,7 @@ static int sub_contain(struct ctx *ctx, struct opts *o, struct job *j)
 			       json_is_true(json_object_get(s, "was_running")) ? "" : ": was not running");
 	}
 	if (status == 0)
-		printf("contained: every service is stopped; start them with 'docker start' once it is safe\n");
+		printf("contained: every service is stopped; start them with 'spilttea-ops run start-all' once it is safe\n");
 	return status;
 }
 

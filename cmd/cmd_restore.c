@@ -157,6 +157,11 @@ static int run_plan(struct ctx *ctx, const char *name, char **kv, int nkv, const
 	}
 out:
 	if (rc) {
+		/* Aborted before anything was done and nothing said why next: the
+		 * backup itself failed its check. */
+		if (rc == ST_EABORTED && !err.hint[0] && report.ok == 0)
+			st_error_hint(&err, "see the backups with 'spilttea-ops backup list'; check one "
+				      "with 'spilttea-ops backup verify FILE'");
 		cmd_print_error(ctx, &err);
 		if (!ctx->quiet && report.run_id[0])
 			fprintf(stderr, "%s stopped: %zu ok, %zu failed, %zu undone%s (journal run %s)\n",
