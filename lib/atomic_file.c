@@ -205,6 +205,11 @@ const char *atomic_file_temp_path(const struct atomic_file *af)
 
 int atomic_file_commit(struct atomic_file *af, struct st_error *err)
 {
+	return atomic_file_commit_renamed(af, NULL, err);
+}
+
+int atomic_file_commit_renamed(struct atomic_file *af, int *renamed_out, struct st_error *err)
+{
 	int dfd = -1;
 	int rc = 0;
 	int renamed = 0;
@@ -238,6 +243,8 @@ out:
 	if (!renamed)
 		unlink(af->temp_path);
 	af_free(af);
+	if (renamed_out)
+		*renamed_out = renamed;
 	return rc;
 }
 

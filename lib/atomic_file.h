@@ -58,6 +58,12 @@ const char *atomic_file_temp_path(const struct atomic_file *af);
  * left as it was. ST_EIO. */
 int atomic_file_commit(struct atomic_file *af, struct st_error *err);
 
+/* atomic_file_commit(), also saying in *renamed whether the rename was done:
+ * when it fails after that (the directory could not be synced), the new
+ * file is in place under its final name and only its durability is in
+ * doubt, so a caller must not undo what it published with it. */
+int atomic_file_commit_renamed(struct atomic_file *af, int *renamed, struct st_error *err);
+
 /* Removes the temporary file and frees af. NULL-safe. */
 void atomic_file_abort(struct atomic_file *af);
 

@@ -413,14 +413,21 @@ int backup_create(const struct backup_request *rq, struct backup_outcome *out, s
 	out->verify_seconds = sr.verify_seconds;
 
 	/* Manifest first, then the rename that publishes the backup: a backup
-	 * under its final name always has its manifest. */
+	 * under its final name always has its manifest. A manifest whose save
+	 * failed after its own rename is removed below like any other. */
+	manifest_saved = 1;
 	if ((rc = backup_manifest_save(dir, m, err)) != 0)
 		goto out;
-	manifest_saved = 1;
-	rc = atomic_file_commit(af, err);
-	af = NULL;
-	if (rc == 0)
-		manifest_saved = 0;
+	{
+		int renamed = 0;
+
+		rc = atomic_file_commit_renamed(af, &renamed, err);
+		af = NULL;
+		/* Once renamed the backup is published (only the directory sync
+		 * failed): removing its manifest would orphan it. */
+		if (renamed)
+			manifest_saved = 0;
+	}
 out:
 	if (counter.started) {
 		PGcancel *cancel = PQgetCancel(pg_raw(conn));

@@ -3,11 +3,29 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <errno.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 
 #include "atomic_file.h"
 #include "testutil.h"
+
+/* fsync() of a directory fails while this is set (a full or failing disk
+ * after the rename): this definition takes the place of libc's for the
+ * whole test program. */
+static int fail_dir_fsync;
+
+int fsync(int fd)
+{
+	struct stat st;
+
+	if (fail_dir_fsync && fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+		errno = EIO;
+		return -1;
+	}
+	return (int)syscall(SYS_fsync, fd);
+}
 
 struct fx {
 	char *dir;
@@ -262,6 +280,44 @@ static void test_symlink_rewrites_the_target(void **state)
 	assert_true(S_ISLNK(st.st_mode));
 }
 
+/* The rename happened but the directory could not be synced: the caller
+ * learns both that the commit failed and that the file is in place (a
+ * backup keeps its manifest then). */
+static void test_commit_reports_the_rename(void **state)
+{
+	struct fx *fx = *state;
+	struct st_error err = { 0 };
+	struct atomic_file *af = NULL;
+	int renamed = -1;
+	char *got;
+
+	assert_int_equal(atomic_file_open(fx->path, 0600, &af, &err), 0);
+	assert_int_equal(atomic_file_write(af, "new", 3, &err), 0);
+	fail_dir_fsync = 1;
+	assert_int_equal(atomic_file_commit_renamed(af, &renamed, &err), ST_EIO);
+	fail_dir_fsync = 0;
+	assert_non_null(strstr(err.message, "cannot sync directory"));
+	assert_int_equal(renamed, 1);
+	got = tu_read(fx->path);
+	assert_string_equal(got, "new");
+	free(got);
+
+	/* Before the rename: nothing in place, renamed says so. */
+	assert_int_equal(atomic_file_open(fx->path, 0600, &af, &err), 0);
+	assert_int_equal(unlink(fx->path), 0);
+	assert_int_equal(mkdir(fx->path, 0700), 0);
+	{
+		char inner[700];
+
+		snprintf(inner, sizeof(inner), "%s/keep", fx->path);
+		tu_write(inner, "k");
+	}
+	renamed = -1;
+	assert_int_equal(atomic_file_commit_renamed(af, &renamed, &err), ST_EIO);
+	assert_int_equal(renamed, 0);
+	assert_int_equal(count_partials(fx->dir), 0);
+}
+
 static void test_is_partial(void **state)
 {
 	(void)state;
@@ -303,6 +359,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_missing_directory, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rename_failure_cleans_up, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_symlink_rewrites_the_target, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_commit_reports_the_rename, setup, teardown),
 		cmocka_unit_test(test_is_partial),
 		cmocka_unit_test_setup_teardown(test_mkdirs, setup, teardown),
 	};

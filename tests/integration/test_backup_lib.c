@@ -1,0 +1,136 @@
+/*
+ * lib/backup.h against the sandbox's PostgreSQL, for what the command-line
+ * tests (test_backup.sh) cannot reach: a directory that cannot be synced
+ * after the rename that publishes a backup.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "backup.h"
+#include "config.h"
+#include "sandbox_env.h"
+#include "services.h"
+#include "../unit/testutil.h"
+
+static struct st_config *cfg;
+static struct docker_client *docker;
+
+/* fsync() of the directory fault_dir fails from its fault_after-th call on
+ * (a disk that fails after the rename): this definition takes the place of
+ * libc's for the whole test program. */
+static struct stat fault_dir;
+static int fault_armed, fault_after, fault_seen;
+
+int fsync(int fd)
+{
+	struct stat st;
+
+	if (fault_armed && fstat(fd, &st) == 0 && S_ISDIR(st.st_mode) && st.st_dev == fault_dir.st_dev &&
+	    st.st_ino == fault_dir.st_ino && ++fault_seen >= fault_after) {
+		errno = EIO;
+		return -1;
+	}
+	return (int)syscall(SYS_fsync, fd);
+}
+
+static int setup(void **state)
+{
+	struct st_error err = { 0 };
+
+	(void)state;
+	if (sandbox_require("SPILTTEA_OPS_CONFIG", NULL) != 0)
+		return -1;
+	if (config_load(getenv("SPILTTEA_OPS_CONFIG"), &cfg, &err) != 0 ||
+	    services_docker_open(cfg, &docker, &err) != 0) {
+		fprintf(stderr, "cannot use the sandbox: %s\n", err.message);
+		return -1;
+	}
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	docker_client_free(docker);
+	config_free(cfg);
+	return 0;
+}
+
+static void request_init(struct backup_request *rq, const char *dir)
+{
+	memset(rq, 0, sizeof(*rq));
+	rq->cfg = cfg;
+	rq->docker = docker;
+	rq->dir = dir;
+	rq->kind = BACKUP_KIND_SCHEMA; /* small and quick; the path is the same */
+	rq->codec = BACKUP_CODEC_GZIP;
+	rq->via = cfg->backup.via;
+	rq->lock = 1;
+	rq->command_line = "test_backup_lib";
+}
+
+/* The manifest is written first, then the rename publishes the backup. If
+ * syncing the directory fails after that rename, the backup is in place
+ * under its final name: its manifest must stay with it (a backup without
+ * one is never counted, verified or restored). */
+static void test_manifest_kept_when_published(void **state)
+{
+	char *dir = tu_mkdtemp();
+	struct backup_request rq;
+	struct backup_outcome out;
+	struct backup_manifest m;
+	struct st_error err = { 0 };
+	const char *base;
+	int rc;
+
+	(void)state;
+	assert_non_null(dir);
+	assert_int_equal(stat(dir, &fault_dir), 0);
+	request_init(&rq, dir);
+	fault_seen = 0;
+	fault_after = 2; /* the manifest's directory sync passes, the backup's fails */
+	fault_armed = 1;
+	rc = backup_create(&rq, &out, &err);
+	fault_armed = 0;
+	assert_int_equal(rc, ST_EIO);
+	assert_non_null(strstr(err.message, "cannot sync directory"));
+	assert_int_equal(fault_seen, 2);
+	base = strrchr(out.path, '/') + 1;
+	assert_int_equal(access(out.path, F_OK), 0);
+	memset(&m, 0, sizeof(m));
+	assert_int_equal(backup_manifest_load(dir, base, &m, &err), 0);
+	assert_string_equal(m.sha256, out.manifest.sha256);
+	backup_manifest_release(&m);
+	backup_manifest_release(&out.manifest);
+
+	/* A failure before the rename leaves neither. */
+	request_init(&rq, dir);
+	fault_seen = 0;
+	fault_after = 1;
+	fault_armed = 1;
+	rc = backup_create(&rq, &out, &err);
+	fault_armed = 0;
+	assert_int_equal(rc, ST_EIO);
+	assert_int_equal(tu_count_entries(dir), 2);
+	backup_manifest_release(&out.manifest);
+	tu_rmtree(dir);
+	free(dir);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_manifest_kept_when_published),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
