@@ -297,6 +297,11 @@ if st 4 "concurrent backup" backup --database "$big"; then
   has "$err" "locked by pid $pid" "concurrent backup"
   ok "second concurrent backup exits 4"
 fi
+# verify rewrites manifests: not while a backup sweeps and publishes.
+if st 4 "verify during a backup" backup verify "$good"; then
+  has "$err" "locked by pid $pid" "verify during a backup"
+  ok "verify waits for no backup: exits 4 while one runs"
+fi
 wait "$pid" || fail "first of two concurrent backups failed: $(cat "$tmp/first.out")"
 
 # Disk full: a small tmpfs as backup dir.
