@@ -723,7 +723,7 @@ int cmd_backup(int argc, char **argv, struct ctx *ctx)
 		t.dir = ctx->config->backup.dir;
 
 	if (!sub) {
-		t.codec = (enum backup_codec)ctx->config->backup.compress;
+		t.codec = ctx->config->backup.compress;
 		if (kind && backup_kind_parse(kind, &t.kind, &err) != 0)
 			return cmd_usage_error(ctx, "%s", err.message);
 		if (compress && backup_codec_parse(compress, &t.codec, &err) != 0)

@@ -24,7 +24,7 @@ int cmd_take_backup(void *ud, char *path, size_t size, struct st_error *err)
 	memset(&out, 0, sizeof(out));
 	rq.cfg = ctx->config;
 	rq.kind = BACKUP_KIND_FULL;
-	rq.codec = (enum backup_codec)ctx->config->backup.compress;
+	rq.codec = ctx->config->backup.compress;
 	rq.via = ctx->config->backup.via;
 	rq.lock = 1;
 	rq.command_line = ctx->command_line;

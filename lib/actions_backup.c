@@ -108,7 +108,7 @@ static int act_create(struct engine_call *call, const json_t *args, json_t **res
 	rq.database = arg_str(args, "database");
 	if ((rc = backup_kind_parse(arg_str(args, "kind"), &rq.kind, err)) != 0)
 		return rc;
-	rq.codec = (enum backup_codec)cfg->backup.compress;
+	rq.codec = cfg->backup.compress;
 	rq.via = cfg->backup.via;
 	rq.lock = 0; /* the run holds the backup lock (lock: backup) */
 	rq.cancel = call->cancel;

@@ -195,7 +195,11 @@ static int hook_log_patterns(struct loader *ld, const struct config_key *k, void
 /* ---- the schema --------------------------------------------------------- */
 
 static const char *const via_names[] = { "exec", "local", NULL };
+/* Indexed by enum backup_codec: CT_ENUM stores the index in the field. */
 static const char *const compress_names[] = { "gzip", "zstd", "none", NULL };
+_Static_assert(BACKUP_CODEC_GZIP == 0 && BACKUP_CODEC_ZSTD == 1 && BACKUP_CODEC_NONE == 2,
+	       "compress_names is indexed by enum backup_codec");
+_Static_assert(sizeof(enum backup_codec) == sizeof(int), "CT_ENUM fields are ints");
 
 #define N_OF(a) (sizeof(a) / sizeof((a)[0]))
 #define OFF(f) offsetof(struct st_config, f)

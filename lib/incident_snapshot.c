@@ -463,7 +463,6 @@ static int collect_redis(struct collect *c, struct st_error *err)
  * configured (backup.via), verified end to end, with its manifest beside it. */
 static int collect_database(struct collect *c, struct st_error *err)
 {
-	static const char *const codecs[] = { "gzip", "zstd", "none" };
 	const struct st_config *cfg = c->rq->cfg;
 	struct backup_request rq;
 	struct backup_outcome out;
@@ -485,9 +484,8 @@ static int collect_database(struct collect *c, struct st_error *err)
 	rq.lock = 1;
 	rq.command_line = c->rq->command_line;
 	rq.cancel = c->rq->cancel;
-	if (cfg->backup.compress < 0 || cfg->backup.compress > 2 ||
-	    backup_codec_parse(codecs[cfg->backup.compress], &rq.codec, &berr) != 0 ||
-	    (rq.via == CONFIG_VIA_EXEC && services_docker(c->rq->svc, &d, &berr) != 0))
+	rq.codec = cfg->backup.compress;
+	if (rq.via == CONFIG_VIA_EXEC && services_docker(c->rq->svc, &d, &berr) != 0)
 		return record(c, "database dump (pg_dump, full)", "database", 0, &berr, err);
 	rq.docker = d;
 	rc = backup_create(&rq, &out, &berr);

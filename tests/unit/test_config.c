@@ -239,7 +239,7 @@ static void test_defaults(void **state)
 	assert_int_equal(cfg->backup.keep_days, 7);
 	assert_int_equal(cfg->backup.keep_min, 3);
 	assert_int_equal(cfg->backup.via, CONFIG_VIA_EXEC);
-	assert_int_equal(cfg->backup.compress, CONFIG_COMPRESS_GZIP);
+	assert_int_equal(cfg->backup.compress, BACKUP_CODEC_GZIP);
 	assert_true(cfg->health.timeout == 5);
 	assert_true(cfg->health.log_window == 300);
 	assert_int_equal(cfg->health.containers.count, 1);
@@ -275,7 +275,8 @@ static void test_values_override_defaults(void **state)
 	assert_int_equal(cfg->backup.keep_days, 30);
 	assert_int_equal(cfg->backup.keep_min, 5);
 	assert_int_equal(cfg->backup.via, CONFIG_VIA_LOCAL);
-	assert_int_equal(cfg->backup.compress, CONFIG_COMPRESS_ZSTD);
+	assert_int_equal(cfg->backup.compress, BACKUP_CODEC_ZSTD);
+	assert_string_equal(backup_codec_name(cfg->backup.compress), "zstd");
 	assert_true(cfg->health.timeout == 1.5);
 	assert_true(cfg->health.log_window == 3600);
 	assert_true(cfg->thresholds.disk_percent.warn == 70);
