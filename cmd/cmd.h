@@ -94,5 +94,9 @@ int cmd_checklist(int argc, char **argv, struct ctx *ctx);
 int cmd_rollback_db(int argc, char **argv, struct ctx *ctx);
 extern const char cmd_checklist_usage[];
 extern const char cmd_rollback_db_usage[];
+int cmd_diagnose(int argc, char **argv, struct ctx *ctx);
+int cmd_logs(int argc, char **argv, struct ctx *ctx);
+int cmd_db(int argc, char **argv, struct ctx *ctx);
+int cmd_cache(int argc, char **argv, struct ctx *ctx);
 
 #endif

@@ -5,11 +5,13 @@
  */
 #include "cmd_engine.h"
 #include "../lib/config.h"
+#include "../lib/services.h"
 #include "../lib/timeutil.h"
 #include "../lib/yamltree.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -136,11 +138,47 @@ static void ui_step_end(void *ud, const struct engine_step_event *ev)
 		       ev->index + 1, ev->total, ev->step->name, cmd_color_on(c, COLOR_DIM), dur, tries,
 		       cmd_color_off(c));
 	/* A failure that stops the run is the final error message; only those
-	 * the run survives need their reason here. */
-	if (ev->detail && *ev->detail && ev->result == ENGINE_RESULT_FAILED &&
-	    (ev->phase == ENGINE_PHASE_UNDO || ev->step->continue_on_error))
+	 * the run survives need their reason here (a finding says it itself). */
+	if (ev->detail && *ev->detail && ev->result == ENGINE_RESULT_FAILED && !u->finding &&
+	    (ev->phase == ENGINE_PHASE_UNDO || ev->step->continue_on_error || ev->step->finding))
 		printf("    %s\n", ev->detail);
+	if (u->finding && ev->phase != ENGINE_PHASE_UNDO)
+		fputs(u->finding, stdout);
+	free(u->finding);
+	u->finding = NULL;
 	fflush(stdout);
+}
+
+/* Kept until the step's line is printed (step_end comes after). */
+static void ui_finding(void *ud, const struct engine_finding *f)
+{
+	struct cmd_ui *u = ud;
+	int c = u->ctx->color_stdout;
+	enum cmd_color color = f->status == ENGINE_FINDING_OK     ? COLOR_GREEN
+			       : f->status == ENGINE_FINDING_WARN ? COLOR_YELLOW
+								  : COLOR_RED;
+	char *text = NULL;
+	size_t len = 0;
+	FILE *m;
+
+	free(u->finding);
+	u->finding = NULL;
+	if (u->ctx->quiet || !(m = open_memstream(&text, &len)))
+		return;
+	fprintf(m, "    %s%s%s: %s\n", cmd_color_on(c, color), engine_finding_status_name(f->status),
+		cmd_color_off(c), f->message);
+	if (f->error)
+		fprintf(m, "      cannot check: %s\n", f->error);
+	if (f->why)
+		fprintf(m, "      %s\n", f->why);
+	if (f->fix)
+		fprintf(m, "      fix: %s\n", f->fix);
+	if (f->fix_runbook)
+		fprintf(m, "      automatic fix: spilttea-ops run %s\n", f->fix_runbook);
+	if (fclose(m) == 0)
+		u->finding = text;
+	else
+		free(text);
 }
 
 static void ui_notice(void *ud, const char *message)
@@ -223,4 +261,86 @@ void cmd_engine_ui(struct cmd_ui *state, struct ctx *ctx, struct engine_ui *ui)
 	ui->step_end = ui_step_end;
 	ui->notice = ui_notice;
 	ui->confirm = ui_confirm;
+	ui->finding = ui_finding;
+}
+
+void cmd_engine_ui_release(struct cmd_ui *state)
+{
+	free(state->finding);
+	state->finding = NULL;
+}
+
+/* ---- running a named runbook ----------------------------------------- */
+
+static volatile sig_atomic_t run_interrupted;
+
+static void run_on_signal(int sig)
+{
+	if (run_interrupted) {
+		signal(sig, SIG_DFL);
+		raise(sig);
+		return;
+	}
+	run_interrupted = 1;
+}
+
+int cmd_engine_run_named(struct ctx *ctx, const char *name, int argc, char **kv, int quiet,
+			 struct engine_report *report, struct st_error *err)
+{
+	struct engine_registry *reg = NULL;
+	struct runbook_catalog *cat = NULL;
+	struct runbook *rb = NULL;
+	struct engine_options opts;
+	struct engine_ui ui;
+	struct cmd_ui ui_state = { 0 };
+	struct services services;
+	struct sigaction sa, old_int, old_term, old_hup;
+	struct ctx quiet_ctx = *ctx;
+	json_t *params = NULL;
+	int rc, signals_set = 0;
+
+	memset(report, 0, sizeof(*report));
+	services_init(&services, ctx->config);
+	/* Ctrl-C, SIGTERM and SIGHUP stop after the current step (also while
+	 * the runbooks load: the engine then stops before the first step). */
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = run_on_signal;
+	sigemptyset(&sa.sa_mask);
+	run_interrupted = 0;
+	if (sigaction(SIGINT, &sa, &old_int) == 0 && sigaction(SIGTERM, &sa, &old_term) == 0 &&
+	    sigaction(SIGHUP, &sa, &old_hup) == 0)
+		signals_set = 1;
+	if ((rc = cmd_engine_open(ctx->config, &reg, &cat, err)) != 0 ||
+	    (rc = runbook_catalog_load(cat, name, &rb, err)) != 0 ||
+	    (rc = engine_params_parse(rb, argc, kv, &params, err)) != 0)
+		goto out;
+	quiet_ctx.quiet = ctx->quiet || quiet;
+	cmd_engine_ui(&ui_state, &quiet_ctx, &ui);
+	memset(&opts, 0, sizeof(opts));
+	opts.state_dir = ctx->config->state_dir;
+	opts.command_line = ctx->command_line;
+	opts.dry_run = ctx->dry_run;
+	opts.assume_yes = ctx->yes;
+	opts.lookup_config = cmd_engine_lookup_config;
+	opts.config_ud = ctx->config;
+	opts.config = ctx->config;
+	opts.services = &services;
+	opts.cancel = &run_interrupted;
+	opts.ui = &ui;
+	opts.keep_results = 1;
+
+	rc = engine_run(rb, params, &opts, report, err);
+out:
+	if (signals_set) {
+		sigaction(SIGINT, &old_int, NULL);
+		sigaction(SIGTERM, &old_term, NULL);
+		sigaction(SIGHUP, &old_hup, NULL);
+	}
+	cmd_engine_ui_release(&ui_state);
+	services_release(&services);
+	json_decref(params);
+	runbook_free(rb);
+	runbook_catalog_free(cat);
+	engine_registry_free(reg);
+	return rc;
 }

@@ -35,7 +35,22 @@ int cmd_engine_optional_config(const struct ctx *ctx, struct st_config **out,
 struct cmd_ui {
 	struct ctx *ctx;
 	int progress_open;     /* a "... step" line waits for its result */
+	char *finding;         /* a finding step's conclusion, printed after its step line; owned */
 };
 void cmd_engine_ui(struct cmd_ui *state, struct ctx *ctx, struct engine_ui *ui);
+/* Frees what the UI state holds. */
+void cmd_engine_ui_release(struct cmd_ui *state);
+
+/*
+ * Runs the runbook name (built-in or from runbooks_dir) with key=value
+ * words, as `run` does: journaled, locked, confirmations through the
+ * terminal (--yes answers them), --dry-run prints the plan, Ctrl-C stops
+ * after the current step and undoes. quiet: no step lines (for JSON
+ * output). *report is filled, with report->results (caller frees with
+ * json_decref). Returns 0 or the engine's ST_E* code with err filled
+ * (ST_EUSAGE / ST_ECONFIG: the runbook or a parameter is wrong).
+ */
+int cmd_engine_run_named(struct ctx *ctx, const char *name, int argc, char **kv, int quiet,
+			 struct engine_report *report, struct st_error *err);
 
 #endif

@@ -74,7 +74,7 @@ int cmd_run(int argc, char **argv, struct ctx *ctx)
 	struct engine_options opts;
 	struct engine_report report;
 	struct engine_ui ui;
-	struct cmd_ui ui_state;
+	struct cmd_ui ui_state = { 0 };
 	struct services services;
 	struct sigaction sa, old_int, old_term, old_hup;
 	const char *target = NULL, *incident = NULL;
@@ -125,6 +125,20 @@ int cmd_run(int argc, char **argv, struct ctx *ctx)
 		status = cmd_usage_error(ctx, "run has no format '%s' (only text)", ctx->format);
 		goto out;
 	}
+	/* From here on a signal stops the run cleanly, also one that comes
+	 * while the runbooks load: the engine then stops before the first
+	 * step. */
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sa.sa_flags = 0; /* no SA_RESTART: a prompt or a sleep must wake up */
+	interrupted = 0;
+	/* SIGHUP (the terminal or ssh session went away) stops like SIGTERM:
+	 * undo, journal, release the lock. */
+	if (sigaction(SIGINT, &sa, &old_int) == 0 && sigaction(SIGTERM, &sa, &old_term) == 0 &&
+	    sigaction(SIGHUP, &sa, &old_hup) == 0)
+		signals_set = 1;
+
 	if (cmd_engine_open(ctx->config, &reg, &cat, &err) != 0 ||
 	    runbook_catalog_load(cat, target, &rb, &err) != 0 ||
 	    engine_params_parse(rb, nkv, kv, &params, &err) != 0) {
@@ -148,17 +162,6 @@ int cmd_run(int argc, char **argv, struct ctx *ctx)
 	opts.cancel = &interrupted;
 	opts.ui = &ui;
 
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	sa.sa_flags = 0; /* no SA_RESTART: a prompt or a sleep must wake up */
-	interrupted = 0;
-	/* SIGHUP (the terminal or ssh session went away) stops like SIGTERM:
-	 * undo, journal, release the lock. */
-	if (sigaction(SIGINT, &sa, &old_int) == 0 && sigaction(SIGTERM, &sa, &old_term) == 0 &&
-	    sigaction(SIGHUP, &sa, &old_hup) == 0)
-		signals_set = 1;
-
 	if (ctx->dry_run && !ctx->quiet)
 		printf("dry run: nothing will be run, locked or written\n");
 	rc = engine_run(rb, params, &opts, &report, &err);
@@ -176,13 +179,20 @@ int cmd_run(int argc, char **argv, struct ctx *ctx)
 
 		char failed[64] = "";
 
+		char findings[96] = "";
+
 		if (report.failed)
-			snprintf(failed, sizeof(failed), ", %zu failed (continue_on_error)", report.failed);
-		printf("runbook %s done: %zu ok, %zu skipped%s in %s (journal run %s)\n", rb->name,
+			snprintf(failed, sizeof(failed), ", %zu failed (the run went on)", report.failed);
+		if (report.findings[0] + report.findings[1] + report.findings[2])
+			snprintf(findings, sizeof(findings), "; findings: %zu ok, %zu warn, %zu problem",
+				 report.findings[ENGINE_FINDING_OK], report.findings[ENGINE_FINDING_WARN],
+				 report.findings[ENGINE_FINDING_PROBLEM]);
+		printf("runbook %s done: %zu ok, %zu skipped%s in %s (journal run %s)%s\n", rb->name,
 		       report.ok, report.skipped, failed,
-		       time_format_duration(report.duration, dur, sizeof(dur)), report.run_id);
+		       time_format_duration(report.duration, dur, sizeof(dur)), report.run_id, findings);
 	}
 out:
+	cmd_engine_ui_release(&ui_state);
 	services_release(&services);
 	if (signals_set) {
 		sigaction(SIGINT, &old_int, NULL);

@@ -34,6 +34,10 @@ static const struct command commands[] = {
 	{ "backup", cmd_backup, CMD_NEEDS_CONFIG, "back up the database (verified), list, verify, prune, test-restore" },
 	{ "restore", cmd_restore, CMD_NEEDS_CONFIG, "restore a backup into a new database and swap it in" },
 	{ "migrate", cmd_migrate, CMD_NEEDS_CONFIG, "Prisma migrations: status, plan, up (verified backup first), resolve" },
+	{ "logs", cmd_logs, CMD_NEEDS_CONFIG, "show, filter and count the services' logs" },
+	{ "db", cmd_db, CMD_NEEDS_CONFIG, "database sizes, connections, slow queries; kill-idle, vacuum" },
+	{ "cache", cmd_cache, CMD_NEEDS_CONFIG, "Redis memory, clients, hit rate; clear keys by pattern" },
+	{ "diagnose", cmd_diagnose, CMD_NEEDS_CONFIG, "find the runbook's common issues; --fix applies safe fixes" },
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))

@@ -9,5 +9,6 @@ const struct engine_action *const actions_builtin_tables[] = {
 	actions_redis,
 	actions_http,
 	actions_backup,
+	actions_envfile,
 	NULL,
 };

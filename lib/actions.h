@@ -17,7 +17,8 @@ extern const struct engine_action actions_generic[];
  * .env (lib/actions_docker.c). */
 extern const struct engine_action actions_docker[];
 
-/* pg.query, .exec, .connections, .terminate_idle, .analyze (lib/actions_pg.c). */
+/* pg.query, .exec, .ping, .connections, .terminate_idle, .analyze, .vacuum, .vacuum_full
+ * (lib/actions_pg.c). */
 extern const struct engine_action actions_pg[];
 
 /* redis.info, .ping, .count_matching, .delete_matching (lib/actions_redis.c). */
@@ -29,6 +30,8 @@ extern const struct engine_action actions_http[];
 /* backup.verify, backup.create, backup.load, backup.db_* (lib/actions_backup.c):
  * what the restore and restore-cleanup runbooks are made of. */
 extern const struct engine_action actions_backup[];
+/* envfile.read (lib/actions_envfile.c). */
+extern const struct engine_action actions_envfile[];
 
 /* Every built-in table, NULL-terminated. */
 extern const struct engine_action *const actions_builtin_tables[];

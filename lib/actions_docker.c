@@ -460,6 +460,12 @@ static int act_env(struct engine_call *call, const json_t *args, json_t **result
 		json_decref(*result);
 		*result = NULL;
 	}
+	if (*result && (rc = actions_env_extras(call, *result, json_object_get(args, "origins"),
+						actions_arg_str(args, "names_like"), err)) != 0) {
+		json_decref(*result);
+		*result = NULL;
+		return rc;
+	}
 	return with_service(*result, service, err);
 }
 
@@ -509,6 +515,9 @@ static const struct engine_arg_spec logs_grep_args[] = {
 static const struct engine_arg_spec env_args[] = {
 	ACTIONS_TARGET_ARGS,
 	{ "require", ENGINE_ARG_ARRAY, 0, NULL, "names that must be set (result: missing)" },
+	{ "names_like", ENGINE_ARG_STRING, 0, NULL, "prefix: names starting with it (result: matched)" },
+	{ "origins", ENGINE_ARG_OBJECT, 0, NULL,
+	  "NAME: service or URL whose origin NAME's URL must have (result: origins)" },
 	{ NULL, 0, 0, NULL, NULL },
 };
 

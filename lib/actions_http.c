@@ -9,6 +9,8 @@
 #include "actions_util.h"
 #include "http.h"
 
+#include <math.h>
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -53,6 +55,12 @@ static int act_probe(struct engine_call *call, const json_t *args, json_t **resu
 					       "body_truncated", res.body_truncated, "error",
 					       res.status ? "" : (res.error[0] ? res.error : perr.message))
 				   : NULL;
+	/* For messages: milliseconds to a tenth. */
+	if (*result && json_object_set_new(*result, "latency_ms",
+					   json_real(round(res.latency_s * 10000) / 10))) {
+		json_decref(*result);
+		*result = NULL;
+	}
 	if (*result && expect_body &&
 	    json_object_set_new(*result, "body_match", json_boolean(res.match == HTTP_MATCH_FOUND))) {
 		json_decref(*result);

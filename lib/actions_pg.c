@@ -18,10 +18,12 @@
 #include "actions.h"
 #include "actions_util.h"
 #include "config.h"
+#include "pgmaint.h"
 #include "pgstat.h"
 #include "services.h"
 #include "timeutil.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -162,6 +164,36 @@ static json_t *activity_pids(const struct pg_activity *a, size_t n)
 	return pids;
 }
 
+/* Whether PostgreSQL accepts a connection and answers: a server that
+ * does not is a result (ok false and why), not an error, so a check can
+ * expect it either way. */
+static int act_ping(struct engine_call *call, const json_t *args, json_t **result,
+		    struct st_error *err)
+{
+	struct pg_conn *conn = NULL;
+	struct st_error perr = { 0 };
+	char *version = NULL;
+	double t0 = time_monotonic();
+	int owned = 0, rc;
+
+	rc = actions_pg_conn(call, actions_arg_str(args, "database"), &conn, &owned, &perr);
+	if (rc == 0)
+		rc = pg_query_text(conn, "SHOW server_version", 0, NULL,
+				   actions_arg_num(args, "timeout", 5), &version, &perr);
+	if (rc == ST_ENOMEM || rc == ST_EUSAGE) {
+		*err = perr;
+		goto out;
+	}
+	*result = json_pack("{s:b,s:f,s:s,s:s}", "ok", rc == 0, "latency_s",
+			    round((time_monotonic() - t0) * 1000) / 1000, "server_version",
+			    version ? version : "", "error", rc ? perr.message : "");
+	rc = *result ? 0 : actions_oom(err);
+out:
+	free(version);
+	actions_pg_done(conn, owned);
+	return rc;
+}
+
 static int act_connections(struct engine_call *call, const json_t *args, json_t **result,
 			   struct st_error *err)
 {
@@ -183,10 +215,10 @@ static int act_connections(struct engine_call *call, const json_t *args, json_t 
 				   "max_connections", s.max_connections, "usable", s.usable, "in_use",
 				   s.in_use, "active", s.active, "idle", s.idle, "idle_in_transaction",
 				   s.idle_in_transaction, "unknown", s.unknown, "other", s.other,
-				   "in_database", s.in_database, "percent", s.percent,
+				   "in_database", s.in_database, "percent", round(s.percent * 10) / 10,
 				   "idle_older_than_s", older, "idle_older", (int)nidle,
 				   "idle_older_pids", pids, "longest_idle_s",
-				   nidle ? idle[0].duration_s : 0.0)
+				   nidle ? round(idle[0].duration_s * 10) / 10 : 0.0)
 		       : NULL;
 	if (!*result)
 		rc = actions_oom(err);
@@ -249,6 +281,11 @@ static int act_analyze(struct engine_call *call, const json_t *args, json_t **re
 	double t0 = time_monotonic();
 	int owned = 0, rc;
 
+	/* "" is "every table", so a runbook can pass an optional parameter. */
+	if (table && !*table)
+		table = NULL;
+	if (schema && !*schema)
+		schema = NULL;
 	if (schema && !table)
 		return st_error_set(err, ST_EUSAGE, "'schema' needs 'table'");
 	if ((rc = actions_pg_conn(call, actions_arg_str(args, "database"), &conn, &owned, err)) != 0)
@@ -276,6 +313,86 @@ out:
 	return rc;
 }
 
+/* VACUUM [FULL] [ANALYZE] [table]. VACUUM refuses to run inside a
+ * transaction block, so it goes out on its own, in autocommit. */
+static int vacuum(struct engine_call *call, const json_t *args, int full, json_t **result,
+		  struct st_error *err)
+{
+	const char *table = actions_arg_str(args, "table");
+	const char *schema = actions_arg_str(args, "schema");
+	int analyze = actions_arg_bool(args, "analyze", 0);
+	double timeout = actions_arg_num(args, "timeout", 3600);
+	struct pg_conn *conn = NULL;
+	char *qt = NULL, *qs = NULL, *sql = NULL;
+	long long before = 0, after = 0;
+	double t0;
+	int owned = 0, rc;
+
+	if (table && !*table)
+		table = NULL;
+	if (schema && !*schema)
+		schema = NULL;
+	if (schema && !table)
+		return st_error_set(err, ST_EUSAGE, "'schema' needs 'table'");
+	if ((rc = actions_pg_conn(call, actions_arg_str(args, "database"), &conn, &owned, err)) != 0)
+		goto out;
+	if (PQtransactionStatus(pg_raw(conn)) != PQTRANS_IDLE) {
+		rc = st_error_set(err, ST_EFAILED, "cannot vacuum: the connection is inside a transaction");
+		goto out;
+	}
+	if ((rc = pgmaint_relation_size(conn, schema, table, 30, &before, err)) != 0)
+		goto out;
+	if (table && ((rc = pg_quote_ident(conn, table, &qt, err)) != 0 ||
+		      (schema && (rc = pg_quote_ident(conn, schema, &qs, err)) != 0)))
+		goto out;
+	if (asprintf(&sql, "VACUUM (%s%s%s)%s%s%s%s", full ? "FULL" : "", full && analyze ? ", " : "",
+		     analyze ? "ANALYZE" : "", qt ? " " : "", qs ? qs : "", qs ? "." : "",
+		     qt ? qt : "") < 0) {
+		sql = NULL;
+		rc = actions_oom(err);
+		goto out;
+	}
+	/* "VACUUM ()" is not valid: plain VACUUM takes no list. */
+	if (!full && !analyze) {
+		free(sql);
+		if (asprintf(&sql, "VACUUM%s%s%s%s", qt ? " " : "", qs ? qs : "", qs ? "." : "",
+			     qt ? qt : "") < 0) {
+			sql = NULL;
+			rc = actions_oom(err);
+			goto out;
+		}
+	}
+	t0 = time_monotonic();
+	if ((rc = pg_exec(conn, sql, 0, NULL, timeout, err)) != 0)
+		goto out;
+	if ((rc = pgmaint_relation_size(conn, schema, table, 30, &after, err)) != 0)
+		goto out;
+	*result = json_pack("{s:s,s:b,s:b,s:f,s:I,s:I,s:I}", "table", table ? table : "*", "full", full,
+			    "analyze", analyze, "duration_s", time_monotonic() - t0, "bytes_before",
+			    (json_int_t)before, "bytes_after", (json_int_t)after, "reclaimed_bytes",
+			    (json_int_t)(before > after ? before - after : 0));
+	if (!*result)
+		rc = actions_oom(err);
+out:
+	free(sql);
+	free(qt);
+	free(qs);
+	actions_pg_done(conn, owned);
+	return rc;
+}
+
+static int act_vacuum(struct engine_call *call, const json_t *args, json_t **result,
+		      struct st_error *err)
+{
+	return vacuum(call, args, 0, result, err);
+}
+
+static int act_vacuum_full(struct engine_call *call, const json_t *args, json_t **result,
+			   struct st_error *err)
+{
+	return vacuum(call, args, 1, result, err);
+}
+
 static const struct engine_arg_spec query_args[] = {
 	{ "sql", ENGINE_ARG_STRING, ENGINE_ARG_REQUIRED | ENGINE_ARG_LITERAL, NULL,
 	  "one statement, values as $1, $2 ... (no ${...} in it)" },
@@ -296,6 +413,12 @@ static const struct engine_arg_spec exec_args[] = {
 	{ NULL, 0, 0, NULL, NULL },
 };
 
+static const struct engine_arg_spec ping_args[] = {
+	{ "database", ENGINE_ARG_STRING, 0, NULL, "another database than postgres.database" },
+	{ "timeout", ENGINE_ARG_DURATION, 0, "5s", "statement timeout" },
+	{ NULL, 0, 0, NULL, NULL },
+};
+
 static const struct engine_arg_spec connections_args[] = {
 	{ "idle_older_than", ENGINE_ARG_DURATION, 0, "5m", "idle connections older than this are listed" },
 	{ "timeout", ENGINE_ARG_DURATION, 0, NULL, "statement timeout" },
@@ -309,10 +432,19 @@ static const struct engine_arg_spec terminate_args[] = {
 };
 
 static const struct engine_arg_spec analyze_args[] = {
-	{ "table", ENGINE_ARG_STRING, 0, NULL, "table name as written, e.g. Post (default: every table)" },
+	{ "table", ENGINE_ARG_STRING, 0, NULL, "table name as written, e.g. Post (default or '': every table)" },
 	{ "schema", ENGINE_ARG_STRING, 0, NULL, "schema of table (default: search_path)" },
 	{ "database", ENGINE_ARG_STRING, 0, NULL, "another database than postgres.database" },
 	{ "timeout", ENGINE_ARG_DURATION, 0, "10m", "statement timeout" },
+	{ NULL, 0, 0, NULL, NULL },
+};
+
+static const struct engine_arg_spec vacuum_args[] = {
+	{ "table", ENGINE_ARG_STRING, 0, NULL, "table name as written, e.g. Post (default or '': every table)" },
+	{ "schema", ENGINE_ARG_STRING, 0, NULL, "schema of table (default: search_path)" },
+	{ "analyze", ENGINE_ARG_BOOL, 0, "false", "also update the planner's statistics" },
+	{ "database", ENGINE_ARG_STRING, 0, NULL, "another database than postgres.database" },
+	{ "timeout", ENGINE_ARG_DURATION, 0, "1h", "statement timeout" },
 	{ NULL, 0, 0, NULL, NULL },
 };
 
@@ -322,10 +454,16 @@ const struct engine_action actions_pg[] = {
 	  ENGINE_ACTION_READ_ONLY, act_query },
 	{ "pg.exec", "run a statement that may change data; affected row count", exec_args,
 	  ENGINE_ACTION_DESTRUCTIVE, act_exec },
+	{ "pg.ping", "whether PostgreSQL accepts a connection and answers (ok, error)", ping_args,
+	  ENGINE_ACTION_READ_ONLY, act_ping },
 	{ "pg.connections", "connection saturation and idle connections", connections_args,
 	  ENGINE_ACTION_READ_ONLY, act_connections },
 	{ "pg.terminate_idle", "terminate other clients' connections idle for too long",
 	  terminate_args, ENGINE_ACTION_DESTRUCTIVE, act_terminate_idle },
 	{ "pg.analyze", "ANALYZE a table (or the whole database)", analyze_args, 0, act_analyze },
+	{ "pg.vacuum", "VACUUM a table (or the whole database): reclaims space for reuse",
+	  vacuum_args, 0, act_vacuum },
+	{ "pg.vacuum_full", "VACUUM FULL: rewrites tables, locking each one out while it runs",
+	  vacuum_args, ENGINE_ACTION_DESTRUCTIVE, act_vacuum_full },
 	{ NULL, NULL, NULL, 0, NULL },
 };

@@ -6,6 +6,7 @@
 #include "actions_util.h"
 #include "timeutil.h"
 
+#include <math.h>
 #include <string.h>
 
 static int act_info(struct engine_call *call, const json_t *args, json_t **result,
@@ -39,7 +40,8 @@ static int act_info(struct engine_call *call, const json_t *args, json_t **resul
 				  "used_memory", (json_int_t)s.used_memory, "used_memory_rss",
 				  (json_int_t)s.used_memory_rss, "used_memory_peak",
 				  (json_int_t)s.used_memory_peak, "maxmemory", (json_int_t)s.maxmemory,
-				  "maxmemory_policy", s.maxmemory_policy, "memory_percent", s.memory_percent,
+				  "maxmemory_policy", s.maxmemory_policy, "memory_percent",
+				  s.memory_percent < 0 ? s.memory_percent : round(s.memory_percent * 10) / 10,
 				  "connected_clients", (json_int_t)s.connected_clients, "blocked_clients",
 				  (json_int_t)s.blocked_clients, "rejected_connections",
 				  (json_int_t)s.rejected_connections, "evicted_keys",

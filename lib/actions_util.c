@@ -5,6 +5,7 @@
 #include "services.h"
 #include "text.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -231,13 +232,38 @@ static int cmp_str(const void *a, const void *b)
 	return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
+/* key: the strings of list joined by ", " ("none" when empty), for
+ * messages. 0 or -1. */
+static int set_joined(json_t *obj, const char *key, const json_t *list)
+{
+	char *text = NULL;
+	size_t len = 0, i;
+	FILE *m = open_memstream(&text, &len);
+	json_t *v;
+	int rc;
+
+	if (!m)
+		return -1;
+	json_array_foreach(list, i, v)
+		fprintf(m, "%s%s", i ? ", " : "", json_string_value(v) ? json_string_value(v) : "");
+	if (!json_array_size(list))
+		fputs("none", m);
+	if (fclose(m) != 0) {
+		free(text);
+		return -1;
+	}
+	rc = json_object_set_new(obj, key, json_string(text));
+	free(text);
+	return rc;
+}
+
 json_t *actions_env_summary(const json_t *env, const json_t *require)
 {
 	json_t *out = json_object(), *names = json_array(), *vars = json_object(),
-	       *hidden = json_array(), *missing = NULL, *v;
+	       *hidden = json_array(), *empty = json_object(), *missing = NULL, *v;
 	const char **sorted = NULL;
 	size_t n = json_array_size(env), i, m = 0;
-	int ok = out && names && vars && hidden;
+	int ok = out && names && vars && hidden && empty;
 
 	sorted = calloc(n + 1, sizeof(*sorted));
 	ok = ok && sorted;
@@ -261,6 +287,11 @@ json_t *actions_env_summary(const json_t *env, const json_t *require)
 		}
 		v = shown ? actions_text(shown, strlen(shown)) : NULL;
 		ok = ok && v && json_object_set_new(vars, name, v) == 0;
+		/* "***" hides whether a secret is set to "": remember it. */
+		if (ok && !eq[1])
+			ok = json_object_set_new(empty, name, json_true()) == 0;
+		else if (ok)
+			json_object_del(empty, name);
 		free(shown);
 		free(name);
 	}
@@ -283,12 +314,13 @@ json_t *actions_env_summary(const json_t *env, const json_t *require)
 
 			if (!ok || !want)
 				continue;
-			if (!have || !json_string_length(have))
+			if (!have || !json_string_length(have) || json_object_get(empty, want))
 				ok = json_array_append_new(missing, json_string(want)) == 0;
 		}
 		ok = ok && json_object_set_new(out, "missing_count",
 					       json_integer((json_int_t)json_array_size(missing))) == 0;
 		ok = ok && json_object_set(out, "missing", missing) == 0;
+		ok = ok && set_joined(out, "missing_text", missing) == 0;
 	}
 	ok = ok && json_object_set_new(out, "count", json_integer((json_int_t)m)) == 0;
 	ok = ok && json_object_set(out, "names", names) == 0;
@@ -298,12 +330,161 @@ json_t *actions_env_summary(const json_t *env, const json_t *require)
 	json_decref(names);
 	json_decref(vars);
 	json_decref(hidden);
+	json_decref(empty);
 	json_decref(missing);
 	if (!ok) {
 		json_decref(out);
 		return NULL;
 	}
 	return out;
+}
+
+int actions_url_origin(const char *url, char *out, size_t size)
+{
+	const char *p = url, *auth, *end, *at, *host, *host_end, *port = NULL;
+	char scheme[8];
+	size_t n, i;
+	int w;
+
+	if (!url || size == 0)
+		return -1;
+	auth = strstr(url, "://");
+	if (!auth || (size_t)(auth - url) >= sizeof(scheme) || auth == url)
+		return -1;
+	for (i = 0; p < auth; p++, i++)
+		scheme[i] = (char)((*p >= 'A' && *p <= 'Z') ? *p + 32 : *p);
+	scheme[i] = '\0';
+	if (strcmp(scheme, "http") && strcmp(scheme, "https"))
+		return -1;
+	auth += 3;
+	end = auth + strcspn(auth, "/?#");
+	/* user:password@ is not part of an origin (and may hold a secret). */
+	at = memrchr(auth, '@', (size_t)(end - auth));
+	host = at ? at + 1 : auth;
+	if (*host == '[') {
+		host_end = memchr(host, ']', (size_t)(end - host));
+		if (!host_end)
+			return -1;
+		host_end++;
+		if (host_end < end && *host_end != ':')
+			return -1;
+	} else {
+		host_end = memchr(host, ':', (size_t)(end - host));
+		if (!host_end)
+			host_end = end;
+	}
+	if (host_end == host)
+		return -1;
+	if (host_end < end) {
+		port = host_end + 1;
+		if (port == end || (size_t)(end - port) > 5 || strspn(port, "0123456789") < (size_t)(end - port))
+			return -1;
+		while (port < end - 1 && *port == '0')
+			port++;
+		/* The scheme's default port is the same origin as no port. */
+		if ((!strcmp(scheme, "http") && end - port == 2 && !strncmp(port, "80", 2)) ||
+		    (!strcmp(scheme, "https") && end - port == 3 && !strncmp(port, "443", 3)))
+			port = NULL;
+	}
+	n = (size_t)(host_end - host);
+	w = snprintf(out, size, "%s://", scheme);
+	if (w < 0 || (size_t)w + n + 1 > size)
+		return -1;
+	for (i = 0; i < n; i++)
+		out[w + i] = (char)((host[i] >= 'A' && host[i] <= 'Z') ? host[i] + 32 : host[i]);
+	out[w + n] = '\0';
+	if (port && (size_t)snprintf(out + w + n, size - (size_t)w - n, ":%.*s", (int)(end - port),
+				     port) >= size - (size_t)w - n)
+		return -1;
+	return 0;
+}
+
+/* The URL a service is reached at: url, else health_url; NULL when neither. */
+static const char *service_url(const struct st_config *cfg, const char *name)
+{
+	const struct config_service *svc = cfg ? config_service(cfg, name) : NULL;
+
+	if (!svc)
+		return NULL;
+	return svc->url ? svc->url : svc->health_url;
+}
+
+int actions_env_extras(const struct engine_call *call, json_t *summary, const json_t *origins,
+		       const char *names_like, struct st_error *err)
+{
+	const json_t *vars = json_object_get(summary, "vars");
+	json_t *matched = NULL, *checked = NULL, *v;
+	const char *k;
+	size_t i, mismatches = 0;
+	int rc = 0;
+
+	if (names_like) {
+		const json_t *names = json_object_get(summary, "names");
+
+		if (!(matched = json_array()))
+			goto nomem;
+		json_array_foreach(names, i, v) {
+			const char *name = json_string_value(v);
+
+			if (name && !strncmp(name, names_like, strlen(names_like)) &&
+			    json_array_append(matched, v))
+				goto nomem;
+		}
+		if (json_object_set(summary, "matched", matched) ||
+		    set_joined(summary, "matched_text", matched))
+			goto nomem;
+	}
+	if (!origins)
+		goto out;
+	if (!json_is_object(origins)) {
+		rc = st_error_set(err, ST_EUSAGE, "origins must map variable names to a service or a URL");
+		goto out;
+	}
+	if (!(checked = json_object()))
+		goto nomem;
+	json_object_foreach((json_t *)origins, k, v) {
+		const char *want = json_string_value(v);
+		const char *value = json_string_value(json_object_get(vars, k));
+		const char *expected_url;
+		char have_o[512], want_o[512];
+		json_t *entry;
+		int same;
+
+		if (!want || !*want) {
+			rc = st_error_set(err, ST_EUSAGE, "origins.%s must be a service name or a URL", k);
+			goto out;
+		}
+		expected_url = strstr(want, "://") ? want : service_url(call ? call->config : NULL, want);
+		if (!expected_url) {
+			rc = st_error_set(err, ST_ECONFIG, "service '%s' has neither url nor health_url", want);
+			st_error_hint(err, "set services.%s.url in the configuration", want);
+			goto out;
+		}
+		if (actions_url_origin(expected_url, want_o, sizeof(want_o)) != 0) {
+			rc = st_error_set(err, ST_EUSAGE, "'%s' is not an http(s) URL", expected_url);
+			goto out;
+		}
+		same = value && actions_url_origin(value, have_o, sizeof(have_o)) == 0 &&
+		       !strcmp(have_o, want_o);
+		if (!same)
+			mismatches++;
+		entry = json_pack("{s:s?,s:s?,s:s,s:s,s:b}", "value", value, "origin",
+				  value && actions_url_origin(value, have_o, sizeof(have_o)) == 0 ? have_o
+												  : NULL,
+				  "expected", want_o, "expected_from", want, "same", same);
+		if (!entry || json_object_set_new(checked, k, entry))
+			goto nomem;
+	}
+	if (json_object_set(summary, "origins", checked) ||
+	    json_object_set_new(summary, "origin_mismatches", json_integer((json_int_t)mismatches)))
+		goto nomem;
+	goto out;
+nomem:
+	rc = actions_oom(err);
+out:
+	json_decref(matched);
+	json_decref(checked);
+	return rc;
 }
 
 #define PG_PARAMS_MAX 100

@@ -98,10 +98,32 @@ char *actions_redact_url_password(const char *value);
  * "NAME=value"): {count, names: [sorted], vars: {NAME: value, or "***" when
  * redact_name_is_secret(NAME)},
  * hidden: [names shown as ***]} and, when require (array of names, may be
- * NULL) is given, {missing: [...], missing_count}. A variable set to ""
- * counts as missing. Caller frees; NULL on ENOMEM.
+ * NULL) is given, {missing: [...], missing_count, missing_text} (missing_text:
+ * "A, B" or "none", for messages). A variable set to "" counts as missing.
+ * Caller frees; NULL on ENOMEM.
  */
 json_t *actions_env_summary(const json_t *env, const json_t *require);
+
+/*
+ * Adds to an actions_env_summary() result, for the diagnose checks:
+ *   names_like (may be NULL): {matched: [names starting with it], matched_text:
+ *   "A, B" or "none"} - names only;
+ *   origins (may be NULL): object NAME -> a configured service (its url,
+ *   else its health_url) or a URL; adds {origins: {NAME: {value, origin,
+ *   expected, expected_from, same}}, origin_mismatches} where same says
+ *   whether NAME's value has the expected origin (actions_url_origin). An
+ *   unset NAME is a mismatch.
+ * 0, ST_EUSAGE (bad origins), ST_ECONFIG (a service without URL), ST_ENOMEM.
+ */
+int actions_env_extras(const struct engine_call *call, json_t *summary, const json_t *origins,
+		       const char *names_like, struct st_error *err);
+
+/* The origin of an http(s) URL as a browser compares it (CORS): scheme and
+ * host lowercased, user:password@ dropped, the scheme's default port
+ * dropped, path/query/fragment ignored: "HTTP://Api.Example:80/x" ->
+ * "http://api.example". 0, or -1 when url is not http(s) or does not fit
+ * size. Pure. */
+int actions_url_origin(const char *url, char *out, size_t size);
 
 /* ---- postgres ---- */
 

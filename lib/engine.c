@@ -31,6 +31,16 @@ const char *engine_result_name(enum engine_result r)
 	return "?";
 }
 
+const char *engine_finding_status_name(enum engine_finding_status s)
+{
+	switch (s) {
+	case ENGINE_FINDING_OK: return "ok";
+	case ENGINE_FINDING_WARN: return "warn";
+	case ENGINE_FINDING_PROBLEM: return "problem";
+	}
+	return "?";
+}
+
 const char *engine_phase_name(enum engine_phase p)
 {
 	switch (p) {
@@ -287,6 +297,30 @@ static void jstep(struct run *r, const struct runbook_step *st, const struct eng
 	js.args = shown;
 	js.error = error;
 	js.attempts = attempts;
+	if (journal_step(r->journal, &r->jrun, &js, &jerr) != 0) {
+		if (!r->report->journal_failed)
+			notice(r, "warning: %s", jerr.message);
+		r->report->journal_failed = 1;
+	}
+}
+
+/* The journal record of a finding step's act. */
+static void jfinding(struct run *r, const struct runbook_step *st, double duration,
+		     const json_t *shown, const char *error, const char *status, const char *message)
+{
+	struct journal_step js;
+	struct st_error jerr = { 0 };
+
+	memset(&js, 0, sizeof(js));
+	js.step = st->name;
+	js.action = st->act.action->name;
+	js.phase = engine_phase_name(ENGINE_PHASE_ACT);
+	js.result = engine_result_name(error ? ENGINE_RESULT_FAILED : ENGINE_RESULT_OK);
+	js.duration = duration;
+	js.args = shown;
+	js.error = error;
+	js.finding = status;
+	js.message = message;
 	if (journal_step(r->journal, &r->jrun, &js, &jerr) != 0) {
 		if (!r->report->journal_failed)
 			notice(r, "warning: %s", jerr.message);
@@ -572,6 +606,204 @@ static void ui_end(struct run *r, size_t i, enum engine_phase phase, enum engine
 
 enum step_outcome { STEP_DONE, STEP_SKIPPED, STEP_FAILED, STEP_ABORTED };
 
+/* A finding template as redacted text; on a template error, what went
+ * wrong (a runbook bug shows instead of hiding the finding). Caller frees. */
+static char *finding_text(struct run *r, const char *tmpl)
+{
+	struct expr_scope scope;
+	struct st_error terr = { 0 };
+	json_t *v = NULL;
+	char *t;
+
+	scope_of(r, &scope, 0);
+	if (expr_eval_string(tmpl, &scope, &v, &terr) != 0) {
+		scrub_err(r, &terr);
+		if (asprintf(&t, "(cannot render: %s)", terr.message) < 0)
+			t = NULL;
+		return t;
+	}
+	t = redact_set_scrub_json(&r->secrets, v) == 0 ? expr_to_text(v) : NULL;
+	json_decref(v);
+	if (t)
+		scrub(r, t, strlen(t) + 1);
+	return t;
+}
+
+/* Does result satisfy an expect template? 1/0 (why filled on 0), < 0 when
+ * the expect cannot be evaluated (err). */
+static int finding_holds(struct run *r, const json_t *tmpl, const json_t *result, char *why,
+			 size_t whysize, struct st_error *err)
+{
+	struct expr_scope scope;
+	json_t *expect = NULL;
+	int rc;
+
+	scope_of(r, &scope, 0);
+	if ((rc = expr_resolve(tmpl, &scope, &expect, err)) != 0)
+		return rc;
+	rc = expr_expect(result, expect, why, whysize, err);
+	json_decref(expect);
+	return rc;
+}
+
+/* Adds the value at each path of paths (an array, or the keys of an
+ * expect object) to evidence. */
+static int add_evidence(json_t *evidence, const json_t *paths, const json_t *result)
+{
+	const char *k;
+	json_t *v;
+	size_t i;
+
+	if (json_is_array(paths)) {
+		json_array_foreach(paths, i, v) {
+			const char *p = json_string_value(v);
+			const json_t *val = p && result ? expr_path_get(result, p) : NULL;
+
+			if (p && json_object_set_new(evidence, p, val ? json_deep_copy(val) : json_null()))
+				return ST_ENOMEM;
+		}
+	} else if (json_is_object(paths)) {
+		json_object_foreach((json_t *)paths, k, v) {
+			const json_t *val = result ? expr_path_get(result, k) : NULL;
+
+			if (json_object_get(evidence, k))
+				continue;
+			if (json_object_set_new(evidence, k, val ? json_deep_copy(val) : json_null()))
+				return ST_ENOMEM;
+		}
+	}
+	return 0;
+}
+
+/* A finding step: when, act, judge, report. A value the step needs that is
+ * not there (an unset configuration key, a step that did not run) skips
+ * it. An action error, or a finding that cannot be judged, is reported as
+ * a finding with that error ("cannot check") and fails the step without
+ * stopping the run. */
+static enum step_outcome run_finding(struct run *r, size_t i, char *detail, size_t dsize,
+				     struct st_error *err)
+{
+	const struct runbook_step *st = &r->rb->steps[i];
+	const struct runbook_finding *f = st->finding;
+	struct engine_finding ev;
+	struct expr_scope scope;
+	json_t *args = NULL, *shown = NULL, *result = NULL, *evidence = NULL, *fix_params = NULL;
+	char *message = NULL, *fix = NULL, why[ST_ERROR_MESSAGE_MAX] = "";
+	struct st_error ferr = { 0 };
+	double t0 = time_monotonic();
+	enum step_outcome out = STEP_DONE;
+	enum engine_finding_status status = ENGINE_FINDING_OK;
+	int rc, holds;
+
+	if (st->when) {
+		scope_of(r, &scope, 0);
+		rc = expr_condition(st->when, &scope, &holds, why, sizeof(why), err);
+		if (rc && rc != ST_ENOTFOUND) {
+			scrub_err(r, err);
+			st_error_wrap(err, "cannot evaluate 'when'");
+			goto fail;
+		}
+		if (rc || !holds) {
+			if (rc)
+				snprintf(why, sizeof(why), "%s", err->message);
+			st_error_clear(err);
+			scrub(r, why, sizeof(why));
+			snprintf(detail, dsize, "when: %s", why);
+			jstep(r, st, st->act.action, ENGINE_PHASE_ACT, ENGINE_RESULT_SKIPPED, 0, NULL,
+			      detail, 0);
+			return STEP_SKIPPED;
+		}
+	}
+	if ((rc = prepare(r, &st->act, &args, &shown, err)) != 0) {
+		if (rc != ST_ENOTFOUND)
+			goto fail;
+		snprintf(detail, dsize, "%s", err->message);
+		st_error_clear(err);
+		jstep(r, st, st->act.action, ENGINE_PHASE_ACT, ENGINE_RESULT_SKIPPED, 0, NULL, detail, 0);
+		return STEP_SKIPPED;
+	}
+	why[0] = '\0';
+	if (invoke(r, st, &st->act, ENGINE_PHASE_ACT, 1, args, &result, err) != 0)
+		goto fail;
+	if (json_object_set(r->results, st->name, result))
+		goto nomem;
+	if (f->expect) {
+		if ((rc = finding_holds(r, f->expect, result, why, sizeof(why), err)) < 0)
+			goto fail;
+		if (!rc)
+			status = (enum engine_finding_status)f->severity;
+	}
+	if (status == ENGINE_FINDING_OK && f->warn_expect) {
+		if ((rc = finding_holds(r, f->warn_expect, result, why, sizeof(why), err)) < 0)
+			goto fail;
+		if (!rc)
+			status = ENGINE_FINDING_WARN;
+	}
+	if (status == ENGINE_FINDING_OK)
+		why[0] = '\0';
+	scrub(r, why, sizeof(why));
+	message = finding_text(r, status == ENGINE_FINDING_OK && f->ok ? f->ok : f->message);
+	goto judged;
+nomem:
+	st_error_set(err, ST_ENOMEM, "out of memory");
+fail:
+	/* Not judged: the finding says why it could not be. */
+	out = cancelled(r) ? STEP_ABORTED : STEP_FAILED;
+	status = (enum engine_finding_status)f->severity;
+	why[0] = '\0';
+	message = strdup(st->description ? st->description : st->name);
+judged:
+	evidence = json_object();
+	if (!message || !evidence)
+		goto oom;
+	if (result && (add_evidence(evidence, f->evidence ? f->evidence : f->expect, result) ||
+		       (!f->evidence && add_evidence(evidence, f->warn_expect, result)) ||
+		       redact_set_scrub_json(&r->secrets, evidence)))
+		goto oom;
+	/* What is wrong is not known when the check could not run: no fix. */
+	if (status != ENGINE_FINDING_OK && out == STEP_DONE) {
+		if (f->fix && !(fix = finding_text(r, f->fix)))
+			goto oom;
+		scope_of(r, &scope, 0);
+		/* Parameters that refer to a result that is not there stay unset. */
+		if (f->fix_params && expr_resolve(f->fix_params, &scope, &fix_params, &ferr) != 0)
+			fix_params = NULL;
+	}
+	if (!fix_params && !(fix_params = json_object()))
+		goto oom;
+	r->report->findings[status]++;
+	jfinding(r, st, time_monotonic() - t0, shown, out == STEP_DONE ? NULL : err->message,
+		 engine_finding_status_name(status), message);
+	if (r->ui && r->ui->finding) {
+		memset(&ev, 0, sizeof(ev));
+		ev.step = st;
+		ev.status = status;
+		ev.message = message;
+		ev.why = why[0] ? why : NULL;
+		ev.error = out == STEP_DONE ? NULL : err->message;
+		ev.evidence = evidence;
+		ev.fix = fix;
+		ev.fix_runbook = status != ENGINE_FINDING_OK && out == STEP_DONE ? f->fix_runbook : NULL;
+		ev.fix_params = fix_params;
+		r->ui->finding(r->ui->ud, &ev);
+	}
+	goto out;
+oom:
+	st_error_set(err, ST_ENOMEM, "out of memory");
+	jstep(r, st, st->act.action, ENGINE_PHASE_ACT, ENGINE_RESULT_FAILED, time_monotonic() - t0,
+	      shown, err->message, 0);
+	out = STEP_FAILED;
+out:
+	json_decref(args);
+	json_decref(shown);
+	json_decref(result);
+	json_decref(evidence);
+	json_decref(fix_params);
+	free(message);
+	free(fix);
+	return out;
+}
+
 /* One step: when, check, confirm, act, verify. err describes a failed or
  * aborted outcome; *detail a skip. */
 static enum step_outcome run_step(struct run *r, size_t i, char *detail, size_t dsize,
@@ -586,6 +818,8 @@ static enum step_outcome run_step(struct run *r, size_t i, char *detail, size_t 
 
 	*attempts = 0;
 	detail[0] = '\0';
+	if (st->finding)
+		return run_finding(r, i, detail, dsize, err);
 	if (st->when) {
 		char why[512];
 
@@ -824,6 +1058,8 @@ int engine_run(const struct runbook *rb, const json_t *params, const struct engi
 			report->failed++;
 			ui_end(&r, i, ENGINE_PHASE_ACT, ENGINE_RESULT_FAILED, time_monotonic() - s0,
 			       attempts, serr.message);
+			if (st->finding)
+				break;
 			if (st->continue_on_error) {
 				notice(&r, "step '%s' failed; continuing (continue_on_error)", st->name);
 				break;
@@ -862,6 +1098,8 @@ int engine_run(const struct runbook *rb, const json_t *params, const struct engi
 	}
 out:
 	report->duration = time_monotonic() - t0;
+	if (opts->keep_results && r.results && report != &dummy)
+		report->results = json_incref(r.results);
 	journal_close(r.journal);
 	lock_release(lock);
 	json_decref(r.results);

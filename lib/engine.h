@@ -17,6 +17,9 @@
  *   act      - the action; its JSON result becomes ${steps.NAME...}
  *   verify   - postcondition action + expect, polled every interval until it
  *              holds or timeout passes
+ * A finding step (runbook.h) runs its when and its read-only act, judges
+ * the result into a finding (ok / warn / problem, evidence, fix) and hands
+ * it to ui->finding and the journal; it never stops the run.
  * When a step fails (its act or verify), or the run is aborted or
  * interrupted after some steps acted, the undo of every step whose act
  * succeeded (the failing step's own included when only its verify failed)
@@ -211,6 +214,31 @@ struct engine_step_event {
 	const char *detail;           /* why skipped/failed/aborted (redacted), or NULL */
 };
 
+enum engine_finding_status {
+	ENGINE_FINDING_OK = 0,
+	ENGINE_FINDING_WARN = 1,
+	ENGINE_FINDING_PROBLEM = 2,
+};
+
+/* "ok", "warn", "problem". */
+const char *engine_finding_status_name(enum engine_finding_status s);
+
+/* What a finding step concluded. Everything is borrowed for the callback;
+ * texts are resolved and redacted. */
+struct engine_finding {
+	const struct runbook_step *step;
+	enum engine_finding_status status;
+	const char *message;          /* what was found (the ok wording when ok) */
+	const char *why;              /* the comparison that did not hold, or NULL */
+	const char *error;            /* the action failed: its error ("cannot check"), or NULL */
+	const json_t *evidence;       /* object: result path -> value (absent: null); never NULL */
+	const char *fix;              /* what to do, or NULL (NULL when ok or when the
+					 action failed) */
+	const char *fix_runbook;      /* a safe automatic fix, or NULL (NULL when ok or
+					 when the action failed) */
+	const json_t *fix_params;     /* its parameters, resolved: an object, never NULL */
+};
+
 struct engine_ui {
 	void *ud;
 	/* One line of a plan (dry-run, runbook show), without newline. */
@@ -226,6 +254,8 @@ struct engine_ui {
 	 * engine judges the answer: "y"/"yes" (any case) for yes/no, the exact
 	 * word for typed confirmations. */
 	int (*confirm)(void *ud, const char *prompt, const char *word, char *answer, size_t size);
+	/* A finding step's conclusion (may be NULL). */
+	void (*finding)(void *ud, const struct engine_finding *finding);
 };
 
 struct engine_options {
@@ -243,13 +273,19 @@ struct engine_options {
 					 need a client then fail) */
 	volatile sig_atomic_t *cancel;/* set by a signal handler; may be NULL */
 	const struct engine_ui *ui;   /* may be NULL: nothing shown, nobody asked */
+	int keep_results;             /* hand the act results to engine_report.results */
 };
 
 struct engine_report {
 	char run_id[48];              /* journal run id, empty for dry-run */
 	size_t ok, skipped, failed, undone, undo_failed;
+	size_t findings[3];           /* by enum engine_finding_status */
 	double duration;
 	int journal_failed;           /* some journal record could not be written */
+	/* With engine_options.keep_results: step name -> act result of every
+	 * step that acted, for callers that report what a runbook did (bytes
+	 * reclaimed, keys deleted). Caller frees (json_decref); NULL otherwise. */
+	json_t *results;
 };
 
 /* Parses "key=value" words against the runbook's params: unknown names,

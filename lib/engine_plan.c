@@ -207,6 +207,40 @@ static int plan_step(struct plan *p, const struct runbook *rb, size_t i, struct 
 	if ((rc = show_call(p, &sb, &st->act, err)) != 0)
 		goto out;
 	emit(p, "     run: %s", sbuf_str(&sb));
+	if (st->finding) {
+		const struct runbook_finding *f = st->finding;
+		const char *sev = f->severity == RUNBOOK_SEVERITY_WARN ? "warn" : "problem";
+
+		sbuf_reset(&sb);
+		if (!f->expect) {
+			if (sbuf_puts(&sb, "informational (always ok)"))
+				goto nomem;
+		} else if (sbuf_puts(&sb, "ok when ") || show_expect(&sb, f->expect) ||
+			   sbuf_printf(&sb, "; otherwise %s", sev)) {
+			goto nomem;
+		}
+		if (f->warn_expect && (sbuf_puts(&sb, "; warn unless ") ||
+				       show_expect(&sb, f->warn_expect)))
+			goto nomem;
+		emit(p, "     finding: %s", sbuf_str(&sb));
+		if (f->fix)
+			emit(p, "     fix: %s", f->fix);
+		if (f->fix_runbook) {
+			sbuf_reset(&sb);
+			if (sbuf_printf(&sb, "%s", f->fix_runbook))
+				goto nomem;
+			if (f->fix_params) {
+				const char *k;
+				json_t *v;
+
+				json_object_foreach(f->fix_params, k, v) {
+					if (sbuf_printf(&sb, " %s=", k) || show_value(&sb, v))
+						goto nomem;
+				}
+			}
+			emit(p, "     automatic fix: run %s", sbuf_str(&sb));
+		}
+	}
 	if (st->verify) {
 		sbuf_reset(&sb);
 		if ((rc = show_call(p, &sb, st->verify, err)) != 0)

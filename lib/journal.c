@@ -238,6 +238,11 @@ int journal_step(struct journal *j, const struct journal_run *run,
 			bad |= put(r, "args", json_deep_copy(step->args));
 		if (step->error && *step->error)
 			bad |= put_str(r, "error", step->error);
+		if (step->finding) {
+			bad |= put_str(r, "finding", step->finding);
+			if (step->message)
+				bad |= put_str(r, "message", step->message);
+		}
 	}
 	return append_and_free(j, r, bad, err);
 }

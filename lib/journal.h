@@ -13,6 +13,8 @@
  *    "incident":"INC-7","params":{...}}
  *   {"type":"step","run":"...","time":"...","step":"stop","action":"docker.stop",
  *    "phase":"act","result":"ok","duration":0.412,"args":{...},"error":"..."}
+ *   {"type":"step",...,"phase":"act","result":"ok","finding":"problem",
+ *    "message":"postgres is exited"}                      (a finding step)
  *   {"type":"end","run":"...","time":"...","result":"failed","code":"failed",
  *    "duration":3.2,"error":"step 'stop' failed: ..."}
  *
@@ -77,6 +79,8 @@ struct journal_step {
 	const json_t *args;         /* resolved arguments, may be NULL; already redacted */
 	const char *error;          /* may be NULL; already redacted */
 	int attempts;               /* verify polls, 0 to omit */
+	const char *finding;        /* a finding step's status (ok, warn, problem), or NULL */
+	const char *message;        /* its message; already redacted; NULL to omit */
 };
 
 int journal_step(struct journal *j, const struct journal_run *run,

@@ -25,11 +25,14 @@ struct loader {
 static const char *const top_keys[] = { "name", "description", "lock", "params", "steps", NULL };
 static const char *const param_keys[] = { "description", "default", "required", "secret", NULL };
 static const char *const step_keys[] = { "name", "description", "action", "args", "when", "check",
-					 "verify", "undo", "confirm", "continue_on_error", NULL };
+					 "verify", "undo", "confirm", "continue_on_error", "finding",
+					 NULL };
 static const char *const check_keys[] = { "action", "args", "expect", "on_fail", NULL };
 static const char *const verify_keys[] = { "action", "args", "expect", "timeout", "interval", NULL };
 static const char *const undo_keys[] = { "action", "args", NULL };
 static const char *const confirm_keys[] = { "prompt", "type", NULL };
+static const char *const finding_keys[] = { "expect", "warn_expect", "severity", "message", "ok",
+					    "evidence", "fix", "fix_runbook", "fix_params", NULL };
 
 static int valid_name(const char *s)
 {
@@ -134,7 +137,7 @@ static int ref_check(void *ud, enum expr_ns ns, const char *path, size_t pathlen
 		if (i == ld->step)
 			return st_error_set(err, ST_ECONFIG,
 					    "'${steps.%.*s}' uses the result of step '%s' before it ran; "
-					    "only its verify and undo can", (int)pathlen, path, name);
+					    "only its verify, undo and finding can", (int)pathlen, path, name);
 		return st_error_set(err, ST_ECONFIG,
 				    "'${steps.%.*s}' uses step '%s', which runs later", (int)pathlen, path,
 				    name);
@@ -435,6 +438,107 @@ static int load_confirm(struct loader *ld, struct runbook_step *st, const struct
 	return 0;
 }
 
+/* A template string of a finding (message, ok, fix). */
+static int finding_text(struct loader *ld, const struct yt_node *map, const char *key,
+			char **out, struct st_error *err)
+{
+	const struct yt_node *v = yt_map_get(map, key);
+	char what[64];
+	int rc;
+
+	if (!v)
+		return 0;
+	snprintf(what, sizeof(what), "finding.%s", key);
+	if ((rc = get_string(v, what, out, err)) != 0)
+		return rc;
+	return scan_refs(ld, v, *out, err);
+}
+
+/* The finding of a step; its templates may use the step's own result
+ * (ld->allow_self is set). */
+static int load_finding(struct loader *ld, struct runbook_step *st, const struct yt_node *n,
+			struct st_error *err)
+{
+	static const char *const forbidden[] = { "check", "confirm", "verify", "undo",
+						 "continue_on_error", NULL };
+	const struct yt_node *step = ld->steps_node->values[ld->step], *v;
+	struct runbook_finding *f;
+	size_t i;
+	int rc;
+
+	for (i = 0; forbidden[i]; i++)
+		if ((v = yt_map_get(step, forbidden[i])) != NULL)
+			return yt_error_at(err, ST_ECONFIG, v,
+					   "finding step '%s' only observes: it takes no '%s'", st->name,
+					   forbidden[i]);
+	if (!(st->act.action->flags & ENGINE_ACTION_READ_ONLY))
+		return yt_error_at(err, ST_ECONFIG, yt_map_get(step, "action"),
+				   "finding step '%s' uses action '%s', which changes things: findings "
+				   "take read-only actions", st->name, st->act.action->name);
+	if ((rc = want_map(n, "finding", err)) != 0 ||
+	    (rc = check_keys_of(n, finding_keys, "finding", err)) != 0)
+		return rc;
+	f = calloc(1, sizeof(*f));
+	if (!f)
+		return st_error_set(err, ST_ENOMEM, "out of memory loading runbook");
+	st->finding = f;
+	f->line = n->line;
+	f->column = n->column;
+	f->severity = RUNBOOK_SEVERITY_PROBLEM;
+	if ((v = yt_map_get(n, "severity")) != NULL) {
+		const char *sv = yt_scalar(v);
+
+		if (sv && !strcmp(sv, "warn"))
+			f->severity = RUNBOOK_SEVERITY_WARN;
+		else if (!sv || strcmp(sv, "problem"))
+			return yt_error_at(err, ST_ECONFIG, v, "finding.severity must be warn or problem");
+	}
+	if ((v = yt_map_get(n, "expect")) != NULL && (rc = load_expect(ld, v, &f->expect, err)) != 0)
+		return rc;
+	if ((v = yt_map_get(n, "warn_expect")) != NULL) {
+		if (!f->expect)
+			return yt_error_at(err, ST_ECONFIG, v, "finding.warn_expect needs an 'expect'");
+		if (f->severity == RUNBOOK_SEVERITY_WARN)
+			return yt_error_at(err, ST_ECONFIG, v,
+					   "finding.warn_expect needs severity problem (it is the step "
+					   "below it)");
+		if ((rc = load_expect(ld, v, &f->warn_expect, err)) != 0)
+			return rc;
+	}
+	if (!yt_map_get(n, "message"))
+		return yt_error_at(err, ST_ECONFIG, n, "finding needs a 'message'");
+	if ((rc = finding_text(ld, n, "message", &f->message, err)) != 0 ||
+	    (rc = finding_text(ld, n, "ok", &f->ok, err)) != 0 ||
+	    (rc = finding_text(ld, n, "fix", &f->fix, err)) != 0)
+		return rc;
+	if ((v = yt_map_get(n, "evidence")) != NULL) {
+		if (v->kind != YT_SEQ)
+			return yt_error_at(err, ST_ECONFIG, v, "finding.evidence must be a list of result paths");
+		for (i = 0; i < v->count; i++)
+			if (v->values[i]->kind != YT_SCALAR || !valid_result_path(v->values[i]->scalar))
+				return yt_error_at(err, ST_ECONFIG, v->values[i],
+						   "bad result path in finding.evidence: use field names "
+						   "joined by dots ('rows.0.count')");
+		if ((rc = to_json(ld, v, &f->evidence, err)) != 0)
+			return rc;
+	}
+	if ((v = yt_map_get(n, "fix_runbook")) != NULL) {
+		if ((rc = get_string(v, "finding.fix_runbook", &f->fix_runbook, err)) != 0)
+			return rc;
+		if (!valid_name(f->fix_runbook))
+			return yt_error_at(err, ST_ECONFIG, v,
+					   "invalid runbook name '%s' in finding.fix_runbook", f->fix_runbook);
+	}
+	if ((v = yt_map_get(n, "fix_params")) != NULL) {
+		if (!f->fix_runbook)
+			return yt_error_at(err, ST_ECONFIG, v, "finding.fix_params needs a 'fix_runbook'");
+		if ((rc = want_map(v, "finding.fix_params", err)) != 0 ||
+		    (rc = to_json(ld, v, &f->fix_params, err)) != 0)
+			return rc;
+	}
+	return 0;
+}
+
 static int load_step(struct loader *ld, const struct yt_node *n, struct runbook_step *st,
 		     struct st_error *err)
 {
@@ -513,6 +617,8 @@ static int load_step(struct loader *ld, const struct yt_node *n, struct runbook_
 	}
 	if ((v = yt_map_get(n, "continue_on_error")) != NULL &&
 	    (rc = yt_get_bool(v, "continue_on_error", &st->continue_on_error, err)) != 0)
+		return rc;
+	if ((v = yt_map_get(n, "finding")) != NULL && (rc = load_finding(ld, st, v, err)) != 0)
 		return rc;
 	return 0;
 }
@@ -622,6 +728,21 @@ static void call_free(struct runbook_call *c)
 	free(c);
 }
 
+static void finding_free(struct runbook_finding *f)
+{
+	if (!f)
+		return;
+	json_decref(f->expect);
+	json_decref(f->warn_expect);
+	free(f->message);
+	free(f->ok);
+	json_decref(f->evidence);
+	free(f->fix);
+	free(f->fix_runbook);
+	json_decref(f->fix_params);
+	free(f);
+}
+
 void runbook_free(struct runbook *rb)
 {
 	size_t i;
@@ -640,6 +761,7 @@ void runbook_free(struct runbook *rb)
 		call_free(s->undo);
 		free(s->confirm);
 		free(s->confirm_word);
+		finding_free(s->finding);
 	}
 	free(rb->steps);
 	for (i = 0; i < rb->nparams; i++) {

@@ -36,6 +36,37 @@
  *       undo: { action: docker.start, args: { container: "..." } }
  *       continue_on_error: false       # a failure is reported, the run goes on
  *
+ * A finding step (diagnose) observes instead of acting: its action must be
+ * read-only, it takes no check, confirm, verify, undo or
+ * continue_on_error, and it never stops the run. Its result is judged into
+ * a finding (engine.h, struct engine_finding) handed to the UI and the
+ * journal:
+ *
+ *     - name: postgres-health
+ *       description: PostgreSQL is running and healthy
+ *       action: docker.inspect
+ *       args: { service: postgres }
+ *       finding:
+ *         expect: { running: true, health: "!= unhealthy" }  # the healthy state;
+ *                                      #   none: informational, always ok
+ *         severity: problem            # when expect does not hold: warn | problem
+ *         warn_expect: { ... }         # optional, with severity problem: when
+ *                                      #   expect holds but this does not: warn
+ *         message: "postgres is ${steps.postgres-health.status}"  # what was found
+ *         ok: "postgres is healthy"    # optional wording when ok (default message)
+ *         evidence: [status, health]   # result paths shown (default: expect's paths)
+ *         fix: Start postgres, then the backend.  # what to do when not ok
+ *         fix_runbook: start-after-db  # a safe automatic fix (diagnose --fix)
+ *         fix_params: { wait: 60s }    # its parameters
+ *
+ * The finding's templates may use the step's own result. When the action
+ * fails, the finding has the given severity and the error ("cannot
+ * check"), and no fix (what is wrong is not known); so a check
+ * whose failure is the finding uses an action that reports it in its
+ * result (http.probe, pg.ping, docker.inspect of a missing container).
+ * A step whose `when` or arguments need a value that is not there
+ * (an unset ${config} key, a step that did not run) is skipped.
+ *
  * Strings may hold ${config.a.b}, ${args.NAME} and ${steps.NAME.FIELD}
  * references (expr.h). At load, ${args.X} must name a declared parameter and
  * ${steps.X} a step that runs before (or, in verify and undo, the step
@@ -74,6 +105,22 @@ struct runbook_call {
 
 enum runbook_on_fail { RUNBOOK_ON_FAIL_ABORT, RUNBOOK_ON_FAIL_SKIP };
 
+enum runbook_severity { RUNBOOK_SEVERITY_WARN = 1, RUNBOOK_SEVERITY_PROBLEM = 2 };
+
+/* How a finding step judges its result (see the format above). */
+struct runbook_finding {
+	json_t *expect;                      /* path -> expected, or NULL: informational */
+	json_t *warn_expect;                 /* or NULL */
+	enum runbook_severity severity;      /* when expect does not hold */
+	char *message;                       /* template */
+	char *ok;                            /* template, or NULL */
+	json_t *evidence;                    /* array of result paths, or NULL */
+	char *fix;                           /* template, or NULL */
+	char *fix_runbook;                   /* runbook name, or NULL */
+	json_t *fix_params;                  /* object of templates, or NULL */
+	int line, column;
+};
+
 struct runbook_step {
 	char *name;
 	char *description;                   /* may be NULL */
@@ -88,6 +135,7 @@ struct runbook_step {
 	char *confirm;                       /* prompt, or NULL */
 	char *confirm_word;                  /* typed confirmation word, or NULL */
 	int continue_on_error;
+	struct runbook_finding *finding;     /* a finding step, or NULL */
 	int line, column;
 };
 

@@ -10,6 +10,7 @@
 #include <cmocka.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "actions.h"
 #include "actions_util.h"
@@ -34,11 +35,12 @@ static const struct engine_action *find(const struct engine_registry *reg, const
 static void test_flags(void **state)
 {
 	static const char *const read_only[] = { "docker.inspect", "docker.wait_ready",
-		"docker.logs_grep", "docker.env", "pg.query", "pg.connections", "redis.info",
-		"redis.ping", "redis.count_matching", "http.probe", NULL };
+		"docker.logs_grep", "docker.env", "pg.query", "pg.ping", "pg.connections", "redis.info",
+		"redis.ping", "redis.count_matching", "http.probe", "envfile.read", NULL };
 	static const char *const destructive[] = { "docker.stop", "docker.restart", "pg.exec",
-		"pg.terminate_idle", "redis.delete_matching", NULL };
-	static const char *const neither[] = { "docker.start", "docker.exec", "pg.analyze", NULL };
+		"pg.terminate_idle", "pg.vacuum_full", "redis.delete_matching", NULL };
+	static const char *const neither[] = { "docker.start", "docker.exec", "pg.analyze", "pg.vacuum",
+		NULL };
 	struct engine_registry *reg = NULL;
 	struct st_error err = { 0 };
 	size_t i;
@@ -397,11 +399,12 @@ static void test_redact_url(void **state)
 
 static void test_env_summary(void **state)
 {
-	json_t *env = json_pack("[s,s,s,s,s,s,s,s]", "PORT=3001",
+	json_t *env = json_pack("[s,s,s,s,s,s,s,s,s]", "PORT=3001",
 				"DATABASE_URL=postgresql://app:s3cret@db:5432/app", "JWT_SECRET=abcdef",
 				"SMTP_HOST=smtp.example.com", "SMTP_PASS=pw", "EMPTY=", "PORT=3002",
-				"garbage");
-	json_t *req = json_pack("[s,s,s,s]", "PORT", "SMTP_PASS", "EMPTY", "AWS_REGION");
+				"garbage", "API_TOKEN=");
+	/* API_TOKEN is shown as *** but set to "": it is missing all the same. */
+	json_t *req = json_pack("[s,s,s,s,s]", "PORT", "SMTP_PASS", "EMPTY", "AWS_REGION", "API_TOKEN");
 	json_t *out = actions_env_summary(env, req);
 	char *dump;
 
@@ -412,11 +415,13 @@ static void test_env_summary(void **state)
 	assert_null(strstr(dump, "abcdef"));
 	assert_null(strstr(dump, "\"pw\""));
 	assert_string_equal(dump,
-		"{\"count\":6,\"hidden\":[\"JWT_SECRET\",\"SMTP_PASS\"],"
-		"\"missing\":[\"EMPTY\",\"AWS_REGION\"],\"missing_count\":2,"
-		"\"names\":[\"DATABASE_URL\",\"EMPTY\",\"JWT_SECRET\",\"PORT\",\"SMTP_HOST\",\"SMTP_PASS\"],"
-		"\"vars\":{\"DATABASE_URL\":\"postgresql://app:***@db:5432/app\",\"EMPTY\":\"\","
-		"\"JWT_SECRET\":\"***\",\"PORT\":\"3002\",\"SMTP_HOST\":\"smtp.example.com\","
+		"{\"count\":7,\"hidden\":[\"JWT_SECRET\",\"SMTP_PASS\",\"API_TOKEN\"],"
+		"\"missing\":[\"EMPTY\",\"AWS_REGION\",\"API_TOKEN\"],\"missing_count\":3,"
+		"\"missing_text\":\"EMPTY, AWS_REGION, API_TOKEN\","
+		"\"names\":[\"API_TOKEN\",\"DATABASE_URL\",\"EMPTY\",\"JWT_SECRET\",\"PORT\",\"SMTP_HOST\","
+		"\"SMTP_PASS\"],"
+		"\"vars\":{\"API_TOKEN\":\"***\",\"DATABASE_URL\":\"postgresql://app:***@db:5432/app\","
+		"\"EMPTY\":\"\",\"JWT_SECRET\":\"***\",\"PORT\":\"3002\",\"SMTP_HOST\":\"smtp.example.com\","
 		"\"SMTP_PASS\":\"***\"}}");
 	free(dump);
 	json_decref(out);
@@ -425,6 +430,75 @@ static void test_env_summary(void **state)
 	json_decref(out);
 	json_decref(env);
 	json_decref(req);
+}
+
+static void test_url_origin(void **state)
+{
+	char o[64];
+
+	(void)state;
+	assert_int_equal(actions_url_origin("HTTP://Api.Example.COM:80/x?y#z", o, sizeof(o)), 0);
+	assert_string_equal(o, "http://api.example.com");
+	assert_int_equal(actions_url_origin("https://a.b:443", o, sizeof(o)), 0);
+	assert_string_equal(o, "https://a.b");
+	assert_int_equal(actions_url_origin("https://a.b:8443/", o, sizeof(o)), 0);
+	assert_string_equal(o, "https://a.b:8443");
+	assert_int_equal(actions_url_origin("http://127.0.0.1:3001", o, sizeof(o)), 0);
+	assert_string_equal(o, "http://127.0.0.1:3001");
+	assert_int_equal(actions_url_origin("http://u:p@w@host:03001/p", o, sizeof(o)), 0);
+	assert_string_equal(o, "http://host:3001");
+	assert_int_equal(actions_url_origin("http://[::1]:3000/", o, sizeof(o)), 0);
+	assert_string_equal(o, "http://[::1]:3000");
+	/* localhost and 127.0.0.1 are different origins to a browser. */
+	assert_int_equal(actions_url_origin("http://localhost:3001", o, sizeof(o)), 0);
+	assert_string_equal(o, "http://localhost:3001");
+	assert_int_equal(actions_url_origin("ftp://a.b", o, sizeof(o)), -1);
+	assert_int_equal(actions_url_origin("localhost:3001", o, sizeof(o)), -1);
+	assert_int_equal(actions_url_origin("http://", o, sizeof(o)), -1);
+	assert_int_equal(actions_url_origin("http://a:", o, sizeof(o)), -1);
+	assert_int_equal(actions_url_origin("http://a:12x", o, sizeof(o)), -1);
+	assert_int_equal(actions_url_origin("http://[::1", o, sizeof(o)), -1);
+	assert_int_equal(actions_url_origin("http://a-very-long-host-name.example", o, 16), -1);
+	assert_int_equal(actions_url_origin(NULL, o, sizeof(o)), -1);
+}
+
+static void test_env_extras(void **state)
+{
+	json_t *env = json_pack("[s,s,s,s]", "AWS_REGION=eu-west-1", "AWS_SECRET_ACCESS_KEY=xyz",
+				"FRONTEND_URL=http://LOCALHOST:3000/", "VITE_API_URL=http://localhost:3002");
+	json_t *sum = actions_env_summary(env, NULL);
+	json_t *origins = json_pack("{s:s,s:s,s:s}", "FRONTEND_URL", "http://localhost:3000/app",
+				    "VITE_API_URL", "http://localhost:3001", "MISSING_URL",
+				    "https://x.example");
+	struct st_error err = { 0 };
+	json_t *o;
+
+	(void)state;
+	assert_int_equal(actions_env_extras(NULL, sum, origins, "AWS_", &err), 0);
+	assert_string_equal(json_string_value(json_object_get(sum, "matched_text")),
+			    "AWS_REGION, AWS_SECRET_ACCESS_KEY");
+	assert_int_equal(json_integer_value(json_object_get(sum, "origin_mismatches")), 2);
+	o = json_object_get(json_object_get(sum, "origins"), "FRONTEND_URL");
+	assert_true(json_is_true(json_object_get(o, "same")));
+	assert_string_equal(json_string_value(json_object_get(o, "origin")), "http://localhost:3000");
+	o = json_object_get(json_object_get(sum, "origins"), "VITE_API_URL");
+	assert_true(json_is_false(json_object_get(o, "same")));
+	assert_string_equal(json_string_value(json_object_get(o, "expected")), "http://localhost:3001");
+	o = json_object_get(json_object_get(sum, "origins"), "MISSING_URL");
+	assert_true(json_is_false(json_object_get(o, "same")));
+	assert_true(json_is_null(json_object_get(o, "value")));
+	json_decref(origins);
+
+	/* A service name needs a configuration to look its URL up. */
+	origins = json_pack("{s:s}", "FRONTEND_URL", "frontend");
+	assert_int_equal(actions_env_extras(NULL, sum, origins, NULL, &err), ST_ECONFIG);
+	assert_string_equal(err.message, "service 'frontend' has neither url nor health_url");
+	json_decref(origins);
+	origins = json_pack("{s:i}", "FRONTEND_URL", 1);
+	assert_int_equal(actions_env_extras(NULL, sum, origins, NULL, &err), ST_EUSAGE);
+	json_decref(origins);
+	json_decref(sum);
+	json_decref(env);
 }
 
 /* ---- text shaping ---- */
@@ -609,6 +683,66 @@ static void test_pg_rows(void **state)
 		fail_msg("allocations leaked when allocation %d failed", leaked_at);
 }
 
+/* ---- envfile.read ---- */
+
+static void test_envfile_read(void **state)
+{
+	struct engine_registry *reg = NULL;
+	struct st_config *cfg = NULL;
+	struct st_error err = { 0 };
+	struct engine_call call;
+	const struct engine_action *a;
+	char *dir = tu_mkdtemp(), path[600], env[600], *dump;
+	json_t *args, *res = NULL;
+
+	(void)state;
+	assert_int_equal(engine_registry_new(1, &reg, &err), 0);
+	a = find(reg, "envfile.read");
+	snprintf(path, sizeof(path), "%s/c.yaml", dir);
+	snprintf(env, sizeof(env), "%s/backend.env", dir);
+	tu_write(path, "state_dir: /tmp\nservices:\n  frontend: { container: f, url: 'http://127.0.0.1:3000' }\n"
+		       "postgres: { host: h, user: u, database: d }\nredis: { host: h }\n");
+	tu_write(env, "# backend/.env\nexport DATABASE_URL=postgresql://app:s3cret@db/app\n"
+		      "JWT_SECRET='topsecret'\nFRONTEND_URL=http://localhost:3000 # wrong host\n"
+		      "SMTP_PASSWORD=\nAWS_REGION=eu-west-1\n");
+	chmod(env, 0640);
+	assert_int_equal(config_load_file(path, "--config", &cfg, &err), 0);
+	memset(&call, 0, sizeof(call));
+	call.config = cfg;
+
+	args = json_pack("{s:s,s:[s,s,s],s:s,s:{s:s}}", "path", env, "require", "JWT_SECRET",
+			 "SMTP_PASSWORD", "REDIS_URL", "names_like", "AWS_", "origins", "FRONTEND_URL",
+			 "frontend");
+	assert_int_equal(a->run(&call, args, &res, &err), 0);
+	dump = json_dumps(res, JSON_COMPACT | JSON_SORT_KEYS);
+	assert_null(strstr(dump, "s3cret"));
+	assert_null(strstr(dump, "topsecret"));
+	free(dump);
+	assert_true(json_is_true(json_object_get(res, "exists")));
+	assert_string_equal(json_string_value(json_object_get(res, "mode")), "0640");
+	assert_string_equal(json_string_value(json_object_get(res, "missing_text")), "SMTP_PASSWORD, REDIS_URL");
+	assert_string_equal(json_string_value(json_object_get(res, "matched_text")), "AWS_REGION");
+	assert_int_equal(json_integer_value(json_object_get(res, "origin_mismatches")), 1);
+	assert_string_equal(json_string_value(json_object_get(json_object_get(json_object_get(res, "origins"),
+									      "FRONTEND_URL"), "expected")),
+			    "http://127.0.0.1:3000");
+	json_decref(res);
+	json_decref(args);
+
+	/* A file that is not there is a result: everything required is missing. */
+	args = json_pack("{s:s+,s:[s]}", "path", dir, "/nope.env", "require", "JWT_SECRET");
+	assert_int_equal(a->run(&call, args, &res, &err), 0);
+	assert_true(json_is_false(json_object_get(res, "exists")));
+	assert_int_equal(json_integer_value(json_object_get(res, "missing_count")), 1);
+	json_decref(res);
+	json_decref(args);
+
+	config_free(cfg);
+	engine_registry_free(reg);
+	tu_rmtree(dir);
+	free(dir);
+}
+
 /* ---- container / service resolution ---- */
 
 static void test_target(void **state)
@@ -682,6 +816,9 @@ int main(void)
 		cmocka_unit_test(test_env_secret_names),
 		cmocka_unit_test(test_redact_url),
 		cmocka_unit_test(test_env_summary),
+		cmocka_unit_test(test_url_origin),
+		cmocka_unit_test(test_env_extras),
+		cmocka_unit_test(test_envfile_read),
 		cmocka_unit_test(test_text_and_tail),
 		cmocka_unit_test(test_exit_matches),
 		cmocka_unit_test(test_pg_params),

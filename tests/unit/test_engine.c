@@ -87,6 +87,7 @@ static const struct engine_action fakes[] = {
 	{ "t.destroy", "loses data", do_args, ENGINE_ACTION_DESTRUCTIVE, fake_do },
 	{ "t.probe", "looks", probe_args, ENGINE_ACTION_READ_ONLY, fake_probe },
 	{ "t.peek", "looks, or fails echoing", do_args, ENGINE_ACTION_READ_ONLY, fake_do },
+	{ "t.look", "returns its result argument", do_args, ENGINE_ACTION_READ_ONLY, fake_do },
 	{ NULL, NULL, NULL, 0, NULL },
 };
 
@@ -103,6 +104,8 @@ struct ui_rec {
 	char last_word[128];
 	int last_attempts;
 	char last_detail[1024];
+	struct sbuf findings;    /* "step:status:message[:why][:error][:fix][:fix_runbook params]|..." */
+	json_t *evidence;        /* step -> evidence */
 };
 
 static void ui_plan(void *ud, const char *line)
@@ -150,6 +153,27 @@ static int ui_confirm(void *ud, const char *prompt, const char *word, char *answ
 	return 1;
 }
 
+static void ui_finding(void *ud, const struct engine_finding *f)
+{
+	struct ui_rec *u = ud;
+	char *params = json_dumps(f->fix_params, JSON_COMPACT | JSON_SORT_KEYS);
+
+	sbuf_printf(&u->findings, "%s%s:%s:%s", u->findings.len ? "|" : "", f->step->name,
+		    engine_finding_status_name(f->status), f->message);
+	if (f->why)
+		sbuf_printf(&u->findings, ":why=%s", f->why);
+	if (f->error)
+		sbuf_printf(&u->findings, ":error=%s", f->error);
+	if (f->fix)
+		sbuf_printf(&u->findings, ":fix=%s", f->fix);
+	if (f->fix_runbook)
+		sbuf_printf(&u->findings, ":run=%s %s", f->fix_runbook, params);
+	free(params);
+	if (!u->evidence)
+		u->evidence = json_object();
+	json_object_set(u->evidence, f->step->name, (json_t *)f->evidence);
+}
+
 static const char *lookup(void *ud, const char *path)
 {
 	(void)ud;
@@ -186,6 +210,7 @@ static int setup(void **state)
 	fx->ui.step_end = ui_end;
 	fx->ui.notice = ui_notice;
 	fx->ui.confirm = ui_confirm;
+	fx->ui.finding = ui_finding;
 	fx->ui_rec.can_ask = 1;
 	fx->opts.state_dir = fx->dir;
 	fx->opts.command_line = "spilttea-ops run test";
@@ -211,6 +236,8 @@ static int teardown(void **state)
 	sbuf_release(&fx->ui_rec.plan);
 	sbuf_release(&fx->ui_rec.events);
 	sbuf_release(&fx->ui_rec.notices);
+	sbuf_release(&fx->ui_rec.findings);
+	json_decref(fx->ui_rec.evidence);
 	sbuf_release(&call_log);
 	free(fx);
 	return 0;
@@ -912,6 +939,132 @@ static void test_continue_on_error(void **state)
 	assert_non_null(strstr(sbuf_str(&fx->ui_rec.notices), "step 'b' failed; continuing"));
 }
 
+static void test_findings(void **state)
+{
+	struct fx *fx = *state;
+	json_t *all, *r, *ev;
+	size_t i, nfind = 0;
+
+	load(fx,
+	     "name: t\nparams: { limit: { default: 5 } }\nsteps:\n"
+	     "  - name: a\n    action: t.look\n    args: { result: { n: 3, state: up } }\n"
+	     "    finding: { expect: { n: '< ${args.limit}' }, message: 'n is ${steps.a.n}', ok: 'all good' }\n"
+	     "  - name: b\n    action: t.look\n    args: { result: { n: 7 } }\n"
+	     "    finding:\n      expect: { n: '< 10' }\n      warn_expect: { n: '< 5' }\n"
+	     "      message: 'n is ${steps.b.n}'\n      fix: 'lower it'\n"
+	     "  - name: c\n    action: t.look\n    args: { result: { n: 9, deep: { v: x } } }\n"
+	     "    finding:\n      expect: { n: '< ${args.limit}' }\n      message: 'n is ${steps.c.n}'\n"
+	     "      evidence: [n, deep.v, nowhere]\n"
+	     "      fix: 'restart (n ${steps.c.n} from ${config.db})'\n      fix_runbook: restart-backend\n"
+	     "      fix_params: { wait: '${steps.c.n}s', grace: '${steps.a.n}' }\n"
+	     "  - name: d\n    action: t.look\n    args: { result: { n: 1 } }\n"
+	     "    finding: { message: 'informational ${steps.d.n}', severity: warn }\n"
+	     "  - name: e\n    description: E works\n    action: t.broken\n"
+	     "    finding: { expect: { n: 0 }, message: 'never ${steps.e.n}', severity: warn, fix: 'fix e',"
+	     " fix_runbook: analyze-post }\n"
+	     "  - name: f\n    when: '${steps.e.n} == 1'\n    action: t.look\n"
+	     "    finding: { message: f }\n"
+	     "  - name: g\n    action: t.look\n    args: { id: '${config.nope}' }\n"
+	     "    finding: { message: g }\n"
+	     "  - name: h\n    when: '${steps.a.n} > 100'\n    action: t.look\n"
+	     "    finding: { message: h }\n"
+	     "  - { name: after, action: t.do, args: { id: '${steps.c.n}' } }\n", NULL);
+	assert_int_equal(run(fx), 0);
+	assert_string_equal(sbuf_str(&fx->ui_rec.findings),
+			    "a:ok:all good"
+			    "|b:warn:n is 7:why=n: expected < 5, got 7:fix=lower it"
+			    "|c:problem:n is 9:why=n: expected < 5, got 9:fix=restart (n 9 from spilttea)"
+			    ":run=restart-backend {\"grace\":3,\"wait\":\"9s\"}"
+			    "|d:ok:informational 1"
+			    "|e:warn:E works:error=cannot connect");
+	/* Steps after the failed probe still run; skipped ones say why. */
+	ASSERT_LOG("act:a|act:b|act:c|act:d|act:e|act:after:9");
+	assert_string_equal(sbuf_str(&fx->ui_rec.events),
+			    "start:a|end:a:ok|start:b|end:b:ok|start:c|end:c:ok|start:d|end:d:ok"
+			    "|start:e|end:e:failed|start:f|end:f:skipped|start:g|end:g:skipped"
+			    "|start:h|end:h:skipped|start:after|end:after:ok");
+	assert_int_equal(fx->report.findings[ENGINE_FINDING_OK], 2);
+	assert_int_equal(fx->report.findings[ENGINE_FINDING_WARN], 2);
+	assert_int_equal(fx->report.findings[ENGINE_FINDING_PROBLEM], 1);
+	assert_int_equal(fx->report.failed, 1);
+	assert_int_equal(fx->report.skipped, 3);
+	assert_string_equal(fx->ui_rec.last_detail, "");
+	/* Evidence: the listed paths (absent ones null), else expect's paths. */
+	ev = fx->ui_rec.evidence;
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(ev, "c"), "n")), 9);
+	assert_string_equal(json_string_value(json_object_get(json_object_get(ev, "c"), "deep.v")), "x");
+	assert_true(json_is_null(json_object_get(json_object_get(ev, "c"), "nowhere")));
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(ev, "b"), "n")), 7);
+	assert_int_equal(json_object_size(json_object_get(ev, "d")), 0);
+	assert_int_equal(json_object_size(json_object_get(ev, "e")), 0);
+	/* The journal keeps every finding with its message. */
+	all = journal_records(fx);
+	json_array_foreach(all, i, r) {
+		const char *f = json_string_value(json_object_get(r, "finding"));
+
+		if (!f)
+			continue;
+		nfind++;
+		if (!strcmp(json_string_value(json_object_get(r, "step")), "c")) {
+			assert_string_equal(f, "problem");
+			assert_string_equal(json_string_value(json_object_get(r, "message")), "n is 9");
+		}
+		if (!strcmp(json_string_value(json_object_get(r, "step")), "e")) {
+			assert_string_equal(json_string_value(json_object_get(r, "result")), "failed");
+			assert_string_equal(json_string_value(json_object_get(r, "error")), "cannot connect");
+		}
+	}
+	assert_int_equal(nfind, 5);
+	json_decref(all);
+	ASSERT_JOURNAL(fx, "act:a:ok|act:b:ok|act:c:ok|act:d:ok|act:e:failed|act:f:skipped|act:g:skipped"
+		       "|act:h:skipped|act:after:ok");
+}
+
+/* Secrets never reach a finding's message or evidence; a finding shows in
+ * the plan. */
+static void test_finding_secrets_and_plan(void **state)
+{
+	struct fx *fx = *state;
+	char *dump;
+
+	load(fx,
+	     "name: t\nparams: { api_token: { required: true } }\nsteps:\n"
+	     "  - name: a\n    action: t.look\n    args: { id: '${args.api_token}', result: { echo: '${args.api_token}' } }\n"
+	     "    finding: { expect: { echo: none }, message: 'got ${steps.a.echo}', fix: 'not ${args.api_token}',"
+	     " fix_runbook: restart-backend }\n",
+	     "api_token=hunter2", NULL);
+	assert_int_equal(run(fx), 0);
+	assert_null(strstr(sbuf_str(&fx->ui_rec.findings), "hunter2"));
+	assert_non_null(strstr(sbuf_str(&fx->ui_rec.findings), "a:problem:got ***"));
+	dump = json_dumps(fx->ui_rec.evidence, JSON_COMPACT);
+	assert_null(strstr(dump, "hunter2"));
+	free(dump);
+
+	fx->opts.dry_run = 1;
+	assert_int_equal(run(fx), 0);
+	assert_non_null(strstr(sbuf_str(&fx->ui_rec.plan),
+			       "     finding: ok when echo == none; otherwise problem\n"
+			       "     fix: not ${args.api_token}\n"
+			       "     automatic fix: run restart-backend\n"));
+}
+
+static void test_keep_results(void **state)
+{
+	struct fx *fx = *state;
+
+	load(fx, "name: t\nsteps:\n  - { name: a, action: t.do, args: { id: x, result: { deleted: 7 } } }\n"
+		 "  - { name: b, when: '${steps.a.deleted} > 10', action: t.do, args: { id: y } }\n", NULL);
+	assert_int_equal(run(fx), 0);
+	assert_null(fx->report.results);
+	fx->opts.keep_results = 1;
+	assert_int_equal(run(fx), 0);
+	assert_non_null(fx->report.results);
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(fx->report.results, "a"),
+							    "deleted")), 7);
+	assert_null(json_object_get(fx->report.results, "b"));
+	json_decref(fx->report.results);
+}
+
 static void test_locked_run_does_nothing(void **state)
 {
 	struct fx *fx = *state;
@@ -1142,6 +1295,9 @@ int main(void)
 		T(test_when),
 		T(test_when_that_cannot_be_evaluated_fails),
 		T(test_continue_on_error),
+		T(test_findings),
+		T(test_finding_secrets_and_plan),
+		T(test_keep_results),
 		T(test_locked_run_does_nothing),
 		T(test_stale_lock_is_reported),
 		T(test_interrupt_stops_and_undoes),

@@ -334,6 +334,70 @@ static void test_safety_rules(void **state)
 		   "t.yaml:6:61: verify.interval must be more than 0");
 }
 
+#define FSTEP "name: t\nsteps:\n  - name: a\n    action: fake.probe\n    args: {url: x}\n"
+
+static void test_finding(void **state)
+{
+	struct runbook *rb;
+	const struct runbook_finding *f;
+
+	rb = load_ok(state, FSTEP
+		     "    finding:\n"
+		     "      expect: { status: 200 }\n"
+		     "      warn_expect: { latency: '< 1' }\n"
+		     "      message: 'got ${steps.a.status} from ${config.u}'\n"
+		     "      ok: fine\n"
+		     "      evidence: [status, body.status]\n"
+		     "      fix: 'start it (${steps.a.status})'\n"
+		     "      fix_runbook: start-after-db\n"
+		     "      fix_params: { wait: '${steps.a.wait}' }\n");
+	f = rb->steps[0].finding;
+	assert_non_null(f);
+	assert_int_equal(f->severity, RUNBOOK_SEVERITY_PROBLEM);
+	assert_string_equal(f->message, "got ${steps.a.status} from ${config.u}");
+	assert_string_equal(f->ok, "fine");
+	assert_string_equal(f->fix_runbook, "start-after-db");
+	assert_int_equal(json_array_size(f->evidence), 2);
+	assert_int_equal(json_integer_value(json_object_get(f->expect, "status")), 200);
+	assert_non_null(json_object_get(f->warn_expect, "latency"));
+	assert_non_null(json_object_get(f->fix_params, "wait"));
+	runbook_free(rb);
+
+	/* Informational: no expect. */
+	rb = load_ok(state, FSTEP "    finding: { message: hello, severity: warn }\n");
+	assert_null(rb->steps[0].finding->expect);
+	assert_int_equal(rb->steps[0].finding->severity, RUNBOOK_SEVERITY_WARN);
+	runbook_free(rb);
+
+	load_fails(state, "name: t\nsteps:\n  - name: a\n    action: fake.start\n    args: {container: x}\n"
+		   "    finding: { message: m }\n",
+		   "t.yaml:4:13: finding step 'a' uses action 'fake.start', which changes things");
+	load_fails(state, FSTEP "    check: { action: fake.probe, args: {url: y} }\n    finding: { message: m }\n",
+		   "t.yaml:6:12: finding step 'a' only observes: it takes no 'check'");
+	load_fails(state, FSTEP "    continue_on_error: true\n    finding: { message: m }\n",
+		   "t.yaml:6:24: finding step 'a' only observes: it takes no 'continue_on_error'");
+	load_fails(state, FSTEP "    finding: { expect: { status: 200 } }\n",
+		   "t.yaml:6:14: finding needs a 'message'");
+	load_fails(state, FSTEP "    finding: { message: m, severity: fatal }\n",
+		   "t.yaml:6:38: finding.severity must be warn or problem");
+	load_fails(state, FSTEP "    finding: { message: m, warn_expect: { a: 1 } }\n",
+		   "t.yaml:6:41: finding.warn_expect needs an 'expect'");
+	load_fails(state, FSTEP "    finding: { message: m, severity: warn, expect: {a: 1}, warn_expect: { a: 1 } }\n",
+		   "t.yaml:6:73: finding.warn_expect needs severity problem");
+	load_fails(state, FSTEP "    finding: { message: m, fix_params: { a: 1 } }\n",
+		   "t.yaml:6:40: finding.fix_params needs a 'fix_runbook'");
+	load_fails(state, FSTEP "    finding: { message: m, fix_runbook: 'a b' }\n",
+		   "t.yaml:6:41: invalid runbook name 'a b' in finding.fix_runbook");
+	load_fails(state, FSTEP "    finding: { message: m, evidence: ['a..b'] }\n",
+		   "t.yaml:6:39: bad result path in finding.evidence");
+	load_fails(state, FSTEP "    finding: { message: m, expect: { status: '=> 1' } }\n",
+		   "t.yaml:6:46: ");
+	load_fails(state, FSTEP "    finding: { message: '${steps.b.x}' }\n",
+		   "t.yaml:6:25: unknown step 'b' in '${steps.b.x}'");
+	load_fails(state, FSTEP "    finding: { message: m, bogus: 1 }\n",
+		   "t.yaml:6:28: unknown key 'bogus' in finding");
+}
+
 static void test_params(void **state)
 {
 	load_fails(state,
@@ -513,6 +577,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_expect_operators, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_references, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_safety_rules, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_finding, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_params, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_yaml, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_embedded_selftest, setup, teardown),
