@@ -9,6 +9,7 @@
 #include "config.h"
 #include "pg.h"
 #include "services.h"
+#include "text.h"
 #include "timeutil.h"
 #include "version.h"
 
@@ -167,17 +168,6 @@ static int pick_name(const struct backup_request *rq, const char *dir, char *nam
 		time_sleep(1.0 - (*started - (double)(long long)*started) + 0.01);
 	}
 	return st_error_set(err, ST_ECONFLICT, "cannot find a free backup name in '%s'", dir);
-}
-
-static void copy_str(char *dst, size_t size, const char *src)
-{
-	size_t n = src ? strlen(src) : 0;
-
-	if (n >= size)
-		n = size - 1;
-	if (n)
-		memcpy(dst, src, n);
-	dst[n] = '\0';
 }
 
 int backup_create(const struct backup_request *rq, struct backup_outcome *out, struct st_error *err)
@@ -390,9 +380,9 @@ int backup_create(const struct backup_request *rq, struct backup_outcome *out, s
 	}
 
 	m->format = BACKUP_MANIFEST_FORMAT;
-	copy_str(m->database, sizeof(m->database), db);
-	copy_str(m->server_version, sizeof(m->server_version), server_version);
-	copy_str(m->pg_dump_version, sizeof(m->pg_dump_version), sr.trailer.dumped_by);
+	text_copy(m->database, sizeof(m->database), db);
+	text_copy(m->server_version, sizeof(m->server_version), server_version);
+	text_copy(m->pg_dump_version, sizeof(m->pg_dump_version), sr.trailer.dumped_by);
 	m->kind = rq->kind;
 	m->codec = rq->codec;
 	m->level = rq->codec == BACKUP_CODEC_NONE ? 0 : rq->level ? rq->level : backup_codec_default_level(rq->codec);
@@ -401,8 +391,8 @@ int backup_create(const struct backup_request *rq, struct backup_outcome *out, s
 	memcpy(m->sha256, sr.sha256, sizeof(m->sha256));
 	m->started = started;
 	m->duration = time_monotonic() - t0;
-	copy_str(m->tool_version, sizeof(m->tool_version), ST_VERSION);
-	copy_str(m->via, sizeof(m->via), rq->via == CONFIG_VIA_LOCAL ? "local" : "exec");
+	text_copy(m->tool_version, sizeof(m->tool_version), ST_VERSION);
+	text_copy(m->via, sizeof(m->via), rq->via == CONFIG_VIA_LOCAL ? "local" : "exec");
 	m->verified = 1;
 	m->verified_at = time_wall();
 	m->snapshot_shared = snapshot != NULL;

@@ -3,6 +3,7 @@
  */
 #include "backup_catalog.h"
 #include "atomic_file.h"
+#include "text.h"
 #include "timeutil.h"
 
 #include <dirent.h>
@@ -16,17 +17,6 @@
 #include <unistd.h>
 
 static const char PREFIX[] = "backup_";
-
-/* Copies src into dst, truncated to fit. */
-static void copy_str(char *dst, size_t size, const char *src)
-{
-	size_t n = strlen(src);
-
-	if (n >= size)
-		n = size - 1;
-	memcpy(dst, src, n);
-	dst[n] = '\0';
-}
 
 const char *backup_kind_name(enum backup_kind kind)
 {
@@ -585,7 +575,7 @@ int backup_list(const char *dir, struct backup_listing *out, struct st_error *er
 			e->has_manifest = 1;
 			e->verified = manifest_matches(e);
 		} else {
-			copy_str(e->manifest_error, sizeof(e->manifest_error), merr.message);
+			text_copy(e->manifest_error, sizeof(e->manifest_error), merr.message);
 		}
 	}
 	if (errno != 0)

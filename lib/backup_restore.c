@@ -8,6 +8,7 @@
 #include "config.h"
 #include "pg.h"
 #include "services.h"
+#include "text.h"
 #include "timeutil.h"
 
 #include <errno.h>
@@ -17,17 +18,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-static void copy_str(char *dst, size_t size, const char *src)
-{
-	size_t n = src ? strlen(src) : 0;
-
-	if (n >= size)
-		n = size - 1;
-	if (n)
-		memcpy(dst, src, n);
-	dst[n] = '\0';
-}
 
 /* ---- verify ------------------------------------------------------------ */
 
@@ -52,11 +42,11 @@ int backup_resolve(const char *dir, const char *file, struct backup_check *out, 
 			return st_error_set(err, ST_EUSAGE, "path too long: '%s'", file);
 		memcpy(out->dir, file, dl);
 		out->dir[dl] = '\0';
-		copy_str(out->name, sizeof(out->name), slash + 1);
-		copy_str(out->path, sizeof(out->path), file);
+		text_copy(out->name, sizeof(out->name), slash + 1);
+		text_copy(out->path, sizeof(out->path), file);
 	} else {
-		copy_str(out->dir, sizeof(out->dir), dir);
-		copy_str(out->name, sizeof(out->name), file);
+		text_copy(out->dir, sizeof(out->dir), dir);
+		text_copy(out->name, sizeof(out->name), file);
 		snprintf(out->path, sizeof(out->path), "%s/%s", dir, file);
 	}
 	if (backup_name_parse(out->name, NULL) != 0) {
@@ -78,7 +68,7 @@ static int save_verdict(struct backup_check *c, int ok, const char *why, struct 
 {
 	c->manifest.verified = ok;
 	c->manifest.verified_at = time_wall();
-	copy_str(c->manifest.verify_error, sizeof(c->manifest.verify_error), ok ? "" : why);
+	text_copy(c->manifest.verify_error, sizeof(c->manifest.verify_error), ok ? "" : why);
 	return backup_manifest_save(c->dir, &c->manifest, err);
 }
 
@@ -356,7 +346,7 @@ int backup_db_inventory(const struct st_config *cfg, const char *dbname, struct 
 	int rc;
 
 	memset(out, 0, sizeof(*out));
-	copy_str(out->database, sizeof(out->database), dbname);
+	text_copy(out->database, sizeof(out->database), dbname);
 	if ((rc = services_pg_connect(cfg, dbname, BACKUP_APP_NAME, &conn, err)) != 0)
 		goto out;
 	if ((rc = pg_query(conn, tables_sql, 0, NULL, cfg->postgres.statement_timeout, &res, err)) != 0)

@@ -23,6 +23,7 @@
 #include "runbook.h"
 #include "sbuf.h"
 #include "services.h"
+#include "text.h"
 #include "timeutil.h"
 
 #define DEPLOY_LOCK "deploy"
@@ -227,17 +228,6 @@ int deploy_remove_container(struct deploy_run *run, const char *container, struc
 
 /* ---- the health gate --------------------------------------------------------------- */
 
-static void copy_excerpt(char *dst, size_t size, const char *src, size_t len)
-{
-	size_t i, n = 0;
-
-	for (i = 0; i < len && n + 1 < size; i++)
-		dst[n++] = (src[i] == '\n' || src[i] == '\r' || src[i] == '\t') ? ' ' : src[i];
-	while (n > 0 && dst[n - 1] == ' ')
-		n--;
-	dst[n] = '\0';
-}
-
 int deploy_gate(struct deploy_run *run, struct deploy_target *t, const char *container,
 		const char *url, struct deploy_gate_report *rep, struct st_error *err)
 {
@@ -267,8 +257,8 @@ int deploy_gate(struct deploy_run *run, struct deploy_target *t, const char *con
 						 run->opts->cancel, wr, &werr);
 		snprintf(rep->docker_health, sizeof(rep->docker_health), "%s",
 			 wr->state.has_healthcheck ? wr->state.health : "");
-		copy_excerpt(rep->docker_probe, sizeof(rep->docker_probe), wr->health_log,
-			     strlen(wr->health_log));
+		text_one_line(rep->docker_probe, sizeof(rep->docker_probe), wr->health_log,
+			      strlen(wr->health_log), 0);
 		if (rc && rc != ST_ETIMEOUT) {
 			*err = werr;
 			rep->waited = time_monotonic() - t0;
@@ -286,7 +276,7 @@ int deploy_gate(struct deploy_run *run, struct deploy_target *t, const char *con
 			if (http_probe(url, dc->health_interval < 5 ? 5 : dc->health_interval, NULL, &res,
 				       &perr) == 0) {
 				rep->status = res.status;
-				copy_excerpt(rep->body, sizeof(rep->body), res.body, res.body_len);
+				text_one_line(rep->body, sizeof(rep->body), res.body, res.body_len, 0);
 				/* 2xx/3xx, and a JSON {"status": ...} saying ok when there is one */
 				if (res.status >= 200 && res.status < 400 &&
 				    (res.status != 200 ||
@@ -362,7 +352,7 @@ static int scan_line(void *ud, const struct docker_log_line *l, struct st_error 
 	snprintf(line, sizeof(line), "%.*s", (int)l->len, l->text);
 	for (i = 0; i < s->n; i++)
 		if (regexec(&s->re[i], line, 0, NULL, 0) == 0) {
-			copy_excerpt(s->hit, sizeof(s->hit), line, strlen(line));
+			text_one_line(s->hit, sizeof(s->hit), line, strlen(line), 0);
 			return 1;
 		}
 	return 0;
