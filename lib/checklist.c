@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "docker.h"
+#include "envfile.h"
 #include "migrate.h"
 #include "pg.h"
 #include "services.h"
@@ -64,62 +65,26 @@ int checklist_passed(const struct checklist_report *r)
 
 /* ---- env files ------------------------------------------------------------ */
 
-/* 1 when text sets name to a non-empty value (the last assignment wins). */
-static int env_has(const char *text, const char *name)
-{
-	const char *line = text;
-	size_t nlen = strlen(name);
-	int set = 0;
-
-	while (*line) {
-		const char *nl = strchr(line, '\n');
-		const char *end = nl ? nl : line + strlen(line);
-		const char *p = line, *v, *ve;
-
-		while (p < end && (*p == ' ' || *p == '\t'))
-			p++;
-		if (end - p > 7 && !strncmp(p, "export", 6) && (p[6] == ' ' || p[6] == '\t')) {
-			p += 7;
-			while (p < end && (*p == ' ' || *p == '\t'))
-				p++;
-		}
-		if (p < end && *p != '#' && (size_t)(end - p) > nlen && !strncmp(p, name, nlen)) {
-			v = p + nlen;
-			while (v < end && (*v == ' ' || *v == '\t'))
-				v++;
-			if (v < end && *v == '=') {
-				v++;
-				ve = end;
-				while (v < ve && (*v == ' ' || *v == '\t'))
-					v++;
-				while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t' || ve[-1] == '\r'))
-					ve--;
-				if (ve - v >= 2 && (*v == '"' || *v == '\'') && ve[-1] == *v) {
-					v++;
-					ve--;
-				}
-				set = ve > v;
-			}
-		}
-		line = nl ? nl + 1 : end;
-	}
-	return set;
-}
-
 size_t checklist_env_missing(const char *text, const char *const *required, size_t nrequired,
 			     char *missing, size_t size)
 {
+	struct envfile ef = ENVFILE_INIT;
 	size_t i, n = 0, len = 0;
 
 	if (size)
 		missing[0] = '\0';
+	/* Out of memory reads as an empty file: everything is reported missing. */
+	envfile_parse(text, strlen(text), &ef, NULL);
 	for (i = 0; i < nrequired; i++) {
-		if (env_has(text, required[i]))
+		const char *v = envfile_get(&ef, required[i]);
+
+		if (v && *v)
 			continue;
 		n++;
 		if (len < size)
 			len += (size_t)snprintf(missing + len, size - len, "%s%s", n > 1 ? ", " : "", required[i]);
 	}
+	envfile_release(&ef);
 	return n;
 }
 
