@@ -172,6 +172,8 @@ struct config_incident {
 	double failed_login_window;    /* ... within this many seconds (3600) */
 	double restart_timeout;        /* recreated containers must be healthy within (60 s) */
 	struct config_list trusted_proxies; /* addresses/networks whose X-Forwarded-For is believed */
+	char *firewall_chain;          /* where block-ip inserts its rule ("INPUT"; "DOCKER-USER"
+					  for ports Docker publishes through its bridge) */
 };
 
 /* deploy and rollback: health gate, log scan, image retention. */

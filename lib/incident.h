@@ -316,25 +316,37 @@ int incident_top_ips(struct docker_client *docker, const struct incident_top_ips
 		     json_t **out, struct st_error *err);
 
 /* Checks ip for blocking: an address (accesslog_ip_parse, strict), not
- * unspecified, loopback, multicast or broadcast, and not a trusted proxy
- * (blocking the proxy blocks everyone). Canonical text into canon
+ * unspecified, loopback, multicast or broadcast, not a trusted proxy
+ * (blocking the proxy blocks everyone), and not the client address of
+ * ssh_connection (the value of $SSH_CONNECTION or $SSH_CLIENT, "ADDR PORT
+ * ..."; NULL or "" when there is none): the operator would lock themself
+ * out. An IPv4-mapped IPv6 address (::ffff:203.0.113.7, how dual-stack
+ * servers log IPv4 clients) is the IPv4 address it carries: an ip6tables
+ * rule would never match its packets. Canonical text into canon
  * (ACCESSLOG_IP_MAX). Returns AF_INET / AF_INET6, or ST_EUSAGE. */
-int incident_block_check(const char *ip, const struct accesslog_trust *trust, char *canon,
-			 size_t size, struct st_error *err);
+int incident_block_check(const char *ip, const struct accesslog_trust *trust, const char *ssh_connection,
+			 char *canon, size_t size, struct st_error *err);
 
 /* The firewall command for canon (family from incident_block_check):
- * {"iptables"|"ip6tables", "-I", "INPUT", "-s", canon, "-j", "DROP", NULL}
+ * {"iptables"|"ip6tables", "-I", chain, "-s", canon, "-j", "DROP", NULL}
  * in argv (8 slots, borrowed strings), and as one line in text. The rule is
  * inserted first (-I): the runbook's -A appends it after any ACCEPT rule,
- * where it may never match. */
-void incident_block_argv(const char *canon, int family, const char *argv[8]);
-char *incident_block_text(const char *canon, int family, char *text, size_t size);
+ * where it may never match. chain is incident.firewall_chain: INPUT for
+ * this host's own ports, DOCKER-USER for ports Docker publishes through its
+ * bridge (forwarded packets never pass INPUT). */
+void incident_block_argv(const char *canon, int family, const char *chain, const char *argv[8]);
+
+/* $SSH_CONNECTION, else $SSH_CLIENT (both start with the client's address),
+ * else NULL: what incident_block_check() must not block. Borrowed. */
+const char *incident_ssh_connection(void);
+char *incident_block_text(const char *canon, int family, const char *chain, char *text, size_t size);
 
 /* Runs the rule (fork/exec of iptables found in PATH, no shell), unless
  * the same rule is already there (-C), then *already = 1. Needs root:
  * ST_EABORTED otherwise; ST_ENOTFOUND when iptables is not in PATH;
  * ST_EFAILED with iptables' message when it fails. */
-int incident_block_apply(const char *canon, int family, int *already, struct st_error *err);
+int incident_block_apply(const char *canon, int family, const char *chain, int *already,
+			 struct st_error *err);
 
 /* ---- report (incident_report.c) ----------------------------------------- */
 

@@ -822,12 +822,14 @@ static int act_block(struct engine_call *call, const json_t *args, json_t **resu
 
 	if ((rc = trust_of(s->cfg, &trust, err)) != 0)
 		return rc;
-	family = incident_block_check(arg_str(args, "ip"), &trust, canon, sizeof(canon), err);
+	family = incident_block_check(arg_str(args, "ip"), &trust, incident_ssh_connection(), canon,
+				      sizeof(canon), err);
 	accesslog_trust_release(&trust);
 	if (family < 0)
 		return family;
-	incident_block_text(canon, family, rule, sizeof(rule));
-	if (apply && (rc = incident_block_apply(canon, family, &already, err)) != 0)
+	incident_block_text(canon, family, s->cfg->incident.firewall_chain, rule, sizeof(rule));
+	if (apply && (rc = incident_block_apply(canon, family, s->cfg->incident.firewall_chain, &already,
+						err)) != 0)
 		return rc;
 	*result = json_pack("{s:s,s:s,s:b,s:b}", "ip", canon, "rule", rule, "applied", apply, "already",
 			    already);
@@ -1441,7 +1443,7 @@ int incident_rb_block_ip(const char *ip, int apply, struct sbuf *out, struct st_
 {
 	struct step_spec rule = { "rule", "The firewall rule that blocks the address", "incident.block_rule",
 				  NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0 };
-	struct step_spec add = { "apply", "Insert the rule into the INPUT chain", "incident.block_apply", NULL,
+	struct step_spec add = { "apply", "Insert the rule at the top of its chain (incident.firewall_chain)", "incident.block_apply", NULL,
 				 "Run '${steps.rule.rule}' on this host?", NULL, NULL, NULL, NULL, NULL, 0 };
 	int bad;
 

@@ -97,8 +97,41 @@ out:
 
 /* ---- blocking --------------------------------------------------------------- */
 
-int incident_block_check(const char *ip, const struct accesslog_trust *trust, char *canon,
-			 size_t size, struct st_error *err)
+/* The IPv4 address an IPv4-mapped IPv6 address (::ffff:a.b.c.d) carries,
+ * as canonical text in place; anything else unchanged. */
+static int unmap_v4(char *canon, size_t size, int family)
+{
+	unsigned char a[16];
+	static const unsigned char prefix[12] = { [10] = 0xff, [11] = 0xff };
+
+	if (family != AF_INET6 || inet_pton(AF_INET6, canon, a) != 1 || memcmp(a, prefix, 12) != 0 ||
+	    !inet_ntop(AF_INET, a + 12, canon, (socklen_t)size))
+		return family;
+	return AF_INET;
+}
+
+/* 1 when canon (of family) is the client address of ssh_connection. */
+static int is_ssh_peer(const char *canon, int family, const char *ssh_connection)
+{
+	char peer[ACCESSLOG_IP_MAX], text[ACCESSLOG_IP_MAX];
+	size_t n;
+	int pf;
+
+	if (!ssh_connection)
+		return 0;
+	n = strcspn(ssh_connection, " ");
+	if (n == 0 || n >= sizeof(text))
+		return 0;
+	memcpy(text, ssh_connection, n);
+	text[n] = '\0';
+	if (!(pf = accesslog_ip_parse(text, peer, sizeof(peer))))
+		return 0;
+	pf = unmap_v4(peer, sizeof(peer), pf);
+	return pf == family && !strcmp(peer, canon);
+}
+
+int incident_block_check(const char *ip, const struct accesslog_trust *trust, const char *ssh_connection,
+			 char *canon, size_t size, struct st_error *err)
 {
 	unsigned char a[16];
 	int family = accesslog_ip_parse(ip, canon, size);
@@ -108,6 +141,7 @@ int incident_block_check(const char *ip, const struct accesslog_trust *trust, ch
 		return st_error_set(err, ST_EUSAGE,
 				    "'%s' is not an IP address (a dotted quad like 203.0.113.7, or IPv6)",
 				    ip ? ip : "");
+	family = unmap_v4(canon, size, family);
 	inet_pton(family, canon, a);
 	if (family == AF_INET) {
 		if (a[0] == 0)
@@ -130,16 +164,25 @@ int incident_block_check(const char *ip, const struct accesslog_trust *trust, ch
 	}
 	if (!why && accesslog_trust_contains(trust, canon))
 		why = "is a trusted proxy (incident.trusted_proxies): blocking it blocks everyone behind it";
+	if (!why && is_ssh_peer(canon, family, ssh_connection))
+		why = "is where this SSH session comes from (SSH_CONNECTION): blocking it locks you out";
 	if (why)
 		return st_error_set(err, ST_EUSAGE, "refusing to block '%s': it %s", canon, why);
 	return family;
 }
 
-void incident_block_argv(const char *canon, int family, const char *argv[8])
+const char *incident_ssh_connection(void)
+{
+	const char *v = getenv("SSH_CONNECTION");
+
+	return v && *v ? v : getenv("SSH_CLIENT");
+}
+
+void incident_block_argv(const char *canon, int family, const char *chain, const char *argv[8])
 {
 	argv[0] = family == AF_INET6 ? "ip6tables" : "iptables";
 	argv[1] = "-I";
-	argv[2] = "INPUT";
+	argv[2] = chain && *chain ? chain : "INPUT";
 	argv[3] = "-s";
 	argv[4] = canon;
 	argv[5] = "-j";
@@ -147,11 +190,11 @@ void incident_block_argv(const char *canon, int family, const char *argv[8])
 	argv[7] = NULL;
 }
 
-char *incident_block_text(const char *canon, int family, char *text, size_t size)
+char *incident_block_text(const char *canon, int family, const char *chain, char *text, size_t size)
 {
 	const char *argv[8];
 
-	incident_block_argv(canon, family, argv);
+	incident_block_argv(canon, family, chain, argv);
 	snprintf(text, size, "%s %s %s %s %s %s %s", argv[0], argv[1], argv[2], argv[3], argv[4],
 		 argv[5], argv[6]);
 	return text;
@@ -228,14 +271,15 @@ static int run(const char *path, const char *const *argv, int *status, char *msg
 	return 0;
 }
 
-int incident_block_apply(const char *canon, int family, int *already, struct st_error *err)
+int incident_block_apply(const char *canon, int family, const char *chain, int *already,
+			 struct st_error *err)
 {
 	const char *argv[8];
 	char path[4096], msg[512];
 	int status = 0, rc;
 
 	*already = 0;
-	incident_block_argv(canon, family, argv);
+	incident_block_argv(canon, family, chain, argv);
 	if (geteuid() != 0) {
 		st_error_set(err, ST_EABORTED, "adding a firewall rule needs root (running as uid %ld)",
 			     (long)geteuid());
@@ -258,7 +302,7 @@ int incident_block_apply(const char *canon, int family, int *already, struct st_
 	if ((rc = run(path, argv, &status, msg, sizeof(msg), err)) != 0)
 		return rc;
 	if (status != 0)
-		return st_error_set(err, ST_EFAILED, "%s -I INPUT -s %s -j DROP failed (exit %d)%s%s",
-				    argv[0], canon, status, msg[0] ? ": " : "", msg);
+		return st_error_set(err, ST_EFAILED, "%s -I %s -s %s -j DROP failed (exit %d)%s%s",
+				    argv[0], argv[2], canon, status, msg[0] ? ": " : "", msg);
 	return 0;
 }

@@ -222,28 +222,63 @@ static void test_block_check(void **state)
 
 	(void)state;
 	assert_int_equal(accesslog_trust_parse(proxies, 1, &t, &err), 0);
-	assert_int_equal(incident_block_check("203.0.113.7", &t, canon, sizeof(canon), &err), AF_INET);
-	assert_string_equal(incident_block_text(canon, AF_INET, text, sizeof(text)),
+	assert_int_equal(incident_block_check("203.0.113.7", &t, NULL, canon, sizeof(canon), &err), AF_INET);
+	assert_string_equal(incident_block_text(canon, AF_INET, "INPUT", text, sizeof(text)),
 			    "iptables -I INPUT -s 203.0.113.7 -j DROP");
-	incident_block_argv(canon, AF_INET, argv);
+	incident_block_argv(canon, AF_INET, "INPUT", argv);
 	assert_string_equal(argv[0], "iptables");
 	assert_string_equal(argv[4], "203.0.113.7");
 	assert_null(argv[7]);
-	assert_int_equal(incident_block_check("2001:DB8::1", &t, canon, sizeof(canon), &err), AF_INET6);
-	assert_string_equal(incident_block_text(canon, AF_INET6, text, sizeof(text)),
+	assert_int_equal(incident_block_check("2001:DB8::1", &t, NULL, canon, sizeof(canon), &err), AF_INET6);
+	assert_string_equal(incident_block_text(canon, AF_INET6, "INPUT", text, sizeof(text)),
 			    "ip6tables -I INPUT -s 2001:db8::1 -j DROP");
-	assert_int_equal(incident_block_check("127.0.0.1", &t, canon, sizeof(canon), &err), ST_EUSAGE);
+	assert_int_equal(incident_block_check("127.0.0.1", &t, NULL, canon, sizeof(canon), &err), ST_EUSAGE);
 	assert_non_null(strstr(err.message, "loopback"));
-	assert_int_equal(incident_block_check("::1", &t, canon, sizeof(canon), &err), ST_EUSAGE);
-	assert_int_equal(incident_block_check("0.0.0.0", &t, canon, sizeof(canon), &err), ST_EUSAGE);
-	assert_int_equal(incident_block_check("224.0.0.1", &t, canon, sizeof(canon), &err), ST_EUSAGE);
-	assert_int_equal(incident_block_check("255.255.255.255", &t, canon, sizeof(canon), &err), ST_EUSAGE);
-	assert_int_equal(incident_block_check("10.0.0.1", &t, canon, sizeof(canon), &err), ST_EUSAGE);
+	assert_int_equal(incident_block_check("::1", &t, NULL, canon, sizeof(canon), &err), ST_EUSAGE);
+	assert_int_equal(incident_block_check("0.0.0.0", &t, NULL, canon, sizeof(canon), &err), ST_EUSAGE);
+	assert_int_equal(incident_block_check("224.0.0.1", &t, NULL, canon, sizeof(canon), &err), ST_EUSAGE);
+	assert_int_equal(incident_block_check("255.255.255.255", &t, NULL, canon, sizeof(canon), &err), ST_EUSAGE);
+	assert_int_equal(incident_block_check("10.0.0.1", &t, NULL, canon, sizeof(canon), &err), ST_EUSAGE);
 	assert_non_null(strstr(err.message, "trusted proxy"));
-	assert_int_equal(incident_block_check("1.2.3.4; iptables -F", &t, canon, sizeof(canon), &err), ST_EUSAGE);
-	assert_int_equal(incident_block_check("-F", &t, canon, sizeof(canon), &err), ST_EUSAGE);
-	assert_int_equal(incident_block_check("1.2.3.0/24", &t, canon, sizeof(canon), &err), ST_EUSAGE);
+	assert_int_equal(incident_block_check("1.2.3.4; iptables -F", &t, NULL, canon, sizeof(canon), &err), ST_EUSAGE);
+	assert_int_equal(incident_block_check("-F", &t, NULL, canon, sizeof(canon), &err), ST_EUSAGE);
+	assert_int_equal(incident_block_check("1.2.3.0/24", &t, NULL, canon, sizeof(canon), &err), ST_EUSAGE);
 	accesslog_trust_release(&t);
+}
+
+/* Review 2 item 11: an IPv4 client as a dual-stack server logs it, the
+ * operator's own SSH address, and the chain Docker's published ports need. */
+static void test_block_edge_cases(void **state)
+{
+	struct accesslog_trust t = ACCESSLOG_TRUST_INIT;
+	struct st_error err = { 0 };
+	char canon[ACCESSLOG_IP_MAX], text[256];
+	const char *ssh = "198.51.100.4 50022 10.0.0.5 22";
+
+	(void)state;
+	/* ::ffff:a.b.c.d is an IPv4 client: an ip6tables rule would never match it. */
+	assert_int_equal(incident_block_check("::ffff:203.0.113.7", &t, NULL, canon, sizeof(canon), &err),
+			 AF_INET);
+	assert_string_equal(canon, "203.0.113.7");
+	assert_string_equal(incident_block_text(canon, AF_INET, "INPUT", text, sizeof(text)),
+			    "iptables -I INPUT -s 203.0.113.7 -j DROP");
+	assert_int_equal(incident_block_check("::FFFF:127.0.0.1", &t, NULL, canon, sizeof(canon), &err),
+			 ST_EUSAGE);
+	assert_non_null(strstr(err.message, "loopback"));
+	/* The address this SSH session comes from: blocking it locks the operator out. */
+	assert_int_equal(incident_block_check("198.51.100.4", &t, ssh, canon, sizeof(canon), &err), ST_EUSAGE);
+	assert_non_null(strstr(err.message, "SSH"));
+	assert_int_equal(incident_block_check("::ffff:198.51.100.4", &t, ssh, canon, sizeof(canon), &err),
+			 ST_EUSAGE);
+	assert_int_equal(incident_block_check("198.51.100.4", &t, "::ffff:198.51.100.4 50022 ::1 22", canon,
+					      sizeof(canon), &err), ST_EUSAGE);
+	assert_int_equal(incident_block_check("2001:db8::5", &t, "2001:DB8::5 1 2001:db8::1 22", canon,
+					      sizeof(canon), &err), ST_EUSAGE);
+	assert_int_equal(incident_block_check("198.51.100.5", &t, ssh, canon, sizeof(canon), &err), AF_INET);
+	assert_int_equal(incident_block_check("198.51.100.5", &t, "", canon, sizeof(canon), &err), AF_INET);
+	/* Another chain (DOCKER-USER filters ports Docker publishes through its bridge). */
+	assert_string_equal(incident_block_text("198.51.100.5", AF_INET, "DOCKER-USER", text, sizeof(text)),
+			    "iptables -I DOCKER-USER -s 198.51.100.5 -j DROP");
 }
 
 int main(void)
@@ -256,6 +291,7 @@ int main(void)
 		cmocka_unit_test(test_trust_parse),
 		cmocka_unit_test(test_counter),
 		cmocka_unit_test(test_block_check),
+		cmocka_unit_test(test_block_edge_cases),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
