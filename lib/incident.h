@@ -341,11 +341,17 @@ void incident_block_argv(const char *canon, int family, const char *chain, const
 const char *incident_ssh_connection(void);
 char *incident_block_text(const char *canon, int family, const char *chain, char *text, size_t size);
 
-/* Runs the rule (fork/exec of iptables found in PATH, no shell), unless
- * the same rule is already there (-C), then *already = 1. Needs root:
- * ST_EABORTED otherwise; ST_ENOTFOUND when iptables is not in PATH;
- * ST_EFAILED with iptables' message when it fails. */
-int incident_block_apply(const char *canon, int family, const char *chain, int *already,
+/* Seconds an iptables run may take (it waits up to 5 s for the xtables
+ * lock another program holds, -w 5). */
+#define INCIDENT_FIREWALL_TIMEOUT 30
+
+/* Runs the rule (fork/exec of iptables found in PATH, no shell, with -w 5),
+ * unless the same rule is already there (-C), then *already = 1. Each run
+ * is killed after timeout seconds (ST_ETIMEOUT); its stderr is read to the
+ * end whatever its size. Needs root: ST_EABORTED otherwise; ST_ENOTFOUND
+ * when iptables is not in PATH; ST_EFAILED with iptables' first line of
+ * stderr when it fails. */
+int incident_block_apply(const char *canon, int family, const char *chain, double timeout, int *already,
 			 struct st_error *err);
 
 /* ---- report (incident_report.c) ----------------------------------------- */

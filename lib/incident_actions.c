@@ -828,8 +828,8 @@ static int act_block(struct engine_call *call, const json_t *args, json_t **resu
 	if (family < 0)
 		return family;
 	incident_block_text(canon, family, s->cfg->incident.firewall_chain, rule, sizeof(rule));
-	if (apply && (rc = incident_block_apply(canon, family, s->cfg->incident.firewall_chain, &already,
-						err)) != 0)
+	if (apply && (rc = incident_block_apply(canon, family, s->cfg->incident.firewall_chain,
+						INCIDENT_FIREWALL_TIMEOUT, &already, err)) != 0)
 		return rc;
 	*result = json_pack("{s:s,s:s,s:b,s:b}", "ip", canon, "rule", rule, "applied", apply, "already",
 			    already);

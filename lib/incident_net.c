@@ -10,6 +10,8 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -223,16 +225,18 @@ static int find_in_path(const char *prog, char *out, size_t size)
 	return -1;
 }
 
-/* Runs path with argv (no shell); *status its exit status, stderr's first
- * line into msg. 0, or ST_EIO when it could not be run. */
-static int run(const char *path, const char *const *argv, int *status, char *msg, size_t msize,
-	       struct st_error *err)
+/* Runs path with argv (no shell), for at most timeout seconds (then it is
+ * killed: ST_ETIMEOUT); *status its exit status, the first line of its
+ * stderr into msg. stderr is read to its end, whatever its size: a child
+ * blocked on a full pipe would never exit. 0, or ST_EIO when it could not
+ * be run. */
+static int run(const char *path, const char *const *argv, double timeout, int *status, char *msg,
+	       size_t msize, struct st_error *err)
 {
-	int fds[2];
-	pid_t pid;
-	ssize_t n;
+	double deadline = time_monotonic() + timeout;
+	int fds[2], ws = 0, rc = 0, open_pipe = 1;
 	size_t got = 0;
-	int ws;
+	pid_t pid;
 
 	msg[0] = '\0';
 	if (pipe2(fds, O_CLOEXEC) != 0)
@@ -255,54 +259,88 @@ static int run(const char *path, const char *const *argv, int *status, char *msg
 		_exit(127);
 	}
 	close(fds[1]);
-	while (got + 1 < msize && (n = read(fds[0], msg + got, msize - 1 - got)) != 0) {
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
+	for (;;) {
+		double left = deadline - time_monotonic();
+		pid_t w;
+
+		if (!open_pipe) {
+			w = waitpid(pid, &ws, WNOHANG);
+			if (w == pid || (w < 0 && errno != EINTR))
+				break;
+		}
+		if (left <= 0) {
+			kill(pid, SIGKILL);
+			while (waitpid(pid, &ws, 0) < 0 && errno == EINTR)
+				;
+			rc = st_error_set(err, ST_ETIMEOUT, "%s did not finish within %.0f s", path, timeout);
+			st_error_hint(err, "another program may hold the xtables lock: see 'ps -ef | grep tables'");
 			break;
-		got += (size_t)n;
+		}
+		if (open_pipe) {
+			struct pollfd pfd = { fds[0], POLLIN, 0 };
+			char sink[4096];
+			ssize_t n;
+
+			if (poll(&pfd, 1, (int)(left * 1000) + 1) <= 0)
+				continue;
+			n = got + 1 < msize ? read(fds[0], msg + got, msize - 1 - got) : read(fds[0], sink, sizeof(sink));
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n <= 0)
+				open_pipe = 0;
+			else if (got + 1 < msize)
+				got += (size_t)n;
+		} else {
+			time_sleep(left < 0.02 ? left : 0.02);
+		}
 	}
-	msg[got] = '\0';
 	close(fds[0]);
-	while (waitpid(pid, &ws, 0) < 0 && errno == EINTR)
-		;
-	*status = WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + (WIFSIGNALED(ws) ? WTERMSIG(ws) : 0);
+	msg[got] = '\0';
 	msg[strcspn(msg, "\n")] = '\0';
-	return 0;
+	if (rc == 0)
+		*status = WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + (WIFSIGNALED(ws) ? WTERMSIG(ws) : 0);
+	return rc;
 }
 
-int incident_block_apply(const char *canon, int family, const char *chain, int *already,
+int incident_block_apply(const char *canon, int family, const char *chain, double timeout, int *already,
 			 struct st_error *err)
 {
-	const char *argv[8];
+	const char *rule[8], *argv[11];
 	char path[4096], msg[512];
-	int status = 0, rc;
+	int status = 0, rc, i;
 
 	*already = 0;
-	incident_block_argv(canon, family, chain, argv);
+	incident_block_argv(canon, family, chain, rule);
 	if (geteuid() != 0) {
 		st_error_set(err, ST_EABORTED, "adding a firewall rule needs root (running as uid %ld)",
 			     (long)geteuid());
 		return st_error_hint(err, "run it as root, or add the printed rule by hand");
 	}
-	if (find_in_path(argv[0], path, sizeof(path)) != 0) {
-		st_error_set(err, ST_ENOTFOUND, "%s is not installed (not found in PATH)", argv[0]);
+	if (find_in_path(rule[0], path, sizeof(path)) != 0) {
+		st_error_set(err, ST_ENOTFOUND, "%s is not installed (not found in PATH)", rule[0]);
 		return st_error_hint(err, "install it (apt-get install iptables), or block the address "
 				     "in your cloud firewall");
 	}
+	/* iptables -w 5 RULE...: wait up to 5 s for the xtables lock instead of
+	 * failing at once when another program (docker, fail2ban) holds it. */
+	argv[0] = rule[0];
+	argv[1] = "-w";
+	argv[2] = "5";
+	for (i = 1; i <= 7; i++)
+		argv[i + 2] = rule[i];
 	/* -C: the same rule exists already. */
-	argv[1] = "-C";
-	if ((rc = run(path, argv, &status, msg, sizeof(msg), err)) != 0)
+	argv[3] = "-C";
+	if ((rc = run(path, argv, timeout, &status, msg, sizeof(msg), err)) != 0)
 		return rc;
 	if (status == 0) {
 		*already = 1;
 		return 0;
 	}
-	argv[1] = "-I";
-	if ((rc = run(path, argv, &status, msg, sizeof(msg), err)) != 0)
+	argv[3] = "-I";
+	if ((rc = run(path, argv, timeout, &status, msg, sizeof(msg), err)) != 0)
 		return rc;
 	if (status != 0)
 		return st_error_set(err, ST_EFAILED, "%s -I %s -s %s -j DROP failed (exit %d)%s%s",
-				    argv[0], argv[2], canon, status, msg[0] ? ": " : "", msg);
+				    rule[0], rule[2], canon, status, msg[0] ? ": " : "", msg);
 	return 0;
 }

@@ -4,12 +4,14 @@
  * builds, the evidence manifest and archive, and the report (journal
  * reading and Markdown rendering) from a canned journal.
  */
+#include <arpa/inet.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -20,6 +22,7 @@
 #include "incident_actions.h"
 #include "journal.h"
 #include "runbook.h"
+#include "timeutil.h"
 #include "testutil.h"
 
 static int setup(void **state)
@@ -543,6 +546,73 @@ static void test_env_files(void **state)
 	config_free(cfg);
 }
 
+/* ---- the firewall command ----------------------------------------------------------- */
+
+/* A stand-in iptables in a directory put first in PATH. */
+static void fake_iptables(const char *dir, const char *body)
+{
+	char path[600], text[2048];
+
+	snprintf(path, sizeof(path), "%s/iptables", dir);
+	snprintf(text, sizeof(text), "#!/bin/sh\necho \"$*\" >>%s/calls\n%s\n", dir, body);
+	tu_write(path, text);
+	assert_int_equal(chmod(path, 0755), 0);
+}
+
+/* iptables that writes more than a pipe holds to stderr must not hang the
+ * run (the old runner stopped reading at 511 bytes and then waited for
+ * the child, which waited for the pipe), and one that never ends (the
+ * xtables lock held by another program) is stopped at the timeout
+ * (review 2 item 16). Needs root, as incident_block_apply does. */
+static void test_block_apply_runner(void **state)
+{
+	const char *dir = *state;
+	char *old_path = getenv("PATH") ? strdup(getenv("PATH")) : NULL, path[700], calls[600], *text;
+	struct st_error err = { 0 };
+	int already = -1;
+	double t0;
+
+	assert_int_equal(geteuid(), 0);
+	snprintf(path, sizeof(path), "%s:/usr/bin:/bin", dir);
+	setenv("PATH", path, 1);
+	snprintf(calls, sizeof(calls), "%s/calls", dir);
+	/* A failing test would otherwise hang here for good. */
+	alarm(60);
+
+	fake_iptables(dir, "i=0\nwhile [ $i -lt 4000 ]; do echo \"iptables: complaint $i about the rule\" >&2; "
+			   "i=$((i+1)); done\nexit 1");
+	assert_int_equal(incident_block_apply("203.0.113.7", AF_INET, "DOCKER-USER", 20, &already, &err),
+			 ST_EFAILED);
+	assert_int_equal(already, 0);
+	assert_non_null(strstr(err.message, "iptables -I DOCKER-USER -s 203.0.113.7 -j DROP failed (exit 1): "
+					    "iptables: complaint 0 about the rule"));
+	text = tu_read(calls);
+	/* -C first, then -I, each waiting at most a few seconds for the xtables lock. */
+	assert_string_equal(text, "-w 5 -C DOCKER-USER -s 203.0.113.7 -j DROP\n"
+				  "-w 5 -I DOCKER-USER -s 203.0.113.7 -j DROP\n");
+	free(text);
+	unlink(calls);
+
+	fake_iptables(dir, "exec sleep 30");
+	t0 = time_monotonic();
+	assert_int_equal(incident_block_apply("203.0.113.7", AF_INET, "INPUT", 1, &already, &err), ST_ETIMEOUT);
+	assert_true(time_monotonic() - t0 < 5);
+	assert_non_null(strstr(err.message, "did not finish within 1 s"));
+
+	/* The rule exists: -C answers 0 and nothing is inserted. */
+	unlink(calls);
+	fake_iptables(dir, "exit 0");
+	assert_int_equal(incident_block_apply("203.0.113.7", AF_INET, "INPUT", 20, &already, &err), 0);
+	assert_int_equal(already, 1);
+	text = tu_read(calls);
+	assert_string_equal(text, "-w 5 -C INPUT -s 203.0.113.7 -j DROP\n");
+	free(text);
+	alarm(0);
+	if (old_path)
+		setenv("PATH", old_path, 1);
+	free(old_path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -555,6 +625,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_sums_and_archive, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_report_load, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_report_render, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_block_apply_runner, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
