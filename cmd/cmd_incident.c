@@ -909,6 +909,9 @@ static int sub_top_ips(struct ctx *ctx, struct opts *o, struct job *j)
 	json_array_foreach(json_object_get(out, "top"), i, t)
 		printf("%10lld  %6.2f  %s\n", (long long)json_integer_value(json_object_get(t, "requests")),
 		       json_number_value(json_object_get(t, "percent")), js(t, "ip"));
+	if (json_is_true(json_object_get(out, "approximate")))
+		printf("(more clients than tracked: the address count is an estimate, and each count may be "
+		       "a little high)\n");
 	print_warning(out);
 	return status;
 }

@@ -309,9 +309,12 @@ struct incident_top_ips_opts {
 	double timeout;
 };
 
-/* Requests per client address in container's logs (both streams):
- * {"container","since","lines":N,"requests":M,"distinct":K,
- *  "top":[{"ip","requests","percent"}]}. *out: caller decrefs. */
+/* Requests per client address in container's logs (both streams), in
+ * bounded memory (accesslog.h: IPv6 per /64; beyond the counter's capacity
+ * "approximate" is true, "distinct" an estimate and each count at most
+ * "overcount_max" above the true one):
+ * {"container","since","lines":N,"requests":M,"distinct":K,"approximate":B,
+ *  "top":[{"ip","requests","percent","overcount_max"}]}. *out: caller decrefs. */
 int incident_top_ips(struct docker_client *docker, const struct incident_top_ips_opts *o,
 		     json_t **out, struct st_error *err);
 

@@ -70,10 +70,11 @@ int incident_top_ips(struct docker_client *docker, const struct incident_top_ips
 	}
 	if ((rc = accesslog_counter_top(s.counter, o->limit, &top, &n, err)) != 0)
 		goto out;
-	res = json_pack("{s:s,s:s*,s:I,s:I,s:I,s:[]}", "container", o->container, "since",
+	res = json_pack("{s:s,s:s*,s:I,s:I,s:I,s:b,s:[]}", "container", o->container, "since",
 			o->since > 0 ? time_format_rfc3339(o->since, since, sizeof(since)) : NULL, "lines",
 			(json_int_t)s.lines, "requests", (json_int_t)accesslog_counter_total(s.counter),
-			"distinct", (json_int_t)accesslog_counter_distinct(s.counter), "top");
+			"distinct", (json_int_t)accesslog_counter_distinct(s.counter), "approximate",
+			!accesslog_counter_exact(s.counter), "top");
 	if (!res) {
 		rc = st_error_set(err, ST_ENOMEM, "out of memory");
 		goto out;
@@ -82,8 +83,9 @@ int incident_top_ips(struct docker_client *docker, const struct incident_top_ips
 	for (i = 0; i < n; i++) {
 		double pct = 100.0 * (double)top[i].count / (double)accesslog_counter_total(s.counter);
 
-		if (json_array_append_new(arr, json_pack("{s:s,s:I,s:f}", "ip", top[i].ip, "requests",
-							 (json_int_t)top[i].count, "percent", pct))) {
+		if (json_array_append_new(arr, json_pack("{s:s,s:I,s:f,s:I}", "ip", top[i].ip, "requests",
+							 (json_int_t)top[i].count, "percent", pct, "overcount_max",
+							 (json_int_t)top[i].error))) {
 			rc = st_error_set(err, ST_ENOMEM, "out of memory");
 			goto out;
 		}

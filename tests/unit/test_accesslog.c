@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 
 #include "accesslog.h"
+#include "timeutil.h"
 #include "incident.h"
 
 static const char *client_of(const char *line, const struct accesslog_trust *t)
@@ -212,6 +213,67 @@ static void test_counter(void **state)
 	accesslog_counter_free(c);
 }
 
+/* A flood of distinct addresses (review 2 item 13): memory stays bounded
+ * (a fixed number of tracked addresses), a heavy hitter is still found
+ * with its count, the number of addresses is estimated, and IPv6 clients
+ * count per /64 (one host has 2^64 addresses to rotate through). */
+static void test_counter_bounded(void **state)
+{
+	struct accesslog_counter *c = NULL;
+	struct accesslog_count *top = NULL;
+	struct st_error err = { 0 };
+	size_t n = 0;
+	double t0;
+	int i;
+
+	(void)state;
+	assert_int_equal(accesslog_counter_new_bounded(64, &c, &err), 0);
+	t0 = time_monotonic();
+	for (i = 0; i < 200000; i++) {
+		char ip[64];
+
+		/* 200000 distinct /64s, and one address in every tenth line. */
+		snprintf(ip, sizeof(ip), "2001:db8:%x:%x::1", i / 65536, i % 65536);
+		assert_int_equal(accesslog_counter_add(c, ip, &err), 0);
+		if (i % 10 == 0)
+			assert_int_equal(accesslog_counter_add(c, "203.0.113.7", &err), 0);
+	}
+	assert_true(time_monotonic() - t0 < 10);
+	assert_int_equal(accesslog_counter_total(c), 220000);
+	assert_false(accesslog_counter_exact(c));
+	assert_true(accesslog_counter_tracked(c) <= 64);
+	/* An estimate: within 5 %. */
+	assert_true(accesslog_counter_distinct(c) > 190000 && accesslog_counter_distinct(c) < 210000);
+	assert_int_equal(accesslog_counter_top(c, 1, &top, &n, &err), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(top[0].ip, "203.0.113.7");
+	/* Never under its true count, over it by at most total / capacity. */
+	assert_true(top[0].count >= 20000 && top[0].count <= 20000 + 220000 / 64);
+	assert_true(top[0].error <= 220000 / 64);
+	free(top);
+	accesslog_counter_free(c);
+
+	/* IPv6 per /64; exact while the addresses fit. */
+	assert_int_equal(accesslog_counter_new(&c, &err), 0);
+	assert_int_equal(accesslog_counter_add(c, "2001:db8:1:2::1", &err), 0);
+	assert_int_equal(accesslog_counter_add(c, "2001:db8:1:2:ffff:ffff:ffff:9", &err), 0);
+	assert_int_equal(accesslog_counter_add(c, "2001:db8:1:3::1", &err), 0);
+	assert_int_equal(accesslog_counter_add(c, "::ffff:192.0.2.1", &err), 0);
+	assert_int_equal(accesslog_counter_add(c, "192.0.2.1", &err), 0);
+	assert_true(accesslog_counter_exact(c));
+	assert_int_equal(accesslog_counter_distinct(c), 3);
+	assert_int_equal(accesslog_counter_top(c, 0, &top, &n, &err), 0);
+	assert_int_equal(n, 3);
+	assert_string_equal(top[0].ip, "192.0.2.1");
+	assert_int_equal(top[0].count, 2);
+	assert_string_equal(top[1].ip, "2001:db8:1:2::/64");
+	assert_int_equal(top[1].count, 2);
+	assert_string_equal(top[2].ip, "2001:db8:1:3::/64");
+	assert_int_equal(top[2].error, 0);
+	free(top);
+	accesslog_counter_free(c);
+}
+
 static void test_block_check(void **state)
 {
 	const char *proxies[] = { "10.0.0.1" };
@@ -290,6 +352,7 @@ int main(void)
 		cmocka_unit_test(test_forwarded_for),
 		cmocka_unit_test(test_trust_parse),
 		cmocka_unit_test(test_counter),
+		cmocka_unit_test(test_counter_bounded),
 		cmocka_unit_test(test_block_check),
 		cmocka_unit_test(test_block_edge_cases),
 	};
