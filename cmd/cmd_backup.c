@@ -57,8 +57,9 @@ static const char backup_usage[] =
 	"                    manifest records the outcome (a failed backup no longer\n"
 	"                    counts for keep_min); exits 4 while a backup runs\n"
 	"  prune             delete backups older than backup.keep_days, but never one\n"
-	"                    of the newest backup.keep_min verified backups of a kind,\n"
-	"                    nor a file without this tool's name and manifest\n"
+	"                    of the newest backup.keep_min verified backups of a\n"
+	"                    database and kind, nor a file without this tool's name\n"
+	"                    and manifest\n"
 	"  test-restore FILE load into a scratch database, compare its tables and the\n"
 	"                    row counts of \"User\" and \"Post\" with the manifest, drop it\n"
 	"  schedule --print  a crontab line and a systemd service + timer\n"
@@ -542,7 +543,7 @@ static int do_prune(struct ctx *ctx, const char *dir)
 			printf("deleted %s (%s old)\n", e->name, age);
 	}
 	if (!ctx->quiet)
-		printf("%s%zu backup(s) %s, %zu kept (keep_days %ld, keep_min %ld per kind)\n",
+		printf("%s%zu backup(s) %s, %zu kept (keep_days %ld, keep_min %ld per database and kind)\n",
 		       ctx->dry_run ? "dry run: " : "", deleted, ctx->dry_run ? "would be deleted" : "deleted",
 		       l.count - deleted, policy.keep_days, policy.keep_min);
 out:

@@ -5,6 +5,7 @@
  *
  *   backup.verify      a backup against its manifest (size, SHA-256, full
  *                      decompression, trailer), optionally of a given kind
+ *                      and database
  *   backup.create      a verified backup (the run holds the backup lock)
  *   backup.db_create   an empty database from template0, encoding and
  *                      locale of another; says whether that one exists
@@ -67,7 +68,8 @@ static int act_verify(struct engine_call *call, const json_t *args, json_t **res
 {
 	const struct st_config *cfg;
 	struct backup_check c;
-	const char *kind = arg_str(args, "kind");
+	const char *kind = arg_str(args, "kind"), *db = arg_str(args, "database"),
+		   *from = arg_str(args, "from_database");
 	int rc;
 
 	memset(&c, 0, sizeof(c));
@@ -75,6 +77,18 @@ static int act_verify(struct engine_call *call, const json_t *args, json_t **res
 		return rc;
 	if ((rc = backup_verify(cfg->backup.dir, arg_str(args, "file"), 0, &c, err)) != 0)
 		goto out;
+	/* A backup restores over the database it was taken of, or over
+	 * another one only when the operator named the one it came from. */
+	if (from && *from)
+		db = from;
+	if (db && *db && strcmp(db, c.manifest.database) != 0) {
+		/* The way out is in the message: a failed check keeps no hint. */
+		rc = st_error_set(err, ST_EFAILED, "'%s' is a backup of database '%s', not of '%s'%s%s%s", c.name,
+				  c.manifest.database, db, from && *from ? "" : " (to restore it anyway, name "
+				  "its database: --from-database ", from && *from ? "" : c.manifest.database,
+				  from && *from ? "" : ")");
+		goto out;
+	}
 	if (kind && *kind && strcmp(kind, backup_kind_name(c.manifest.kind)) != 0) {
 		rc = st_error_set(err, ST_EFAILED, "'%s' is a %s backup; this needs a %s backup", c.name,
 				  backup_kind_name(c.manifest.kind), kind);
@@ -288,6 +302,9 @@ out:
 static const struct engine_arg_spec verify_args[] = {
 	{ "file", ENGINE_ARG_STRING, ENGINE_ARG_REQUIRED, NULL, "backup name in backup.dir, or a path" },
 	{ "kind", ENGINE_ARG_STRING, 0, NULL, "require this kind: full, schema or data" },
+	{ "database", ENGINE_ARG_STRING, 0, NULL, "require a backup of this database" },
+	{ "from_database", ENGINE_ARG_STRING, 0, NULL,
+	  "require a backup of this database instead (restoring one database's backup into another)" },
 	{ NULL, 0, 0, NULL, NULL },
 };
 static const struct engine_arg_spec create_args[] = {

@@ -161,7 +161,14 @@ ls "$bdir" | grep -qv "^$good" || fail "no safety backup next to $good"
 newdb=${db}_test_newserver
 q postgres "DROP DATABASE IF EXISTS $newdb" >/dev/null
 before=$(ls "$bdir" | wc -l)
-if st 0 "restore onto a new database" restore "$good" --database "$newdb" --yes; then
+# A backup of $db restored as another database: only when said so.
+if st 3 "restore of another database's backup" restore "$good" --database "$newdb" --yes; then
+  has "$err" "is a backup of database '$db', not of '$newdb'" "restore of another database's backup"
+  has "$err" "--from-database $db" "restore of another database's backup (hint)"
+  [[ $(dbs) == "$dbs0" ]] || fail "refused restore changed the databases: $(dbs)"
+  ok "a backup of another database is refused without --from-database"
+fi
+if st 0 "restore onto a new database" restore "$good" --database "$newdb" --from-database "$db" --yes; then
   [[ $(sums "$newdb") == "$sums0" ]] || fail "restore onto a new database: contents differ"
   [[ $(ls "$bdir" | wc -l) -eq $before ]] || fail "restore onto a new database took a safety backup"
   grep -q '"step":"safety-backup".*"result":"skipped"' "$tmp/state/journal.jsonl" ||
@@ -282,6 +289,18 @@ else
     has "$out" "removed 1 leftover" "backup after kill -9"
     ls -a "$bdir" | grep -q '\.partial$' && fail "partial file not swept"
     ok "kill -9 mid-stream: nothing published, next backup sweeps the partial"
+  fi
+fi
+
+# A backup of another database never restores over the live one, and
+# does not count for it in retention.
+if st 0 "backup of another database" backup --database "$big" --kind schema; then
+  other=$(newest)
+  dbs1=$(dbs)
+  if st 3 "restore of $big's backup over $db" restore "$other" --yes; then
+    has "$err" "is a backup of database '$big', not of '$db'" "restore of $big's backup over $db"
+    [[ $(sums "$db") == "$sums0" && $(dbs) == "$dbs1" ]] || fail "refused restore changed the databases"
+    ok "another database's backup is refused for the live one"
   fi
 fi
 
