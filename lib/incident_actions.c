@@ -550,6 +550,40 @@ static int save_file(struct incident_session *s, const char *path, struct st_err
 	return 0;
 }
 
+/* Forgets the saved files from index keep on (zeroing their content). */
+static void drop_saved(struct incident_session *s, size_t keep)
+{
+	while (s->nsaved_files > keep) {
+		struct incident_saved_file *f = &s->saved_files[--s->nsaved_files];
+
+		free(f->path);
+		if (f->content) {
+			explicit_bzero(f->content, f->len);
+			free(f->content);
+		}
+	}
+}
+
+static void release_texts(struct sbuf *texts, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (texts[i].buf)
+			explicit_bzero(texts[i].buf, texts[i].cap);
+		sbuf_release(&texts[i]);
+	}
+	free(texts);
+}
+
+/*
+ * The new value goes into every file or into none: each file is read and
+ * rewritten in memory first (a file that cannot take the value fails the
+ * step before anything is written), then written; when a write fails, the
+ * files written before it get their old content back. The failed step has
+ * no undo of its own (the engine undoes only steps that acted), so this is
+ * the only chance to leave the files consistent.
+ */
 static int act_env_set(struct engine_call *call, const json_t *args, json_t **result,
 		       struct st_error *err)
 {
@@ -557,7 +591,8 @@ static int act_env_set(struct engine_call *call, const json_t *args, json_t **re
 	const char *variable = arg_str(args, "variable"), *from_env = arg_str(args, "from_env");
 	const json_t *files = json_object_get(args, "files");
 	json_t *written = NULL, *f;
-	size_t i;
+	struct sbuf *texts = NULL;
+	size_t i, nfiles = json_array_size(files), first_saved = s->nsaved_files, done = 0;
 	int rc = 0;
 
 	if (!envfile_key_valid(variable))
@@ -578,17 +613,26 @@ static int act_env_set(struct engine_call *call, const json_t *args, json_t **re
 		if ((rc = incident_secret_generate(s->secret, err)) != 0)
 			return rc;
 	}
-	if (!(written = json_array()))
+	if (!(written = json_array()) || !(texts = calloc(nfiles ? nfiles : 1, sizeof(*texts))))
 		return oom(err);
+	/* In memory first. */
 	json_array_foreach(files, i, f) {
 		const char *path = json_string_value(f);
+		const struct incident_saved_file *saved;
 		size_t lines = 0;
 
-		if (!path)
-			continue;
-		if ((rc = save_file(s, path, err)) != 0 ||
-		    (rc = envfile_update(path, variable, s->secret, 0, &lines, err)) != 0)
+		if (!path) {
+			rc = st_error_set(err, ST_EUSAGE, "files[%zu] is not a path", i);
 			goto out;
+		}
+		if ((rc = save_file(s, path, err)) != 0)
+			goto out;
+		saved = &s->saved_files[s->nsaved_files - 1];
+		if ((rc = envfile_set(saved->content ? saved->content : "", saved->len, variable, s->secret, 0,
+				      &texts[i], &lines, err)) != 0) {
+			st_error_wrap(err, "cannot update '%s'", path);
+			goto out;
+		}
 		if (lines == 0) {
 			rc = st_error_set(err, ST_ECONFLICT, "'%s' no longer assigns %s", path, variable);
 			goto out;
@@ -598,7 +642,34 @@ static int act_env_set(struct engine_call *call, const json_t *args, json_t **re
 			goto out;
 		}
 	}
+	/* Then to disk, all or none. */
+	for (done = 0; done < nfiles; done++) {
+		const char *path = json_string_value(json_array_get(files, done));
+
+		if ((rc = atomic_file_write_all(path, texts[done].buf, texts[done].len,
+						0600 | ATOMIC_FILE_PRESERVE_MODE, err)) != 0)
+			break;
+	}
+	if (rc) {
+		size_t k, failed = 0;
+
+		for (k = 0; k < done; k++) {
+			const struct incident_saved_file *sv = &s->saved_files[first_saved + k];
+			struct st_error rerr = { 0 };
+
+			if (atomic_file_write_all(sv->path, sv->content ? sv->content : "", sv->len,
+						  0600 | ATOMIC_FILE_PRESERVE_MODE, &rerr) != 0)
+				failed++;
+		}
+		if (failed)
+			st_error_hint(err, "%zu of the %zu files written before it could not be put back: "
+				      "check them by hand", failed, done);
+		json_array_clear(written);
+	}
 out:
+	release_texts(texts, nfiles);
+	if (rc)
+		drop_saved(s, first_saved);
 	if (json_array_size(written) || rc == 0) {
 		json_t *paths = json_array(), *w;
 

@@ -10,10 +10,12 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -24,6 +26,30 @@
 #include "runbook.h"
 #include "timeutil.h"
 #include "testutil.h"
+
+/* fsync() of a temporary file of an env file whose name holds
+ * fail_fsync_of fails (a disk error while the second of two files is
+ * written): this definition takes the place of libc's in this program. */
+static const char *fail_fsync_of;
+
+int fsync(int fd)
+{
+	char link[64], target[1024];
+	ssize_t n;
+
+	if (fail_fsync_of) {
+		snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+		n = readlink(link, target, sizeof(target) - 1);
+		if (n > 0) {
+			target[n] = '\0';
+			if (strstr(target, fail_fsync_of) && strstr(target, ".partial")) {
+				errno = EIO;
+				return -1;
+			}
+		}
+	}
+	return (int)syscall(SYS_fsync, fd);
+}
 
 static int setup(void **state)
 {
@@ -199,6 +225,97 @@ static struct runbook *load(const struct sbuf *yaml)
 		fail_msg("%s\n%s", err.message, sbuf_str(yaml));
 	engine_registry_free(reg);
 	return rb;
+}
+
+/* Runs the rotation runbook for JWT_SECRET over files (no restarts),
+ * confirmed; returns the number of failed steps (the run stops at one). */
+static size_t rotate_files(const char *dir, char **files, size_t n)
+{
+	struct st_config *cfg = config_in(dir);
+	struct incident_rotate_plan plan;
+	struct incident_session sess;
+	struct engine_registry *reg = NULL;
+	struct engine_options eo;
+	struct engine_report rep;
+	struct st_error err = { 0 };
+	struct sbuf y = SBUF_INIT;
+	struct runbook *rb;
+	json_t *params = NULL;
+	char state[1024];
+	size_t failed;
+
+	memset(&plan, 0, sizeof(plan));
+	plan.files = files;
+	plan.nfiles = n;
+	assert_int_equal(incident_rb_rotate(cfg, "JWT_SECRET", NULL, &plan, 0, &y, &err), 0);
+	rb = load(&y);
+	assert_int_equal(incident_registry(&reg, &err), 0);
+	assert_int_equal(engine_params_parse(rb, 0, NULL, &params, &err), 0);
+	snprintf(state, sizeof(state), "%s/state", dir);
+	incident_session_init(&sess, cfg, "INC-20261127-000000");
+	memset(&eo, 0, sizeof(eo));
+	eo.state_dir = state;
+	eo.command_line = "test";
+	eo.incident = sess.id;
+	eo.assume_yes = 1;
+	eo.config = cfg;
+	eo.services = &sess.svc;
+	memset(&rep, 0, sizeof(rep));
+	failed = engine_run(rb, params, &eo, &rep, &err) != 0 ? 1 : rep.failed;
+	incident_session_release(&sess);
+	json_decref(params);
+	runbook_free(rb);
+	engine_registry_free(reg);
+	sbuf_release(&y);
+	config_free(cfg);
+	return failed;
+}
+
+/* Review 2 item 6: the secret goes into every file or into none. A file
+ * that cannot take it, or a write that fails half way, must leave the
+ * files written before it as they were (the failed step has no undo). */
+static void test_env_set_all_or_nothing(void **state)
+{
+	const char *dir = *state;
+	char a[600], b[600], *files[2], *text;
+
+	snprintf(a, sizeof(a), "%s/a.env", dir);
+	snprintf(b, sizeof(b), "%s/b.env", dir);
+	files[0] = a;
+	files[1] = b;
+
+	/* The second file's value cannot be rewritten (a multi-line value). */
+	tu_write(a, "A=1\nJWT_SECRET=old-a\n");
+	tu_write(b, "JWT_SECRET=\"multi\nline\"\n");
+	assert_int_equal(rotate_files(dir, files, 2), 1);
+	text = tu_read(a);
+	assert_string_equal(text, "A=1\nJWT_SECRET=old-a\n");
+	free(text);
+	text = tu_read(b);
+	assert_string_equal(text, "JWT_SECRET=\"multi\nline\"\n");
+	free(text);
+
+	/* Writing the second file fails: the first is put back. */
+	tu_write(b, "JWT_SECRET=old-b\n");
+	fail_fsync_of = "/.b.env.";
+	assert_int_equal(rotate_files(dir, files, 2), 1);
+	fail_fsync_of = NULL;
+	text = tu_read(a);
+	assert_string_equal(text, "A=1\nJWT_SECRET=old-a\n");
+	free(text);
+	text = tu_read(b);
+	assert_string_equal(text, "JWT_SECRET=old-b\n");
+	free(text);
+
+	/* And when both can be written, both are. */
+	assert_int_equal(rotate_files(dir, files, 2), 0);
+	text = tu_read(a);
+	assert_non_null(strstr(text, "A=1\nJWT_SECRET="));
+	assert_null(strstr(text, "old-a"));
+	free(text);
+	text = tu_read(b);
+	assert_null(strstr(text, "old-b"));
+	free(text);
 }
 
 static void test_runbooks(void **state)
@@ -621,6 +738,7 @@ int main(void)
 		cmocka_unit_test(test_user_ids),
 		cmocka_unit_test(test_secret),
 		cmocka_unit_test_setup_teardown(test_runbooks, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_env_set_all_or_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_env_files, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sums_and_archive, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_report_load, setup, teardown),
