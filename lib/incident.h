@@ -111,6 +111,26 @@ int incident_event(const char *state_dir, const char *id, const char *event, con
 #define INCIDENT_SUMS "SHA256SUMS"
 #define INCIDENT_COLLECTION "collection.json"
 
+struct redact_set;
+
+/*
+ * Hides secrets in a Docker document (container, image, volume inspect,
+ * lists, docker info) in place, before it becomes evidence that is handed
+ * to people who must not get working credentials from it:
+ *  - "Env" arrays: values of variables named like secrets, and passwords
+ *    of URLs ("postgres://app:***@db/app"); the names stay on record;
+ *  - command lines ("Cmd", "Entrypoint", "Args", "Test", "Shell" arrays,
+ *    "Command" strings), word by word: the word after -a, --requirepass,
+ *    --masterauth, --pass or an option named like a secret (--db-password),
+ *    and the value of NAME=VALUE words named like a secret;
+ *  - "Labels": values of labels named like secrets;
+ *  - then every string anywhere, by value: the secret values found above
+ *    (at least REDACT_MIN_TEXT bytes) and those in known (may be NULL; the
+ *    configuration's passwords), as "***".
+ * 0 or ST_ENOMEM.
+ */
+int incident_redact_inspect(json_t *doc, const struct redact_set *known, struct st_error *err);
+
 struct incident_snapshot_request {
 	const struct st_config *cfg;
 	struct services *svc;          /* Docker, Postgres and Redis clients; borrowed */

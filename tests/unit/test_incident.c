@@ -23,6 +23,7 @@
 #include "incident.h"
 #include "incident_actions.h"
 #include "journal.h"
+#include "redact.h"
 #include "runbook.h"
 #include "timeutil.h"
 #include "testutil.h"
@@ -316,6 +317,72 @@ static void test_env_set_all_or_nothing(void **state)
 	text = tu_read(b);
 	assert_null(strstr(text, "old-b"));
 	free(text);
+}
+
+/* Review 2 item 9: evidence hides secrets wherever Docker shows them, not
+ * only in Env: command lines, health checks, labels, and any string that
+ * holds a known secret's value. */
+static void test_redact_inspect(void **state)
+{
+	static const char doc[] =
+		"{\"Path\": \"redis-server\","
+		" \"Args\": [\"--requirepass\", \"literal-pw-1\", \"--port\", \"6379\"],"
+		" \"Config\": {"
+		"  \"Env\": [\"REDIS_PASSWORD=envsecret42\", \"DATABASE_URL=postgres://app:dbpw7788@db/app\","
+		"           \"PLAIN=visible\", \"API_TOKEN=x\"],"
+		"  \"Cmd\": [\"sh\", \"-c\", \"exec redis-server --requirepass envsecret42 --masterauth m4ster\"],"
+		"  \"Entrypoint\": [\"app\", \"--db-password=inline99\", \"--verbose\"],"
+		"  \"Healthcheck\": {\"Test\": [\"CMD-SHELL\", \"redis-cli -a $REDIS_PASSWORD ping\"]},"
+		"  \"Labels\": {\"com.example.api_key\": \"label-key-5\", \"maintainer\": \"ops\"},"
+		"  \"Hostname\": \"h\", \"Note\": \"connects with dbpw7788 and cfgsecret99\""
+		" },"
+		" \"Command\": \"postgres -c password=cfgsecret99 -a short\""
+		"}";
+	struct redact_set known = REDACT_SET_INIT;
+	struct st_error err = { 0 };
+	json_error_t jerr;
+	json_t *j = json_loads(doc, 0, &jerr), *cfg;
+	char *text;
+
+	(void)state;
+	assert_non_null(j);
+	assert_int_equal(redact_set_add(&known, "cfgsecret99"), 0);
+	assert_int_equal(incident_redact_inspect(j, &known, &err), 0);
+	text = json_dumps(j, JSON_SORT_KEYS | JSON_COMPACT);
+	/* No secret survives anywhere. */
+	assert_null(strstr(text, "literal-pw-1"));
+	assert_null(strstr(text, "envsecret42"));
+	assert_null(strstr(text, "dbpw7788"));
+	assert_null(strstr(text, "m4ster"));
+	assert_null(strstr(text, "inline99"));
+	assert_null(strstr(text, "label-key-5"));
+	assert_null(strstr(text, "cfgsecret99"));
+	free(text);
+	/* What is not secret stays readable. */
+	cfg = json_object_get(j, "Config");
+	assert_string_equal(json_string_value(json_array_get(json_object_get(j, "Args"), 0)), "--requirepass");
+	assert_string_equal(json_string_value(json_array_get(json_object_get(j, "Args"), 1)), "***");
+	assert_string_equal(json_string_value(json_array_get(json_object_get(j, "Args"), 3)), "6379");
+	assert_string_equal(json_string_value(json_array_get(json_object_get(cfg, "Env"), 0)), "REDIS_PASSWORD=***");
+	assert_string_equal(json_string_value(json_array_get(json_object_get(cfg, "Env"), 1)),
+			    "DATABASE_URL=postgres://app:***@db/app");
+	assert_string_equal(json_string_value(json_array_get(json_object_get(cfg, "Env"), 2)), "PLAIN=visible");
+	assert_string_equal(json_string_value(json_array_get(json_object_get(cfg, "Env"), 3)), "API_TOKEN=***");
+	assert_string_equal(json_string_value(json_array_get(json_object_get(cfg, "Cmd"), 2)),
+			    "exec redis-server --requirepass *** --masterauth ***");
+	assert_string_equal(json_string_value(json_array_get(json_object_get(cfg, "Entrypoint"), 1)),
+			    "--db-password=***");
+	assert_string_equal(json_string_value(json_array_get(json_object_get(cfg, "Entrypoint"), 2)), "--verbose");
+	assert_string_equal(json_string_value(json_array_get(
+				    json_object_get(json_object_get(cfg, "Healthcheck"), "Test"), 1)),
+			    "redis-cli -a *** ping");
+	assert_string_equal(json_string_value(json_object_get(json_object_get(cfg, "Labels"), "maintainer")), "ops");
+	assert_string_equal(json_string_value(json_object_get(cfg, "Note")), "connects with *** and ***");
+	assert_string_equal(json_string_value(json_object_get(j, "Command")), "postgres -c password=*** -a ***");
+	/* The short secret-named value is hidden in Env, not searched for elsewhere. */
+	assert_string_equal(json_string_value(json_object_get(cfg, "Hostname")), "h");
+	json_decref(j);
+	redact_set_release(&known);
 }
 
 static void test_runbooks(void **state)
@@ -737,6 +804,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_open_close, setup, teardown),
 		cmocka_unit_test(test_user_ids),
 		cmocka_unit_test(test_secret),
+		cmocka_unit_test(test_redact_inspect),
 		cmocka_unit_test_setup_teardown(test_runbooks, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_env_set_all_or_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_env_files, setup, teardown),
