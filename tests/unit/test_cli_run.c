@@ -108,6 +108,15 @@ static void run_bin(struct fx *fx, struct proc *p, int out_mode, int sig, double
 		close(pfd[1]);
 	}
 	if (sig) {
+		char lockp[700];
+		int waited;
+
+		/* The lock exists once the run is inside its steps, so its signal
+		 * handlers are in place: a fixed delay alone races a loaded CI
+		 * machine (ASan start-up takes longer than 0.15 s there). */
+		snprintf(lockp, sizeof(lockp), "%s/locks/slow.lock", fx->state);
+		for (waited = 0; waited < 1000 && access(lockp, F_OK) != 0; waited++)
+			time_sleep(0.01);
 		time_sleep(delay);
 		kill(pid, sig);
 	}
