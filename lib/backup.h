@@ -19,6 +19,10 @@
  * with the dump. When the snapshot cannot be exported, the counts come from
  * a transaction just before the dump and the manifest says so
  * (counts_in_dump_snapshot: false); restores then compare tables only.
+ * The counted tables are locked (ACCESS SHARE) in that transaction before
+ * pg_dump starts, so a count never queues behind a migration's ACCESS
+ * EXCLUSIVE request; neither that lock, the counts nor pg_dump's locks
+ * wait longer than lock_wait.
  *
  * The password reaches pg_dump and psql only through their environment
  * (PGPASSWORD in the exec's Env, or the child's environment): never argv,
@@ -84,6 +88,8 @@ struct backup_request {
 					     /usr/lib/postgresql/N/bin */
 	int lock;                         /* 1: take the backup lock in state_dir (and sweep);
 					     0: the caller holds it (a restore's safety backup) */
+	double lock_wait;                 /* seconds pg_dump and the row counts wait for a table
+					     another session locks (a migration); 0: 300 */
 	const char *command_line;         /* for the lock file; may be NULL */
 	backup_progress_fn progress;      /* may be NULL */
 	void *progress_ud;

@@ -1,7 +1,8 @@
 /*
  * lib/backup.h against the sandbox's PostgreSQL, for what the command-line
  * tests (test_backup.sh) cannot reach: a directory that cannot be synced
- * after the rename that publishes a backup.
+ * after the rename that publishes a backup, a counted table locked by
+ * another session.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -19,6 +20,7 @@
 #include "config.h"
 #include "sandbox_env.h"
 #include "services.h"
+#include "timeutil.h"
 #include "../unit/testutil.h"
 
 static struct st_config *cfg;
@@ -126,10 +128,79 @@ static void test_manifest_kept_when_published(void **state)
 	free(dir);
 }
 
+/* SQL on the maintenance database or db, failing the test when it fails. */
+static void sql(struct pg_conn *conn, const char *text)
+{
+	struct st_error err = { 0 };
+
+	if (pg_exec(conn, text, 0, NULL, 30, &err) != 0)
+		fail_msg("%s: %s", text, err.message);
+}
+
+/* A migration holds "Post" exclusively (an idle transaction after LOCK
+ * TABLE): the row counts for the manifest must not wait behind it for
+ * ever, and nothing may wait longer than the backup's lock_wait (review 2
+ * item 14). Before, the count queued behind the lock while the main
+ * thread waited to join it, and pg_dump waited its five minutes. */
+static void test_counts_do_not_hang_on_a_lock(void **state)
+{
+	static const char db[] = "spilttea_test_counts";
+	struct pg_conn *admin = NULL, *holder = NULL;
+	struct backup_request rq;
+	struct backup_outcome out;
+	struct st_error err = { 0 };
+	char *dir = tu_mkdtemp();
+	double t0;
+	int rc;
+
+	(void)state;
+	assert_int_equal(services_pg_connect(cfg, "postgres", "spilttea-test", &admin, &err), 0);
+	sql(admin, "DROP DATABASE IF EXISTS spilttea_test_counts WITH (FORCE)");
+	sql(admin, "CREATE DATABASE spilttea_test_counts");
+	assert_int_equal(services_pg_connect(cfg, db, "spilttea-test", &holder, &err), 0);
+	sql(holder, "CREATE TABLE \"User\" (id int)");
+	sql(holder, "CREATE TABLE \"Post\" (id int)");
+	sql(holder, "INSERT INTO \"User\" SELECT generate_series(1, 10)");
+	sql(holder, "INSERT INTO \"Post\" VALUES (1)");
+	sql(holder, "BEGIN");
+	sql(holder, "LOCK TABLE \"Post\" IN ACCESS EXCLUSIVE MODE");
+
+	request_init(&rq, dir);
+	rq.database = db;
+	rq.kind = BACKUP_KIND_FULL;
+	rq.lock_wait = 2;
+	t0 = time_monotonic();
+	rc = backup_create(&rq, &out, &err);
+	assert_true(time_monotonic() - t0 < 20);
+	assert_int_not_equal(rc, 0);
+	assert_non_null(strstr(err.message, "Post"));
+	assert_non_null(strstr(err.message, "locked"));
+	assert_int_equal(tu_count_entries(dir), 0);
+	backup_manifest_release(&out.manifest);
+
+	/* Once the lock is gone the same backup works and counts. */
+	sql(holder, "ROLLBACK");
+	request_init(&rq, dir);
+	rq.database = db;
+	rq.kind = BACKUP_KIND_FULL;
+	rq.lock_wait = 2;
+	assert_int_equal(backup_create(&rq, &out, &err), 0);
+	assert_int_equal(backup_manifest_count(&out.manifest, "User"), 10);
+	assert_int_equal(backup_manifest_count(&out.manifest, "Post"), 1);
+	backup_manifest_release(&out.manifest);
+
+	pg_close(holder);
+	sql(admin, "DROP DATABASE IF EXISTS spilttea_test_counts WITH (FORCE)");
+	pg_close(admin);
+	tu_rmtree(dir);
+	free(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_manifest_kept_when_published),
+		cmocka_unit_test(test_counts_do_not_hang_on_a_lock),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
