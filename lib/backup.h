@@ -26,7 +26,16 @@
  *
  * The password reaches pg_dump and psql only through their environment
  * (PGPASSWORD in the exec's Env, or the child's environment): never argv,
- * never a message, never the journal.
+ * never a message, never the journal. Two places still see it, by design of
+ * Docker and Linux, not of this tool: with via exec, a dockerd running with
+ * --debug logs the body of the exec request, Env included (it masks only
+ * JSON keys named like a password); and while the tool runs, its
+ * /proc/PID/environ is readable by the container's root and postgres users,
+ * who can read the database files anyway. A .pgpass would have to be
+ * written into the container first, and left there by a killed run; the
+ * environment leaves nothing behind. Where the debug log matters, run
+ * dockerd without --debug, or use via local (the password then stays in
+ * this host's process environment, readable by root and this user only).
  *
  * Restores load a dump into a NEW database (never the live one) by
  * streaming the decompressed file into `psql -X -v ON_ERROR_STOP=1`, and
