@@ -158,7 +158,10 @@ void backup_check_release(struct backup_check *c);
 int backup_db_exists(struct pg_conn *conn, const char *name, int *exists, struct st_error *err);
 
 /* CREATE DATABASE name TEMPLATE template0, with the encoding and locale of
- * database like (when given and it exists). ST_ECONFLICT when name exists. */
+ * database like (when given and it exists): LC_COLLATE, LC_CTYPE and the
+ * locale provider with its locale (ICU_LOCALE and ICU_RULES, or
+ * BUILTIN_LOCALE). ST_ECONFLICT when name exists, or when a setting of like
+ * cannot be copied (longer than 63 bytes, unknown provider). */
 int backup_db_create(struct pg_conn *conn, const char *name, const char *like, struct st_error *err);
 
 /* DROP DATABASE IF EXISTS name WITH (FORCE). */

@@ -2,7 +2,7 @@
  * lib/backup.h against the sandbox's PostgreSQL, for what the command-line
  * tests (test_backup.sh) cannot reach: a directory that cannot be synced
  * after the rename that publishes a backup, a counted table locked by
- * another session.
+ * another session, a database with an ICU locale.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -196,11 +196,54 @@ static void test_counts_do_not_hang_on_a_lock(void **state)
 	free(dir);
 }
 
+/* The value of one row and column, NULL-safe for the test. */
+static char *value_of(struct pg_conn *conn, const char *q)
+{
+	struct st_error err = { 0 };
+	char *v = NULL;
+
+	if (pg_query_text(conn, q, 0, NULL, 30, &v, &err) != 0)
+		fail_msg("%s: %s", q, err.message);
+	return v;
+}
+
+/* A database with an ICU locale (PostgreSQL 15): the database a restore
+ * creates in its place must sort and compare the same way (review 2 item
+ * 23). Before, only datcollate and datctype were copied: the copy fell back
+ * to the libc provider. */
+static void test_db_create_keeps_the_icu_locale(void **state)
+{
+	struct pg_conn *admin = NULL;
+	struct st_error err = { 0 };
+	char *v;
+
+	(void)state;
+	assert_int_equal(services_pg_connect(cfg, "postgres", "spilttea-test", &admin, &err), 0);
+	sql(admin, "DROP DATABASE IF EXISTS spilttea_test_icu WITH (FORCE)");
+	sql(admin, "DROP DATABASE IF EXISTS spilttea_test_icu_copy WITH (FORCE)");
+	sql(admin, "CREATE DATABASE spilttea_test_icu TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'de-DE'");
+	if (backup_db_create(admin, "spilttea_test_icu_copy", "spilttea_test_icu", &err) != 0)
+		fail_msg("backup_db_create: %s", err.message);
+	v = value_of(admin, "SELECT datlocprovider || ' ' || coalesce(daticulocale, '-') FROM pg_database "
+			    "WHERE datname = 'spilttea_test_icu_copy'");
+	assert_string_equal(v, "i de-DE");
+	free(v);
+	v = value_of(admin, "SELECT (SELECT datcollate || ' ' || datctype FROM pg_database WHERE datname = "
+			    "'spilttea_test_icu') = (SELECT datcollate || ' ' || datctype FROM pg_database WHERE "
+			    "datname = 'spilttea_test_icu_copy')");
+	assert_string_equal(v, "t");
+	free(v);
+	sql(admin, "DROP DATABASE IF EXISTS spilttea_test_icu WITH (FORCE)");
+	sql(admin, "DROP DATABASE IF EXISTS spilttea_test_icu_copy WITH (FORCE)");
+	pg_close(admin);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_manifest_kept_when_published),
 		cmocka_unit_test(test_counts_do_not_hang_on_a_lock),
+		cmocka_unit_test(test_db_create_keeps_the_icu_locale),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
