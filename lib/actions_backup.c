@@ -5,7 +5,7 @@
  *
  *   backup.verify      a backup against its manifest (size, SHA-256, full
  *                      decompression, trailer), optionally of a given kind
- *                      and database
+ *                      and database; says when it was taken (taken, age)
  *   backup.create      a verified backup (the run holds the backup lock)
  *   backup.db_create   an empty database from template0, encoding and
  *                      locale of another; says whether that one exists
@@ -70,6 +70,8 @@ static int act_verify(struct engine_call *call, const json_t *args, json_t **res
 	struct backup_check c;
 	const char *kind = arg_str(args, "kind"), *db = arg_str(args, "database"),
 		   *from = arg_str(args, "from_database");
+	char taken[40], age_text[32];
+	double age;
 	int rc;
 
 	memset(&c, 0, sizeof(c));
@@ -94,12 +96,17 @@ static int act_verify(struct engine_call *call, const json_t *args, json_t **res
 				  backup_kind_name(c.manifest.kind), kind);
 		goto out;
 	}
-	*result = json_pack("{s:s,s:s,s:s,s:s,s:s,s:I,s:I,s:I,s:o,s:b}", "name", c.name, "path", c.path,
-			    "kind", backup_kind_name(c.manifest.kind), "database", c.manifest.database,
+	/* When it was taken and how long ago: what a restore of it discards. */
+	age = time_wall() - c.manifest.started;
+	time_format_rfc3339(c.manifest.started, taken, sizeof(taken));
+	time_format_duration(age > 0 ? age : 0, age_text, sizeof(age_text));
+	*result = json_pack("{s:s,s:s,s:s,s:s,s:s,s:I,s:I,s:I,s:o,s:b,s:s,s:s,s:f}", "name", c.name, "path",
+			    c.path, "kind", backup_kind_name(c.manifest.kind), "database", c.manifest.database,
 			    "sha256", c.manifest.sha256, "bytes_raw", (json_int_t)c.manifest.bytes_raw,
 			    "bytes_compressed", (json_int_t)c.manifest.bytes_compressed, "tables",
 			    (json_int_t)c.manifest.ntables, "rows", counts_json(&c.manifest),
-			    "counts_in_dump_snapshot", c.manifest.snapshot_shared);
+			    "counts_in_dump_snapshot", c.manifest.snapshot_shared, "taken", taken, "age", age_text,
+			    "age_seconds", age);
 	rc = *result ? 0 : actions_oom(err);
 out:
 	backup_check_release(&c);

@@ -25,7 +25,6 @@
 #include "services.h"
 #include "timeutil.h"
 
-#define MIGRATE_LOCK "migrate"
 #define MIGRATE_SQL "migration.sql"
 
 const char *migrate_state_name(enum migrate_state s)

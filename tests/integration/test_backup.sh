@@ -185,6 +185,16 @@ if st 0 "restore --dry-run" --dry-run restore "$good"; then
   has "$out" "backup.db_swap" "restore --dry-run"
   ok "restore --dry-run"
 fi
+# Without --yes and without a terminal: refused before anything changes; the
+# prompt it could not ask (in the hint) says when the backup was taken and how
+# long ago, that is what the restore throws away (review 2 item 20).
+if st 3 "restore without --yes" restore "$good"; then
+  has "$err" "no terminal to ask" "restore without --yes"
+  grep -qE "\(taken 20[0-9-]+T[0-9:.]+Z, [0-9][0-9a-z.]* ago\) over database '$db'\? What was written to it since is lost" "$err" ||
+    fail "restore's prompt does not say how old the backup is: $(cat "$err")"
+  [[ $(dbs) == "$dbs0" ]] || fail "refused restore changed the databases: $(dbs)"
+  ok "restore's prompt says how old the backup is"
+fi
 
 # --- refused: flipped byte, truncated, wrong checksum, missing manifest -----
 cp "$bdir/$good" "$tmp/good.bak"
