@@ -559,26 +559,22 @@ int backup_metrics_render(const struct backup_report *r, const char *previous, s
 
 int backup_metrics_write(const char *path, const struct backup_report *r, struct st_error *err)
 {
-	struct sbuf out = SBUF_INIT, prev = SBUF_INIT;
-	char buf[4096];
-	FILE *f;
+	struct sbuf out = SBUF_INIT;
+	struct st_error rerr = { 0 };
+	char *prev = NULL;
 	int rc;
 
-	f = fopen(path, "r");
-	if (f) {
-		size_t n;
-
-		while ((n = fread(buf, 1, sizeof(buf), f)) > 0 && prev.len < 1024 * 1024)
-			sbuf_append(&prev, buf, n);
-		fclose(f);
-	}
-	rc = backup_metrics_render(r, prev.len ? sbuf_str(&prev) : NULL, &out, err);
+	/* The other kinds' lines of the previous file are kept; a file that
+	 * cannot be read (none yet) has none. */
+	if (text_read_file(path, 1024 * 1024, 0, "metrics file", &prev, NULL, &rerr) != 0)
+		prev = NULL;
+	rc = backup_metrics_render(r, prev && *prev ? prev : NULL, &out, err);
 	if (rc == 0)
 		rc = atomic_file_write_all(path, out.buf, out.len, 0644, err);
 	if (rc)
 		st_error_wrap(err, "cannot write metrics file '%s'", path);
 	sbuf_release(&out);
-	sbuf_release(&prev);
+	free(prev);
 	return rc;
 }
 

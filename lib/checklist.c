@@ -19,6 +19,7 @@
 #include "migrate.h"
 #include "pg.h"
 #include "services.h"
+#include "text.h"
 #include "timeutil.h"
 
 #define ENV_FILE_MAX (1024 * 1024)
@@ -348,31 +349,23 @@ static int check_env_files(struct run *r, struct st_error *err)
 		const struct config_env_file *ef = &r->cfg->checklist.env_files[i];
 		struct checklist_item it;
 		char title[sizeof(it.title)], missing[700];
-		FILE *f;
+		struct st_error e = { 0 };
 		char *text = NULL;
 		size_t n = 0, got;
 
 		snprintf(title, sizeof(title), "required variables in %s", ef->path);
 		item_init(&it, "machine", title);
 		snprintf(it.id, sizeof(it.id), "env.%s", ef->name);
-		f = fopen(ef->path, "r");
-		if (!f) {
-			fail(&it, "create it (runbook: Environment variables configured)", "cannot read '%s': %s",
-			     ef->path, strerror(errno));
-		} else {
-			text = malloc(ENV_FILE_MAX + 1);
-			if (!text) {
-				fclose(f);
+		if ((rc = text_read_file(ef->path, ENV_FILE_MAX, TEXT_READ_WIPE, "env file", &text, &n, &e)) != 0) {
+			if (rc == ST_ENOMEM)
 				return st_error_set(err, ST_ENOMEM, "out of memory");
-			}
-			while (n < ENV_FILE_MAX && (got = fread(text + n, 1, ENV_FILE_MAX - n, f)) > 0)
-				n += got;
-			text[n] = '\0';
-			fclose(f);
+			fail(&it, rc == ST_ENOTFOUND ? "create it (runbook: Environment variables configured)"
+						     : "make it a regular file this user can read",
+			     "%s", e.message);
+		} else {
 			got = checklist_env_missing(text, (const char *const *)ef->required.items, ef->required.count,
 						    missing, sizeof(missing));
-			explicit_bzero(text, n);
-			free(text);
+			text_free_wiped(text, n);
 			if (got)
 				fail(&it, "set them (values are never shown here)", "%zu of %zu missing or empty: %s",
 				     got, ef->required.count, missing);

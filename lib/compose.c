@@ -14,7 +14,11 @@
 
 #include "envfile.h"
 #include "sbuf.h"
+#include "text.h"
 #include "yamltree.h"
+
+/* A compose file is a few kilobytes; anything this large is not one. */
+#define COMPOSE_FILE_MAX (4 * 1024 * 1024)
 
 /* Loading state. */
 struct cload {
@@ -1334,8 +1338,7 @@ int compose_load(const char *path, const char *env_file, struct compose_project 
 {
 	char *dir = NULL, *text = NULL, *slash, *dotenv = NULL;
 	json_t *vars = NULL;
-	FILE *f = NULL;
-	long size;
+	size_t size = 0;
 	int rc = 0;
 
 	*out = NULL;
@@ -1358,18 +1361,11 @@ int compose_load(const char *path, const char *env_file, struct compose_project 
 		slash[1] = '\0';
 	else
 		*slash = '\0';
-	if (!(f = fopen(path, "r"))) {
-		rc = st_error_set(err, errno == ENOENT ? ST_ENOTFOUND : ST_EIO,
-				  "cannot read compose file '%s': %s", path, strerror(errno));
-		st_error_hint(err, "check compose_file in the configuration");
+	if ((rc = text_read_file(path, COMPOSE_FILE_MAX, 0, "compose file", &text, &size, err)) != 0) {
+		if (rc != ST_ENOMEM)
+			st_error_hint(err, "check compose_file in the configuration");
 		goto out;
 	}
-	if (fseek(f, 0, SEEK_END) != 0 || (size = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0 ||
-	    !(text = malloc((size_t)size + 1)) || fread(text, 1, (size_t)size, f) != (size_t)size) {
-		rc = st_error_set(err, text ? ST_EIO : ST_ENOMEM, "cannot read compose file '%s'", path);
-		goto out;
-	}
-	text[size] = '\0';
 	if (env_file) {
 		rc = compose_read_env_file(env_file, vars, err);
 	} else if (asprintf(&dotenv, "%s/.env", dir) >= 0) {
@@ -1381,10 +1377,8 @@ int compose_load(const char *path, const char *env_file, struct compose_project 
 	}
 	if (rc)
 		goto out;
-	rc = compose_load_buffer(path, dir, text, (size_t)size, vars, out, err);
+	rc = compose_load_buffer(path, dir, text, size, vars, out, err);
 out:
-	if (f)
-		fclose(f);
 	free(text);
 	free(dir);
 	free(dotenv);

@@ -4,14 +4,11 @@
  */
 #include "envfile.h"
 #include "atomic_file.h"
+#include "text.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #define ENVFILE_MAX_SIZE (16 * 1024 * 1024)
 
@@ -279,67 +276,6 @@ void envfile_release(struct envfile *ef)
 	ef->bad_line = 0;
 }
 
-/* Whole file into *buf (caller frees, zeroing it: it holds secrets). */
-static int read_whole(const char *path, char **buf, size_t *len, struct st_error *err)
-{
-	struct stat st;
-	char *b = NULL;
-	size_t got = 0;
-	int fd, rc = 0;
-
-	*buf = NULL;
-	*len = 0;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		if (errno == ENOENT)
-			return st_error_set(err, ST_ENOTFOUND, "env file '%s' does not exist", path);
-		return st_error_set(err, ST_EIO, "cannot read env file '%s': %s", path, strerror(errno));
-	}
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-		rc = st_error_set(err, ST_EIO, "env file '%s' is not a regular file", path);
-		goto out;
-	}
-	if (st.st_size > ENVFILE_MAX_SIZE) {
-		rc = st_error_set(err, ST_EIO, "env file '%s' is too large (%lld bytes)", path,
-				  (long long)st.st_size);
-		goto out;
-	}
-	b = malloc((size_t)st.st_size + 1);
-	if (!b) {
-		rc = st_error_set(err, ST_ENOMEM, "out of memory reading '%s'", path);
-		goto out;
-	}
-	for (;;) {
-		ssize_t n = read(fd, b + got, (size_t)st.st_size - got);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			rc = st_error_set(err, ST_EIO, "cannot read env file '%s': %s", path,
-					  strerror(errno));
-			goto out;
-		}
-		if (n == 0 || (got += (size_t)n) == (size_t)st.st_size)
-			break;
-	}
-	b[got] = '\0';
-	*buf = b;
-	*len = got;
-	b = NULL;
-out:
-	free(b);
-	close(fd);
-	return rc;
-}
-
-static void free_secret_buf(char *b, size_t len)
-{
-	if (b) {
-		explicit_bzero(b, len);
-		free(b);
-	}
-}
-
 int envfile_load(const char *path, struct envfile *out, struct st_error *err)
 {
 	char *text = NULL;
@@ -349,10 +285,10 @@ int envfile_load(const char *path, struct envfile *out, struct st_error *err)
 	out->entries = NULL;
 	out->n = 0;
 	out->bad_line = 0;
-	if ((rc = read_whole(path, &text, &len, err)) != 0)
+	if ((rc = text_read_file(path, ENVFILE_MAX_SIZE, TEXT_READ_WIPE, "env file", &text, &len, err)) != 0)
 		return rc;
 	rc = envfile_parse(text, len, out, err);
-	free_secret_buf(text, len);
+	text_free_wiped(text, len);
 	return rc;
 }
 
@@ -477,7 +413,7 @@ int envfile_update(const char *path, const char *key, const char *value, int app
 
 	if (replaced)
 		*replaced = 0;
-	if ((rc = read_whole(path, &text, &len, err)) != 0)
+	if ((rc = text_read_file(path, ENVFILE_MAX_SIZE, TEXT_READ_WIPE, "env file", &text, &len, err)) != 0)
 		return rc;
 	if ((rc = envfile_set(text, len, key, value, append, &out, &n, err)) != 0) {
 		st_error_wrap(err, "cannot update '%s'", path);
@@ -491,7 +427,7 @@ int envfile_update(const char *path, const char *key, const char *value, int app
 	if (replaced)
 		*replaced = n;
 out:
-	free_secret_buf(text, len);
+	text_free_wiped(text, len);
 	if (out.buf)
 		explicit_bzero(out.buf, out.cap);
 	sbuf_release(&out);

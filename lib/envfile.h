@@ -71,7 +71,9 @@ const char *envfile_get(const struct envfile *ef, const char *key);
 
 void envfile_release(struct envfile *ef);
 
-/* Reads and parses the file at path. ST_ENOTFOUND when missing, ST_EIO. */
+/* Reads (text_read_file: a regular file, links followed, at most 16 MiB,
+ * its bytes wiped after parsing) and parses the file at path. ST_ENOTFOUND
+ * when missing, ST_EIO (unreadable, not a regular file, too large). */
 int envfile_load(const char *path, struct envfile *out, struct st_error *err);
 
 /*

@@ -11,6 +11,7 @@
 #include "pg.h"
 #include "redis.h"
 #include "runbook.h"
+#include "text.h"
 #include "timeutil.h"
 
 #include <errno.h>
@@ -55,10 +56,7 @@ void incident_session_release(struct incident_session *s)
 	free_secret(s->secret);
 	for (i = 0; i < s->nsaved_files; i++) {
 		free(s->saved_files[i].path);
-		if (s->saved_files[i].content) {
-			explicit_bzero(s->saved_files[i].content, s->saved_files[i].len);
-			free(s->saved_files[i].content);
-		}
+		text_free_wiped(s->saved_files[i].content, s->saved_files[i].len);
 	}
 	free(s->saved_files);
 	for (i = 0; i < s->nsaved_env; i++) {
@@ -496,51 +494,23 @@ static int act_flushall(struct engine_call *call, const json_t *args, json_t **r
 
 /* ---- secrets ------------------------------------------------------------------------------ */
 
+/* Saved .env files are the secrets' own files: anything this large is not one. */
+#define SAVED_FILE_MAX (16 * 1024 * 1024)
+
 static int save_file(struct incident_session *s, const char *path, struct st_error *err)
 {
 	struct incident_saved_file *nf;
-	FILE *f;
 	char *buf = NULL;
-	size_t len = 0, cap = 0, n;
-	char chunk[4096];
+	size_t len = 0;
+	int rc;
 
-	f = fopen(path, "re");
-	if (!f)
-		return st_error_set(err, errno == ENOENT ? ST_ENOTFOUND : ST_EIO, "cannot read '%s': %s",
-				    path, strerror(errno));
-	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
-		if (len + n + 1 > cap) {
-			size_t ncap = (len + n + 1) * 2;
-			char *nb = malloc(ncap);
-			if (!nb) {
-				fclose(f);
-				if (buf) {
-					explicit_bzero(buf, len);
-					free(buf);
-				}
-				return oom(err);
-			}
-			if (buf) {
-				memcpy(nb, buf, len);
-				explicit_bzero(buf, len);
-				free(buf);
-			}
-			buf = nb;
-			cap = ncap;
-		}
-		memcpy(buf + len, chunk, n);
-		len += n;
-	}
-	explicit_bzero(chunk, sizeof(chunk));
-	fclose(f);
+	if ((rc = text_read_file(path, SAVED_FILE_MAX, TEXT_READ_WIPE, "file", &buf, &len, err)) != 0)
+		return rc;
 	nf = realloc(s->saved_files, (s->nsaved_files + 1) * sizeof(*nf));
 	if (!nf || !(nf[s->nsaved_files].path = strdup(path))) {
 		if (nf)
 			s->saved_files = nf;
-		if (buf) {
-			explicit_bzero(buf, len);
-			free(buf);
-		}
+		text_free_wiped(buf, len);
 		return oom(err);
 	}
 	s->saved_files = nf;
@@ -557,10 +527,7 @@ static void drop_saved(struct incident_session *s, size_t keep)
 		struct incident_saved_file *f = &s->saved_files[--s->nsaved_files];
 
 		free(f->path);
-		if (f->content) {
-			explicit_bzero(f->content, f->len);
-			free(f->content);
-		}
+		text_free_wiped(f->content, f->len);
 	}
 }
 
