@@ -306,8 +306,10 @@ struct incident_recreate_opts {
 /*
  * Docker containers keep the environment they were created with: a restart
  * does not re-read an env file. So the container is recreated with the same
- * image, command, labels and host configuration and the changed variables:
- * stop it, rename it NAME-replaced-STAMP, create and start NAME, wait until
+ * image, command, labels and host configuration and the changed variables
+ * (the body deploy recreates a container with, compose_body_from_inspect,
+ * with the whole environment written out): stop it, rename it
+ * NAME-old-STAMP (like deploy's NAME-old-RELEASE), create and start NAME, wait until
  * it is ready (container_wait_ready: its healthcheck, else health_url), then
  * remove the old one (its logs saved to old_logs first: they would go with
  * it; when they cannot be saved the old container is kept, stopped, and
