@@ -224,7 +224,7 @@ static void test_db_create_keeps_the_icu_locale(void **state)
 	sql(admin, "CREATE DATABASE spilttea_test_icu TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'de-DE'");
 	if (backup_db_create(admin, "spilttea_test_icu_copy", "spilttea_test_icu", &err) != 0)
 		fail_msg("backup_db_create: %s", err.message);
-	v = value_of(admin, "SELECT datlocprovider || ' ' || coalesce(daticulocale, '-') FROM pg_database "
+	v = value_of(admin, "SELECT datlocprovider::text || ' ' || coalesce(daticulocale, '-') FROM pg_database "
 			    "WHERE datname = 'spilttea_test_icu_copy'");
 	assert_string_equal(v, "i de-DE");
 	free(v);
