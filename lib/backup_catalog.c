@@ -3,6 +3,7 @@
  */
 #include "backup_catalog.h"
 #include "atomic_file.h"
+#include "text.h"
 #include "timeutil.h"
 
 #include <dirent.h>
@@ -16,17 +17,6 @@
 #include <unistd.h>
 
 static const char PREFIX[] = "backup_";
-
-/* Copies src into dst, truncated to fit. */
-static void copy_str(char *dst, size_t size, const char *src)
-{
-	size_t n = strlen(src);
-
-	if (n >= size)
-		n = size - 1;
-	memcpy(dst, src, n);
-	dst[n] = '\0';
-}
 
 const char *backup_kind_name(enum backup_kind kind)
 {
@@ -585,7 +575,7 @@ int backup_list(const char *dir, struct backup_listing *out, struct st_error *er
 			e->has_manifest = 1;
 			e->verified = manifest_matches(e);
 		} else {
-			copy_str(e->manifest_error, sizeof(e->manifest_error), merr.message);
+			text_copy(e->manifest_error, sizeof(e->manifest_error), merr.message);
 		}
 	}
 	if (errno != 0)
@@ -616,7 +606,7 @@ const char *backup_verdict_text(enum backup_verdict v)
 	switch (v) {
 	case BACKUP_KEEP_FOREIGN: return "kept: not a spilttea-ops backup";
 	case BACKUP_KEEP_NO_MANIFEST: return "kept: no readable manifest";
-	case BACKUP_KEEP_NEWEST: return "kept: among the newest verified of its kind (keep_min)";
+	case BACKUP_KEEP_NEWEST: return "kept: among the newest verified of its database and kind (keep_min)";
 	case BACKUP_KEEP_YOUNG: return "kept: younger than keep_days";
 	case BACKUP_DELETE_OLD: return "delete: older than keep_days";
 	}
@@ -633,7 +623,6 @@ void backup_retention_plan(const struct backup_entry *entries, size_t n, double 
 {
 	const double max_age = (double)policy->keep_days * 86400.0;
 	size_t i, j;
-	int kind;
 
 	for (i = 0; i < n; i++) {
 		const struct backup_entry *e = &entries[i];
@@ -647,11 +636,23 @@ void backup_retention_plan(const struct backup_entry *entries, size_t n, double 
 		else
 			verdicts[i] = BACKUP_KEEP_YOUNG;
 	}
-	/* Per kind, protect the keep_min newest verified: repeatedly pick the
-	 * newest unprotected one (n is small: a directory of backups). */
-	for (kind = 0; kind < BACKUP_KIND_COUNT; kind++) {
+	/* Per database (the manifest's) and kind, protect the keep_min newest
+	 * verified: repeatedly pick the newest unprotected one of the group (n
+	 * is small: a directory of backups). A group is handled once, from its
+	 * first member in the listing. */
+	for (i = 0; i < n; i++) {
+		const struct backup_entry *g = &entries[i];
 		long kept;
 
+		if (!g->ours || !g->has_manifest || !g->verified)
+			continue;
+		for (j = 0; j < i; j++)
+			if (entries[j].ours && entries[j].has_manifest && entries[j].verified &&
+			    entries[j].parsed.kind == g->parsed.kind &&
+			    !strcmp(entries[j].manifest.database, g->manifest.database))
+				break;
+		if (j < i)
+			continue;
 		for (kept = 0; kept < policy->keep_min; kept++) {
 			size_t best = n;
 
@@ -659,7 +660,9 @@ void backup_retention_plan(const struct backup_entry *entries, size_t n, double 
 				const struct backup_entry *e = &entries[j];
 
 				if (!e->ours || !e->has_manifest || !e->verified ||
-				    (int)e->parsed.kind != kind || verdicts[j] == BACKUP_KEEP_NEWEST)
+				    e->parsed.kind != g->parsed.kind ||
+				    strcmp(e->manifest.database, g->manifest.database) != 0 ||
+				    verdicts[j] == BACKUP_KEEP_NEWEST)
 					continue;
 				if (best == n || e->parsed.time > entries[best].parsed.time ||
 				    (e->parsed.time == entries[best].parsed.time &&

@@ -176,6 +176,20 @@ static const char *valid_session_pattern(const char *v)
 	return NULL;
 }
 
+/* An iptables chain name (at most 28 characters): it becomes an argument
+ * of a root command, so nothing that could read as another option. */
+static const char *valid_chain(const char *v)
+{
+	const char *p;
+
+	for (p = v; *p; p++)
+		if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-", *p))
+			break;
+	if (*p || strlen(v) > 28 || v[0] == '-')
+		return "may contain only letters, digits, '_' and '-' (an iptables chain, at most 28 characters)";
+	return NULL;
+}
+
 /* ---- hooks (declared here, defined after the loader) -------------------- */
 
 static int hook_docker_host(struct loader *ld, const struct config_key *k, void *base, const char *path);
@@ -195,7 +209,11 @@ static int hook_log_patterns(struct loader *ld, const struct config_key *k, void
 /* ---- the schema --------------------------------------------------------- */
 
 static const char *const via_names[] = { "exec", "local", NULL };
+/* Indexed by enum backup_codec: CT_ENUM stores the index in the field. */
 static const char *const compress_names[] = { "gzip", "zstd", "none", NULL };
+_Static_assert(BACKUP_CODEC_GZIP == 0 && BACKUP_CODEC_ZSTD == 1 && BACKUP_CODEC_NONE == 2,
+	       "compress_names is indexed by enum backup_codec");
+_Static_assert(sizeof(enum backup_codec) == sizeof(int), "CT_ENUM fields are ints");
 
 #define N_OF(a) (sizeof(a) / sizeof((a)[0]))
 #define OFF(f) offsetof(struct st_config, f)
@@ -315,6 +333,7 @@ static const struct config_key top_keys[] = {
 	{ .key = "incident.failed_login_window", .type = CT_DURATION, .off = OFF(incident.failed_login_window), .def = "1h", .min = 1, .max = 366 * 86400.0 },
 	{ .key = "incident.restart_timeout", .type = CT_DURATION, .off = OFF(incident.restart_timeout), .def = "60s", .min = 1, .max = 3600 },
 	{ .key = "incident.trusted_proxies", .type = CT_LIST, .off = OFF(incident.trusted_proxies), .hook = hook_trusted_proxies },
+	{ .key = "incident.firewall_chain", .type = CT_STRING, .off = OFF(incident.firewall_chain), .def = "INPUT", .valid = valid_chain },
 
 	{ .key = "thresholds", .type = CT_SECTION },
 	THRESHOLD(api_response_seconds, "1", "2", 3600),

@@ -25,6 +25,7 @@
 
 #include <stddef.h>
 
+#include "backup_stream.h"
 #include "error.h"
 #include "sbuf.h"
 #include "yamltree.h"
@@ -94,14 +95,13 @@ struct config_redis {
 };
 
 enum config_backup_via { CONFIG_VIA_EXEC = 0, CONFIG_VIA_LOCAL = 1 };
-enum config_compress { CONFIG_COMPRESS_GZIP = 0, CONFIG_COMPRESS_ZSTD = 1, CONFIG_COMPRESS_NONE = 2 };
 
 struct config_backup {
 	char *dir;               /* absolute; default <config dir>/backups */
 	long keep_days;          /* 7 */
 	long keep_min;           /* 3: never delete below this many backups */
 	int via;                 /* enum config_backup_via (default exec) */
-	int compress;            /* enum config_compress (default gzip) */
+	enum backup_codec compress; /* default gzip */
 };
 
 /* The reverse proxy in front of one service (blue/green deploys). The
@@ -172,6 +172,8 @@ struct config_incident {
 	double failed_login_window;    /* ... within this many seconds (3600) */
 	double restart_timeout;        /* recreated containers must be healthy within (60 s) */
 	struct config_list trusted_proxies; /* addresses/networks whose X-Forwarded-For is believed */
+	char *firewall_chain;          /* where block-ip inserts its rule ("INPUT"; "DOCKER-USER"
+					  for ports Docker publishes through its bridge) */
 };
 
 /* deploy and rollback: health gate, log scan, image retention. */

@@ -239,7 +239,7 @@ static void test_defaults(void **state)
 	assert_int_equal(cfg->backup.keep_days, 7);
 	assert_int_equal(cfg->backup.keep_min, 3);
 	assert_int_equal(cfg->backup.via, CONFIG_VIA_EXEC);
-	assert_int_equal(cfg->backup.compress, CONFIG_COMPRESS_GZIP);
+	assert_int_equal(cfg->backup.compress, BACKUP_CODEC_GZIP);
 	assert_true(cfg->health.timeout == 5);
 	assert_true(cfg->health.log_window == 300);
 	assert_int_equal(cfg->health.containers.count, 1);
@@ -275,7 +275,8 @@ static void test_values_override_defaults(void **state)
 	assert_int_equal(cfg->backup.keep_days, 30);
 	assert_int_equal(cfg->backup.keep_min, 5);
 	assert_int_equal(cfg->backup.via, CONFIG_VIA_LOCAL);
-	assert_int_equal(cfg->backup.compress, CONFIG_COMPRESS_ZSTD);
+	assert_int_equal(cfg->backup.compress, BACKUP_CODEC_ZSTD);
+	assert_string_equal(backup_codec_name(cfg->backup.compress), "zstd");
 	assert_true(cfg->health.timeout == 1.5);
 	assert_true(cfg->health.log_window == 3600);
 	assert_true(cfg->thresholds.disk_percent.warn == 70);
@@ -432,13 +433,15 @@ static void test_incident_keys(void **state)
 	assert_true(cfg->incident.failed_login_window == 3600);
 	assert_true(cfg->incident.restart_timeout == 60);
 	assert_int_equal(cfg->incident.trusted_proxies.count, 0);
+	assert_string_equal(cfg->incident.firewall_chain, "INPUT");
 	assert_null(config_service(cfg, "postgres")->env_file);
 	config_free(cfg);
 
 	/* env files are paths: relative ones are made absolute like state_dir. */
 	cfg = load_ok(L_STATE "services:\n  backend: { container: b, env_file: backend/.env }\n" L_PG L_REDIS
 		      "env_files: [./.env, /etc/spilttea/.env]\n"
-		      "incident: { session_pattern: 'session:*', failed_logins: 10, trusted_proxies: [10.0.0.0/8, '::1'] }\n");
+		      "incident: { session_pattern: 'session:*', failed_logins: 10, trusted_proxies: [10.0.0.0/8, '::1'],\n"
+		      "            firewall_chain: DOCKER-USER }\n");
 	snprintf(want, sizeof(want), "%s/.env", tmpdir);
 	assert_string_equal(cfg->env_files.items[0], want);
 	assert_string_equal(cfg->env_files.items[1], "/etc/spilttea/.env");
@@ -447,6 +450,7 @@ static void test_incident_keys(void **state)
 	assert_string_equal(cfg->incident.session_pattern, "session:*");
 	assert_int_equal(cfg->incident.failed_logins, 10);
 	assert_int_equal(cfg->incident.trusted_proxies.count, 2);
+	assert_string_equal(cfg->incident.firewall_chain, "DOCKER-USER");
 	config_free(cfg);
 
 	load_fail(MINIMAL "incident: { session_pattern: '*' }\n", 11, 30,
@@ -454,6 +458,9 @@ static void test_incident_keys(void **state)
 	load_fail(MINIMAL "incident:\n  trusted_proxies: [10.0.0.1, 10.0.0.0/33]\n", 12, 31,
 		  "incident.trusted_proxies[1]: '10.0.0.0/33' is not an IP address or network (like 10.0.0.1 or "
 		  "10.0.0.0/8)");
+	load_fail(MINIMAL "incident:\n  firewall_chain: 'INPUT -j ACCEPT'\n", 12, 19,
+		  "incident.firewall_chain 'INPUT -j ACCEPT' may contain only letters, digits, '_' and '-' "
+		  "(an iptables chain, at most 28 characters)");
 	load_fail(MINIMAL "incident:\n  failed_logins: -1\n", 12, 18,
 		  "incident.failed_logins must be between 0 and 1000000, not '-1'");
 }
