@@ -535,7 +535,14 @@ static int set_scalar(struct loader *ld, const struct config_key *k, void *base,
 			return yt_error_at(ld->err, ST_ECONFIG, node, "%s '%s' %s", path, text, why);
 		free(*str);
 		*str = k->type == CT_PATH ? resolve_path(ld->cfg->dir, text) : strdup(text);
-		return *str ? 0 : oom(ld);
+		if (!*str)
+			return oom(ld);
+		/* No file has a longer name: refused here, not by the first
+		 * open() far from the key that set it. */
+		if (k->type == CT_PATH && strlen(*str) >= PATH_MAX)
+			return yt_error_at(ld->err, ST_ECONFIG, node, "%s is longer than a path can be (%zu bytes, "
+					   "at most %d)", path, strlen(*str), PATH_MAX - 1);
+		return 0;
 	case CT_INT: {
 		long v;
 		errno = 0;

@@ -1093,6 +1093,32 @@ static void test_odd_files_and_values(void **state)
 		sbuf_release(&b);
 		free(v);
 	}
+	/* The same in a path: no file has such a name. */
+	{
+		struct sbuf b = SBUF_INIT;
+		char *v = malloc(PATH_MAX + 1);
+
+		assert_non_null(v);
+		memset(v, 'p', PATH_MAX);
+		v[0] = '/';
+		v[PATH_MAX] = '\0';
+		sbuf_printf(&b, MINIMAL "runbooks_dir: %s\n", v);
+		write_at(cfgpath, b.buf, 0600);
+		assert_int_equal(config_load_file(cfgpath, "--config", &cfg, &err), ST_ECONFIG);
+		snprintf(want, sizeof(want), "%s:11:15: runbooks_dir is longer than a path can be (%d bytes, at most %d)",
+			 cfgpath, PATH_MAX, PATH_MAX - 1);
+		assert_string_equal(err.message, want);
+		v[PATH_MAX - 1] = '\0';
+		sbuf_reset(&b);
+		sbuf_printf(&b, MINIMAL "runbooks_dir: %s\n", v);
+		write_at(cfgpath, b.buf, 0600);
+		if (config_load_file(cfgpath, "--config", &cfg, &err) != 0)
+			fail_msg("PATH_MAX - 1: %s", err.message);
+		config_free(cfg);
+		cfg = NULL;
+		sbuf_release(&b);
+		free(v);
+	}
 	free(big);
 
 	/* A raw NUL byte, a NUL escape, invalid UTF-8, a C0 control byte. */
