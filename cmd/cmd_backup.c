@@ -18,7 +18,6 @@
 #include <errno.h>
 #include <jansson.h>
 #include <limits.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,42 +73,6 @@ static const char backup_usage[] =
 	"  spilttea-ops backup verify --all\n"
 	"  spilttea-ops backup prune --dry-run\n"
 	"  spilttea-ops backup test-restore backup_20260122_020000.sql.gz\n";
-
-static volatile sig_atomic_t interrupted;
-
-static void on_signal(int sig)
-{
-	if (interrupted) {
-		signal(sig, SIG_DFL);
-		raise(sig);
-		return;
-	}
-	interrupted = 1;
-}
-
-struct signals {
-	struct sigaction old_int, old_term;
-	int set;
-};
-
-static void signals_catch(struct signals *s)
-{
-	struct sigaction sa;
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	interrupted = 0;
-	s->set = sigaction(SIGINT, &sa, &s->old_int) == 0 && sigaction(SIGTERM, &sa, &s->old_term) == 0;
-}
-
-static void signals_restore(struct signals *s)
-{
-	if (s->set) {
-		sigaction(SIGINT, &s->old_int, NULL);
-		sigaction(SIGTERM, &s->old_term, NULL);
-	}
-}
 
 char *cmd_backup_size(uint64_t bytes, char *buf, size_t size)
 {
@@ -260,7 +223,7 @@ static int do_take(struct ctx *ctx, const struct take_opts *t)
 	struct docker_client *docker = NULL;
 	struct progress_state ps = { 0 };
 	struct st_error err = { 0 };
-	struct signals sig;
+	struct cmd_signals sig;
 	struct take_journal tj;
 	double t0 = time_wall();
 	int rc;
@@ -276,12 +239,11 @@ static int do_take(struct ctx *ctx, const struct take_opts *t)
 	rq.via = ctx->config->backup.via;
 	rq.lock = 1;
 	rq.command_line = ctx->command_line;
-	rq.cancel = &interrupted;
 	if (!ctx->quiet && isatty(STDERR_FILENO)) {
 		rq.progress = cmd_backup_progress;
 		rq.progress_ud = &ps;
 	}
-	signals_catch(&sig);
+	rq.cancel = cmd_signals_catch(&sig);
 	rc = rq.via == CONFIG_VIA_EXEC ? services_docker_open(ctx->config, &docker, &err) : 0;
 	if (rc == 0) {
 		rq.docker = docker;
@@ -289,7 +251,7 @@ static int do_take(struct ctx *ctx, const struct take_opts *t)
 	} else {
 		memset(&out, 0, sizeof(out));
 	}
-	signals_restore(&sig);
+	cmd_signals_restore(&sig);
 	if (ps.shown)
 		fputs("\r\033[K", stderr);
 	if (!ctx->quiet && out.takeover.stale)
@@ -546,18 +508,19 @@ static int do_test_restore(struct ctx *ctx, const char *dir, const char *file)
 	struct docker_client *docker = NULL;
 	struct progress_state ps = { 0 };
 	struct st_error err = { 0 };
-	struct signals sig;
+	struct cmd_signals sig;
+	volatile sig_atomic_t *cancel;
 	int rc = 0;
 
 	memset(&res, 0, sizeof(res));
 	if (ctx->config->backup.via == CONFIG_VIA_EXEC)
 		rc = services_docker_open(ctx->config, &docker, &err);
-	signals_catch(&sig);
+	cancel = cmd_signals_catch(&sig);
 	if (rc == 0)
 		rc = backup_test_restore(ctx->config, docker, dir, file,
 					 !ctx->quiet && isatty(STDERR_FILENO) ? cmd_backup_progress : NULL, &ps,
-					 &interrupted, &res, &err);
-	signals_restore(&sig);
+					 cancel, &res, &err);
+	cmd_signals_restore(&sig);
 	if (ps.shown)
 		fputs("\r\033[K", stderr);
 	if (rc) {

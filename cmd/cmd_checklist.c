@@ -39,6 +39,8 @@ int cmd_checklist(int argc, char **argv, struct ctx *ctx)
 	struct checklist_report rep;
 	struct sbuf out = SBUF_INIT;
 	struct st_error err = { 0 };
+	struct cmd_signals sig;
+	volatile sig_atomic_t *cancel;
 	const char *fmt = ctx->format ? ctx->format : "text";
 	const char *env = getenv("SPILTTEA_ATTEST");
 	char **attested = NULL;
@@ -88,7 +90,13 @@ int cmd_checklist(int argc, char **argv, struct ctx *ctx)
 	rq.find_backup = cmd_find_backup;
 	rq.take = cmd_take_backup;
 	rq.backup_ud = ctx;
-	if ((rc = checklist_run(&rq, &rep, &err)) != 0) {
+	/* --backup takes one: an interrupt stops it (and the verdict) cleanly. */
+	cancel = cmd_signals_catch(&sig);
+	rc = checklist_run(&rq, &rep, &err);
+	cmd_signals_restore(&sig);
+	if (rc == 0 && *cancel)
+		rc = st_error_set(&err, ST_EABORTED, "interrupted: the checklist is incomplete");
+	if (rc != 0) {
 		cmd_print_error(ctx, &err);
 		status = cmd_exit_status(rc);
 		goto out;

@@ -13,7 +13,6 @@
 #include "../lib/timeutil.h"
 
 #include <jansson.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -165,19 +164,6 @@ int cmd_deploy(int argc, char **argv, struct ctx *ctx)
 
 /* ---- shared with rollback ---------------------------------------------------- */
 
-static volatile sig_atomic_t interrupted;
-
-/* First Ctrl-C: stop after the current step and roll back. Second: die. */
-static void on_signal(int sig)
-{
-	if (interrupted) {
-		signal(sig, SIG_DFL);
-		raise(sig);
-		return;
-	}
-	interrupted = 1;
-}
-
 static void build_output(void *ud, const char *text)
 {
 	(void)ud;
@@ -232,35 +218,26 @@ int cmd_deploy_execute(struct ctx *ctx, struct deploy_options *o)
 	struct st_error err = { 0 };
 	struct engine_ui ui;
 	struct cmd_ui ui_state;
-	struct sigaction sa, old_int, old_term;
-	int rc, signals_set = 0;
+	struct cmd_signals sig;
+	int rc;
 
 	cmd_engine_ui(&ui_state, ctx, &ui);
 	o->ui = &ui;
-	o->cancel = &interrupted;
 	o->command_line = ctx->command_line;
 	o->dry_run = ctx->dry_run;
 	o->assume_yes = ctx->yes;
 	if (ctx->verbose)
 		o->build_output = build_output;
 
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	sa.sa_flags = 0; /* no SA_RESTART: a prompt or a wait must wake up */
-	interrupted = 0;
-	if (sigaction(SIGINT, &sa, &old_int) == 0 && sigaction(SIGTERM, &sa, &old_term) == 0)
-		signals_set = 1;
+	/* First signal: stop after the current step and roll back. */
+	o->cancel = cmd_signals_catch(&sig);
 	if (ctx->dry_run && !ctx->quiet)
 		printf("dry run: nothing will be built, replaced, locked or written\n");
 	rc = deploy_execute(ctx->config, o, &rep, &err);
 	if (rc)
 		cmd_print_error(ctx, &err);
 	print_report(ctx, o, &rep, rc);
-	if (signals_set) {
-		sigaction(SIGINT, &old_int, NULL);
-		sigaction(SIGTERM, &old_term, NULL);
-	}
+	cmd_signals_restore(&sig);
 	return cmd_exit_status(rc);
 }
 
