@@ -255,6 +255,22 @@ int cmd_restore(int argc, char **argv, struct ctx *ctx)
 		status = run_plan(ctx, "restore-cleanup", params, np, done);
 		goto out;
 	}
+	{
+		/* The name, the place and the file type are checked before
+		 * anything is planned, so a dry run refuses what the run would
+		 * (a path out of backup.dir to a file not named like a backup,
+		 * a symlink, a missing file); the run's precondition checks
+		 * them again, and verifies the contents. */
+		struct backup_check chk;
+		struct st_error err = { 0 };
+		int rc = backup_resolve(ctx->config->backup.dir, file, &chk, &err);
+
+		backup_check_release(&chk);
+		if (rc) {
+			cmd_print_error(ctx, &err);
+			return cmd_exit_status(rc);
+		}
+	}
 	if (!config_service(ctx->config, "backend")) {
 		struct st_error err = { 0 };
 

@@ -415,20 +415,34 @@ int backup_manifest_load(const char *dir, const char *name, struct backup_manife
 	json_error_t jerr;
 	json_t *j = NULL;
 	struct stat st;
-	int rc;
+	int fd, rc;
 
 	memset(m, 0, sizeof(*m));
 	if (!backup_manifest_name(name, mname, sizeof(mname)))
 		return st_error_set(err, ST_EUSAGE, "backup name too long: '%s'", name);
 	if ((rc = join_path(path, sizeof(path), dir, mname, err)) != 0)
 		return rc;
-	if (stat(path, &st) != 0)
+	/* Not followed through a symlink: a link to another file would have
+	 * its bytes quoted in the JSON error below (and it is not a manifest
+	 * this tool wrote: those are regular files, renamed into place). */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	if (fd < 0) {
+		if (errno == ELOOP)
+			return st_error_set(err, ST_EPROTO, "manifest '%s' is a symbolic link", mname);
 		return st_error_set(err, errno == ENOENT ? ST_ENOTFOUND : ST_EIO,
 				    errno == ENOENT ? "manifest '%s' is missing" : "cannot read manifest '%s': %s",
 				    mname, strerror(errno));
-	if (st.st_size > 16 * 1024 * 1024)
+	}
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return st_error_set(err, ST_EPROTO, "manifest '%s' is not a regular file", mname);
+	}
+	if (st.st_size > 16 * 1024 * 1024) {
+		close(fd);
 		return st_error_set(err, ST_EPROTO, "manifest '%s' is too large", mname);
-	j = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
+	}
+	j = json_loadfd(fd, JSON_REJECT_DUPLICATES, &jerr);
+	close(fd);
 	if (!j)
 		return st_error_set(err, ST_EPROTO, "manifest '%s' is not valid JSON: %s (line %d)", mname,
 				    jerr.text, jerr.line);

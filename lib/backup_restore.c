@@ -536,7 +536,7 @@ int backup_load(const struct backup_load_request *rq, struct st_error *err)
 	memset(&l, 0, sizeof(l));
 	memset(&run, 0, sizeof(run));
 	l.rq = rq;
-	fd = open(rq->path, O_RDONLY | O_CLOEXEC);
+	fd = open(rq->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0) {
 		rc = st_error_set(err, ST_EIO, "cannot open '%s': %s", rq->path, strerror(errno));
 		goto out;

@@ -1086,7 +1086,9 @@ int backup_file_verify(const char *path, enum backup_codec codec, struct backup_
 
 	memset(res, 0, sizeof(*res));
 	base = base ? base + 1 : path;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* O_NOFOLLOW: a backup is a regular file (backup_resolve checked with
+	 * lstat); a symlink swapped in since is not followed. */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0) {
 		rc = st_error_set(err, errno == ENOENT ? ST_ENOTFOUND : ST_EIO, "cannot open '%s': %s",
 				  path, strerror(errno));

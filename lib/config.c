@@ -554,7 +554,14 @@ static int set_scalar(struct loader *ld, const struct config_key *k, void *base,
 			return yt_error_at(ld->err, ST_ECONFIG, node, "%s '%s' %s", path, text, why);
 		free(*str);
 		*str = k->type == CT_PATH ? resolve_path(ld->cfg->dir, text) : strdup(text);
-		return *str ? 0 : oom(ld);
+		if (!*str)
+			return oom(ld);
+		/* No file has a longer name: refused here, not by the first
+		 * open() far from the key that set it. */
+		if (k->type == CT_PATH && strlen(*str) >= PATH_MAX)
+			return yt_error_at(ld->err, ST_ECONFIG, node, "%s is longer than a path can be (%zu bytes, "
+					   "at most %d)", path, strlen(*str), PATH_MAX - 1);
+		return 0;
 	case CT_INT: {
 		long v;
 		errno = 0;
@@ -1512,6 +1519,78 @@ static char *config_dir_of(const char *path)
 	return dir;
 }
 
+/* A file the configuration is read from must not be writable by anyone but
+ * its owner: whoever can write it chooses the commands, hosts and secret
+ * files spilttea-ops uses as root. Checked on the open descriptor that is
+ * then read, so the file cannot be swapped between check and read. */
+#define CONFIG_MAX_SIZE (4L * 1024 * 1024)
+
+static int read_config_file(const char *path, struct yt_doc **doc, struct st_error *err)
+{
+	struct stat st;
+	char *data = NULL;
+	size_t len = 0;
+	ssize_t n;
+	int fd = -1, rc = 0;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0) {
+		rc = st_error_set(err, ST_ECONFIG, "cannot read '%s': %s", path, strerror(errno));
+		goto out;
+	}
+	if (fstat(fd, &st) != 0) {
+		rc = st_error_set(err, ST_ECONFIG, "cannot read '%s': %s", path, strerror(errno));
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		rc = st_error_set(err, ST_ECONFIG, "configuration file '%s' is not a regular file", path);
+		goto out;
+	}
+	if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+		rc = st_error_set(err, ST_ECONFIG,
+				  "configuration file '%s' is writable by %s (mode %04o); refusing to use it",
+				  path, (st.st_mode & S_IWOTH) ? "everyone" : "its group",
+				  (unsigned)(st.st_mode & 07777));
+		st_error_hint(err, "chmod go-w %s", path);
+		goto out;
+	}
+	if (st.st_size > CONFIG_MAX_SIZE) {
+		rc = st_error_set(err, ST_ECONFIG, "configuration file '%s' is too large (%lld bytes, at most %ld)",
+				  path, (long long)st.st_size, CONFIG_MAX_SIZE);
+		goto out;
+	}
+	data = malloc((size_t)st.st_size + 1);
+	if (!data) {
+		rc = st_error_set(err, ST_ENOMEM, "out of memory reading '%s'", path);
+		goto out;
+	}
+	/* Read at most what fstat saw (+1 to notice growth): a file that grows
+	 * while we read is refused rather than read without bound. */
+	while (len < (size_t)st.st_size + 1) {
+		n = read(fd, data + len, (size_t)st.st_size + 1 - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			rc = st_error_set(err, ST_ECONFIG, "cannot read '%s': %s", path, strerror(errno));
+			goto out;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	if (len > (size_t)st.st_size) {
+		rc = st_error_set(err, ST_ECONFIG, "configuration file '%s' changed while it was read", path);
+		st_error_hint(err, "run the command again");
+		goto out;
+	}
+	rc = yt_parse_buffer(path, data, len, doc, err);
+out:
+	if (fd >= 0)
+		close(fd);
+	free(data);
+	return rc;
+}
+
 int config_load_file(const char *path, const char *source, struct st_config **out,
 		     struct st_error *err)
 {
@@ -1526,12 +1605,9 @@ int config_load_file(const char *path, const char *source, struct st_config **ou
 		goto out;
 	}
 	cfg->source = source;
-	rc = yt_parse_file(path, &cfg->doc, err);
-	if (rc) {
-		if (rc == ST_ENOTFOUND || rc == ST_EIO)
-			rc = err->code = ST_ECONFIG;
+	rc = read_config_file(path, &cfg->doc, err);
+	if (rc)
 		goto out;
-	}
 	cfg->dir = config_dir_of(path);
 	if (!cfg->dir) {
 		rc = st_error_set(err, ST_ECONFIG, "cannot resolve the directory of '%s': %s", path,

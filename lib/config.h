@@ -228,8 +228,11 @@ int config_find(const char *explicit_path, char **path_out, const char **source_
 
 /* Finds (config_find), parses and checks the configuration. On success *out
  * is the caller's (config_free). Errors: ST_ECONFIG with "file:line:column:
- * " and the dotted key; ST_ENOMEM. DOCKER_HOST, when set, replaces
- * docker.host. */
+ * " and the dotted key; ST_ECONFIG without a position when the file cannot
+ * be read, is not a regular file, is larger than 4 MiB, or is writable by
+ * its group or others (hint "chmod go-w FILE": whoever can write the file
+ * controls what spilttea-ops runs); ST_ENOMEM. DOCKER_HOST, when set,
+ * replaces docker.host. */
 int config_load(const char *path_or_null, struct st_config **out, struct st_error *err);
 
 /* Same as config_load for a known file; source is stored as given (static). */

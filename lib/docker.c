@@ -272,14 +272,28 @@ int docker_api_version(struct docker_client *c, char *buf, size_t size, struct s
 	char v[sizeof(c->api_version)];
 	int rc;
 
+	char timed_out[sizeof(c->version_timeout)];
+
 	pthread_mutex_lock(&c->lock);
 	snprintf(buf, size, "%s", c->api_version);
+	snprintf(timed_out, sizeof(timed_out), "%s", c->version_timeout);
 	pthread_mutex_unlock(&c->lock);
 	if (buf[0])
 		return 0;
+	if (timed_out[0]) {
+		st_error_set(err, ST_ETIMEOUT, "%s (earlier in this run; not asked again)", timed_out);
+		return st_error_hint(err, "is dockerd hung? 'curl --unix-socket %s http://docker/_ping' "
+				     "should answer OK at once", c->socket_path);
+	}
 	/* Two threads may both negotiate the first time: same answer, harmless. */
-	if ((rc = negotiate(c, v, sizeof(v), err)))
+	if ((rc = negotiate(c, v, sizeof(v), err))) {
+		if (rc == ST_ETIMEOUT) {
+			pthread_mutex_lock(&c->lock);
+			snprintf(c->version_timeout, sizeof(c->version_timeout), "%s", err->message);
+			pthread_mutex_unlock(&c->lock);
+		}
 		return rc;
+	}
 	pthread_mutex_lock(&c->lock);
 	memcpy(c->api_version, v, sizeof(v));
 	pthread_mutex_unlock(&c->lock);

@@ -305,6 +305,25 @@ static void test_refused_and_timeout(void **state)
 	t0 = time_monotonic();
 	assert_int_equal(docker_ping(c, DOCKER_TIMEOUT_DEFAULT, &err), ST_ETIMEOUT);
 	assert_true(time_monotonic() - t0 < 1.5);
+	/* A versioned call waits once for /version; after that timeout the
+	 * client does not ask a hung daemon again: the next call fails at once. */
+	{
+		json_t *out = NULL;
+		double first, second;
+
+		t0 = time_monotonic();
+		assert_int_equal(docker_container_inspect(c, "x", DOCKER_TIMEOUT_DEFAULT, &out, &err), ST_ETIMEOUT);
+		first = time_monotonic() - t0;
+		assert_true(first >= 0.15 && first < 1.5);
+		assert_non_null(strstr(err.message, "docker did not finish within 0.2s"));
+		t0 = time_monotonic();
+		assert_int_equal(docker_container_inspect(c, "y", DOCKER_TIMEOUT_DEFAULT, &out, &err), ST_ETIMEOUT);
+		second = time_monotonic() - t0;
+		assert_true(second < 0.1);
+		assert_non_null(strstr(err.message, "docker did not finish within 0.2s (earlier in this run; not asked again)"));
+		assert_non_null(strstr(err.hint, "_ping"));
+		assert_null(out);
+	}
 	docker_client_free(c);
 	fake_stop(&f);
 }
