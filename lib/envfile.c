@@ -366,8 +366,10 @@ static int set_line(void *ud, const char *s, size_t ls, size_t ce, size_t le)
 	size_t klen = strlen(st->key);
 
 	st->line++;
-	st->last_crlf = le > ce + 1;
-	st->ends_with_newline = le > ce;
+	/* A last line that ends in a lone CR (a CRLF cut short) has no line
+	 * ending yet: what is appended would be glued onto it. */
+	st->ends_with_newline = le > ce && s[le - 1] == '\n';
+	st->last_crlf = le > ce + 1 || (le > ce && s[le - 1] == '\r');
 	if (!scan_line(s, ls, ce, &l) || l.key_end - l.key != klen ||
 	    memcmp(s + l.key, st->key, klen) != 0)
 		return sbuf_append(st->out, s + ls, le - ls);
@@ -416,7 +418,8 @@ int envfile_set(const char *text, size_t len, const char *key, const char *value
 	if (st.replaced == 0 && append) {
 		if ((why = unwritable(value, '\0')))
 			return st_error_set(err, ST_EUSAGE, "the new value of '%s' %s", key, why);
-		if ((!st.ends_with_newline && sbuf_puts(out, st.last_crlf ? "\r\n" : "\n")) ||
+		if ((!st.ends_with_newline &&
+		     sbuf_puts(out, len && text[len - 1] == '\r' ? "\n" : st.last_crlf ? "\r\n" : "\n")) ||
 		    sbuf_printf(out, "%s=%s%s", key, value, st.last_crlf ? "\r\n" : "\n"))
 			return st_error_set(err, ST_ENOMEM, "out of memory rewriting an env file");
 		st.replaced = 1;

@@ -168,6 +168,11 @@ static void test_set_line_endings(void **state)
 	out = set("", "JWT_SECRET", "new", 1, &n);
 	assert_string_equal(out, "JWT_SECRET=new\n");
 	free(out);
+	/* A last line ending in a lone CR (fuzz_envfile found it glued the new
+	 * line on, so "A=1\rJWT_SECRET=new" read as A = "1\rJWT_SECRET=new"). */
+	out = set("A=1\r", "JWT_SECRET", "new", 1, &n);
+	assert_string_equal(out, "A=1\r\nJWT_SECRET=new\r\n");
+	free(out);
 	/* Not there and not appending: unchanged. */
 	out = set("A=1\n", "JWT_SECRET", "new", 0, &n);
 	assert_int_equal(n, 0);
