@@ -53,7 +53,7 @@ int envfile_key_valid(const char *name)
 static int scan_line(const char *s, size_t ls, size_t ce, struct line_scan *ls_out)
 {
 	struct line_scan l;
-	size_t p = ls;
+	size_t p = ls, after_eq;
 
 	memset(&l, 0, sizeof(l));
 	while (p < ce && is_blank(s[p]))
@@ -76,7 +76,7 @@ static int scan_line(const char *s, size_t ls, size_t ce, struct line_scan *ls_o
 		p++;
 	if (p >= ce || s[p] != '=')
 		return 0;
-	p++;
+	after_eq = ++p;
 	while (p < ce && is_blank(s[p]))
 		p++;
 	l.value = p;
@@ -101,7 +101,9 @@ static int scan_line(const char *s, size_t ls, size_t ce, struct line_scan *ls_o
 	} else {
 		size_t e = p;
 
-		while (e < ce && !(s[e] == '#' && e > p && is_blank(s[e - 1])))
+		/* " #" starts a comment, also right after "= " (an empty value):
+		 * "A= #note" is A="" as docker compose and dotenv read it. */
+		while (e < ce && !(s[e] == '#' && e > after_eq && is_blank(s[e - 1])))
 			e++;
 		while (e > p && is_blank(s[e - 1]))
 			e--;
@@ -364,6 +366,7 @@ static int set_line(void *ud, const char *s, size_t ls, size_t ce, size_t le)
 	struct line_scan l;
 	const char *why;
 	size_t klen = strlen(st->key);
+	int comment_next;
 
 	st->line++;
 	/* A last line that ends in a lone CR (a CRLF cut short) has no line
@@ -380,9 +383,13 @@ static int set_line(void *ud, const char *s, size_t ls, size_t ce, size_t le)
 	if ((why = unwritable(st->value, l.quote)))
 		return st_error_set(st->err, ST_EUSAGE, "the new value of '%s' %s (line %d)", st->key,
 				    why, st->line);
+	/* An empty unquoted value is followed by its comment directly ("A= #c"):
+	 * a new value needs a blank before the '#' to keep it a comment. */
+	comment_next = !l.quote && *st->value && l.value_end < ce && s[l.value_end] == '#';
 	if (sbuf_append(st->out, s + ls, l.value - ls) ||
 	    (l.quote && sbuf_append(st->out, &l.quote, 1)) || sbuf_puts(st->out, st->value) ||
 	    (l.quote && sbuf_append(st->out, &l.quote, 1)) ||
+	    (comment_next && sbuf_append(st->out, " ", 1)) ||
 	    sbuf_append(st->out, s + l.value_end, le - l.value_end))
 		return ST_ENOMEM;
 	st->replaced++;

@@ -173,6 +173,14 @@ static void test_set_line_endings(void **state)
 	out = set("A=1\r", "JWT_SECRET", "new", 1, &n);
 	assert_string_equal(out, "A=1\r\nJWT_SECRET=new\r\n");
 	free(out);
+	/* An empty value before a comment ("A= #c" is A = ""), and setting it
+	 * and emptying it again keep the comment a comment (fuzz_envfile). */
+	out = set("A= # note\n", "A", "x", 0, &n);
+	assert_string_equal(out, "A= x # note\n");
+	free(out);
+	out = set("A=x # note\n", "A", "", 0, &n);
+	assert_string_equal(out, "A= # note\n");
+	free(out);
 	/* Not there and not appending: unchanged. */
 	out = set("A=1\n", "JWT_SECRET", "new", 0, &n);
 	assert_int_equal(n, 0);
