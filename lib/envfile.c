@@ -22,6 +22,7 @@ struct line_scan {
 	char quote;                 /* '\0', '\'' or '"' */
 	int exported;
 	int unterminated;           /* an opening quote without its closing one on this line */
+	int blank_before;           /* blanks between '=' and the value */
 };
 
 static int is_blank(char c)
@@ -80,6 +81,7 @@ static int scan_line(const char *s, size_t ls, size_t ce, struct line_scan *ls_o
 	while (p < ce && is_blank(s[p]))
 		p++;
 	l.value = p;
+	l.blank_before = p > after_eq;
 	if (p < ce && (s[p] == '"' || s[p] == '\'')) {
 		char q = s[p];
 		size_t e = p + 1;
@@ -383,6 +385,10 @@ static int set_line(void *ud, const char *s, size_t ls, size_t ce, size_t le)
 	if ((why = unwritable(st->value, l.quote)))
 		return st_error_set(st->err, ST_EUSAGE, "the new value of '%s' %s (line %d)", st->key,
 				    why, st->line);
+	if (!l.quote && l.blank_before && st->value[0] == '#')
+		return st_error_set(st->err, ST_EUSAGE,
+				    "the new value of '%s' starts with '#', which after the blank "
+				    "before it on line %d starts a comment", st->key, st->line);
 	/* An empty unquoted value is followed by its comment directly ("A= #c"):
 	 * a new value needs a blank before the '#' to keep it a comment. */
 	comment_next = !l.quote && *st->value && l.value_end < ce && s[l.value_end] == '#';

@@ -181,6 +181,9 @@ static void test_set_line_endings(void **state)
 	out = set("A=x # note\n", "A", "", 0, &n);
 	assert_string_equal(out, "A= # note\n");
 	free(out);
+	out = set("A=x\n", "A", "#x", 0, &n);
+	assert_string_equal(out, "A=#x\n");
+	free(out);
 	/* Not there and not appending: unchanged. */
 	out = set("A=1\n", "JWT_SECRET", "new", 0, &n);
 	assert_int_equal(n, 0);
@@ -200,6 +203,7 @@ static void test_set_refuses_ambiguous_values(void **state)
 	set_fails("K=\"1\"\n", "K", "a\\b", "double-quoted");
 	set_fails("K='1'\n", "K", "it's", "single quote");
 	set_fails("K=\"multi\nline\"\n", "K", "x", "multi-line");
+	set_fails("K= 1\n", "K", "#x", "starts a comment");
 	set_fails("K=1\n", "1K", "x", "not a variable name");
 	set_fails("K=1\n", "K-X", "x", "not a variable name");
 	/* What the line's quotes can carry is fine. */
