@@ -4,6 +4,7 @@
 #include "backup_catalog.h"
 #include "atomic_file.h"
 #include "text.h"
+#include "sbuf.h"
 #include "timeutil.h"
 
 #include <dirent.h>
@@ -408,12 +409,72 @@ static int join_path(char *out, size_t size, const char *dir, const char *name, 
 	return 0;
 }
 
+int backup_manifest_parse(const char *data, size_t len, const char *what, struct backup_manifest *m,
+			  struct st_error *err)
+{
+	json_error_t jerr;
+	json_t *j;
+	int rc;
+
+	memset(m, 0, sizeof(*m));
+	if (len > BACKUP_MANIFEST_MAX)
+		return st_error_set(err, ST_EPROTO, "manifest '%s' is too large", what);
+	j = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!j)
+		return st_error_set(err, ST_EPROTO, "manifest '%s' is not valid JSON: %s (line %d)", what,
+				    jerr.text, jerr.line);
+	rc = backup_manifest_from_json(j, what, m, err);
+	json_decref(j);
+	return rc;
+}
+
+/* The whole of fd, which it closes (at most BACKUP_MANIFEST_MAX bytes). *text: caller
+ * frees. */
+static int read_manifest(int fd, const char *mname, char **text, size_t *len,
+			 struct st_error *err)
+{
+	struct sbuf sb = SBUF_INIT;
+	char buf[8192];
+	size_t n;
+	FILE *f;
+	int rc = 0;
+
+	*text = NULL;
+	*len = 0;
+	if (!(f = fdopen(fd, "rb"))) {
+		close(fd);
+		return st_error_set(err, ST_EIO, "cannot read manifest '%s': %s", mname, strerror(errno));
+	}
+	while ((n = fread(buf, 1, sizeof(buf), f)) > 0) {
+		if (sb.len + n > BACKUP_MANIFEST_MAX) {
+			rc = st_error_set(err, ST_EPROTO, "manifest '%s' is too large", mname);
+			goto out;
+		}
+		if (sbuf_append(&sb, buf, n)) {
+			rc = st_error_set(err, ST_ENOMEM, "out of memory reading manifest '%s'", mname);
+			goto out;
+		}
+	}
+	if (ferror(f)) {
+		rc = st_error_set(err, ST_EIO, "cannot read manifest '%s': %s", mname, strerror(errno));
+		goto out;
+	}
+	*len = sb.len;
+	*text = sbuf_detach(&sb);
+	if (!*text)
+		rc = st_error_set(err, ST_ENOMEM, "out of memory reading manifest '%s'", mname);
+out:
+	sbuf_release(&sb);
+	fclose(f);
+	return rc;
+}
+
 int backup_manifest_load(const char *dir, const char *name, struct backup_manifest *m,
 			 struct st_error *err)
 {
 	char mname[BACKUP_NAME_MAX + 8], path[4096];
-	json_error_t jerr;
-	json_t *j = NULL;
+	char *text = NULL;
+	size_t len = 0;
 	struct stat st;
 	int fd, rc;
 
@@ -437,17 +498,14 @@ int backup_manifest_load(const char *dir, const char *name, struct backup_manife
 		close(fd);
 		return st_error_set(err, ST_EPROTO, "manifest '%s' is not a regular file", mname);
 	}
-	if (st.st_size > 16 * 1024 * 1024) {
+	if (st.st_size > BACKUP_MANIFEST_MAX) {
 		close(fd);
 		return st_error_set(err, ST_EPROTO, "manifest '%s' is too large", mname);
 	}
-	j = json_loadfd(fd, JSON_REJECT_DUPLICATES, &jerr);
-	close(fd);
-	if (!j)
-		return st_error_set(err, ST_EPROTO, "manifest '%s' is not valid JSON: %s (line %d)", mname,
-				    jerr.text, jerr.line);
-	rc = backup_manifest_from_json(j, mname, m, err);
-	json_decref(j);
+	if ((rc = read_manifest(fd, mname, &text, &len, err)) != 0)
+		return rc;
+	rc = backup_manifest_parse(text, len, mname, m, err);
+	free(text);
 	if (rc == 0 && strcmp(m->name, name) != 0) {
 		rc = st_error_set(err, ST_EPROTO, "manifest '%s' describes '%s', not '%s'", mname, m->name,
 				  name);

@@ -126,6 +126,17 @@ json_t *backup_manifest_to_json(const struct backup_manifest *m);
 int backup_manifest_from_json(const json_t *j, const char *what, struct backup_manifest *m,
 			      struct st_error *err);
 
+/* Largest manifest accepted (bytes). */
+#define BACKUP_MANIFEST_MAX (16 * 1024 * 1024)
+
+/* Parses the bytes of a manifest file (len bytes, need not be
+ * NUL-terminated; duplicate keys refused); what names it in errors. Pure:
+ * backup_manifest_load reads the file and calls it. ST_EPROTO when it is not
+ * JSON or not a valid manifest (backup_manifest_from_json). m must be
+ * released. */
+int backup_manifest_parse(const char *data, size_t len, const char *what, struct backup_manifest *m,
+			  struct st_error *err);
+
 /* Reads DIR/NAME.json. ST_ENOTFOUND when it does not exist, ST_EPROTO when
  * it is not a valid manifest, ST_EIO. m must be released. */
 int backup_manifest_load(const char *dir, const char *name, struct backup_manifest *m,

@@ -1591,23 +1591,14 @@ out:
 	return rc;
 }
 
-int config_load_file(const char *path, const char *source, struct st_config **out,
-		     struct st_error *err)
+/* Checks the parsed cfg->doc and fills cfg (config_load_file and
+ * config_load_buffer share it). Takes cfg: on success *out, else freed. */
+static int config_from_doc(struct st_config *cfg, const char *path, struct st_config **out,
+			   struct st_error *err)
 {
-	struct st_config *cfg = NULL;
 	struct loader ld;
 	int rc = 0;
 
-	*out = NULL;
-	cfg = calloc(1, sizeof(*cfg));
-	if (!cfg || !(cfg->path = strdup(path))) {
-		rc = st_error_set(err, ST_ENOMEM, "out of memory loading '%s'", path);
-		goto out;
-	}
-	cfg->source = source;
-	rc = read_config_file(path, &cfg->doc, err);
-	if (rc)
-		goto out;
 	cfg->dir = config_dir_of(path);
 	if (!cfg->dir) {
 		rc = st_error_set(err, ST_ECONFIG, "cannot resolve the directory of '%s': %s", path,
@@ -1639,6 +1630,54 @@ int config_load_file(const char *path, const char *source, struct st_config **ou
 out:
 	config_free(cfg);
 	return rc;
+}
+
+/* A config with path and source set, or NULL (error set) on ENOMEM. */
+static struct st_config *config_new(const char *path, const char *source, struct st_error *err)
+{
+	struct st_config *cfg = calloc(1, sizeof(*cfg));
+
+	if (!cfg || !(cfg->path = strdup(path))) {
+		free(cfg);
+		st_error_set(err, ST_ENOMEM, "out of memory loading '%s'", path);
+		return NULL;
+	}
+	cfg->source = source;
+	return cfg;
+}
+
+int config_load_file(const char *path, const char *source, struct st_config **out,
+		     struct st_error *err)
+{
+	struct st_config *cfg;
+	int rc;
+
+	*out = NULL;
+	if (!(cfg = config_new(path, source, err)))
+		return ST_ENOMEM;
+	rc = read_config_file(path, &cfg->doc, err);
+	if (rc) {
+		config_free(cfg);
+		return rc;
+	}
+	return config_from_doc(cfg, path, out, err);
+}
+
+int config_load_buffer(const char *path, const char *source, const char *data, size_t len,
+		       struct st_config **out, struct st_error *err)
+{
+	struct st_config *cfg;
+	int rc;
+
+	*out = NULL;
+	if (!(cfg = config_new(path, source, err)))
+		return ST_ENOMEM;
+	rc = yt_parse_buffer(path, data, len, &cfg->doc, err);
+	if (rc) {
+		config_free(cfg);
+		return rc;
+	}
+	return config_from_doc(cfg, path, out, err);
 }
 
 int config_load(const char *path_or_null, struct st_config **out, struct st_error *err)

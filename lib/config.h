@@ -239,6 +239,13 @@ int config_load(const char *path_or_null, struct st_config **out, struct st_erro
 int config_load_file(const char *path, const char *source, struct st_config **out,
 		     struct st_error *err);
 
+/* Same as config_load_file for bytes already in memory (len bytes, need not
+ * be NUL-terminated): path names the file in errors, and its directory,
+ * which must exist, is the base of relative paths. Reads no file, so the
+ * fuzz target (tests/fuzz/fuzz_config.c) can feed any bytes. */
+int config_load_buffer(const char *path, const char *source, const char *data, size_t len,
+		       struct st_config **out, struct st_error *err);
+
 void config_free(struct st_config *cfg);
 
 /* Service by name; NULL when not configured. Borrowed from cfg. */

@@ -243,11 +243,17 @@ static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_
 	return call->cancel && *call->cancel;
 }
 
+int docker_version_negotiate(const json_t *version, char *buf, size_t size, struct st_error *err)
+{
+	return docker_api_negotiate(json_string_value(json_object_get(version, "ApiVersion")),
+				    json_string_value(json_object_get(version, "MinAPIVersion")),
+				    DOCKER_API_MIN, DOCKER_API_MAX, buf, size, err);
+}
+
 static int negotiate(struct docker_client *c, char *buf, size_t size, struct st_error *err)
 {
 	struct docker_call call;
 	json_t *v = NULL;
-	const char *min;
 	int rc;
 
 	docker_call_init(&call, "GET", c->timeout);
@@ -258,9 +264,7 @@ static int negotiate(struct docker_client *c, char *buf, size_t size, struct st_
 	}
 	if ((rc = docker_call_json(c, &call, "read the docker version", &v, err)))
 		goto out;
-	min = json_string_value(json_object_get(v, "MinAPIVersion"));
-	rc = docker_api_negotiate(json_string_value(json_object_get(v, "ApiVersion")), min, DOCKER_API_MIN,
-				  DOCKER_API_MAX, buf, size, err);
+	rc = docker_version_negotiate(v, buf, size, err);
 out:
 	json_decref(v);
 	docker_call_release(&call);

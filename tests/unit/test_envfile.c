@@ -229,6 +229,7 @@ static void test_set_refuses_ambiguous_values(void **state)
 	set_fails("K=\"1\"\n", "K", "a\\b", "double-quoted");
 	set_fails("K='1'\n", "K", "it's", "single quote");
 	set_fails("K=\"multi\nline\"\n", "K", "x", "multi-line");
+	set_fails("K= 1\n", "K", "#x", "starts a comment");
 	set_fails("K=1\n", "1K", "x", "not a variable name");
 	set_fails("K=1\n", "K-X", "x", "not a variable name");
 	/* What the line's quotes can carry is fine. */
