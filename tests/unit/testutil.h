@@ -11,6 +11,14 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#if defined(__has_include)
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#endif
+#endif
+#ifndef RUNNING_ON_VALGRIND
+#define RUNNING_ON_VALGRIND 0
+#endif
 
 /* A fresh directory under $TMPDIR or /tmp; caller frees and removes it. */
 static inline char *tu_mkdtemp(void)
@@ -105,6 +113,15 @@ static inline mode_t tu_mode(const char *path)
 	struct stat st;
 
 	return stat(path, &st) == 0 ? (st.st_mode & 07777) : (mode_t)-1;
+}
+
+/* Slack (seconds) a test allows over what it waits on purpose, for work
+ * done on the CPU: larger under Valgrind (ctest -T memcheck), where that
+ * work runs tens of times slower and threads take turns. The upper bounds
+ * stay tight in the ordinary runs. */
+static inline double tu_slack(double seconds)
+{
+	return RUNNING_ON_VALGRIND ? seconds * 4 : seconds;
 }
 
 #endif
