@@ -116,9 +116,10 @@ static inline mode_t tu_mode(const char *path)
 }
 
 /* Factor for the durations a test plays with when their ratios matter
- * (a 0.2 s task against a 0.4 s deadline): 1 normally, 5 under Valgrind
- * (ctest -T memcheck), where the threads' own work runs tens of times
- * slower and they take turns on one core. */
+ * (a 0.2 s task against a 0.4 s deadline), and for wall-clock bounds meant
+ * as "well before the timeout": 1 normally, 5 under Valgrind (ctest -T
+ * memcheck), where the code runs tens of times slower and threads take
+ * turns on one core. */
 static inline double tu_time_scale(void)
 {
 	return RUNNING_ON_VALGRIND ? 5.0 : 1.0;
