@@ -28,6 +28,8 @@ int cmd_take_backup(void *ud, char *path, size_t size, struct st_error *err)
 	rq.via = ctx->config->backup.via;
 	rq.lock = 1;
 	rq.command_line = ctx->command_line;
+	/* Set only while the calling command catches signals (cmd.h). */
+	rq.cancel = &cmd_interrupted;
 	if (rq.via == CONFIG_VIA_EXEC && (rc = services_docker_open(ctx->config, &docker, err)) != 0)
 		goto out;
 	rq.docker = docker;

@@ -23,6 +23,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+/* --watch stops when this many checks it gave up on still hang: each round
+ * would add a thread (and a connection) for each of them. */
+#define WATCH_MAX_STUCK 16
 
 static const char usage[] =
 	"usage: spilttea-ops health [--check NAME]... [--format FMT] [--output FILE]\n"
@@ -33,10 +38,10 @@ static const char usage[] =
 	"\n"
 	"  --check NAME     a check id, or its group ('postgres'); repeatable\n"
 	"  --format FMT     text (default), json, nagios, prometheus\n"
-	"  --output FILE    write atomically, mode 0644 (node_exporter textfile); no stdout\n"
+	"  --output FILE    write atomically, mode 0644 (node_exporter textfile)\n"
 	"  --watch SECONDS  run again every SECONDS until interrupted\n"
 	"  -q               text: one status line, and only when not all is OK\n"
-	"  -v               details (top queries, last error lines...); nagios: long output\n"
+	"  -v               details (top queries, last error lines); nagios: long output\n"
 	"\n"
 	"checks (man spilttea-ops-health says what each one measures):\n"
 	"  backend.health  backend.error_rate  frontend.reachable\n"
@@ -52,7 +57,7 @@ static const char usage[] =
 	"  spilttea-ops health\n"
 	"  spilttea-ops health --check redis --check postgres.connections -v\n"
 	"  spilttea-ops health --format nagios\n"
-	"  spilttea-ops health --format prometheus --output /var/lib/node_exporter/textfile/spilttea.prom\n"
+	"  spilttea-ops health --format prometheus --output /var/lib/prom/st.prom\n"
 	"  spilttea-ops health --watch 10\n";
 
 /* Usage errors exit UNKNOWN like every other failure of a plugin. */
@@ -98,7 +103,7 @@ int cmd_health(int argc, char **argv, struct ctx *ctx)
 	struct st_error err;
 	double watch = 0;
 	size_t n_select = 0;
-	int status = NAGIOS_UNKNOWN, i;
+	int status = NAGIOS_UNKNOWN, i, gave_up = 0;
 
 	memset(&rep, 0, sizeof(rep));
 	st_error_clear(&err);
@@ -173,6 +178,16 @@ int cmd_health(int argc, char **argv, struct ctx *ctx)
 				goto out;
 			}
 		}
+		if (rep.abandoned)
+			gave_up = 1;
+		if (!rc && watch > 0 && health_abandoned_running() > WATCH_MAX_STUCK) {
+			st_error_set(&err, ST_ETIMEOUT, "%zu health checks still hang past their timeout; "
+				     "--watch stops rather than start more", health_abandoned_running());
+			st_error_hint(&err, "find them with 'spilttea-ops health -v' and fix the service");
+			cmd_print_error(ctx, &err);
+			status = NAGIOS_UNKNOWN;
+			goto out;
+		}
 		if (rc) {
 			if (!err.message[0])
 				st_error_set(&err, rc, "out of memory");
@@ -208,5 +223,14 @@ int cmd_health(int argc, char **argv, struct ctx *ctx)
 out:
 	health_report_release(&rep);
 	free(select);
+	/* A check given up on may still be inside OpenSSL: exit()'s atexit
+	 * cleanup would pull its state away (a crash, exit 139, in place of
+	 * the Nagios status), also one just ending (OpenSSL's thread-exit
+	 * handlers). Nothing else is left to do: flush and go. */
+	if (gave_up || health_abandoned_running() > 0) {
+		fflush(stdout);
+		fflush(stderr);
+		_exit(status);
+	}
 	return status;
 }

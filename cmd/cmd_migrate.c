@@ -42,7 +42,9 @@ static const char migrate_usage[] =
 	"            migration rolled back (after repairing the database by hand), or\n"
 	"            a failed/pending one applied\n"
 	"\n"
-	"Every up and resolve is journaled in state_dir and holds the lock 'migrate'.\n"
+	"Every up and resolve is journaled in state_dir and holds the locks of the\n"
+	"database and the backend (db:NAME, svc:backend): no deploy, restore or\n"
+	"restart of either runs meanwhile.\n"
 	"\n"
 	"exit status: 0 done (status: up to date), 1 a step failed (status: failed or\n"
 	"pending migrations), 2 usage or configuration error, 3 aborted (a failed\n"
@@ -301,6 +303,7 @@ static int do_up(int argc, char **argv, struct ctx *ctx)
 {
 	struct migrate_up_request rq;
 	struct migrate_up_result res;
+	struct cmd_signals sig;
 	struct migrate_ui ui;
 	struct migrate_status st;
 	struct docker_client *docker = NULL;
@@ -377,7 +380,12 @@ static int do_up(int argc, char **argv, struct ctx *ctx)
 	rq.backup_ud = ctx;
 	rq.ui = &ui;
 	rq.command_line = ctx->command_line;
+	/* A lost session or Ctrl-C: stop with nothing applied when the command
+	 * has not started, else see it through (migrate.h); either way the
+	 * journal run ends and the lock goes. The backup watches the flag too. */
+	rq.cancel = cmd_signals_catch(&sig);
 	rc = migrate_up(&rq, &res, &err);
+	cmd_signals_restore(&sig);
 	if (rc != 0) {
 		status = fail(ctx, &err);
 		/* The exact command, whole, even when the hint was cut. */
@@ -405,8 +413,9 @@ static int do_resolve(int argc, char **argv, struct ctx *ctx)
 	struct docker_client *docker = NULL;
 	struct pg_conn *pg = NULL;
 	struct st_error err = { 0 };
+	struct cmd_signals sig;
 	const char *how = NULL, *name = NULL;
-	int status = ST_EXIT_OK;
+	int status = ST_EXIT_OK, rc;
 
 	if (argc == 4 && (!strcmp(argv[2], "--rolled-back") || !strcmp(argv[2], "--applied"))) {
 		how = argv[2];
@@ -423,9 +432,16 @@ static int do_resolve(int argc, char **argv, struct ctx *ctx)
 		goto out;
 	}
 	if (services_pg_connect(ctx->config, NULL, "spilttea-ops-migrate", &pg, &err) != 0 ||
-	    services_docker_open(ctx->config, &docker, &err) != 0 ||
-	    migrate_resolve(ctx->config, docker, pg, how, name, ctx->command_line, ui_output, ctx, NULL,
-			    &err) != 0) {
+	    services_docker_open(ctx->config, &docker, &err) != 0) {
+		status = fail(ctx, &err);
+		goto out;
+	}
+	/* The command is short and not cut off half way: a signal only must
+	 * not kill the run before its journal end and lock release. */
+	cmd_signals_catch(&sig);
+	rc = migrate_resolve(ctx->config, docker, pg, how, name, ctx->command_line, ui_output, ctx, NULL, &err);
+	cmd_signals_restore(&sig);
+	if (rc != 0) {
 		status = fail(ctx, &err);
 		goto out;
 	}

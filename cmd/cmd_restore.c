@@ -15,7 +15,6 @@
 #include "../lib/services.h"
 #include "../lib/timeutil.h"
 
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,18 +55,6 @@ static const char restore_usage[] =
 	"  spilttea-ops --dry-run restore backup_20260122_020000.sql.gz\n"
 	"  spilttea-ops restore /mnt/offsite/backup_20260122_020000.sql.gz --yes\n"
 	"  spilttea-ops restore cleanup\n";
-
-static volatile sig_atomic_t interrupted;
-
-static void on_signal(int sig)
-{
-	if (interrupted) {
-		signal(sig, SIG_DFL);
-		raise(sig);
-		return;
-	}
-	interrupted = 1;
-}
 
 /* One typed confirmation covers the run: later steps that need one (stop
  * the backend, swap) are answered with the word already typed. */
@@ -125,10 +112,10 @@ static int run_plan(struct ctx *ctx, const char *name, char **kv, int nkv, const
 	struct engine_report report;
 	struct restore_ui ui;
 	struct engine_ui eui;
-	struct sigaction sa, old_int, old_term;
+	struct cmd_signals sig;
 	struct st_error err = { 0 };
 	json_t *params = NULL;
-	int rc, signals_set = 0;
+	int rc;
 
 	memset(&report, 0, sizeof(report));
 	services_init(&sv, ctx->config);
@@ -156,22 +143,12 @@ static int run_plan(struct ctx *ctx, const char *name, char **kv, int nkv, const
 	opts.config_ud = ctx->config;
 	opts.config = ctx->config;
 	opts.services = &sv;
-	opts.cancel = &interrupted;
 	opts.ui = &eui;
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	interrupted = 0;
-	if (sigaction(SIGINT, &sa, &old_int) == 0 && sigaction(SIGTERM, &sa, &old_term) == 0)
-		signals_set = 1;
+	opts.cancel = cmd_signals_catch(&sig);
 	if (ctx->dry_run && !ctx->quiet)
 		printf("dry run: nothing will be run, locked or written\n");
 	rc = engine_run(rb, params, &opts, &report, &err);
-	if (signals_set) {
-		sigaction(SIGINT, &old_int, NULL);
-		sigaction(SIGTERM, &old_term, NULL);
-	}
+	cmd_signals_restore(&sig);
 	if (rc == 0 && !ctx->quiet && !ctx->dry_run) {
 		char dur[32];
 
@@ -180,6 +157,11 @@ static int run_plan(struct ctx *ctx, const char *name, char **kv, int nkv, const
 	}
 out:
 	if (rc) {
+		/* Aborted before anything was done and nothing said why next: the
+		 * backup itself failed its check. */
+		if (rc == ST_EABORTED && !err.hint[0] && report.ok == 0)
+			st_error_hint(&err, "see the backups with 'spilttea-ops backup list'; check one "
+				      "with 'spilttea-ops backup verify FILE'");
 		cmd_print_error(ctx, &err);
 		if (!ctx->quiet && report.run_id[0])
 			fprintf(stderr, "%s stopped: %zu ok, %zu failed, %zu undone%s (journal run %s)\n",

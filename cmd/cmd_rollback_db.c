@@ -13,17 +13,13 @@
 #include <string.h>
 
 const char cmd_rollback_db_usage[] =
-	"\n"
 	"database rollback:\n"
 	"  spilttea-ops rollback db [--to-backup FILE]\n"
-	"\n"
-	"rollback db restores the database from the backup the last 'migrate up' took\n"
-	"before migrating (or FILE: a backup name in backup.dir, or a path), through\n"
-	"'spilttea-ops restore': verified first, loaded into a new database, checked,\n"
-	"then swapped in; the live database is renamed, never dropped. It asks for\n"
-	"the database name (or --yes).\n"
-	"  spilttea-ops rollback db\n"
-	"  spilttea-ops rollback db --to-backup backup_20260122_120000.sql.gz --yes\n";
+	"restores the backup the last 'migrate up' took before migrating (or FILE, a\n"
+	"name in backup.dir or a path) through 'spilttea-ops restore': verified,\n"
+	"loaded into a new database, checked, swapped in; the live database is\n"
+	"renamed, never dropped. It asks for the database name (or --yes).\n"
+	"\n";
 
 int cmd_rollback_db(int argc, char **argv, struct ctx *ctx)
 {

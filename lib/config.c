@@ -1833,3 +1833,40 @@ int config_render(const struct st_config *cfg, enum config_format format, struct
 	json_decref(j);
 	return rc;
 }
+
+/* ---- the schema, for documentation checks ------------------------------- */
+
+static int walk_table(const struct config_table *t, const char *prefix, config_key_fn fn, void *ud)
+{
+	char full[PATH_MAX_KEY], item[PATH_MAX_KEY];
+	size_t i;
+	int rc;
+
+	for (i = 0; i < t->n; i++) {
+		const struct config_key *k = &t->keys[i];
+		unsigned kflags = 0;
+
+		if (join_key(full, sizeof(full), prefix, k->key) != 0)
+			return -1;
+		if (k->flags & K_REQUIRED)
+			kflags |= CONFIG_KEY_REQUIRED;
+		if (k->type == CT_LITERAL_SECRET)
+			kflags |= CONFIG_KEY_REFUSED;
+		if (k->type == CT_SECTION || k->type == CT_MAPOF)
+			kflags |= CONFIG_KEY_SECTION;
+		if ((rc = fn(ud, full, kflags)) != 0)
+			return rc;
+		if (k->type == CT_MAPOF) {
+			if (join_key(item, sizeof(item), full, "NAME") != 0)
+				return -1;
+			if ((rc = walk_table(k->items, item, fn, ud)) != 0)
+				return rc;
+		}
+	}
+	return 0;
+}
+
+int config_schema_walk(config_key_fn fn, void *ud)
+{
+	return walk_table(&top_table, "", fn, ud);
+}

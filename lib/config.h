@@ -270,4 +270,22 @@ enum config_format { CONFIG_FORMAT_YAML, CONFIG_FORMAT_JSON };
 int config_render(const struct st_config *cfg, enum config_format format, struct sbuf *out,
 		  struct st_error *err);
 
+/* ---- the schema --------------------------------------------------------- */
+
+enum {
+	CONFIG_KEY_REQUIRED = 1u << 0,
+	CONFIG_KEY_SECTION = 1u << 1,   /* a mapping of further keys */
+	CONFIG_KEY_REFUSED = 1u << 2,   /* a key that is always an error (a literal password) */
+};
+
+/* Called for every key of the schema in table order, as its full dotted
+ * path; entries of a name -> mapping section use the placeholder NAME
+ * ("services.NAME.container"). Return 0 to go on; anything else stops the
+ * walk and is returned. key is valid only during the call. */
+typedef int (*config_key_fn)(void *ud, const char *key, unsigned flags);
+
+/* Walks every key the loader knows (what man spilttea-ops.yaml(5) must
+ * document). Returns 0, fn's non-zero value, or -1 for a key too long. */
+int config_schema_walk(config_key_fn fn, void *ud);
+
 #endif

@@ -300,7 +300,10 @@ int docker_image_build(struct docker_client *c, const struct docker_build_opts *
 		       void *read_ud, char **image_id, struct st_error *err);
 
 /* Pushes bytes of the context: 0, or a negative ST_E* code with err filled.
- * Same shape as tar_write_fn, so a struct tar_writer can write into it. */
+ * Same shape as tar_write_fn, so a struct tar_writer can write into it.
+ * With len 0 it writes nothing and only answers whether to go on: a
+ * producer that waits on its own input asks it now and then, and stops on
+ * ST_EABORTED (the client's cancel flag, or the request gave up). */
 typedef int (*docker_write_fn)(void *wud, const void *data, size_t len, struct st_error *err);
 /* Produces the whole context by calling write(wud, ...) and returns 0, or a
  * negative ST_E* code with err filled (the build is then aborted, never run
@@ -309,7 +312,9 @@ typedef int (*docker_produce_fn)(void *ud, docker_write_fn write, void *wud, str
 
 /* docker_image_build() with a producer that pushes the context (a tar
  * writer walking a directory): it runs on its own thread, connected to the
- * request body by a socket pair, so memory stays bounded. */
+ * request body by a socket pair, so memory stays bounded. A producer that
+ * stops sending is waited for in 100 ms slices: the client's cancel flag
+ * (docker_client_set_cancel) ends the call with ST_EABORTED. */
 int docker_image_build_from(struct docker_client *c, const struct docker_build_opts *o,
 			    docker_produce_fn produce, void *produce_ud, char **image_id,
 			    struct st_error *err);

@@ -952,6 +952,71 @@ static int state_dir_error(const struct engine_options *opts, struct st_error *e
 	return ST_ECONFIG;
 }
 
+void engine_lock_names_free(char **names)
+{
+	size_t i;
+
+	for (i = 0; names && names[i]; i++)
+		free(names[i]);
+	free(names);
+}
+
+int engine_lock_names(const struct runbook *rb, const json_t *params, const struct engine_options *opts,
+		      char ***out, struct st_error *err)
+{
+	struct redact_set secrets;
+	struct expr_scope scope;
+	char **names = NULL;
+	size_t i;
+	int rc = 0;
+
+	*out = NULL;
+	memset(&secrets, 0, sizeof(secrets));
+	memset(&scope, 0, sizeof(scope));
+	scope.lookup_config = opts->lookup_config;
+	scope.config_ud = opts->config_ud;
+	scope.args = params;
+	if (!(names = calloc(rb->nlocks + 1, sizeof(*names))) || engine_params_secrets(rb, params, &secrets)) {
+		rc = st_error_set(err, ST_ENOMEM, "out of memory");
+		goto out;
+	}
+	for (i = 0; i < rb->nlocks; i++) {
+		json_t *v = NULL;
+
+		if ((rc = expr_eval_string(rb->locks[i], &scope, &v, err)) != 0) {
+			if (rc == ST_ENOTFOUND)
+				rc = err->code = ST_ECONFIG;
+			st_error_wrap(err, "lock '%s'", rb->locks[i]);
+			goto out;
+		}
+		names[i] = expr_to_text(v);
+		json_decref(v);
+		if (!names[i]) {
+			rc = st_error_set(err, ST_ENOMEM, "out of memory");
+			goto out;
+		}
+		if (strcmp(names[i], rb->locks[i])) {
+			char shown[256];
+
+			snprintf(shown, sizeof(shown), "%s", names[i]);
+			redact_set_scrub(&secrets, shown, sizeof(shown));
+			if (strcmp(shown, names[i])) {
+				rc = st_error_set(err, ST_EUSAGE, "lock '%s' would carry a secret parameter's value",
+						  rb->locks[i]);
+				goto out;
+			}
+		}
+		if ((rc = lock_name_valid(names[i], err)) != 0)
+			goto out;
+	}
+	*out = names;
+	names = NULL;
+out:
+	engine_lock_names_free(names);
+	redact_set_release(&secrets);
+	return rc;
+}
+
 static int check_options(const struct engine_options *opts, struct st_error *err)
 {
 	if (!opts->dry_run && (!opts->state_dir || !*opts->state_dir))
@@ -964,7 +1029,8 @@ int engine_run(const struct runbook *rb, const json_t *params, const struct engi
 {
 	struct engine_report dummy;
 	struct run r;
-	struct st_lock *lock = NULL;
+	struct lock_set *locks = NULL;
+	char **lock_names = NULL;
 	struct lock_takeover takeover;
 	char *command_line = NULL;
 	struct st_error serr = { 0 }, uerr = { 0 };
@@ -1003,9 +1069,11 @@ int engine_run(const struct runbook *rb, const json_t *params, const struct engi
 		goto out;
 	}
 
-	if (rb->lock) {
-		if ((rc = lock_acquire(opts->state_dir, rb->lock, command_line, &lock, &takeover,
-				       err)) != 0) {
+	if (rb->nlocks) {
+		if ((rc = engine_lock_names(rb, params, opts, &lock_names, err)) != 0)
+			goto out;
+		if ((rc = lock_acquire_set(opts->state_dir, (const char *const *)lock_names, rb->nlocks, command_line,
+					   &locks, &takeover, err)) != 0) {
 			rc = state_dir_error(opts, err);
 			goto out;
 		}
@@ -1101,7 +1169,8 @@ out:
 	if (opts->keep_results && r.results && report != &dummy)
 		report->results = json_incref(r.results);
 	journal_close(r.journal);
-	lock_release(lock);
+	lock_release_set(locks);
+	engine_lock_names_free(lock_names);
 	json_decref(r.results);
 	redact_set_release(&r.secrets);
 	json_decref(r.shown_params);

@@ -8,6 +8,7 @@
 #include "config.h"
 #include "docker.h"
 #include "envfile.h"
+#include "lock.h"
 #include "pg.h"
 #include "redis.h"
 #include "runbook.h"
@@ -1112,6 +1113,25 @@ static int rb_header(struct sbuf *out, const char *name, const char *description
 	return 0;
 }
 
+/* The header of a runbook that stops or recreates services: the incident
+ * lock and each service's (svc:NAME, lock.h), so a deploy, migrate,
+ * restore or restart of the same container cannot run meanwhile. */
+static int rb_header_services(struct sbuf *out, const char *name, const char *description,
+			      const char *const *services, size_t n)
+{
+	char lock[LOCK_NAME_MAX];
+	size_t i;
+
+	if (sbuf_printf(out, "name: %s\ndescription: ", name) || yaml_str(out, description) ||
+	    sbuf_printf(out, "\nlock: [%s", INCIDENT_LOCK))
+		return -1;
+	for (i = 0; i < n; i++)
+		if (lock_name_service(lock, sizeof(lock), services[i], NULL) != 0 || sbuf_puts(out, ", ") ||
+		    yaml_str(out, lock))
+			return -1;
+	return sbuf_puts(out, "]\nsteps:\n") ? -1 : 0;
+}
+
 static int rb_step(struct sbuf *out, const struct step_spec *s)
 {
 	struct sbuf d = SBUF_INIT;
@@ -1219,8 +1239,8 @@ int incident_rb_contain(const struct st_config *cfg, struct sbuf *out, struct st
 	      sbuf_puts(&prompt, "? Containers are stopped, not removed (they, their logs and volumes stay "
 				 "for forensics); the site is down until they are started again.");
 
-	bad = bad || rb_header(out, "incident-contain",
-			       "Stop all services without losing evidence (snapshot first)", INCIDENT_LOCK);
+	bad = bad || rb_header_services(out, "incident-contain",
+					"Stop all services without losing evidence (snapshot first)", order, n);
 	memset(&s, 0, sizeof(s));
 	s.name = "snapshot";
 	s.description = "Collect evidence before anything is stopped (skipped when the incident has some)";
@@ -1348,8 +1368,9 @@ int incident_rb_rotate(const struct st_config *cfg, const char *variable, const 
 		bad = json_array_append_new(files, json_string(plan->files[i]));
 	for (i = 0; i < plan->nservices && !bad; i++)
 		bad = json_array_append_new(services, json_string(plan->services[i]));
-	bad = bad || rb_header(out, "incident-rotate-secret", "Rotate a secret in the env files and the "
-				    "containers that use it", INCIDENT_LOCK);
+	bad = bad || rb_header_services(out, "incident-rotate-secret", "Rotate a secret in the env files and "
+					"the containers that use it", (const char *const *)plan->services,
+					restart ? plan->nservices : 0);
 	if (plan->nfiles && !bad) {
 		memset(&s, 0, sizeof(s));
 		bad = sbuf_printf(&desc, "Write a new %s into the env files", variable) ||

@@ -25,7 +25,20 @@
 #include "services.h"
 #include "timeutil.h"
 
-#define MIGRATE_LOCK "migrate"
+/* What migrate up and resolve change (lock.h): the database, and the
+ * container Prisma runs in (up restarts it too). */
+static int take_locks(const struct st_config *cfg, const char *command_line, struct lock_set **out,
+		      struct st_error *err)
+{
+	char db[LOCK_NAME_MAX], svc[LOCK_NAME_MAX];
+	const char *names[2] = { db, svc };
+	int rc;
+
+	if ((rc = lock_name_db(db, sizeof(db), cfg->postgres.database, err)) != 0 ||
+	    (rc = lock_name_service(svc, sizeof(svc), cfg->migrate.service, err)) != 0)
+		return rc;
+	return lock_acquire_set(cfg->state_dir, names, 2, command_line, out, NULL, err);
+}
 #define MIGRATE_SQL "migration.sql"
 
 const char *migrate_state_name(enum migrate_state s)
@@ -677,6 +690,20 @@ static void names_in(const struct migrate_status *st, enum migrate_state s, char
 	}
 }
 
+static int up_cancelled(const struct migrate_up_request *rq)
+{
+	return rq->cancel && *rq->cancel;
+}
+
+/* Interrupted before the step named what could start: nothing of it ran. */
+static int interrupted_before(struct up_run *u, const char *step, const char *what, struct st_error *err)
+{
+	step_start(u, step, what);
+	st_error_set(err, ST_EABORTED, "interrupted before '%s': no migration applied", step);
+	step_end(u, ST_EABORTED, err, NULL);
+	return ST_EABORTED;
+}
+
 static const char *first_in(const struct migrate_status *st, enum migrate_state s)
 {
 	size_t i;
@@ -691,7 +718,7 @@ int migrate_up(const struct migrate_up_request *rq, struct migrate_up_result *re
 {
 	const struct st_config *cfg = rq->cfg;
 	struct migrate_status before, after;
-	struct st_lock *lock = NULL;
+	struct lock_set *locks = NULL;
 	struct up_run u;
 	struct migrate_last last;
 	struct exec_fwd fwd;
@@ -721,7 +748,7 @@ int migrate_up(const struct migrate_up_request *rq, struct migrate_up_result *re
 		return st_error_set(err, ST_EUSAGE, "migrate up needs a way to take a backup");
 	if ((rc = services_container(cfg, cfg->migrate.service, &container, err)) != 0)
 		return rc;
-	if ((rc = lock_acquire(cfg->state_dir, MIGRATE_LOCK, rq->command_line, &lock, NULL, err)) != 0)
+	if ((rc = take_locks(cfg, rq->command_line, &locks, err)) != 0)
 		return rc;
 
 	params = json_pack("{s:b, s:s?}", "no_backup", rq->no_backup, "reason",
@@ -754,6 +781,10 @@ int migrate_up(const struct migrate_up_request *rq, struct migrate_up_result *re
 		goto out;
 
 	/* 2. a verified backup first */
+	if (up_cancelled(rq)) {
+		rc = interrupted_before(&u, "backup", "take a verified backup of the database", err);
+		goto out;
+	}
 	if (rq->no_backup) {
 		step_start(&u, "backup", "no backup (--no-backup)");
 		step_end(&u, 0, err, json_pack("{s:b, s:s}", "skipped", 1, "reason", rq->reason));
@@ -771,6 +802,12 @@ int migrate_up(const struct migrate_up_request *rq, struct migrate_up_result *re
 		step_end(&u, rc, err, rc == 0 ? json_pack("{s:s}", "backup", res->backup_name) : NULL);
 		if (rc != 0)
 			goto out;
+	}
+	/* The last moment to stop with nothing applied (the backup may have
+	 * ended because of the interrupt, or just before it). */
+	if (up_cancelled(rq)) {
+		rc = interrupted_before(&u, "migrate", "apply the pending migrations", err);
+		goto out;
 	}
 	snprintf(last.backup_path, sizeof(last.backup_path), "%s", res->backup_path);
 	snprintf(last.time, sizeof(last.time), "%s", time_format_rfc3339(time_wall(), stamp, sizeof(stamp)));
@@ -837,10 +874,16 @@ int migrate_up(const struct migrate_up_request *rq, struct migrate_up_result *re
 	}
 	step_start(&u, "health", "wait until the backend is healthy");
 	svc = config_service(cfg, cfg->migrate.service);
-	rc = container_wait_ready(rq->docker, container, svc ? (svc->health_url ? svc->health_url : svc->url) : NULL,
-				  rq->health_timeout > 0 ? rq->health_timeout : 120, 0.5, NULL, err);
+	rc = container_wait_ready_cancel(rq->docker, container,
+					 svc ? (svc->health_url ? svc->health_url : svc->url) : NULL,
+					 rq->health_timeout > 0 ? rq->health_timeout : 120, 0.5, rq->cancel, NULL, err);
+	if (rc == ST_EABORTED) {
+		st_error_set(err, ST_EABORTED, "interrupted while waiting for '%s' to become healthy: the "
+			     "migrations are applied and it was restarted", container);
+		st_error_hint(err, "check it: spilttea-ops health");
+	}
 	step_end(&u, rc, err, NULL);
-	if (rc != 0)
+	if (rc != 0 && rc != ST_EABORTED)
 		restore_hint(err, res, NULL);
 out:
 	if (last_written) {
@@ -855,7 +898,7 @@ out:
 	json_decref(params);
 	migrate_status_release(&before);
 	migrate_status_release(&after);
-	lock_release(lock);
+	lock_release_set(locks);
 	return rc;
 }
 
@@ -867,7 +910,7 @@ int migrate_resolve(const struct st_config *cfg, struct docker_client *d, struct
 {
 	struct migrate_status st;
 	const struct migrate_entry *e = NULL;
-	struct st_lock *lock = NULL;
+	struct lock_set *locks = NULL;
 	struct journal *j = NULL;
 	struct journal_run jrun;
 	struct journal_step js;
@@ -889,7 +932,7 @@ int migrate_resolve(const struct st_config *cfg, struct docker_client *d, struct
 		return st_error_set(err, ST_EUSAGE, "resolve needs --rolled-back NAME or --applied NAME");
 	if ((rc = services_container(cfg, cfg->migrate.service, &container, err)) != 0)
 		return rc;
-	if ((rc = lock_acquire(cfg->state_dir, MIGRATE_LOCK, command_line, &lock, NULL, err)) != 0)
+	if ((rc = take_locks(cfg, command_line, &locks, err)) != 0)
 		return rc;
 	if ((rc = migrate_status_read(cfg, pg, &st, err)) != 0)
 		goto out;
@@ -950,6 +993,6 @@ out:
 	json_decref(params);
 	journal_close(j);
 	migrate_status_release(&st);
-	lock_release(lock);
+	lock_release_set(locks);
 	return rc;
 }

@@ -773,8 +773,65 @@ void runbook_free(struct runbook *rb)
 	free(rb->name);
 	free(rb->description);
 	free(rb->source);
-	free(rb->lock);
+	for (i = 0; i < rb->nlocks; i++)
+		free(rb->locks[i]);
+	free(rb->locks);
 	free(rb);
+}
+
+int runbook_add_lock(struct runbook *rb, const char *name, struct st_error *err)
+{
+	char **locks = realloc(rb->locks, (rb->nlocks + 2) * sizeof(*locks));
+
+	if (!locks)
+		return st_error_set(err, ST_ENOMEM, "out of memory");
+	rb->locks = locks;
+	if (!(locks[rb->nlocks] = strdup(name)))
+		return st_error_set(err, ST_ENOMEM, "out of memory");
+	locks[++rb->nlocks] = NULL;
+	return 0;
+}
+
+/* Locks are taken before the first step: their names may use parameters
+ * and the configuration, not results. */
+static int lock_ref_check(void *ud, enum expr_ns ns, const char *path, size_t pathlen, struct st_error *err)
+{
+	if (ns == EXPR_NS_STEPS)
+		return st_error_set(err, ST_ECONFIG, "a lock name may use ${args...} and ${config...} only "
+				    "(locks are taken before any step runs)");
+	return ref_check(ud, ns, path, pathlen, err);
+}
+
+static int load_lock(struct loader *ld, const struct yt_node *n, struct st_error *err)
+{
+	char *name = NULL;
+	int rc;
+
+	if ((rc = get_string(n, "lock", &name, err)) != 0)
+		return rc;
+	/* With references it is checked once resolved (engine_run). */
+	rc = expr_has_refs(name) ? expr_scan(name, lock_ref_check, ld, err) : lock_name_valid(name, err);
+	if (rc)
+		rc = at(err, n, rc);
+	else
+		rc = runbook_add_lock(ld->rb, name, err);
+	free(name);
+	return rc;
+}
+
+/* lock: NAME, or a non-empty list of names. */
+static int load_locks(struct loader *ld, const struct yt_node *v, struct st_error *err)
+{
+	size_t i;
+	int rc = 0;
+
+	if (v->kind == YT_SCALAR && !yt_is_null(v))
+		return load_lock(ld, v, err);
+	if (v->kind != YT_SEQ || v->count == 0)
+		return yt_error_at(err, ST_ECONFIG, v, "lock must be a name or a non-empty list of names");
+	for (i = 0; i < v->count && !rc; i++)
+		rc = load_lock(ld, v->values[i], err);
+	return rc;
 }
 
 static int load_doc(const struct engine_registry *reg, const struct yt_doc *doc,
@@ -814,16 +871,11 @@ static int load_doc(const struct engine_registry *reg, const struct yt_doc *doc,
 	if ((v = yt_map_get(root, "description")) && !yt_is_null(v) &&
 	    (rc = get_string(v, "description", &rb->description, err)) != 0)
 		goto out;
-	if ((v = yt_map_get(root, "lock")) != NULL) {
-		if ((rc = get_string(v, "lock", &rb->lock, err)) != 0)
-			goto out;
-		if ((rc = lock_name_valid(rb->lock, err)) != 0) {
-			rc = at(err, v, rc);
-			goto out;
-		}
-	}
 	if ((v = yt_map_get(root, "params")) && !yt_is_null(v) &&
 	    (rc = load_params(&ld, v, err)) != 0)
+		goto out;
+	/* After params: lock names may use them. */
+	if ((v = yt_map_get(root, "lock")) != NULL && (rc = load_locks(&ld, v, err)) != 0)
 		goto out;
 	steps = yt_map_get(root, "steps");
 	if (!steps) {

@@ -5,7 +5,8 @@
 # the new column), applies it and leaves the backend healthy; a failing
 # migration exits 1 with the exact restore command, leaves a verified,
 # restorable backup and is listed as failed; a later up refuses (exit 3);
-# rollback db restores the pre-migration backup; resolve marks it rolled back.
+# rollback db restores the pre-migration backup; resolve marks it rolled back;
+# a SIGHUP during up's backup stops it cleanly (exit 3, nothing applied).
 # Uses the fixtures in tests/fixtures/migrations and puts the database, the
 # migrations folder and the backups directory back as they were.
 set -uo pipefail
@@ -71,6 +72,33 @@ check "dry-run up names the step list and changes nothing" bash -c '
 	grep -q "take a verified backup" "$1" && grep -q "$2" "$1" &&
 	"$3" migrate status | grep -qE "^  pending +$2" && diff -q "$4" <(find "$5" -maxdepth 1 -name "backup_*.sql*" ! -name "*.json" -printf "%f\n" | sort)' \
 	_ "$out/dry" "$good" "$B" "$out/backups.before" "$backups"
+
+# A lost session (SIGHUP) during the backup: nothing applied, the journal
+# run ends "aborted", no lock is left, last.json is not left "running".
+last_json=$ST_SANDBOX_DIR/state/migrate/last.json
+last_before=$(cat "$last_json" 2>/dev/null || true)
+"$B" migrate up >"$out/hup" 2>&1 &
+pid=$!
+for ((i = 0; i < 200; i++)); do
+	grep -q -- '-> backup' "$out/hup" && break
+	sleep 0.05
+done
+kill -HUP "$pid"
+wait "$pid"
+rc=$?
+check "SIGHUP during up: exit 3 (interrupted), not killed" test "$rc" = 3
+check "SIGHUP during up: the migration is still pending" bash -c \
+	'"$1" migrate status | grep -qE "^  pending +$2"' _ "$B" "$good"
+check "SIGHUP during up: no lock file left" bash -c \
+	'! ls "$1"/state/locks/*.lock 2>/dev/null | grep -E "/(db:spilttea|svc:backend)\.lock$"' _ "$ST_SANDBOX_DIR"
+check "SIGHUP during up: the journal run ended 'aborted'" python3 -c '
+import json, sys
+recs = [json.loads(l) for l in open(sys.argv[1])]
+run = [r for r in recs if r["type"] == "start" and r.get("pid") == int(sys.argv[2])][-1]["run"]
+end = [r for r in recs if r["type"] == "end" and r["run"] == run]
+assert end and end[0]["result"] == "aborted", end
+' "$ST_SANDBOX_DIR/state/journal.jsonl" "$pid"
+check "SIGHUP during up: last.json untouched" test "$(cat "$last_json" 2>/dev/null || true)" = "$last_before"
 
 # migrate up: a verified backup first, then the migration.
 "$B" migrate up >"$out/up" 2>&1

@@ -1084,6 +1084,47 @@ static void test_locked_run_does_nothing(void **state)
 	assert_int_equal(run(fx), 0);
 }
 
+/* Several locks, named from the run's parameters (review 2 item 4): held
+ * for the whole run, refused as a whole when one is taken. */
+static void test_lock_list_from_params(void **state)
+{
+	struct fx *fx = *state;
+	struct st_lock *held = NULL;
+	struct st_error err = { 0 };
+	char path[600];
+
+	load(fx, "name: t\nlock: [backup, \"db:${args.db}\", svc:backend]\n"
+	     "params: { db: { required: true } }\n"
+	     "steps:\n  - { name: a, action: t.do, args: { id: a } }\n", "db=spilttea", NULL);
+	assert_int_equal(lock_acquire(fx->dir, "db:spilttea", "spilttea-ops migrate up", &held, NULL, &err), 0);
+	assert_int_equal(run(fx), ST_ELOCKED);
+	assert_non_null(strstr(fx->err.message, "db:spilttea is locked by pid"));
+	ASSERT_LOG("");
+	/* Nothing of the set stays held. */
+	snprintf(path, sizeof(path), "%s/locks/backup.lock", fx->dir);
+	assert_int_equal(access(path, F_OK), -1);
+	lock_release(held);
+	assert_int_equal(lock_acquire(fx->dir, "svc:backend", "spilttea-ops deploy", &held, NULL, &err), 0);
+	assert_int_equal(run(fx), ST_ELOCKED);
+	assert_non_null(strstr(fx->err.message, "svc:backend is locked by pid"));
+	lock_release(held);
+	assert_int_equal(run(fx), 0);
+	ASSERT_LOG("act:a:a");
+}
+
+/* A lock name that is not one once resolved is a usage error, before
+ * anything runs. */
+static void test_lock_name_resolving_to_garbage(void **state)
+{
+	struct fx *fx = *state;
+
+	load(fx, "name: t\nlock: \"db:${args.db}\"\nparams: { db: { required: true } }\n"
+	     "steps:\n  - { name: a, action: t.do, args: { id: a } }\n", "db=../../etc", NULL);
+	assert_int_equal(run(fx), ST_EUSAGE);
+	assert_non_null(strstr(fx->err.message, "invalid lock name 'db:../../etc'"));
+	ASSERT_LOG("");
+}
+
 static void test_stale_lock_is_reported(void **state)
 {
 	struct fx *fx = *state;
@@ -1299,6 +1340,8 @@ int main(void)
 		T(test_finding_secrets_and_plan),
 		T(test_keep_results),
 		T(test_locked_run_does_nothing),
+		T(test_lock_list_from_params),
+		T(test_lock_name_resolving_to_garbage),
 		T(test_stale_lock_is_reported),
 		T(test_interrupt_stops_and_undoes),
 		T(test_interrupted_sleep),

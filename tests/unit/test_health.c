@@ -637,6 +637,8 @@ static void test_run_concurrent_and_timeout(void **state)
 	assert_true(took < 0.4 * k + 0.25 + 0.2 * k);
 	assert_int_equal(rep.n, 4);
 	assert_int_equal(rep.abandoned, 1);
+	/* the process knows a thread it gave up on still runs (health: _exit) */
+	assert_int_equal(health_abandoned_running(), 1);
 	assert_string_equal(rep.results[0].name, "a.one");
 	assert_string_equal(rep.results[1].name, "a.two");
 	assert_int_equal(rep.results[0].status, HEALTH_OK);
@@ -662,6 +664,7 @@ static void test_run_concurrent_and_timeout(void **state)
 	for (waited = 0; waited < 1000 && atomic_load(&freed) < 3; waited++)
 		time_sleep(0.01);
 	assert_int_equal(freed, 3);
+	assert_int_equal(health_abandoned_running(), 0);
 }
 
 static void test_run_select(void **state)

@@ -224,7 +224,12 @@ static void test_runbooks(void **state)
 	assert_string_equal(rb->steps[3].name, "stop-postgres");
 	assert_string_equal(rb->steps[5].name, "stop-worker");
 	assert_true(rb->steps[5].continue_on_error);
-	assert_string_equal(rb->lock, INCIDENT_LOCK);
+	/* The incident's lock and every container it stops (review 2 item 4). */
+	assert_int_equal(rb->nlocks, 6);
+	assert_string_equal(rb->locks[0], INCIDENT_LOCK);
+	assert_string_equal(rb->locks[1], "svc:frontend");
+	assert_string_equal(rb->locks[2], "svc:backend");
+	assert_string_equal(rb->locks[5], "svc:worker");
 	runbook_free(rb);
 	sbuf_reset(&y);
 
@@ -244,6 +249,10 @@ static void test_runbooks(void **state)
 	assert_string_equal(rb->steps[1].name, "recreate-backend");
 	assert_string_equal(rb->steps[1].undo->action->name, "incident.recreate");
 	assert_true(json_is_true(json_object_get(rb->steps[1].undo->args, "restore")));
+	/* Recreating takes the containers' locks too. */
+	assert_int_equal(rb->nlocks, 3);
+	assert_string_equal(rb->locks[0], INCIDENT_LOCK);
+	assert_string_equal(rb->locks[1], "svc:backend");
 	runbook_free(rb);
 	sbuf_reset(&y);
 	assert_int_equal(incident_rb_rotate(cfg, "SMTP_PASSWORD", "NEW_SMTP", &plan, 0, &y, &err), 0);
@@ -282,7 +291,7 @@ static void test_runbooks(void **state)
 	sbuf_reset(&y);
 	assert_int_equal(incident_rb_investigate(&io, &y, &err), 0);
 	rb = load(&y);
-	assert_null(rb->lock);
+	assert_int_equal(rb->nlocks, 0);
 	runbook_free(rb);
 	sbuf_reset(&y);
 	assert_int_equal(incident_rb_top_ips("backend", 600, 20, &y, &err), 0);
