@@ -12,9 +12,9 @@
 #include "../lib/config.h"
 #include "../lib/services.h"
 
-int cmd_take_backup(void *ud, char *path, size_t size, struct st_error *err)
+static int take_backup(struct ctx *ctx, volatile sig_atomic_t *cancel, char *path, size_t size,
+		       struct st_error *err)
 {
-	struct ctx *ctx = ud;
 	struct backup_request rq;
 	struct backup_outcome out;
 	struct docker_client *docker = NULL;
@@ -28,6 +28,7 @@ int cmd_take_backup(void *ud, char *path, size_t size, struct st_error *err)
 	rq.via = ctx->config->backup.via;
 	rq.lock = 1;
 	rq.command_line = ctx->command_line;
+	rq.cancel = cancel;
 	if (rq.via == CONFIG_VIA_EXEC && (rc = services_docker_open(ctx->config, &docker, err)) != 0)
 		goto out;
 	rq.docker = docker;
@@ -43,6 +44,18 @@ out:
 	backup_manifest_release(&out.manifest);
 	docker_client_free(docker);
 	return rc;
+}
+
+int cmd_take_backup(void *ud, char *path, size_t size, struct st_error *err)
+{
+	return take_backup(ud, NULL, path, size, err);
+}
+
+int cmd_take_backup_hook(void *ud, char *path, size_t size, struct st_error *err)
+{
+	struct cmd_backup_hook *hook = ud;
+
+	return take_backup(hook->ctx, hook->cancel, path, size, err);
 }
 
 int cmd_find_backup(void *ud, double *time, char *name, size_t size, struct st_error *err)

@@ -620,7 +620,7 @@ static void step_end(struct up_run *u, int rc, const struct st_error *err, json_
 		js.step = u->step;
 		js.action = "migrate.up";
 		js.phase = "act";
-		js.result = rc == 0 ? "ok" : "failed";
+		js.result = rc == 0 ? "ok" : rc == ST_EABORTED ? "aborted" : "failed";
 		js.duration = time_monotonic() - u->t_step;
 		js.args = args;
 		js.error = rc == 0 ? NULL : err->message;
@@ -685,6 +685,29 @@ static const char *first_in(const struct migrate_status *st, enum migrate_state 
 		if (st->entries[i].state == s)
 			return st->entries[i].name;
 	return NULL;
+}
+
+/* Non-zero (ST_EABORTED, err filled) when the operator interrupted the run
+ * before step; applied: the migration command has run already. */
+static int interrupted(const struct up_run *u, const char *step, int applied, struct st_error *err)
+{
+	const struct migrate_up_result *res = u->res;
+
+	if (!u->rq->cancel || !*u->rq->cancel)
+		return 0;
+	st_error_set(err, ST_EABORTED, "interrupted before step '%s'%s", step,
+		     applied ? ": the migration command ran to its end, the backend was not restarted"
+			     : ": no migration applied");
+	if (applied && res->restore_command[0])
+		st_error_hint(err, "check with: spilttea-ops migrate status; then restart the backend: "
+			      "spilttea-ops run restart-backend (or restore the pre-migration backup: %s)",
+			      res->restore_command);
+	else if (applied)
+		st_error_hint(err, "check with: spilttea-ops migrate status; then restart the backend: "
+			      "spilttea-ops run restart-backend");
+	else
+		st_error_hint(err, "run it again: spilttea-ops migrate up");
+	return ST_EABORTED;
 }
 
 int migrate_up(const struct migrate_up_request *rq, struct migrate_up_result *res, struct st_error *err)
@@ -754,6 +777,8 @@ int migrate_up(const struct migrate_up_request *rq, struct migrate_up_result *re
 		goto out;
 
 	/* 2. a verified backup first */
+	if ((rc = interrupted(&u, "backup", 0, err)) != 0)
+		goto out;
 	if (rq->no_backup) {
 		step_start(&u, "backup", "no backup (--no-backup)");
 		step_end(&u, 0, err, json_pack("{s:b, s:s}", "skipped", 1, "reason", rq->reason));
@@ -783,6 +808,8 @@ int migrate_up(const struct migrate_up_request *rq, struct migrate_up_result *re
 	last_written = 1;
 
 	/* 3. the configured command, in the backend container */
+	if ((rc = interrupted(&u, "migrate", 0, err)) != 0)
+		goto out;
 	memset(&fwd, 0, sizeof(fwd));
 	fwd.out = rq->ui ? rq->ui->output : NULL;
 	fwd.ud = rq->ui ? rq->ui->ud : NULL;
@@ -810,6 +837,8 @@ int migrate_up(const struct migrate_up_request *rq, struct migrate_up_result *re
 	}
 
 	/* 4. the status must be clean now */
+	if ((rc = interrupted(&u, "verify", 1, err)) != 0)
+		goto out;
 	step_start(&u, "verify", "check that nothing is failed or pending");
 	rc = migrate_status_read(cfg, rq->pg, &after, err);
 	if (rc == 0 && !migrate_status_clean(&after)) {
@@ -828,6 +857,8 @@ int migrate_up(const struct migrate_up_request *rq, struct migrate_up_result *re
 	}
 
 	/* 5. restart the backend and wait for it */
+	if ((rc = interrupted(&u, "restart", 1, err)) != 0)
+		goto out;
 	step_start(&u, "restart", "restart the backend so it loads the new schema");
 	rc = docker_container_restart(rq->docker, container, 10, 0, err);
 	step_end(&u, rc, err, NULL);
@@ -837,10 +868,14 @@ int migrate_up(const struct migrate_up_request *rq, struct migrate_up_result *re
 	}
 	step_start(&u, "health", "wait until the backend is healthy");
 	svc = config_service(cfg, cfg->migrate.service);
-	rc = container_wait_ready(rq->docker, container, svc ? (svc->health_url ? svc->health_url : svc->url) : NULL,
-				  rq->health_timeout > 0 ? rq->health_timeout : 120, 0.5, NULL, err);
+	rc = container_wait_ready_cancel(rq->docker, container,
+					 svc ? (svc->health_url ? svc->health_url : svc->url) : NULL,
+					 rq->health_timeout > 0 ? rq->health_timeout : 120, 0.5, rq->cancel, NULL, err);
 	step_end(&u, rc, err, NULL);
-	if (rc != 0)
+	if (rc == ST_EABORTED)
+		st_error_hint(err, "the migrations are applied and the backend restarted; check it: "
+			      "spilttea-ops health --check backend");
+	else if (rc != 0)
 		restore_hint(err, res, NULL);
 out:
 	if (last_written) {

@@ -162,6 +162,13 @@ struct migrate_up_request {
 	const struct migrate_ui *ui;    /* may be NULL */
 	const char *command_line;       /* journal and lock; may be NULL */
 	double health_timeout;          /* seconds for the restarted backend; <= 0: 120 */
+	/* Set by a SIGINT/SIGTERM handler; may be NULL. The run stops before
+	 * the next step with ST_EABORTED ("interrupted"), journaled as
+	 * aborted. The health wait stops at once; the backup stops when the
+	 * callback honours the same flag. The migration command, once started,
+	 * runs to its end (a migration stopped half way is what the backup is
+	 * for): the run stops after it, before the backend restarts. */
+	volatile sig_atomic_t *cancel;
 };
 
 struct migrate_up_result {
@@ -179,8 +186,9 @@ struct migrate_up_result {
  * a reason), ST_ELOCKED, ST_EABORTED (failed migrations recorded before
  * the start; the hint names `migrate resolve --rolled-back NAME`),
  * ST_EFAILED (the backup, the command, the status after it, the restart or
- * the health wait failed: the hint carries res->restore_command), and the
- * clients' codes. Nothing pending: 0 with res->applied_any 0 and no backup.
+ * the health wait failed: the hint carries res->restore_command),
+ * ST_EABORTED also when interrupted through rq->cancel, and the clients'
+ * codes. Nothing pending: 0 with res->applied_any 0 and no backup.
  */
 int migrate_up(const struct migrate_up_request *rq, struct migrate_up_result *res, struct st_error *err);
 
