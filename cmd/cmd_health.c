@@ -34,7 +34,8 @@ static const char usage[] =
 	"  --check NAME     a check id, or its group ('postgres'); repeatable\n"
 	"  --format FMT     text (default), json, nagios, prometheus\n"
 	"  --output FILE    write atomically, mode 0644 (node_exporter textfile); no stdout\n"
-	"  --watch SECONDS  run again every SECONDS until interrupted\n"
+	"  --watch SECONDS  run again every SECONDS until SIGINT/SIGTERM, which end it\n"
+	"                   after the round in progress with that round's status\n"
 	"  -q               text: one status line, and only when not all is OK\n"
 	"  -v               details (top queries, last error lines...); nagios: long output\n"
 	"\n"
@@ -54,6 +55,21 @@ static const char usage[] =
 	"  spilttea-ops health --format nagios\n"
 	"  spilttea-ops health --format prometheus --output /var/lib/node_exporter/textfile/spilttea.prom\n"
 	"  spilttea-ops health --watch 10\n";
+
+/* --watch ends on SIGINT/SIGTERM after the round in progress (bounded by
+ * health.timeout), so --output never leaves a temporary file behind and
+ * the exit status is the last round's. A second signal kills. */
+static volatile sig_atomic_t watch_stop;
+
+static void on_watch_signal(int sig)
+{
+	if (watch_stop) {
+		signal(sig, SIG_DFL);
+		raise(sig);
+		return;
+	}
+	watch_stop = 1;
+}
 
 /* Usage errors exit UNKNOWN like every other failure of a plugin. */
 static int health_usage_error(const struct ctx *ctx, const char *fmt, ...)
@@ -98,7 +114,8 @@ int cmd_health(int argc, char **argv, struct ctx *ctx)
 	struct st_error err;
 	double watch = 0;
 	size_t n_select = 0;
-	int status = NAGIOS_UNKNOWN, i;
+	struct sigaction old_int, old_term;
+	int status = NAGIOS_UNKNOWN, i, signals_set = 0;
 
 	memset(&rep, 0, sizeof(rep));
 	st_error_clear(&err);
@@ -154,6 +171,19 @@ int cmd_health(int argc, char **argv, struct ctx *ctx)
 	ro.color = ctx->color_stdout && !output && fmt == HEALTH_FORMAT_TEXT;
 	ro.verbose = ctx->verbose;
 	ro.tool_version = ST_VERSION;
+	if (watch > 0) {
+		struct sigaction sa;
+
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_handler = on_watch_signal;
+		sigemptyset(&sa.sa_mask);
+		/* the checks of the round in progress go on undisturbed */
+		sa.sa_flags = SA_RESTART;
+		watch_stop = 0;
+		sigaction(SIGINT, &sa, &old_int);
+		sigaction(SIGTERM, &sa, &old_term);
+		signals_set = 1;
+	}
 
 	for (;;) {
 		double t0 = time_monotonic();
@@ -200,12 +230,19 @@ int cmd_health(int argc, char **argv, struct ctx *ctx)
 			status = NAGIOS_UNKNOWN;
 		free(text);
 		health_report_release(&rep);
-		if (watch <= 0 || !ctx->config)
+		if (watch <= 0 || !ctx->config || watch_stop)
 			break;
-		if (watch > time_monotonic() - t0)
-			time_sleep(watch - (time_monotonic() - t0));
+		if (watch > time_monotonic() - t0 &&
+		    time_sleep_cancellable(watch - (time_monotonic() - t0), &watch_stop) != 0)
+			break;
+		if (watch_stop)
+			break;
 	}
 out:
+	if (signals_set) {
+		sigaction(SIGINT, &old_int, NULL);
+		sigaction(SIGTERM, &old_term, NULL);
+	}
 	health_report_release(&rep);
 	free(select);
 	return status;
