@@ -9,7 +9,7 @@
 # tables (1M users with bcrypt-like hashes, 2M posts of random sentences,
 # 50k reports: bench/backup_dataset.sql) plus `pgbench -i -s 20`.
 #
-# Measured, medians of N runs (default 3), same script, same machine:
+# Measured, medians of N interleaved rounds (default 3), same script, same machine:
 #   floor     docker exec spilttea-postgres pg_dump -U spilttea spilttea_bench > /dev/null
 #   pipeline  docker exec spilttea-postgres pg_dump ... | gzip > f        (the runbook)
 #   backup    spilttea-ops backup (gzip level 1, and zstd level 1), verified
@@ -128,47 +128,63 @@ dockerd_cpu() {
   awk -v t="$tck" '{ printf "%.3f", ($14 + $15) / t }' "/proc/$pid/stat"
 }
 
-# measure NAME CMD...: runs CMD runs times; records wall seconds, peak RSS
+# measure_once NAME CMD...: runs CMD once; records wall seconds, peak RSS
 # (KB) and CPU seconds: the command's own (children included), the postgres
-# container's and dockerd's.
-declare -A wall rss cpu
-measure() {
-  local name=$1 i c0 d0 c1 d1 w r u sy
+# container's and dockerd's. The commands compared are run in interleaved
+# rounds (floor, pipeline, ours, floor, ...) so a change of load on the
+# machine during the benchmark weighs on all of them alike.
+declare -A wall rss cpu ws rs cs detail
+measure_once() {
+  local name=$1 c0 d0 c1 d1 w r u sy
   shift
-  local ws=() rs=() cs=() detail=()
-  for i in $(seq 1 "$runs"); do
-    pg_cid=$(docker inspect -f '{{.Id}}' spilttea-postgres)
-    c0=$(container_cpu)
-    d0=$(dockerd_cpu)
-    retry /usr/bin/time -f '%e %M %U %S' -o "$tmp/time" "$@" >/dev/null 2>"$tmp/stderr" ||
-      { echo "error: $name failed: $(cat "$tmp/stderr")" >&2; exit 1; }
-    c1=$(container_cpu)
-    d1=$(dockerd_cpu)
-    read -r w r u sy <"$tmp/time"
-    ws+=("$w")
-    rs+=("$r")
-    cs+=("$(awk -v a="$u" -v b="$sy" -v c0="$c0" -v c1="$c1" -v d0="$d0" -v d1="$d1" \
-      'BEGIN { printf "%.2f", a + b + (c1 - c0) + (d1 - d0) }')")
-    detail+=("$(awk -v a="$u" -v b="$sy" -v c0="$c0" -v c1="$c1" -v d0="$d0" -v d1="$d1" \
-      'BEGIN { printf "self %.1f + postgres %.1f + dockerd %.1f", a + b, c1 - c0, d1 - d0 }')")
-    [[ -n ${after_run:-} ]] && $after_run
-  done
-  med() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-  wall[$name]=$(med "${ws[@]}")
-  cpu[$name]=$(med "${cs[@]}")
-  rss[$name]=$(printf '%s\n' "${rs[@]}" | sort -n | tail -1)
-  printf '  %-38s wall %6.2f s (runs: %s)  CPU %6.2f s (%s)  peak RSS %s MB\n' "$name" "${wall[$name]}" \
-    "${ws[*]}" "${cpu[$name]}" "${detail[-1]}" "$((${rss[$name]} / 1024))"
+  pg_cid=$(docker inspect -f '{{.Id}}' spilttea-postgres)
+  c0=$(container_cpu)
+  d0=$(dockerd_cpu)
+  retry /usr/bin/time -f '%e %M %U %S' -o "$tmp/time" "$@" >/dev/null 2>"$tmp/stderr" ||
+    { echo "error: $name failed: $(cat "$tmp/stderr")" >&2; exit 1; }
+  c1=$(container_cpu)
+  d1=$(dockerd_cpu)
+  read -r w r u sy <"$tmp/time"
+  ws[$name]+=" $w"
+  rs[$name]+=" $r"
+  cs[$name]+=" $(awk -v a="$u" -v b="$sy" -v c0="$c0" -v c1="$c1" -v d0="$d0" -v d1="$d1" \
+    'BEGIN { printf "%.2f", a + b + (c1 - c0) + (d1 - d0) }')"
+  detail[$name]=$(awk -v a="$u" -v b="$sy" -v c0="$c0" -v c1="$c1" -v d0="$d0" -v d1="$d1" \
+    'BEGIN { printf "self %.1f + postgres %.1f + dockerd %.1f", a + b, c1 - c0, d1 - d0 }')
+  [[ -n ${after_run:-} ]] && $after_run
+  return 0
+}
+med() { printf '%s\n' $1 | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+report() {
+  local name=$1
+  wall[$name]=$(med "${ws[$name]}")
+  cpu[$name]=$(med "${cs[$name]}")
+  rss[$name]=$(printf '%s\n' ${rs[$name]} | sort -n | tail -1)
+  printf '  %-38s wall %6.2f s (runs:%s)  CPU %6.2f s (%s)  peak RSS %s MB\n' "$name" "${wall[$name]}" \
+    "${ws[$name]}" "${cpu[$name]}" "${detail[$name]}" "$((${rss[$name]} / 1024))"
+}
+# measure NAME CMD...: runs runs times in a row, then reports
+measure() {
+  local i
+  for i in $(seq 1 "$runs"); do measure_once "$@"; done
+  report "$1"
 }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 clean_backups() { rm -rf "$tmp/backups"; }
 
-echo "== backup ($runs runs each; load average $(cut -d' ' -f1-3 /proc/loadavg))"
-measure "floor: pg_dump > /dev/null" docker exec spilttea-postgres pg_dump -U "$ST_PG_USER" "$bench"
-measure "runbook: pg_dump | gzip > f" bash -c "set -o pipefail; docker exec spilttea-postgres pg_dump -U $ST_PG_USER $bench | gzip > $tmp/runbook.sql.gz"
-after_run=clean_backups
-measure "spilttea-ops backup (gzip -1)" "$bin" -c "$cfg" backup --compress gzip --quiet
-measure "spilttea-ops backup (zstd -1)" "$bin" -c "$cfg" backup --compress zstd --quiet
+echo "== backup ($runs interleaved rounds; load average $(cut -d' ' -f1-3 /proc/loadavg))"
+for round in $(seq 1 "$runs"); do
+  after_run=
+  measure_once "floor: pg_dump > /dev/null" docker exec spilttea-postgres pg_dump -U "$ST_PG_USER" "$bench"
+  measure_once "runbook: pg_dump | gzip > f" bash -c "set -o pipefail; docker exec spilttea-postgres pg_dump -U $ST_PG_USER $bench | gzip > $tmp/runbook.sql.gz"
+  after_run=clean_backups
+  measure_once "spilttea-ops backup (gzip -1)" "$bin" -c "$cfg" backup --compress gzip --quiet
+  measure_once "spilttea-ops backup (zstd -1)" "$bin" -c "$cfg" backup --compress zstd --quiet
+done
+for name in "floor: pg_dump > /dev/null" "runbook: pg_dump | gzip > f" \
+  "spilttea-ops backup (gzip -1)" "spilttea-ops backup (zstd -1)"; do
+  report "$name"
+done
 after_run=
 "$bin" -c "$cfg" backup --compress gzip --quiet
 file=$(ls "$tmp/backups" | grep '\.sql\.gz$')
@@ -190,15 +206,19 @@ echo "  (on an otherwise idle machine wall time follows total CPU once the 2 cor
 echo "   with other load, the CPU ratios are the stable figure)"
 
 if ((restore)); then
-  echo "== restore into an empty database ($runs runs each)"
+  echo "== restore into an empty database ($runs interleaved rounds)"
   target=${bench}_restore_bench
   drop_target() { q -d postgres -c "DROP DATABASE IF EXISTS $target WITH (FORCE)" >/dev/null; }
   drop_target
-  after_run=drop_target
-  measure "runbook: gunzip -c f | psql" bash -c "set -o pipefail; $pgbin/psql -X -q -h $ST_PG_HOST -p $ST_PG_PORT -U $ST_PG_USER -d postgres -c 'DROP DATABASE IF EXISTS $target' -c 'CREATE DATABASE $target' &&
-    gunzip -c $tmp/backups/$file | docker exec -i spilttea-postgres psql -q -U $ST_PG_USER $target"
-  after_run=
-  measure "spilttea-ops backup test-restore" "$bin" -c "$cfg" backup test-restore "$file" --quiet
+  for round in $(seq 1 "$runs"); do
+    after_run=drop_target
+    measure_once "runbook: gunzip -c f | psql" bash -c "set -o pipefail; $pgbin/psql -X -q -h $ST_PG_HOST -p $ST_PG_PORT -U $ST_PG_USER -d postgres -c 'DROP DATABASE IF EXISTS $target' -c 'CREATE DATABASE $target' &&
+      gunzip -c $tmp/backups/$file | docker exec -i spilttea-postgres psql -q -U $ST_PG_USER $target"
+    after_run=
+    measure_once "spilttea-ops backup test-restore" "$bin" -c "$cfg" backup test-restore "$file" --quiet
+  done
+  report "runbook: gunzip -c f | psql"
+  report "spilttea-ops backup test-restore"
   echo "  test-restore (create, load with ON_ERROR_STOP and verification, compare, drop) vs the" \
     "runbook's: wall $(ratio "${wall["spilttea-ops backup test-restore"]}" "${wall["runbook: gunzip -c f | psql"]}")," \
     "CPU $(ratio "${cpu["spilttea-ops backup test-restore"]}" "${cpu["runbook: gunzip -c f | psql"]}") (target <= 1.0)"

@@ -27,11 +27,13 @@
  *   { "stats": { "samples": { "<container>": {id, at, cpu_total, system_cpu, online_cpus} } },
  *     "container.<c>": { "id", "restart_count" },
  *     "redis": { "run_id", "evicted_keys" } }
+ * Container figures come from the container's cgroup files when the daemon
+ * runs on this host (cgroup_stats.h: the daemon's own sources, read at once),
+ * else from the stats API, which answers at the daemon's next 1-second tick.
  * CPU% uses the kept sample of a container when it is at most
- * HEALTH_STATS_MAX_AGE seconds old and from an earlier daemon tick (the CPU%
- * is then the average since that sample); otherwise the stats task takes a
- * second sample right after the first, which the daemon answers at its next
- * 1-second tick.
+ * HEALTH_STATS_MAX_AGE seconds old (the CPU% is then the average since that
+ * sample); otherwise the stats task takes a second sample a second after
+ * the first (cgroup) or at the daemon's next tick (API).
  */
 #ifndef ST_HEALTH_CHECKS_H
 #define ST_HEALTH_CHECKS_H

@@ -19,7 +19,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cgroup_stats.h"
 #include "docker.h"
+#include "health_eval.h"
 #include "sbuf.h"
 #include "tar.h"
 #include "timeutil.h"
@@ -831,6 +833,33 @@ static void test_stats(void **state)
 	json_decref(j);
 	assert_int_equal(docker_stats_cpu_percent(&a, &b, &pct), 0);
 	assert_true(pct >= 0 && pct < 100);
+
+	/* The cgroup fast path of health reads the same figures the daemon
+	 * does: this daemon runs on this host, so the container's cgroup is
+	 * visible, and its figures agree with the API sample taken before. */
+	{
+		struct cgroup_roots roots = { "/sys/fs/cgroup", "/proc/stat", health_host_ram(), 0 };
+		struct docker_stats_sample cg;
+		const char *id;
+
+		assert_int_equal(docker_container_inspect(dc, C_SLEEP, 10, &j, &err), 0);
+		id = json_string_value(json_object_get(j, "Id"));
+		assert_non_null(id);
+		time_sleep(0.05); /* /proc/stat moves in 10 ms ticks */
+		if (cgroup_stats_read(id, &roots, &cg, &err) != 0)
+			fail_msg("cgroup figures of %s: %s", C_SLEEP, err.message);
+		json_decref(j);
+		j = NULL;
+		assert_true(cg.cpu_total >= b.cpu_total);
+		assert_true(cg.cpu_system >= b.cpu_system);
+		assert_true(cg.online_cpus == b.online_cpus);
+		assert_true(cg.mem_limit >= b.mem_limit - b.mem_limit / 100 &&
+			    cg.mem_limit <= b.mem_limit + b.mem_limit / 100);
+		/* a sleeping busybox: its memory barely moves between the reads */
+		assert_true(cg.mem_usage + 4194304 >= b.mem_usage && cg.mem_usage <= b.mem_usage + 4194304);
+		assert_int_equal(docker_stats_cpu_percent(&b, &cg, &pct), 0);
+		assert_true(pct >= 0 && pct < 100);
+	}
 
 	/* One client, many threads: 4 stats and 8 inspect loops at once. The
 	 * stats calls share the daemon's tick instead of waiting one each. */
