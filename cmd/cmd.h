@@ -12,6 +12,7 @@
 #ifndef ST_CMD_H
 #define ST_CMD_H
 
+#include <signal.h>
 #include <stdio.h>
 
 #include "../lib/error.h"
@@ -74,6 +75,25 @@ int cmd_usage_error(const struct ctx *ctx, const char *fmt, ...) __attribute__((
 enum cmd_color { COLOR_NONE, COLOR_RED, COLOR_GREEN, COLOR_YELLOW, COLOR_BOLD, COLOR_DIM };
 const char *cmd_color_on(int allowed, enum cmd_color c);
 const char *cmd_color_off(int allowed);
+
+/* Interrupts (signals.c). Every command that changes something catches
+ * SIGINT (Ctrl-C), SIGTERM (kill, systemd, cron's timeout) and SIGHUP (the
+ * terminal or ssh session went away) the same way: the first sets the
+ * flag, and the run stops after the step it is in, undoes what it did,
+ * journals its end and releases its locks (exit 3); a second one kills the
+ * process. cmd_signals_catch() installs the handler (no SA_RESTART, so
+ * prompts and waits wake up), clears the flag and returns it for the
+ * request's cancel pointer; cmd_signals_restore() puts the previous
+ * handlers back. cmd_interrupted is that flag, for callbacks (backups
+ * taken for migrate up or the checklist) that run under a catch. */
+#define CMD_SIGNALS_N 3
+struct cmd_signals {
+	struct sigaction old[CMD_SIGNALS_N];
+	int set[CMD_SIGNALS_N];
+};
+extern volatile sig_atomic_t cmd_interrupted;
+volatile sig_atomic_t *cmd_signals_catch(struct cmd_signals *s);
+void cmd_signals_restore(struct cmd_signals *s);
 
 /* Commands (one file each in cmd/). */
 int cmd_help(int argc, char **argv, struct ctx *ctx);

@@ -18,7 +18,6 @@
 #include <errno.h>
 #include <jansson.h>
 #include <limits.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,7 +26,7 @@
 static const char backup_usage[] =
 	"usage: spilttea-ops backup [--kind K] [--dir DIR] [--compress C] [--level N]\n"
 	"                           [--database NAME] [--metrics-file FILE] [--quiet]\n"
-	"       spilttea-ops backup list [--dir DIR] [--format text|json]\n"
+	"       spilttea-ops backup list [--dir DIR] [--format text|json|names]\n"
 	"       spilttea-ops backup verify FILE|--all [--dir DIR]\n"
 	"       spilttea-ops backup prune [--dry-run] [--dir DIR]\n"
 	"       spilttea-ops backup test-restore FILE [--dir DIR]\n"
@@ -55,10 +54,11 @@ static const char backup_usage[] =
 	"  list              backups with age, size, kind and whether they are verified\n"
 	"  verify FILE|--all re-read: size, SHA-256, full decompression, trailer; the\n"
 	"                    manifest records the outcome (a failed backup no longer\n"
-	"                    counts for keep_min)\n"
+	"                    counts for keep_min); exits 4 while a backup runs\n"
 	"  prune             delete backups older than backup.keep_days, but never one\n"
-	"                    of the newest backup.keep_min verified backups of a kind,\n"
-	"                    nor a file without this tool's name and manifest\n"
+	"                    of the newest backup.keep_min verified backups of a\n"
+	"                    database and kind, nor a file without this tool's name\n"
+	"                    and manifest\n"
 	"  test-restore FILE load into a scratch database, compare its tables and the\n"
 	"                    row counts of \"User\" and \"Post\" with the manifest, drop it\n"
 	"  schedule --print  a crontab line and a systemd service + timer\n"
@@ -74,42 +74,6 @@ static const char backup_usage[] =
 	"  spilttea-ops backup verify --all\n"
 	"  spilttea-ops backup prune --dry-run\n"
 	"  spilttea-ops backup test-restore backup_20260122_020000.sql.gz\n";
-
-static volatile sig_atomic_t interrupted;
-
-static void on_signal(int sig)
-{
-	if (interrupted) {
-		signal(sig, SIG_DFL);
-		raise(sig);
-		return;
-	}
-	interrupted = 1;
-}
-
-struct signals {
-	struct sigaction old_int, old_term;
-	int set;
-};
-
-static void signals_catch(struct signals *s)
-{
-	struct sigaction sa;
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	interrupted = 0;
-	s->set = sigaction(SIGINT, &sa, &s->old_int) == 0 && sigaction(SIGTERM, &sa, &s->old_term) == 0;
-}
-
-static void signals_restore(struct signals *s)
-{
-	if (s->set) {
-		sigaction(SIGINT, &s->old_int, NULL);
-		sigaction(SIGTERM, &s->old_term, NULL);
-	}
-}
 
 char *cmd_backup_size(uint64_t bytes, char *buf, size_t size)
 {
@@ -260,7 +224,7 @@ static int do_take(struct ctx *ctx, const struct take_opts *t)
 	struct docker_client *docker = NULL;
 	struct progress_state ps = { 0 };
 	struct st_error err = { 0 };
-	struct signals sig;
+	struct cmd_signals sig;
 	struct take_journal tj;
 	double t0 = time_wall();
 	int rc;
@@ -276,12 +240,11 @@ static int do_take(struct ctx *ctx, const struct take_opts *t)
 	rq.via = ctx->config->backup.via;
 	rq.lock = 1;
 	rq.command_line = ctx->command_line;
-	rq.cancel = &interrupted;
 	if (!ctx->quiet && isatty(STDERR_FILENO)) {
 		rq.progress = cmd_backup_progress;
 		rq.progress_ud = &ps;
 	}
-	signals_catch(&sig);
+	rq.cancel = cmd_signals_catch(&sig);
 	rc = rq.via == CONFIG_VIA_EXEC ? services_docker_open(ctx->config, &docker, &err) : 0;
 	if (rc == 0) {
 		rq.docker = docker;
@@ -289,7 +252,7 @@ static int do_take(struct ctx *ctx, const struct take_opts *t)
 	} else {
 		memset(&out, 0, sizeof(out));
 	}
-	signals_restore(&sig);
+	cmd_signals_restore(&sig);
 	if (ps.shown)
 		fputs("\r\033[K", stderr);
 	if (!ctx->quiet && out.takeover.stale)
@@ -360,6 +323,7 @@ static const char *age_text(double seconds, char *buf, size_t size)
 	return time_format_duration(seconds, buf, size);
 }
 
+/* json: 0 text, 1 JSON, 2 names only (one a line, for shell completion) */
 static int do_list(struct ctx *ctx, const char *dir, int json)
 {
 	struct backup_listing l;
@@ -371,6 +335,12 @@ static int do_list(struct ctx *ctx, const char *dir, int json)
 	if ((rc = backup_list(dir, &l, &err)) != 0) {
 		cmd_print_error(ctx, &err);
 		return cmd_exit_status(rc);
+	}
+	if (json == 2) {
+		for (i = 0; i < l.count; i++)
+			puts(l.entries[i].name);
+		backup_listing_release(&l);
+		return ST_EXIT_OK;
 	}
 	if (json) {
 		json_t *arr = json_array();
@@ -455,26 +425,42 @@ static int verify_one(struct ctx *ctx, const char *dir, const char *file)
 	return rc;
 }
 
+/* Verify rewrites manifests (the verdict), so it holds the backup lock: a
+ * backup's sweep would otherwise delete its temporary manifest, and a
+ * prune running alongside could see a manifest it deleted come back. */
 static int do_verify(struct ctx *ctx, const char *dir, const char *file, int all)
 {
 	struct backup_listing l;
+	struct st_lock *lock = NULL;
 	struct st_error err = { 0 };
 	size_t i, failed = 0;
-	int rc;
+	int rc, status;
 
-	if (!all)
-		return cmd_exit_status(verify_one(ctx, dir, file));
-	if ((rc = backup_list(dir, &l, &err)) != 0) {
+	memset(&l, 0, sizeof(l));
+	if ((rc = lock_acquire(ctx->config->state_dir, BACKUP_LOCK_NAME, ctx->command_line, &lock, NULL,
+			       &err)) != 0) {
 		cmd_print_error(ctx, &err);
 		return cmd_exit_status(rc);
+	}
+	if (!all) {
+		status = cmd_exit_status(verify_one(ctx, dir, file));
+		goto out;
+	}
+	if ((rc = backup_list(dir, &l, &err)) != 0) {
+		cmd_print_error(ctx, &err);
+		status = cmd_exit_status(rc);
+		goto out;
 	}
 	for (i = 0; i < l.count; i++)
 		if (verify_one(ctx, dir, l.entries[i].name) != 0)
 			failed++;
 	if (!ctx->quiet)
 		printf("%zu backup(s) verified, %zu failed\n", l.count - failed, failed);
+	status = failed ? ST_EXIT_FAILED : ST_EXIT_OK;
+out:
 	backup_listing_release(&l);
-	return failed ? ST_EXIT_FAILED : ST_EXIT_OK;
+	lock_release(lock);
+	return status;
 }
 
 /* ---- prune ------------------------------------------------------------- */
@@ -526,7 +512,7 @@ static int do_prune(struct ctx *ctx, const char *dir)
 			printf("deleted %s (%s old)\n", e->name, age);
 	}
 	if (!ctx->quiet)
-		printf("%s%zu backup(s) %s, %zu kept (keep_days %ld, keep_min %ld per kind)\n",
+		printf("%s%zu backup(s) %s, %zu kept (keep_days %ld, keep_min %ld per database and kind)\n",
 		       ctx->dry_run ? "dry run: " : "", deleted, ctx->dry_run ? "would be deleted" : "deleted",
 		       l.count - deleted, policy.keep_days, policy.keep_min);
 out:
@@ -572,8 +558,9 @@ static int do_test_restore(struct ctx *ctx, const char *dir, const char *file)
 	struct docker_client *docker = NULL;
 	struct progress_state ps = { 0 };
 	struct st_error err = { 0 };
-	struct signals sig;
+	struct cmd_signals sig;
 	struct take_journal tj;
+	volatile sig_atomic_t *cancel;
 	int rc = 0;
 
 	memset(&res, 0, sizeof(res));
@@ -591,12 +578,12 @@ static int do_test_restore(struct ctx *ctx, const char *dir, const char *file)
 	}
 	if (ctx->config->backup.via == CONFIG_VIA_EXEC)
 		rc = services_docker_open(ctx->config, &docker, &err);
-	signals_catch(&sig);
+	cancel = cmd_signals_catch(&sig);
 	if (rc == 0)
 		rc = backup_test_restore(ctx->config, docker, dir, file,
 					 !ctx->quiet && isatty(STDERR_FILENO) ? cmd_backup_progress : NULL, &ps,
-					 &interrupted, &res, &err);
-	signals_restore(&sig);
+					 cancel, &res, &err);
+	cmd_signals_restore(&sig);
 	test_restore_journal(ctx, file, rc, &res, &err, &tj);
 	journal_close(tj.j);
 	json_decref(tj.params);
@@ -741,15 +728,17 @@ int cmd_backup(int argc, char **argv, struct ctx *ctx)
 			return cmd_usage_error(ctx, "option '%s' needs a value", a);
 	}
 	if (ctx->format && strcmp(ctx->format, "text")) {
-		if (!(sub && !strcmp(sub, "list") && !strcmp(ctx->format, "json")))
-			return cmd_usage_error(ctx, "format '%s' is only for 'backup list' (text or json)", ctx->format);
-		json = 1;
+		if (!(sub && !strcmp(sub, "list") &&
+		      (!strcmp(ctx->format, "json") || !strcmp(ctx->format, "names"))))
+			return cmd_usage_error(ctx, "format '%s' is only for 'backup list' (text, json or names)",
+					       ctx->format);
+		json = !strcmp(ctx->format, "json") ? 1 : 2;
 	}
 	if (!t.dir)
 		t.dir = ctx->config->backup.dir;
 
 	if (!sub) {
-		t.codec = (enum backup_codec)ctx->config->backup.compress;
+		t.codec = ctx->config->backup.compress;
 		if (kind && backup_kind_parse(kind, &t.kind, &err) != 0)
 			return cmd_usage_error(ctx, "%s", err.message);
 		if (compress && backup_codec_parse(compress, &t.codec, &err) != 0)

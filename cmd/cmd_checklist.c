@@ -13,25 +13,15 @@
 #include <string.h>
 
 const char cmd_checklist_usage[] =
-	"\n"
-	"pre-deploy checklist:\n"
-	"  spilttea-ops deploy --checklist [--attest NAME,...] [--backup] [--format text|json|junit]\n"
-	"\n"
-	"--checklist runs the runbook's Pre-Deployment Checklist instead of deploying:\n"
-	"  env.NAME            checklist.env_files set every required variable\n"
-	"  docker, database    the Docker daemon and PostgreSQL answer\n"
-	"  migrations.failed   no failed migration is recorded\n"
-	"  migrations.pending  lists the pending migrations\n"
-	"  backup              with pending migrations: a verified backup younger than\n"
-	"                      checklist.backup_max_age (--backup takes one now)\n"
-	"  disk                checklist.disk_min_free_percent free on the backup,\n"
-	"                      state and Docker file systems\n"
-	"  attest.NAME         the human items (checklist.attestations: tests,\n"
-	"                      code-review, security-review) given by --attest or\n"
-	"                      SPILTTEA_ATTEST=NAME,...; a missing one fails\n"
-	"--format junit writes JUnit XML (one testcase per item) for CI. Exit 0 when\n"
-	"every item passed, 1 when one failed.\n"
-	"  spilttea-ops deploy --checklist --attest tests,code-review --format junit >checklist.xml\n";
+	"  --checklist       the runbook's Pre-Deployment Checklist instead of a\n"
+	"                    deploy (for CI): env.NAME (checklist.env_files set every\n"
+	"                    required variable), docker, database, migrations.failed,\n"
+	"                    migrations.pending, backup (with pending migrations, a\n"
+	"                    verified one younger than checklist.backup_max_age),\n"
+	"                    disk, attest.NAME (checklist.attestations)\n"
+	"  --attest NAME,... the human items that were done (also SPILTTEA_ATTEST)\n"
+	"  --backup          take the checklist's backup now\n"
+	"  --format junit    JUnit XML, one testcase per item\n";
 
 int cmd_checklist(int argc, char **argv, struct ctx *ctx)
 {
@@ -39,6 +29,8 @@ int cmd_checklist(int argc, char **argv, struct ctx *ctx)
 	struct checklist_report rep;
 	struct sbuf out = SBUF_INIT;
 	struct st_error err = { 0 };
+	struct cmd_signals sig;
+	volatile sig_atomic_t *cancel;
 	const char *fmt = ctx->format ? ctx->format : "text";
 	const char *env = getenv("SPILTTEA_ATTEST");
 	char **attested = NULL;
@@ -88,7 +80,13 @@ int cmd_checklist(int argc, char **argv, struct ctx *ctx)
 	rq.find_backup = cmd_find_backup;
 	rq.take = cmd_take_backup;
 	rq.backup_ud = ctx;
-	if ((rc = checklist_run(&rq, &rep, &err)) != 0) {
+	/* --backup takes one: an interrupt stops it (and the verdict) cleanly. */
+	cancel = cmd_signals_catch(&sig);
+	rc = checklist_run(&rq, &rep, &err);
+	cmd_signals_restore(&sig);
+	if (rc == 0 && *cancel)
+		rc = st_error_set(&err, ST_EABORTED, "interrupted: the checklist is incomplete");
+	if (rc != 0) {
 		cmd_print_error(ctx, &err);
 		status = cmd_exit_status(rc);
 		goto out;

@@ -13,7 +13,6 @@
 #include "../lib/timeutil.h"
 
 #include <jansson.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,53 +21,54 @@ static const char deploy_usage[] =
 	"usage: spilttea-ops deploy [all|SERVICE...] [--no-build] [--ref GIT_REF]\n"
 	"                           [--strategy recreate|blue-green]\n"
 	"       spilttea-ops deploy --list [SERVICE...] [--format text|json]\n"
+	"       spilttea-ops deploy --checklist [--attest NAME,...] [--backup]\n"
+	"                           [--format text|json|junit]\n"
 	"\n"
 	"Deploys services as checked steps (the runbook's Docker Deployment):\n"
-	"  1. preflight: the definition resolves, the build context or image exists, the\n"
-	"     services it depends on (depends_on) are running and healthy\n"
-	"  2. build IMAGE:RELEASE and IMAGE:latest through the Docker build API from a tar\n"
-	"     of the build context (honouring .dockerignore), or tag the existing image\n"
+	"  1. preflight: the definition resolves, the build context or image exists,\n"
+	"     the services it depends on (depends_on) are running and healthy\n"
+	"  2. build IMAGE:RELEASE and IMAGE:latest through the Docker build API\n"
+	"     (.dockerignore honoured), or tag the existing image\n"
 	"  3. record the release in STATE_DIR/releases/SERVICE.json\n"
-	"  4. replace the container, keeping its name, env, env files, network, volumes,\n"
-	"     restart policy, labels and healthcheck (recreate: stop the old one, start\n"
-	"     the new one under the same name)\n"
-	"  5. wait until it is running and healthy (Docker health, else the service's\n"
-	"     health URL) within deploy.health_timeout\n"
+	"  4. replace the container, keeping its name, env, env files, network,\n"
+	"     volumes, restart policy, labels and healthcheck (recreate: stop the old\n"
+	"     one, start the new one; blue-green: start beside it, switch the proxy)\n"
+	"  5. wait until it is running and healthy within deploy.health_timeout\n"
 	"  6. scan its first deploy.log_scan seconds of logs for errors\n"
 	"  7. remove the old container, keep the last deploy.keep_releases images\n"
-	"On any failure the previous container and image are put back by themselves and\n"
-	"the command exits 1 with the failing probe's URL, status and body. 'all' (the\n"
-	"default) deploys every service with a build context in depends_on order\n"
-	"(postgres and redis healthy before the backend, the backend before the\n"
-	"frontend); a service that fails stops the ones after it.\n"
+	"On any failure the previous container and image are put back and the\n"
+	"command exits 1 with the failing probe's URL, status and body. 'all' (the\n"
+	"default) deploys every service with a build context in depends_on order.\n"
+	"Definitions come from compose_file when configured, else from the running\n"
+	"container.\n"
 	"\n"
-	"Definitions come from compose_file (docker-compose.yml) when configured, with\n"
-	"services: in the configuration overriding container, image, build, health_url;\n"
-	"without it the running container is its own definition.\n"
-	"\n"
-	"  all|SERVICE...      what to deploy (default all)\n"
-	"  --no-build          deploy the existing IMAGE:latest as it is\n"
-	"  --ref GIT_REF       build that commit's tree of the context (git archive); the\n"
-	"                      working tree is not touched\n"
-	"  --strategy NAME     recreate (brief downtime) or blue-green (behind the proxy);\n"
-	"                      default: blue-green for the service behind the proxy\n"
-	"  --list              the release history (also 'rollback --list')\n"
+	"  all|SERVICE...    what to deploy (default all)\n"
+	"  --no-build        deploy the existing IMAGE:latest as it is\n"
+	"  --ref GIT_REF     build that commit's tree of the context (git archive);\n"
+	"                    the working tree is not touched\n"
+	"  --strategy NAME   recreate (brief downtime) or blue-green (behind the\n"
+	"                    proxy; the default for the service behind it)\n"
+	"  --list            the release history (also 'rollback --list')\n";
+
+/* After cmd_checklist_usage: the rest of deploy --help. */
+static const char deploy_usage_end[] =
 	"\n"
 	"global options that matter here:\n"
 	"  -n, --dry-run   the plan of every step; nothing built, locked or written\n"
 	"  -y, --yes       confirm the replacement (needed when there is no terminal)\n"
 	"  -v, --verbose   show the image build output\n"
 	"\n"
-	"exit status: 0 deployed, 1 a step failed (and was rolled back), 2 usage or\n"
-	"configuration error, 3 aborted (precondition not met, confirmation refused,\n"
-	"interrupted), 4 another deploy or rollback holds the lock\n"
+	"exit status: 0 deployed (checklist: every item passed), 1 a step failed and\n"
+	"was rolled back (checklist: an item failed), 2 usage or configuration error,\n"
+	"3 aborted (precondition not met, confirmation refused, interrupted), 4\n"
+	"another deploy or rollback holds the lock\n"
 	"\n"
 	"examples:\n"
 	"  spilttea-ops deploy backend --yes\n"
 	"  spilttea-ops deploy all --dry-run\n"
 	"  spilttea-ops deploy frontend --ref v1.4.2 --yes\n"
-	"  spilttea-ops deploy backend --no-build --yes\n"
-	"  spilttea-ops deploy --list backend\n";
+	"  spilttea-ops deploy --list backend\n"
+	"  spilttea-ops deploy --checklist --attest tests,code-review --format junit\n";
 
 struct deploy_args {
 	const char *services[DEPLOY_MAX_TARGETS + 1];
@@ -146,6 +146,7 @@ int cmd_deploy(int argc, char **argv, struct ctx *ctx)
 	if (argc >= 2 && !strcmp(argv[1], "--help")) {
 		fputs(deploy_usage, stdout);
 		fputs(cmd_checklist_usage, stdout);
+		fputs(deploy_usage_end, stdout);
 		return ST_EXIT_OK;
 	}
 	for (status = 1; status < argc; status++)
@@ -164,19 +165,6 @@ int cmd_deploy(int argc, char **argv, struct ctx *ctx)
 }
 
 /* ---- shared with rollback ---------------------------------------------------- */
-
-static volatile sig_atomic_t interrupted;
-
-/* First Ctrl-C: stop after the current step and roll back. Second: die. */
-static void on_signal(int sig)
-{
-	if (interrupted) {
-		signal(sig, SIG_DFL);
-		raise(sig);
-		return;
-	}
-	interrupted = 1;
-}
 
 static void build_output(void *ud, const char *text)
 {
@@ -232,35 +220,26 @@ int cmd_deploy_execute(struct ctx *ctx, struct deploy_options *o)
 	struct st_error err = { 0 };
 	struct engine_ui ui;
 	struct cmd_ui ui_state;
-	struct sigaction sa, old_int, old_term;
-	int rc, signals_set = 0;
+	struct cmd_signals sig;
+	int rc;
 
 	cmd_engine_ui(&ui_state, ctx, &ui);
 	o->ui = &ui;
-	o->cancel = &interrupted;
 	o->command_line = ctx->command_line;
 	o->dry_run = ctx->dry_run;
 	o->assume_yes = ctx->yes;
 	if (ctx->verbose)
 		o->build_output = build_output;
 
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	sa.sa_flags = 0; /* no SA_RESTART: a prompt or a wait must wake up */
-	interrupted = 0;
-	if (sigaction(SIGINT, &sa, &old_int) == 0 && sigaction(SIGTERM, &sa, &old_term) == 0)
-		signals_set = 1;
+	/* First signal: stop after the current step and roll back. */
+	o->cancel = cmd_signals_catch(&sig);
 	if (ctx->dry_run && !ctx->quiet)
 		printf("dry run: nothing will be built, replaced, locked or written\n");
 	rc = deploy_execute(ctx->config, o, &rep, &err);
 	if (rc)
 		cmd_print_error(ctx, &err);
 	print_report(ctx, o, &rep, rc);
-	if (signals_set) {
-		sigaction(SIGINT, &old_int, NULL);
-		sigaction(SIGTERM, &old_term, NULL);
-	}
+	cmd_signals_restore(&sig);
 	return cmd_exit_status(rc);
 }
 

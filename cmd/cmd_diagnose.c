@@ -13,7 +13,6 @@
 #include "../lib/sbuf.h"
 #include "../lib/services.h"
 
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,18 +58,6 @@ static const char diagnose_usage[] =
 	"  spilttea-ops diagnose\n"
 	"  spilttea-ops diagnose db-pool idle_older_than=1m --format json\n"
 	"  spilttea-ops diagnose redis-oom trending --fix\n";
-
-static volatile sig_atomic_t interrupted;
-
-static void on_signal(int sig)
-{
-	if (interrupted) {
-		signal(sig, SIG_DFL);
-		raise(sig);
-		return;
-	}
-	interrupted = 1;
-}
 
 /* The UI of a diagnose run: findings and skipped checks go into the
  * issue; progress on stderr when it is a terminal. */
@@ -173,7 +160,7 @@ static void base_options(struct diag_run *d, struct engine_options *opts)
 	opts->config_ud = d->ctx->config;
 	opts->config = d->ctx->config;
 	opts->services = &d->services;
-	opts->cancel = &interrupted;
+	opts->cancel = &cmd_interrupted;
 }
 
 /* Runs the diagnose runbook of each issue into set. rbs[i] belongs to
@@ -184,7 +171,7 @@ static int diagnose_all(struct diag_run *d, struct runbook **rbs, const char *co
 	size_t i;
 	int rc = 0;
 
-	for (i = 0; i < n && !interrupted; i++) {
+	for (i = 0; i < n && !cmd_interrupted; i++) {
 		const struct diag_issue_def *def = diag_issue_def(ids[i]);
 		struct engine_options opts;
 		struct engine_report report;
@@ -385,14 +372,15 @@ int cmd_diagnose(int argc, char **argv, struct ctx *ctx)
 	struct diag_report rep;
 	struct diag_render_opts ro;
 	struct st_error err = { 0 };
-	struct sigaction sa, old_int, old_term, old_hup;
+	struct cmd_signals sig;
 	struct runbook **rbs = NULL, **again_rbs = NULL;
 	const char **ids = NULL, **again_ids = NULL;
 	char **since_words = NULL;
 	struct sbuf command = SBUF_INIT;
 	size_t nids = 0, i, nagain;
-	int fix = 0, list = 0, status = ST_EXIT_OK, signals_set = 0, rc;
+	int fix = 0, list = 0, status = ST_EXIT_OK, rc;
 
+	memset(&sig, 0, sizeof(sig));
 	memset(&d, 0, sizeof(d));
 	memset(&rep, 0, sizeof(rep));
 	d.ctx = ctx;
@@ -527,13 +515,7 @@ int cmd_diagnose(int argc, char **argv, struct ctx *ctx)
 			goto out;
 		}
 
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	interrupted = 0;
-	if (sigaction(SIGINT, &sa, &old_int) == 0 && sigaction(SIGTERM, &sa, &old_term) == 0 &&
-	    sigaction(SIGHUP, &sa, &old_hup) == 0)
-		signals_set = 1;
+	cmd_signals_catch(&sig);
 
 	if (ctx->dry_run) {
 		printf("dry run: nothing will be run, locked or written\n");
@@ -564,7 +546,7 @@ int cmd_diagnose(int argc, char **argv, struct ctx *ctx)
 	if ((rc = diagnose_all(&d, rbs, ids, nids, &rep.before)) != 0 ||
 	    (rc = diag_collect_fixes(&rep)) != 0)
 		goto nomem;
-	rep.fix_requested = fix && !interrupted;
+	rep.fix_requested = fix && !cmd_interrupted;
 
 	memset(&ro, 0, sizeof(ro));
 	ro.color = ctx->color_stdout;
@@ -584,7 +566,7 @@ int cmd_diagnose(int argc, char **argv, struct ctx *ctx)
 	}
 
 	if (rep.fix_requested && rep.nfixes) {
-		for (i = 0; i < rep.nfixes && !interrupted; i++)
+		for (i = 0; i < rep.nfixes && !cmd_interrupted; i++)
 			run_fix(&d, &rep.fixes[i]);
 		/* A fix may have restarted a service under our connections. */
 		services_release(&d.services);
@@ -596,7 +578,7 @@ int cmd_diagnose(int argc, char **argv, struct ctx *ctx)
 			goto nomem;
 		}
 		nagain = fixed_issues(&rep, again_ids, again_rbs, rbs);
-		if (!interrupted && (rc = diagnose_all(&d, again_rbs, again_ids, nagain, &rep.after)) != 0)
+		if (!cmd_interrupted && (rc = diagnose_all(&d, again_rbs, again_ids, nagain, &rep.after)) != 0)
 			goto nomem;
 		if (!d.json && !ctx->quiet) {
 			char *text;
@@ -630,7 +612,7 @@ int cmd_diagnose(int argc, char **argv, struct ctx *ctx)
 		else if (rep.fixes[i].result == DIAG_FIX_FAILED && status == ST_EXIT_OK)
 			status = ST_EXIT_FAILED;
 	}
-	if (interrupted) {
+	if (cmd_interrupted) {
 		fputs("error: interrupted\n", stderr);
 		status = ST_EXIT_ABORTED;
 	} else if (status == ST_EXIT_OK &&
@@ -655,11 +637,7 @@ nomem:
 	fputs("error: out of memory\n", stderr);
 	status = ST_EXIT_FAILED;
 out:
-	if (signals_set) {
-		sigaction(SIGINT, &old_int, NULL);
-		sigaction(SIGTERM, &old_term, NULL);
-		sigaction(SIGHUP, &old_hup, NULL);
-	}
+	cmd_signals_restore(&sig);
 	diag_report_release(&rep);
 	services_release(&d.services);
 	for (i = 0; rbs && i < nids; i++)

@@ -11,7 +11,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -272,18 +271,6 @@ void cmd_engine_ui_release(struct cmd_ui *state)
 
 /* ---- running a named runbook ----------------------------------------- */
 
-static volatile sig_atomic_t run_interrupted;
-
-static void run_on_signal(int sig)
-{
-	if (run_interrupted) {
-		signal(sig, SIG_DFL);
-		raise(sig);
-		return;
-	}
-	run_interrupted = 1;
-}
-
 int cmd_engine_run_named(struct ctx *ctx, const char *name, int argc, char **kv, int quiet,
 			 struct engine_report *report, struct st_error *err)
 {
@@ -294,22 +281,17 @@ int cmd_engine_run_named(struct ctx *ctx, const char *name, int argc, char **kv,
 	struct engine_ui ui;
 	struct cmd_ui ui_state = { 0 };
 	struct services services;
-	struct sigaction sa, old_int, old_term, old_hup;
+	struct cmd_signals sig;
+	volatile sig_atomic_t *cancel;
 	struct ctx quiet_ctx = *ctx;
 	json_t *params = NULL;
-	int rc, signals_set = 0;
+	int rc;
 
 	memset(report, 0, sizeof(*report));
 	services_init(&services, ctx->config);
 	/* Ctrl-C, SIGTERM and SIGHUP stop after the current step (also while
 	 * the runbooks load: the engine then stops before the first step). */
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = run_on_signal;
-	sigemptyset(&sa.sa_mask);
-	run_interrupted = 0;
-	if (sigaction(SIGINT, &sa, &old_int) == 0 && sigaction(SIGTERM, &sa, &old_term) == 0 &&
-	    sigaction(SIGHUP, &sa, &old_hup) == 0)
-		signals_set = 1;
+	cancel = cmd_signals_catch(&sig);
 	if ((rc = cmd_engine_open(ctx->config, &reg, &cat, err)) != 0 ||
 	    (rc = runbook_catalog_load(cat, name, &rb, err)) != 0 ||
 	    (rc = engine_params_parse(rb, argc, kv, &params, err)) != 0)
@@ -325,17 +307,13 @@ int cmd_engine_run_named(struct ctx *ctx, const char *name, int argc, char **kv,
 	opts.config_ud = ctx->config;
 	opts.config = ctx->config;
 	opts.services = &services;
-	opts.cancel = &run_interrupted;
+	opts.cancel = cancel;
 	opts.ui = &ui;
 	opts.keep_results = 1;
 
 	rc = engine_run(rb, params, &opts, report, err);
 out:
-	if (signals_set) {
-		sigaction(SIGINT, &old_int, NULL);
-		sigaction(SIGTERM, &old_term, NULL);
-		sigaction(SIGHUP, &old_hup, NULL);
-	}
+	cmd_signals_restore(&sig);
 	cmd_engine_ui_release(&ui_state);
 	services_release(&services);
 	json_decref(params);

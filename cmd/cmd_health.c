@@ -23,6 +23,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+/* --watch stops when this many checks it gave up on still hang: each round
+ * would add a thread (and a connection) for each of them. */
+#define WATCH_MAX_STUCK 16
 
 static const char usage[] =
 	"usage: spilttea-ops health [--check NAME]... [--format FMT] [--output FILE]\n"
@@ -33,11 +38,11 @@ static const char usage[] =
 	"\n"
 	"  --check NAME     a check id, or its group ('postgres'); repeatable\n"
 	"  --format FMT     text (default), json, nagios, prometheus\n"
-	"  --output FILE    write atomically, mode 0644 (node_exporter textfile); no stdout\n"
-	"  --watch SECONDS  run again every SECONDS until SIGINT/SIGTERM, which end it\n"
-	"                   after the round in progress with that round's status\n"
+	"  --output FILE    write atomically, mode 0644 (node_exporter textfile)\n"
+	"  --watch SECONDS  run again every SECONDS until interrupted (SIGINT, SIGTERM,\n"
+	"                   SIGHUP end it after the round in progress, with its status)\n"
 	"  -q               text: one status line, and only when not all is OK\n"
-	"  -v               details (top queries, last error lines...); nagios: long output\n"
+	"  -v               details (top queries, last error lines); nagios: long output\n"
 	"\n"
 	"checks (man spilttea-ops-health says what each one measures):\n"
 	"  backend.health  backend.error_rate  frontend.reachable\n"
@@ -53,23 +58,8 @@ static const char usage[] =
 	"  spilttea-ops health\n"
 	"  spilttea-ops health --check redis --check postgres.connections -v\n"
 	"  spilttea-ops health --format nagios\n"
-	"  spilttea-ops health --format prometheus --output /var/lib/node_exporter/textfile/spilttea.prom\n"
+	"  spilttea-ops health --format prometheus --output /var/lib/prom/st.prom\n"
 	"  spilttea-ops health --watch 10\n";
-
-/* --watch ends on SIGINT/SIGTERM after the round in progress (bounded by
- * health.timeout), so --output never leaves a temporary file behind and
- * the exit status is the last round's. A second signal kills. */
-static volatile sig_atomic_t watch_stop;
-
-static void on_watch_signal(int sig)
-{
-	if (watch_stop) {
-		signal(sig, SIG_DFL);
-		raise(sig);
-		return;
-	}
-	watch_stop = 1;
-}
 
 /* Usage errors exit UNKNOWN like every other failure of a plugin. */
 static int health_usage_error(const struct ctx *ctx, const char *fmt, ...)
@@ -114,8 +104,9 @@ int cmd_health(int argc, char **argv, struct ctx *ctx)
 	struct st_error err;
 	double watch = 0;
 	size_t n_select = 0;
-	struct sigaction old_int, old_term;
-	int status = NAGIOS_UNKNOWN, i, signals_set = 0;
+	struct cmd_signals sig;
+	volatile sig_atomic_t *stop = NULL;
+	int status = NAGIOS_UNKNOWN, i, gave_up = 0;
 
 	memset(&rep, 0, sizeof(rep));
 	st_error_clear(&err);
@@ -171,19 +162,11 @@ int cmd_health(int argc, char **argv, struct ctx *ctx)
 	ro.color = ctx->color_stdout && !output && fmt == HEALTH_FORMAT_TEXT;
 	ro.verbose = ctx->verbose;
 	ro.tool_version = ST_VERSION;
-	if (watch > 0) {
-		struct sigaction sa;
-
-		memset(&sa, 0, sizeof(sa));
-		sa.sa_handler = on_watch_signal;
-		sigemptyset(&sa.sa_mask);
-		/* the checks of the round in progress go on undisturbed */
-		sa.sa_flags = SA_RESTART;
-		watch_stop = 0;
-		sigaction(SIGINT, &sa, &old_int);
-		sigaction(SIGTERM, &sa, &old_term);
-		signals_set = 1;
-	}
+	/* --watch ends on a signal after the round in progress (bounded by
+	 * health.timeout), so --output never leaves a temporary file behind and
+	 * the exit status is the last round's. A second signal kills. */
+	if (watch > 0)
+		stop = cmd_signals_catch(&sig);
 
 	for (;;) {
 		double t0 = time_monotonic();
@@ -202,6 +185,16 @@ int cmd_health(int argc, char **argv, struct ctx *ctx)
 				status = NAGIOS_UNKNOWN;
 				goto out;
 			}
+		}
+		if (rep.abandoned)
+			gave_up = 1;
+		if (!rc && watch > 0 && health_abandoned_running() > WATCH_MAX_STUCK) {
+			st_error_set(&err, ST_ETIMEOUT, "%zu health checks still hang past their timeout; "
+				     "--watch stops rather than start more", health_abandoned_running());
+			st_error_hint(&err, "find them with 'spilttea-ops health -v' and fix the service");
+			cmd_print_error(ctx, &err);
+			status = NAGIOS_UNKNOWN;
+			goto out;
 		}
 		if (rc) {
 			if (!err.message[0])
@@ -230,20 +223,27 @@ int cmd_health(int argc, char **argv, struct ctx *ctx)
 			status = NAGIOS_UNKNOWN;
 		free(text);
 		health_report_release(&rep);
-		if (watch <= 0 || !ctx->config || watch_stop)
+		if (watch <= 0 || !ctx->config || *stop)
 			break;
 		if (watch > time_monotonic() - t0 &&
-		    time_sleep_cancellable(watch - (time_monotonic() - t0), &watch_stop) != 0)
+		    time_sleep_cancellable(watch - (time_monotonic() - t0), stop) != 0)
 			break;
-		if (watch_stop)
+		if (*stop)
 			break;
 	}
 out:
-	if (signals_set) {
-		sigaction(SIGINT, &old_int, NULL);
-		sigaction(SIGTERM, &old_term, NULL);
-	}
+	if (stop)
+		cmd_signals_restore(&sig);
 	health_report_release(&rep);
 	free(select);
+	/* A check given up on may still be inside OpenSSL: exit()'s atexit
+	 * cleanup would pull its state away (a crash, exit 139, in place of
+	 * the Nagios status), also one just ending (OpenSSL's thread-exit
+	 * handlers). Nothing else is left to do: flush and go. */
+	if (gave_up || health_abandoned_running() > 0) {
+		fflush(stdout);
+		fflush(stderr);
+		_exit(status);
+	}
 	return status;
 }

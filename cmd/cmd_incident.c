@@ -15,7 +15,6 @@
 #include "../lib/runbook.h"
 #include "../lib/timeutil.h"
 
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,18 +59,6 @@ static const char incident_usage[] =
 	"  spilttea-ops incident investigate --since 2h --format json\n"
 	"  spilttea-ops incident lock-users 7 42 && spilttea-ops incident rotate-jwt\n"
 	"  spilttea-ops incident report --output incident.md\n";
-
-static volatile sig_atomic_t interrupted;
-
-static void on_signal(int sig)
-{
-	if (interrupted) {
-		signal(sig, SIG_DFL);
-		raise(sig);
-		return;
-	}
-	interrupted = 1;
-}
 
 /* ---- options ---------------------------------------------------------------------- */
 
@@ -303,14 +290,16 @@ static int run_incident(struct ctx *ctx, const char *id, const struct sbuf *yaml
 	struct engine_ui ui;
 	struct cmd_ui ui_state;
 	struct st_error err = { 0 };
-	struct sigaction sa, old_int, old_term;
+	struct cmd_signals sig;
 	json_t *params = NULL;
-	int status = ST_EXIT_OK, rc, signals_set = 0;
+	int status = ST_EXIT_OK, rc;
 
 	if (incident_registry(&reg, &err) != 0 || incident_runbook_load(reg, yaml, &rb, &err) != 0 ||
 	    engine_params_parse(rb, 0, NULL, &params, &err) != 0) {
+		/* The runbook is built here, not written by the operator: one
+		 * that does not load is our failure, not a usage error. */
 		cmd_print_error(ctx, &err);
-		status = err.code == ST_ENOMEM ? ST_EXIT_FAILED : ST_EXIT_USAGE;
+		status = ST_EXIT_FAILED;
 		goto out;
 	}
 	cmd_engine_ui(&ui_state, ctx, &ui);
@@ -328,16 +317,9 @@ static int run_incident(struct ctx *ctx, const char *id, const struct sbuf *yaml
 	eo.config_ud = ctx->config;
 	eo.config = ctx->config;
 	eo.services = &sess->svc;
-	eo.cancel = &interrupted;
 	eo.ui = &ui;
-	sess->cancel = &interrupted;
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	interrupted = 0;
-	if (sigaction(SIGINT, &sa, &old_int) == 0 && sigaction(SIGTERM, &sa, &old_term) == 0)
-		signals_set = 1;
+	eo.cancel = cmd_signals_catch(&sig);
+	sess->cancel = eo.cancel;
 	if (ctx->dry_run && !ctx->quiet)
 		printf("dry run: nothing will be run, locked or written; incident %s\n", id);
 	rc = engine_run(rb, params, &eo, &rep, &err);
@@ -350,10 +332,7 @@ static int run_incident(struct ctx *ctx, const char *id, const struct sbuf *yaml
 			fprintf(stderr, "error: %zu step%s failed (see above; journal run %s)\n", rep.failed,
 				rep.failed == 1 ? "" : "s", rep.run_id);
 	}
-	if (signals_set) {
-		sigaction(SIGINT, &old_int, NULL);
-		sigaction(SIGTERM, &old_term, NULL);
-	}
+	cmd_signals_restore(&sig);
 out:
 	json_decref(params);
 	runbook_free(rb);
@@ -587,7 +566,7 @@ static int sub_contain(struct ctx *ctx, struct opts *o, struct job *j)
 			       json_is_true(json_object_get(s, "was_running")) ? "" : ": was not running");
 	}
 	if (status == 0)
-		printf("contained: every service is stopped; start them with 'docker start' once it is safe\n");
+		printf("contained: every service is stopped; start them with 'spilttea-ops run start-all' once it is safe\n");
 	return status;
 }
 
@@ -909,6 +888,9 @@ static int sub_top_ips(struct ctx *ctx, struct opts *o, struct job *j)
 	json_array_foreach(json_object_get(out, "top"), i, t)
 		printf("%10lld  %6.2f  %s\n", (long long)json_integer_value(json_object_get(t, "requests")),
 		       json_number_value(json_object_get(t, "percent")), js(t, "ip"));
+	if (json_is_true(json_object_get(out, "approximate")))
+		printf("(more clients than tracked: the address count is an estimate, and each count may be "
+		       "a little high)\n");
 	print_warning(out);
 	return status;
 }
@@ -928,7 +910,7 @@ static int sub_block_ip(struct ctx *ctx, struct opts *o, struct job *j)
 	if (accesslog_trust_parse((const char *const *)ctx->config->incident.trusted_proxies.items,
 				  ctx->config->incident.trusted_proxies.count, &trust, &err) != 0)
 		return build_failed(ctx, &err);
-	family = incident_block_check(o->pos[0], &trust, canon, sizeof(canon), &err);
+	family = incident_block_check(o->pos[0], &trust, incident_ssh_connection(), canon, sizeof(canon), &err);
 	accesslog_trust_release(&trust);
 	if (family < 0) {
 		cmd_print_error(ctx, &err);
@@ -950,9 +932,10 @@ static int sub_block_ip(struct ctx *ctx, struct opts *o, struct job *j)
 		return status;
 	}
 	printf("%s\n", js(out, "rule"));
-	if (o->apply && status == 0)
-		printf(json_is_true(json_object_get(out, "already")) ? "the rule was there already\n"
-								       : "rule added to the INPUT chain\n");
+	if (o->apply && status == 0 && json_is_true(json_object_get(out, "already")))
+		printf("the rule was there already\n");
+	else if (o->apply && status == 0)
+		printf("rule added to the %s chain\n", ctx->config->incident.firewall_chain);
 	else if (!o->apply)
 		fprintf(stderr, "note: not applied; run it as root, or add --apply\n");
 	print_warning(out);

@@ -11,7 +11,6 @@
 #include "../lib/timeutil.h"
 
 #include <jansson.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,13 +38,13 @@ static const char migrate_usage[] =
 	"            5. restart the backend and wait until it is healthy\n"
 	"            A failure after step 2 prints the restore command for the\n"
 	"            pre-migration backup; 'spilttea-ops rollback db' runs it.\n"
-	"            Ctrl-C (SIGINT, SIGTERM, SIGHUP) stops before the next step; the\n"
-	"            migration command, once started, runs to its end first.\n"
 	"  resolve   Prisma's migrate resolve in the backend container: mark a failed\n"
 	"            migration rolled back (after repairing the database by hand), or\n"
 	"            a failed/pending one applied\n"
 	"\n"
-	"Every up and resolve is journaled in state_dir and holds the lock 'migrate'.\n"
+	"Every up and resolve is journaled in state_dir and holds the locks of the\n"
+	"database and the backend (db:NAME, svc:backend): no deploy, restore or\n"
+	"restart of either runs meanwhile.\n"
 	"\n"
 	"exit status: 0 done (status: up to date), 1 a step failed (status: failed or\n"
 	"pending migrations), 2 usage or configuration error, 3 aborted (a failed\n"
@@ -57,20 +56,6 @@ static const char migrate_usage[] =
 	"  spilttea-ops migrate up\n"
 	"  spilttea-ops --dry-run migrate up\n"
 	"  spilttea-ops migrate resolve --rolled-back 20260201110000_add_report_reviewer\n";
-
-static volatile sig_atomic_t interrupted;
-
-/* First signal: stop before the next step (the migration command, once
- * started, runs to its end). Second: die. */
-static void on_signal(int sig)
-{
-	if (interrupted) {
-		signal(sig, SIG_DFL);
-		raise(sig);
-		return;
-	}
-	interrupted = 1;
-}
 
 static int fail(struct ctx *ctx, const struct st_error *err)
 {
@@ -318,15 +303,14 @@ static int do_up(int argc, char **argv, struct ctx *ctx)
 {
 	struct migrate_up_request rq;
 	struct migrate_up_result res;
+	struct cmd_signals sig;
 	struct migrate_ui ui;
 	struct migrate_status st;
-	struct cmd_backup_hook hook;
 	struct docker_client *docker = NULL;
 	struct pg_conn *pg = NULL;
 	struct st_error err = { 0 };
-	struct sigaction sa, old_int, old_term, old_hup;
 	const char *reason = NULL;
-	int no_backup = 0, status = ST_EXIT_OK, i, rc, signals_set = 0;
+	int no_backup = 0, status = ST_EXIT_OK, i, rc;
 
 	memset(&st, 0, sizeof(st));
 	for (i = 2; i < argc; i++) {
@@ -392,22 +376,16 @@ static int do_up(int argc, char **argv, struct ctx *ctx)
 	rq.pg = pg;
 	rq.no_backup = no_backup;
 	rq.reason = reason;
-	hook.ctx = ctx;
-	hook.cancel = &interrupted;
-	rq.backup = cmd_take_backup_hook;
-	rq.backup_ud = &hook;
+	rq.backup = cmd_take_backup;
+	rq.backup_ud = ctx;
 	rq.ui = &ui;
 	rq.command_line = ctx->command_line;
-	rq.cancel = &interrupted;
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	sa.sa_flags = 0; /* no SA_RESTART: the health wait must wake up */
-	interrupted = 0;
-	if (sigaction(SIGINT, &sa, &old_int) == 0 && sigaction(SIGTERM, &sa, &old_term) == 0 &&
-	    sigaction(SIGHUP, &sa, &old_hup) == 0)
-		signals_set = 1;
+	/* A lost session or Ctrl-C: stop with nothing applied when the command
+	 * has not started, else see it through (migrate.h); either way the
+	 * journal run ends and the lock goes. The backup watches the flag too. */
+	rq.cancel = cmd_signals_catch(&sig);
 	rc = migrate_up(&rq, &res, &err);
+	cmd_signals_restore(&sig);
 	if (rc != 0) {
 		status = fail(ctx, &err);
 		/* The exact command, whole, even when the hint was cut. */
@@ -424,11 +402,6 @@ static int do_up(int argc, char **argv, struct ctx *ctx)
 		       res.pending_before == 1 ? "" : "s", res.backup_name[0] ? "; pre-migration backup " : "",
 		       res.backup_name);
 out:
-	if (signals_set) {
-		sigaction(SIGINT, &old_int, NULL);
-		sigaction(SIGTERM, &old_term, NULL);
-		sigaction(SIGHUP, &old_hup, NULL);
-	}
 	migrate_status_release(&st);
 	docker_client_free(docker);
 	pg_close(pg);
@@ -440,8 +413,9 @@ static int do_resolve(int argc, char **argv, struct ctx *ctx)
 	struct docker_client *docker = NULL;
 	struct pg_conn *pg = NULL;
 	struct st_error err = { 0 };
+	struct cmd_signals sig;
 	const char *how = NULL, *name = NULL;
-	int status = ST_EXIT_OK;
+	int status = ST_EXIT_OK, rc;
 
 	if (argc == 4 && (!strcmp(argv[2], "--rolled-back") || !strcmp(argv[2], "--applied"))) {
 		how = argv[2];
@@ -458,9 +432,16 @@ static int do_resolve(int argc, char **argv, struct ctx *ctx)
 		goto out;
 	}
 	if (services_pg_connect(ctx->config, NULL, "spilttea-ops-migrate", &pg, &err) != 0 ||
-	    services_docker_open(ctx->config, &docker, &err) != 0 ||
-	    migrate_resolve(ctx->config, docker, pg, how, name, ctx->command_line, ui_output, ctx, NULL,
-			    &err) != 0) {
+	    services_docker_open(ctx->config, &docker, &err) != 0) {
+		status = fail(ctx, &err);
+		goto out;
+	}
+	/* The command is short and not cut off half way: a signal only must
+	 * not kill the run before its journal end and lock release. */
+	cmd_signals_catch(&sig);
+	rc = migrate_resolve(ctx->config, docker, pg, how, name, ctx->command_line, ui_output, ctx, NULL, &err);
+	cmd_signals_restore(&sig);
+	if (rc != 0) {
 		status = fail(ctx, &err);
 		goto out;
 	}

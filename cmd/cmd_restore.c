@@ -15,17 +15,18 @@
 #include "../lib/services.h"
 #include "../lib/timeutil.h"
 
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 static const char restore_usage[] =
-	"usage: spilttea-ops restore FILE [--database NAME] [--keep-old] [--yes]\n"
+	"usage: spilttea-ops restore FILE [--database NAME] [--from-database NAME]\n"
+	"                            [--keep-old] [--yes]\n"
 	"       spilttea-ops restore cleanup [--database NAME] [--yes]\n"
 	"\n"
 	"Restores a full backup without ever dropping the live database first:\n"
 	"  1. verify FILE against its manifest (size, SHA-256, decompression, trailer)\n"
+	"     and that it is a full backup of the database it replaces\n"
 	"  2. after a typed confirmation of the database name, create NAME_restore_STAMP\n"
 	"     and back up the live database (skipped when there is none: a new server)\n"
 	"  3. stream the dump into psql -v ON_ERROR_STOP=1 on NAME_restore_STAMP\n"
@@ -38,6 +39,9 @@ static const char restore_usage[] =
 	"\n"
 	"  FILE             a backup name in backup.dir, or a path (manifest beside it)\n"
 	"  --database NAME  the database to replace (default: postgres.database)\n"
+	"  --from-database NAME\n"
+	"                   the database FILE is a backup of, when that is another\n"
+	"                   one (without it, such a backup is refused)\n"
 	"  --keep-old       keep the replaced database as NAME_pre_restore_STAMP\n"
 	"                   (the default; 'restore cleanup' drops such copies)\n"
 	"  -y, --yes        confirm without a terminal (scripts)\n"
@@ -56,18 +60,6 @@ static const char restore_usage[] =
 	"  spilttea-ops --dry-run restore backup_20260122_020000.sql.gz\n"
 	"  spilttea-ops restore /mnt/offsite/backup_20260122_020000.sql.gz --yes\n"
 	"  spilttea-ops restore cleanup\n";
-
-static volatile sig_atomic_t interrupted;
-
-static void on_signal(int sig)
-{
-	if (interrupted) {
-		signal(sig, SIG_DFL);
-		raise(sig);
-		return;
-	}
-	interrupted = 1;
-}
 
 /* One typed confirmation covers the run: later steps that need one (stop
  * the backend, swap) are answered with the word already typed. */
@@ -125,10 +117,10 @@ static int run_plan(struct ctx *ctx, const char *name, char **kv, int nkv, const
 	struct engine_report report;
 	struct restore_ui ui;
 	struct engine_ui eui;
-	struct sigaction sa, old_int, old_term;
+	struct cmd_signals sig;
 	struct st_error err = { 0 };
 	json_t *params = NULL;
-	int rc, signals_set = 0;
+	int rc;
 
 	memset(&report, 0, sizeof(report));
 	services_init(&sv, ctx->config);
@@ -156,22 +148,12 @@ static int run_plan(struct ctx *ctx, const char *name, char **kv, int nkv, const
 	opts.config_ud = ctx->config;
 	opts.config = ctx->config;
 	opts.services = &sv;
-	opts.cancel = &interrupted;
 	opts.ui = &eui;
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	interrupted = 0;
-	if (sigaction(SIGINT, &sa, &old_int) == 0 && sigaction(SIGTERM, &sa, &old_term) == 0)
-		signals_set = 1;
+	opts.cancel = cmd_signals_catch(&sig);
 	if (ctx->dry_run && !ctx->quiet)
 		printf("dry run: nothing will be run, locked or written\n");
 	rc = engine_run(rb, params, &opts, &report, &err);
-	if (signals_set) {
-		sigaction(SIGINT, &old_int, NULL);
-		sigaction(SIGTERM, &old_term, NULL);
-	}
+	cmd_signals_restore(&sig);
 	if (rc == 0 && !ctx->quiet && !ctx->dry_run) {
 		char dur[32];
 
@@ -180,6 +162,11 @@ static int run_plan(struct ctx *ctx, const char *name, char **kv, int nkv, const
 	}
 out:
 	if (rc) {
+		/* Aborted before anything was done and nothing said why next: the
+		 * backup itself failed its check. */
+		if (rc == ST_EABORTED && !err.hint[0] && report.ok == 0)
+			st_error_hint(&err, "see the backups with 'spilttea-ops backup list'; check one "
+				      "with 'spilttea-ops backup verify FILE'");
 		cmd_print_error(ctx, &err);
 		if (!ctx->quiet && report.run_id[0])
 			fprintf(stderr, "%s stopped: %zu ok, %zu failed, %zu undone%s (journal run %s)\n",
@@ -207,7 +194,7 @@ static char *kv(const char *key, const char *value)
 
 int cmd_restore(int argc, char **argv, struct ctx *ctx)
 {
-	const char *file = NULL, *db = NULL;
+	const char *file = NULL, *db = NULL, *from = NULL;
 	char *params[6] = { NULL };
 	char stamp[32], done[512];
 	int i, np = 0, cleanup = 0, status = ST_EXIT_OK;
@@ -226,6 +213,13 @@ int cmd_restore(int argc, char **argv, struct ctx *ctx)
 				db = argv[++i];
 			else
 				return cmd_usage_error(ctx, "option '--database' needs a value");
+		} else if (!strcmp(a, "--from-database") || !strncmp(a, "--from-database=", 16)) {
+			if (a[15] == '=')
+				from = a + 16;
+			else if (i + 1 < argc)
+				from = argv[++i];
+			else
+				return cmd_usage_error(ctx, "option '--from-database' needs a value");
 		} else if (!strcmp(a, "--keep-old")) {
 			continue; /* the default, accepted for scripts that say so */
 		} else if (!strcmp(a, "--")) {
@@ -249,6 +243,9 @@ int cmd_restore(int argc, char **argv, struct ctx *ctx)
 	if (strlen(db) > BACKUP_DBNAME_MAX || !*db)
 		return cmd_usage_error(ctx, "database name '%s' is longer than %d bytes: the restored and "
 				       "old copies' names would not fit", db, BACKUP_DBNAME_MAX);
+	if (from && (cleanup || !*from))
+		return cmd_usage_error(ctx, cleanup ? "restore cleanup takes no --from-database"
+					       : "option '--from-database' needs a value");
 	if (cleanup) {
 		if (!(params[np++] = kv("database", db))) {
 			status = ST_EXIT_FAILED;
@@ -257,6 +254,22 @@ int cmd_restore(int argc, char **argv, struct ctx *ctx)
 		snprintf(done, sizeof(done), "old copies of '%s' dropped", db);
 		status = run_plan(ctx, "restore-cleanup", params, np, done);
 		goto out;
+	}
+	{
+		/* The name, the place and the file type are checked before
+		 * anything is planned, so a dry run refuses what the run would
+		 * (a path out of backup.dir to a file not named like a backup,
+		 * a symlink, a missing file); the run's precondition checks
+		 * them again, and verifies the contents. */
+		struct backup_check chk;
+		struct st_error err = { 0 };
+		int rc = backup_resolve(ctx->config->backup.dir, file, &chk, &err);
+
+		backup_check_release(&chk);
+		if (rc) {
+			cmd_print_error(ctx, &err);
+			return cmd_exit_status(rc);
+		}
 	}
 	if (!config_service(ctx->config, "backend")) {
 		struct st_error err = { 0 };
@@ -269,7 +282,7 @@ int cmd_restore(int argc, char **argv, struct ctx *ctx)
 	}
 	time_format_compact(time_wall(), stamp, sizeof(stamp));
 	if (!(params[np++] = kv("file", file)) || !(params[np++] = kv("database", db)) ||
-	    !(params[np++] = kv("stamp", stamp))) {
+	    !(params[np++] = kv("stamp", stamp)) || (from && !(params[np++] = kv("from_database", from)))) {
 		status = ST_EXIT_FAILED;
 		goto out;
 	}

@@ -55,12 +55,16 @@ static const char rollback_usage[] =
 	"back), 2 usage or configuration error (unknown release), 3 aborted (no earlier\n"
 	"release, its image is gone, confirmation refused), 4 another deploy or rollback\n"
 	"holds the lock\n"
-	"\n"
+	"\n";
+
+/* After cmd_rollback_db_usage: the examples. */
+static const char rollback_usage_end[] =
 	"examples:\n"
 	"  spilttea-ops rollback backend --yes\n"
 	"  spilttea-ops rollback --list backend\n"
 	"  spilttea-ops rollback backend --to 20261127_223416 --yes\n"
-	"  spilttea-ops rollback all --dry-run\n";
+	"  spilttea-ops rollback all --dry-run\n"
+	"  spilttea-ops rollback db\n";
 
 struct rollback_args {
 	const char *services[DEPLOY_MAX_TARGETS + 1];
@@ -114,6 +118,7 @@ int cmd_rollback(int argc, char **argv, struct ctx *ctx)
 	if (argc >= 2 && !strcmp(argv[1], "--help")) {
 		fputs(rollback_usage, stdout);
 		fputs(cmd_rollback_db_usage, stdout);
+		fputs(rollback_usage_end, stdout);
 		return ST_EXIT_OK;
 	}
 	if (argc >= 2 && !strcmp(argv[1], "db"))

@@ -5,10 +5,10 @@
 #include "cmd.h"
 #include "cmd_engine.h"
 #include "../lib/config.h"
+#include "../lib/incident.h"
 #include "../lib/services.h"
 #include "../lib/timeutil.h"
 
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,20 +42,6 @@ static const char run_usage[] =
 	"  spilttea-ops --dry-run run ./procedures/rotate.yaml dir=/srv/app\n"
 	"  spilttea-ops run restart-backend --yes --incident INC-42\n";
 
-static volatile sig_atomic_t interrupted;
-
-/* First Ctrl-C (or SIGTERM, SIGHUP): stop after the current step and undo.
- * Second: die. */
-static void on_signal(int sig)
-{
-	if (interrupted) {
-		signal(sig, SIG_DFL);
-		raise(sig);
-		return;
-	}
-	interrupted = 1;
-}
-
 static int load_error(const struct ctx *ctx, const struct st_error *err)
 {
 	cmd_print_error(ctx, err);
@@ -76,14 +62,15 @@ int cmd_run(int argc, char **argv, struct ctx *ctx)
 	struct engine_ui ui;
 	struct cmd_ui ui_state = { 0 };
 	struct services services;
-	struct sigaction sa, old_int, old_term, old_hup;
+	struct cmd_signals sig;
+	volatile sig_atomic_t *cancel;
 	const char *target = NULL, *incident = NULL;
 	char **kv = NULL;
 	int nkv = 0, i, rc;
 	int status = ST_EXIT_OK;
-	int signals_set = 0;
 
 	services_init(&services, ctx->config);
+	memset(&sig, 0, sizeof(sig));
 
 	if (argc >= 2 && !strcmp(argv[1], "--help")) {
 		fputs(run_usage, stdout);
@@ -121,6 +108,14 @@ int cmd_run(int argc, char **argv, struct ctx *ctx)
 		status = cmd_usage_error(ctx, "run needs a runbook name or file");
 		goto out;
 	}
+	/* The id goes to the journal, where 'incident report' picks the runs
+	 * of an incident by it: the same ids as 'incident --incident' only
+	 * (no newlines, escapes or paths in a report). */
+	if (incident && !incident_id_valid(incident)) {
+		status = cmd_usage_error(ctx, "'%s' is not an incident id (letters, digits, '.', '_', '-'; "
+					 "at most %d characters)", incident, INCIDENT_ID_MAX - 1);
+		goto out;
+	}
 	if (ctx->format && strcmp(ctx->format, "text")) {
 		status = cmd_usage_error(ctx, "run has no format '%s' (only text)", ctx->format);
 		goto out;
@@ -128,16 +123,7 @@ int cmd_run(int argc, char **argv, struct ctx *ctx)
 	/* From here on a signal stops the run cleanly, also one that comes
 	 * while the runbooks load: the engine then stops before the first
 	 * step. */
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	sa.sa_flags = 0; /* no SA_RESTART: a prompt or a sleep must wake up */
-	interrupted = 0;
-	/* SIGHUP (the terminal or ssh session went away) stops like SIGTERM:
-	 * undo, journal, release the lock. */
-	if (sigaction(SIGINT, &sa, &old_int) == 0 && sigaction(SIGTERM, &sa, &old_term) == 0 &&
-	    sigaction(SIGHUP, &sa, &old_hup) == 0)
-		signals_set = 1;
+	cancel = cmd_signals_catch(&sig);
 
 	if (cmd_engine_open(ctx->config, &reg, &cat, &err) != 0 ||
 	    runbook_catalog_load(cat, target, &rb, &err) != 0 ||
@@ -159,7 +145,7 @@ int cmd_run(int argc, char **argv, struct ctx *ctx)
 	/* Opened on first use only: a dry run or a runbook of file actions
 	 * connects to nothing. */
 	opts.services = &services;
-	opts.cancel = &interrupted;
+	opts.cancel = cancel;
 	opts.ui = &ui;
 
 	if (ctx->dry_run && !ctx->quiet)
@@ -194,11 +180,7 @@ int cmd_run(int argc, char **argv, struct ctx *ctx)
 out:
 	cmd_engine_ui_release(&ui_state);
 	services_release(&services);
-	if (signals_set) {
-		sigaction(SIGINT, &old_int, NULL);
-		sigaction(SIGTERM, &old_term, NULL);
-		sigaction(SIGHUP, &old_hup, NULL);
-	}
+	cmd_signals_restore(&sig);
 	json_decref(params);
 	runbook_free(rb);
 	runbook_catalog_free(cat);

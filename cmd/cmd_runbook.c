@@ -14,7 +14,7 @@
 #include <string.h>
 
 static const char runbook_usage[] =
-	"usage: spilttea-ops runbook list [--format text|json]\n"
+	"usage: spilttea-ops runbook list [--format text|json|names]\n"
 	"       spilttea-ops runbook show NAME|FILE\n"
 	"       spilttea-ops runbook check NAME|FILE...\n"
 	"       spilttea-ops runbook actions [--format text|json]\n"
@@ -42,7 +42,9 @@ static int fail(const struct ctx *ctx, const struct st_error *err)
 	return err->code == ST_ENOMEM ? ST_EXIT_FAILED : ST_EXIT_USAGE;
 }
 
-static int want_format(const struct ctx *ctx, const char *sub, int json_ok, int *json)
+/* choices: what the error lists ("text or json") */
+static int want_format(const struct ctx *ctx, const char *sub, int json_ok, const char *choices,
+		       int *json)
 {
 	*json = 0;
 	if (!ctx->format || !strcmp(ctx->format, "text"))
@@ -51,8 +53,7 @@ static int want_format(const struct ctx *ctx, const char *sub, int json_ok, int 
 		*json = 1;
 		return 0;
 	}
-	return cmd_usage_error(ctx, "runbook %s has no format '%s' (%s)", sub, ctx->format,
-			       json_ok ? "text or json" : "only text");
+	return cmd_usage_error(ctx, "runbook %s has no format '%s' (%s)", sub, ctx->format, choices);
 }
 
 static int print_json(json_t *v)
@@ -72,7 +73,13 @@ static int do_list(struct ctx *ctx, const struct runbook_catalog *cat)
 	json_t *arr;
 	int json, rc;
 
-	if ((rc = want_format(ctx, "list", 1, &json)) != 0)
+	/* One name a line: what shell completion asks for. */
+	if (ctx->format && !strcmp(ctx->format, "names")) {
+		for (i = 0; i < n; i++)
+			puts(runbook_catalog_at(cat, i)->name);
+		return ST_EXIT_OK;
+	}
+	if ((rc = want_format(ctx, "list", 1, "text, json or names", &json)) != 0)
 		return rc;
 	if (json) {
 		arr = json_array();
@@ -133,7 +140,7 @@ static int do_show(struct ctx *ctx, const struct runbook_catalog *cat, int argc,
 	struct st_error err = { 0 };
 	int json, rc;
 
-	if ((rc = want_format(ctx, "show", 0, &json)) != 0)
+	if ((rc = want_format(ctx, "show", 0, "only text", &json)) != 0)
 		return rc;
 	if (argc != 3)
 		return cmd_usage_error(ctx, argc < 3 ? "runbook show needs a runbook name or file"
@@ -155,7 +162,7 @@ static int do_check(struct ctx *ctx, const struct runbook_catalog *cat, int argc
 {
 	int i, json, rc, status = ST_EXIT_OK;
 
-	if ((rc = want_format(ctx, "check", 0, &json)) != 0)
+	if ((rc = want_format(ctx, "check", 0, "only text", &json)) != 0)
 		return rc;
 	if (argc < 3)
 		return cmd_usage_error(ctx, "runbook check needs at least one runbook file or name");
@@ -198,7 +205,7 @@ static int do_actions(struct ctx *ctx, const struct engine_registry *reg)
 	json_t *arr = NULL;
 	int json, rc;
 
-	if ((rc = want_format(ctx, "actions", 1, &json)) != 0)
+	if ((rc = want_format(ctx, "actions", 1, "text or json", &json)) != 0)
 		return rc;
 	if (json)
 		arr = json_array();

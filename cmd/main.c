@@ -26,14 +26,14 @@ static const struct command commands[] = {
 	{ "config", cmd_config, CMD_NEEDS_CONFIG, "check the configuration or show it with defaults" },
 	{ "runbook", cmd_runbook, 0, "list runbooks and actions, show a runbook's plan, check files" },
 	{ "run", cmd_run, CMD_NEEDS_CONFIG, "run a runbook step by step (checked, journaled, locked)" },
-	{ "deploy", cmd_deploy, CMD_NEEDS_CONFIG, "build and deploy services with a health gate and automatic rollback" },
+	{ "deploy", cmd_deploy, CMD_NEEDS_CONFIG, "build and deploy services; health gate, automatic rollback" },
 	{ "rollback", cmd_rollback, CMD_NEEDS_CONFIG, "put services back on an earlier release's image" },
 	{ "health", cmd_health, CMD_NEEDS_CONFIG | CMD_REPORTS_CONFIG_ERROR,
 	  "run every monitoring check at once (Nagios exit codes)" },
 	{ "incident", cmd_incident, CMD_NEEDS_CONFIG, "security incident response: evidence, containment, report" },
-	{ "backup", cmd_backup, CMD_NEEDS_CONFIG, "back up the database (verified), list, verify, prune, test-restore" },
+	{ "backup", cmd_backup, CMD_NEEDS_CONFIG, "verified database backups; list, verify, prune, test-restore" },
 	{ "restore", cmd_restore, CMD_NEEDS_CONFIG, "restore a backup into a new database and swap it in" },
-	{ "migrate", cmd_migrate, CMD_NEEDS_CONFIG, "Prisma migrations: status, plan, up (verified backup first), resolve" },
+	{ "migrate", cmd_migrate, CMD_NEEDS_CONFIG, "Prisma migrations: status, plan, up (backup first), resolve" },
 	{ "logs", cmd_logs, CMD_NEEDS_CONFIG, "show, filter and count the services' logs" },
 	{ "db", cmd_db, CMD_NEEDS_CONFIG, "database sizes, connections, slow queries; kill-idle, vacuum" },
 	{ "cache", cmd_cache, CMD_NEEDS_CONFIG, "Redis memory, clients, hit rate; clear keys by pattern" },
@@ -51,7 +51,7 @@ static const char global_usage[] =
 	"  -c, --config FILE   configuration file (default: $SPILTTEA_OPS_CONFIG,\n"
 	"                      ./spilttea-ops.yaml, /etc/spilttea-ops/config.yaml)\n"
 	"  -n, --dry-run       print the plan with resolved arguments; change nothing\n"
-	"  -y, --yes           answer yes to confirmations (needed when not on a terminal)\n"
+	"  -y, --yes           answer yes to confirmations (needed without a terminal)\n"
 	"  -q, --quiet         print nothing on success, one line on failure\n"
 	"  -v, --verbose       more detail (repeat for more)\n"
 	"      --format FMT    output format: text, json, ... (per command)\n"
@@ -65,13 +65,19 @@ static const char global_usage[] =
 	"  4 another run holds the lock\n"
 	"health uses Nagios codes: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN\n";
 
-static void print_commands(FILE *out)
+/* The global help: usage, the command table, examples. */
+static void print_global_help(FILE *out)
 {
 	size_t i;
 
+	fputs(global_usage, out);
 	fputs("\ncommands:\n", out);
 	for (i = 0; i < N_COMMANDS; i++)
 		fprintf(out, "  %-12s %s\n", commands[i].name, commands[i].summary);
+	fputs("\nexamples:\n"
+	      "  spilttea-ops health\n"
+	      "  spilttea-ops --dry-run deploy backend\n"
+	      "  spilttea-ops help backup\n", out);
 }
 
 static const struct command *find_command(const char *name)
@@ -90,16 +96,14 @@ int cmd_help(int argc, char **argv, struct ctx *ctx)
 	char *help_argv[] = { NULL, "--help", NULL };
 
 	if (argc < 2 || (argc == 2 && !strcmp(argv[1], "--help"))) {
-		fputs(global_usage, stdout);
-		print_commands(stdout);
-		fputs("\nexamples:\n"
-		      "  spilttea-ops health\n"
-		      "  spilttea-ops help health\n", stdout);
+		print_global_help(stdout);
 		return ST_EXIT_OK;
 	}
 	c = find_command(argv[1]);
-	if (!c)
+	if (!c) {
+		ctx->command = NULL; /* the hint names the global help, not 'help --help' */
 		return cmd_usage_error(ctx, "unknown command '%s'", argv[1]);
+	}
 	if (c->fn == cmd_help)
 		return cmd_help(1, argv, ctx);
 	help_argv[0] = (char *)c->name;
@@ -188,7 +192,8 @@ int main(int argc, char **argv)
 		}
 		if (!strcmp(a, "-c") || !strcmp(a, "--config") || !strcmp(a, "--format")) {
 			if (i + 1 >= argc) {
-				fprintf(stderr, "error: option '%s' needs a value\n", a);
+				fprintf(stderr, "error: option '%s' needs a value\n"
+					"hint: see 'spilttea-ops --help'\n", a);
 				status = ST_EXIT_USAGE;
 				goto out;
 			}
@@ -235,14 +240,14 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	if (nrest == 0) {
-		fputs(global_usage, want_help ? stdout : stderr);
-		print_commands(want_help ? stdout : stderr);
+		print_global_help(want_help ? stdout : stderr);
 		status = want_help ? ST_EXIT_OK : ST_EXIT_USAGE;
 		goto out;
 	}
 	c = find_command(rest[0]);
 	if (!c) {
-		fprintf(stderr, "error: unknown command '%s'\nhint: see 'spilttea-ops --help'\n", rest[0]);
+		fprintf(stderr, "error: unknown %s '%s'\nhint: see 'spilttea-ops --help'\n",
+			rest[0][0] == '-' ? "option" : "command", rest[0]);
 		status = ST_EXIT_USAGE;
 		goto out;
 	}

@@ -40,9 +40,15 @@ void cmd_print_error(const struct ctx *ctx, const struct st_error *err)
 
 	fprintf(stderr, "%serror:%s %s\n", cmd_color_on(c, COLOR_RED), cmd_color_off(c),
 		err->message[0] ? err->message : st_code_name(err->code));
-	if (err->hint[0] && !(ctx && ctx->quiet))
+	if (ctx && ctx->quiet)
+		return;
+	if (err->hint[0])
 		fprintf(stderr, "%shint:%s %s\n", cmd_color_on(c, COLOR_YELLOW), cmd_color_off(c),
 			err->hint);
+	else if (err->code == ST_EUSAGE && ctx && ctx->command)
+		/* a usage error from lib/ that names no next step: the help does */
+		fprintf(stderr, "%shint:%s see '%s %s --help'\n", cmd_color_on(c, COLOR_YELLOW),
+			cmd_color_off(c), ctx->progname, ctx->command);
 }
 
 int cmd_usage_error(const struct ctx *ctx, const char *fmt, ...)

@@ -20,16 +20,30 @@
 #include "dockerignore.h"
 #include "sbuf.h"
 #include "tar.h"
+#include "text.h"
+
+/* The largest .dockerignore read, from the tree or from a commit. */
+#define DOCKERIGNORE_MAX (1 << 20)
 
 extern char **environ;
 
 /* ---- running git ------------------------------------------------------------ */
+
+/* How long a read from git waits before it looks again whether to stop. */
+#define CHILD_POLL_MS 250
 
 struct child {
 	pid_t pid;
 	int out;                 /* its stdout, or -1 */
 	int errfd;               /* its stderr, or -1 */
 	struct sbuf errtext;     /* first bytes of stderr */
+	/* Checked every CHILD_POLL_MS while git says nothing: a set cancel
+	 * flag or a non-zero stop() (the build request gone) ends the read.
+	 * Both may be NULL. */
+	volatile sig_atomic_t *cancel;
+	int (*stop)(void *ud);
+	void *stop_ud;
+	int stopped;             /* a read ended because of them */
 };
 
 static int spawn_git(const char *dir, const char *const *argv, struct child *ch, struct st_error *err)
@@ -85,14 +99,21 @@ out:
 }
 
 /* Reads up to cap bytes of stdout (0 at its end), keeping stderr drained.
- * -1 with errno on failure. */
+ * -1 with errno on failure; -1 with ch->stopped set when ch->stop asked
+ * to stop (a git that hangs is never waited for past an interrupt). */
 static ssize_t child_read(struct child *ch, void *buf, size_t cap)
 {
 	for (;;) {
 		struct pollfd p[2] = { { ch->out, POLLIN, 0 }, { ch->errfd, POLLIN, 0 } };
-		int n = poll(p, ch->errfd >= 0 ? 2 : 1, -1);
+		int n;
 
-		if (n < 0 && errno == EINTR)
+		if ((ch->cancel && *ch->cancel) || (ch->stop && ch->stop(ch->stop_ud))) {
+			ch->stopped = 1;
+			errno = ECANCELED;
+			return -1;
+		}
+		n = poll(p, ch->errfd >= 0 ? 2 : 1, CHILD_POLL_MS);
+		if (n == 0 || (n < 0 && errno == EINTR))
 			continue;
 		if (n < 0)
 			return -1;
@@ -154,9 +175,12 @@ static int child_finish(struct child *ch, int kill_it, const char *what, struct 
 		ch->out = -1;
 	}
 	if (ch->pid > 0) {
+		/* A git being given up on may hang (that may be why): it gets no
+		 * chance to, and its stderr is not waited for (a process it
+		 * started may hold it open). */
 		if (kill_it)
-			kill(ch->pid, SIGTERM);
-		while (ch->errfd >= 0) {
+			kill(ch->pid, SIGKILL);
+		while (!kill_it && ch->errfd >= 0) {
 			char eb[512];
 			ssize_t r = read(ch->errfd, eb, sizeof(eb));
 
@@ -189,7 +213,7 @@ static int child_finish(struct child *ch, int kill_it, const char *what, struct 
 }
 
 int buildctx_git(const char *dir, const char *const *argv, size_t max_out, char **out,
-		 struct st_error *err)
+		 volatile sig_atomic_t *cancel, struct st_error *err)
 {
 	struct child ch;
 	struct sbuf sb = SBUF_INIT;
@@ -201,6 +225,7 @@ int buildctx_git(const char *dir, const char *const *argv, size_t max_out, char 
 	snprintf(what, sizeof(what), "git %s", argv[1] ? argv[1] : "");
 	if ((rc = spawn_git(dir, argv, &ch, err)) != 0)
 		return rc;
+	ch.cancel = cancel;
 	for (;;) {
 		char buf[4096];
 		ssize_t r = child_read(&ch, buf, sizeof(buf));
@@ -215,7 +240,9 @@ int buildctx_git(const char *dir, const char *const *argv, size_t max_out, char 
 		}
 	}
 	rc = child_finish(&ch, failed, what, err);
-	if (!rc && failed)
+	if (!rc && ch.stopped)
+		rc = st_error_set(err, ST_EABORTED, "%s interrupted", what);
+	else if (!rc && failed)
 		rc = st_error_set(err, ST_EIO, "cannot read the output of %s", what);
 	if (!rc && out) {
 		if (sb.len > max_out)
@@ -283,38 +310,29 @@ static int load_ignore(struct buildctx *bc, struct st_error *err)
 		}
 		argv[3] = spec;
 		/* Absent from the tree: nothing ignored. */
-		if (buildctx_git(bc->dir, argv, 1 << 20, &text, &ignored) != 0)
+		if (buildctx_git(bc->dir, argv, DOCKERIGNORE_MAX, &text, bc->cancel, &ignored) != 0) {
+			if (ignored.code == ST_EABORTED) {
+				if (err)
+					*err = ignored;
+				rc = ignored.code;
+			}
 			goto out;
+		}
 		len = strlen(text);
 	} else {
-		FILE *f;
-
 		if (asprintf(&path, "%s/.dockerignore", bc->dir) < 0) {
 			path = NULL;
 			rc = st_error_set(err, ST_ENOMEM, "out of memory");
 			goto out;
 		}
-		if (!(f = fopen(path, "r"))) {
-			if (errno != ENOENT)
-				rc = st_error_set(err, ST_EIO, "cannot read '%s': %s", path, strerror(errno));
+		/* None: nothing ignored. */
+		if ((rc = text_read_file(path, DOCKERIGNORE_MAX, 0, "file", &text, &len, err)) == ST_ENOTFOUND) {
+			st_error_clear(err);
+			rc = 0;
 			goto out;
 		}
-		{
-			struct sbuf sb = SBUF_INIT;
-			char buf[4096];
-			size_t r;
-
-			while ((r = fread(buf, 1, sizeof(buf), f)) > 0)
-				if (sbuf_append(&sb, buf, r) != 0)
-					break;
-			fclose(f);
-			len = sb.len;
-			text = sbuf_detach(&sb);
-			if (!text) {
-				rc = st_error_set(err, ST_ENOMEM, "out of memory");
-				goto out;
-			}
-		}
+		if (rc)
+			goto out;
 	}
 	rc = dockerignore_parse(bc->ref ? spec : path, text, len, &bc->ignore, err);
 out:
@@ -324,8 +342,8 @@ out:
 	return rc;
 }
 
-int buildctx_open(const char *dir, const char *dockerfile, const char *ref, struct buildctx **out,
-		  struct st_error *err)
+int buildctx_open(const char *dir, const char *dockerfile, const char *ref, volatile sig_atomic_t *cancel,
+		  struct buildctx **out, struct st_error *err)
 {
 	struct buildctx *bc = NULL;
 	struct st_error gerr = { 0 };
@@ -343,20 +361,22 @@ int buildctx_open(const char *dir, const char *dockerfile, const char *ref, stru
 	    !(bc->dockerfile = strdup(dockerfile && *dockerfile ? dockerfile : "Dockerfile")) ||
 	    (ref && !(bc->ref = strdup(ref))))
 		goto nomem;
+	bc->cancel = cancel;
 
 	/* Is it a git work tree? */
 	{
 		const char *a1[] = { "git", "rev-parse", "--show-toplevel", NULL };
 		const char *a2[] = { "git", "rev-parse", "--show-prefix", NULL };
 
-		if (buildctx_git(dir, a1, 4096, &top, &gerr) == 0 &&
-		    buildctx_git(dir, a2, 4096, &prefix, &gerr) == 0) {
+		if (buildctx_git(dir, a1, 4096, &top, cancel, &gerr) == 0 &&
+		    buildctx_git(dir, a2, 4096, &prefix, cancel, &gerr) == 0) {
 			bc->git_toplevel = strdup(chomp(top));
 			bc->git_prefix = strdup(chomp(prefix));
 			if (!bc->git_toplevel || !bc->git_prefix)
 				goto nomem;
-		} else if (gerr.code == ST_ENOTFOUND && ref) {
-			*err = gerr;
+		} else if ((gerr.code == ST_ENOTFOUND && ref) || gerr.code == ST_EABORTED) {
+			if (err)
+				*err = gerr;
 			rc = gerr.code;
 			goto out;
 		}
@@ -374,7 +394,9 @@ int buildctx_open(const char *dir, const char *dockerfile, const char *ref, stru
 			goto nomem;
 		}
 		argv[4] = spec;
-		if (buildctx_git(dir, argv, 4096, &sha, &gerr) != 0) {
+		if (buildctx_git(dir, argv, 4096, &sha, cancel, &gerr) != 0) {
+			if (gerr.code == ST_EABORTED)
+				goto aborted;
 			if (ref) {
 				rc = st_error_set(err, ST_ENOTFOUND, "git ref '%s' names no commit in '%s'", ref,
 						  bc->git_toplevel);
@@ -391,8 +413,10 @@ int buildctx_open(const char *dir, const char *dockerfile, const char *ref, stru
 		const char *argv[] = { "git", "status", "--porcelain", "--untracked-files=normal", "--", ".",
 				       NULL };
 
-		if (buildctx_git(dir, argv, 1 << 16, &status, &gerr) == 0)
+		if (buildctx_git(dir, argv, 1 << 16, &status, cancel, &gerr) == 0)
 			bc->git_dirty = status[0] != '\0';
+		else if (gerr.code == ST_EABORTED)
+			goto aborted;
 	}
 	/* The Dockerfile must be there. */
 	if (ref) {
@@ -408,7 +432,9 @@ int buildctx_open(const char *dir, const char *dockerfile, const char *ref, stru
 		}
 		free(p);
 		argv[3] = spec;
-		if (buildctx_git(dir, argv, 0, NULL, &gerr) != 0) {
+		if (buildctx_git(dir, argv, 0, NULL, cancel, &gerr) != 0) {
+			if (gerr.code == ST_EABORTED)
+				goto aborted;
 			rc = st_error_set(err, ST_ENOTFOUND, "'%s' has no %s in commit %.12s (ref '%s')",
 					  dir, bc->dockerfile, bc->git_commit, ref);
 			goto out;
@@ -427,6 +453,11 @@ int buildctx_open(const char *dir, const char *dockerfile, const char *ref, stru
 		goto out;
 	*out = bc;
 	bc = NULL;
+	goto out;
+aborted:
+	if (err)
+		*err = gerr;
+	rc = gerr.code;
 	goto out;
 nomem:
 	rc = st_error_set(err, ST_ENOMEM, "out of memory");
@@ -632,6 +663,24 @@ struct streamer {
 	size_t npruned;
 };
 
+/* child stop for git archive: the build request no longer reads (a write
+ * of nothing fails: docker_write_fn). */
+static int streamer_stop(void *ud)
+{
+	struct streamer *s = ud;
+	struct st_error ignored = { 0 };
+
+	return s->write(s->wud, NULL, 0, &ignored) != 0;
+}
+
+/* git archive's output ended early: because it was stopped, or cut short. */
+static int cut_short(const struct streamer *s, const char *what, struct st_error *err)
+{
+	if (s->ch.stopped)
+		return st_error_set(err, ST_EABORTED, "git archive interrupted");
+	return st_error_set(err, ST_EPROTO, "%s", what);
+}
+
 static int under_pruned(const struct streamer *s, const char *path)
 {
 	size_t i;
@@ -656,7 +705,7 @@ static int pass_data(struct streamer *s, uint64_t size, int send, struct st_erro
 		size_t chunk = left < sizeof(buf) ? (size_t)left : sizeof(buf);
 
 		if (child_read_full(&s->ch, buf, chunk) != 1)
-			return st_error_set(err, ST_EPROTO, "git archive ended in the middle of an entry");
+			return cut_short(s, "git archive ended in the middle of an entry", err);
 		if (send && (rc = s->write(s->wud, buf, chunk, err)) != 0)
 			return rc;
 		left -= chunk;
@@ -678,7 +727,7 @@ static int stream_archive(struct streamer *s, struct st_error *err)
 		if (got == 0 || (got == 1 && all_zero(h)))
 			break;
 		if (got != 1)
-			return st_error_set(err, ST_EPROTO, "git archive's output is cut short");
+			return cut_short(s, "git archive's output is cut short", err);
 		size = octal_field(h + 124, 12);
 		type = (char)h[156];
 		if (type == 'g') {
@@ -698,7 +747,7 @@ static int stream_archive(struct streamer *s, struct st_error *err)
 				return st_error_set(err, ST_ENOMEM, "out of memory");
 			at = s->pending.len;
 			if (child_read_full(&s->ch, s->pending.buf + at, blocks) != 1)
-				return st_error_set(err, ST_EPROTO, "git archive's output is cut short");
+				return cut_short(s, "git archive's output is cut short", err);
 			s->pending.len += blocks;
 			free(s->pax_name);
 			s->pax_name = pax_path(s->pending.buf + at, (size_t)size);
@@ -775,6 +824,9 @@ static int produce_ref(struct buildctx *bc, docker_write_fn write, void *wud, st
 	argv[3] = tree;
 	if ((rc = spawn_git(bc->git_toplevel, argv, &s.ch, err)) != 0)
 		goto out;
+	s.ch.cancel = bc->cancel;
+	s.ch.stop = streamer_stop;
+	s.ch.stop_ud = &s;
 	rc = stream_archive(&s, err);
 	rc2 = child_finish(&s.ch, rc != 0, "git archive", rc ? NULL : err);
 	if (!rc)

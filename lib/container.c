@@ -241,31 +241,42 @@ out:
 	return rc;
 }
 
-static void probe_url(const char *url, double timeout, struct container_wait_report *r, int *ok)
+/* The one rule for a health answer: 2xx or 3xx, and a 2xx body that is
+ * a JSON object with a "status" must say ok. */
+static int answer_healthy(long status, const char *body, size_t len)
+{
+	if (status >= 300 && status < 400)
+		return 1;
+	if (status < 200 || status >= 300)
+		return 0;
+	return container_health_response_ok(200, body, len);
+}
+
+static enum container_probe_verdict probe_url(const char *url, double timeout, struct container_wait_report *r)
 {
 	struct http_result res;
 	struct st_error perr = { 0 };
+	enum container_probe_verdict v;
 	int rc;
 
 	memset(&res, 0, sizeof(res));
-	*ok = 0;
 	rc = http_probe(url, timeout, NULL, &res, &perr);
 	/* The form without user:password and query: it goes into messages
 	 * and the step's result. */
 	text_copy(r->url, sizeof(r->url), res.url);
-	r->http_status = res.status;
+	r->http_status = rc ? 0 : res.status;
 	if (rc) {
-		text_copy(r->body, sizeof(r->body), perr.message);
-		snprintf(r->reason, sizeof(r->reason), "GET %.300s: no response (%.300s)", r->url,
-			 res.error[0] ? res.error : perr.message);
+		snprintf(r->answer, sizeof(r->answer), "GET %.500s: no response", r->url);
+		text_one_line(r->body, sizeof(r->body), res.error[0] ? res.error : perr.message,
+			      strlen(res.error[0] ? res.error : perr.message), 0);
+		v = CONTAINER_PROBE_NO_ANSWER;
 	} else {
+		snprintf(r->answer, sizeof(r->answer), "GET %.500s answered %ld", r->url, res.status);
 		text_one_line(r->body, sizeof(r->body), res.body ? res.body : "", res.body_len, 0);
-		*ok = container_health_response_ok(res.status, res.body, res.body_len);
-		if (!*ok)
-			snprintf(r->reason, sizeof(r->reason), "GET %.300s answered %ld: %.300s", r->url,
-				 res.status, r->body[0] ? r->body : "(empty body)");
+		v = answer_healthy(res.status, res.body, res.body_len) ? CONTAINER_PROBE_OK : CONTAINER_PROBE_BAD;
 	}
 	http_result_release(&res);
+	return v;
 }
 
 /* A container that stopped or restarted: what it said last. */
@@ -279,7 +290,12 @@ static int fail_stopped(struct docker_client *d, const char *container,
 
 	if (container_log_tail(d, container, CONTAINER_LOG_LINES, 10, r->logs, sizeof(r->logs), &lerr))
 		snprintf(r->logs, sizeof(r->logs), "(logs unavailable: %s)", lerr.message);
-	if (restarted)
+	if (restarted && s->running && !s->restarting)
+		/* Restarted already: Docker reset its exit code when it started
+		 * it again (0 would be a lie); the last log line says why. */
+		snprintf(what, sizeof(what), "restarted (restart count %d; it runs again, so Docker no longer "
+			 "has its exit code)", s->restart_count);
+	else if (restarted)
 		snprintf(what, sizeof(what), "is restarting (restart count %d, last exit code %d%s)",
 			 s->restart_count, s->exit_code, s->oom_killed ? ", OOMKilled" : "");
 	else if (s->paused)
@@ -298,85 +314,141 @@ static int fail_stopped(struct docker_client *d, const char *container,
 			     CONTAINER_LOG_LINES, CONTAINER_LOG_LINES, container);
 }
 
-int container_wait_ready_cancel(struct docker_client *d, const char *container,
-				const char *health_url, double timeout_s, double interval_s,
-				volatile sig_atomic_t *cancel, struct container_wait_report *report,
-				struct st_error *err)
+/* One look at the container: 0 with *ready (Docker's side of it) and
+ * *probe (whether the URL or probe is to be asked now), or a failure. */
+static int look(struct docker_client *d, const char *container, const struct container_wait_opts *o,
+		int have_probe, int *base_restarts, struct container_wait_report *r, int *ready, int *probe,
+		struct st_error *err)
+{
+	json_t *inspect = NULL;
+	int rc;
+
+	*ready = 0;
+	*probe = 0;
+	r->checks++;
+	rc = docker_container_inspect(d, container, DOCKER_TIMEOUT_DEFAULT, &inspect, err);
+	if (rc == ST_ENOTFOUND) {
+		snprintf(r->reason, sizeof(r->reason), "container '%s' does not exist", container);
+		st_error_set(err, ST_ENOTFOUND, "%s", r->reason);
+		st_error_hint(err, "docker ps -a, or check services.*.container in the configuration");
+		goto out;
+	}
+	if (rc || (rc = container_state_parse(inspect, &r->state, err)) != 0)
+		goto out;
+	if (*base_restarts < 0)
+		*base_restarts = r->state.restart_count;
+	if (!r->state.running || r->state.paused || r->state.restarting ||
+	    r->state.restart_count > *base_restarts) {
+		rc = fail_stopped(d, container, r, r->state.restarting || r->state.restart_count > *base_restarts,
+				  err);
+		goto out;
+	}
+	if (r->state.has_healthcheck) {
+		r->method = CONTAINER_READY_DOCKER_HEALTH;
+		container_health_log(inspect, 3, r->health_log, sizeof(r->health_log));
+		if (!strcmp(r->state.health, "unhealthy")) {
+			snprintf(r->reason, sizeof(r->reason), "container '%.128s' is unhealthy: %.600s",
+				 container, r->health_log[0] ? r->health_log : "(no health log)");
+			st_error_set(err, ST_EFAILED, "%s", r->reason);
+			rc = st_error_hint(err, "docker inspect --format '{{json .State.Health}}' %s", container);
+			goto out;
+		}
+		*ready = !strcmp(r->state.health, "healthy");
+		*probe = have_probe && o->url_and_health;
+		if (!*ready)
+			snprintf(r->reason, sizeof(r->reason), "container '%.128s' health is '%s'%s%.580s",
+				 container, r->state.health, r->health_log[0] ? ": " : "", r->health_log);
+	} else if (have_probe) {
+		r->method = CONTAINER_READY_HTTP;
+		*ready = 1;
+		*probe = 1;
+	} else {
+		double age = time_wall() - r->state.started;
+
+		r->method = CONTAINER_READY_RUNNING;
+		*ready = r->state.started > 0 && age >= CONTAINER_SETTLE_S;
+		if (!*ready)
+			snprintf(r->reason, sizeof(r->reason), "container '%s' has run for %.1fs, less than %.0fs",
+				 container, age > 0 ? age : 0, CONTAINER_SETTLE_S);
+	}
+out:
+	json_decref(inspect);
+	return rc;
+}
+
+int container_wait(struct docker_client *d, const char *container, const struct container_wait_opts *o,
+		   struct container_wait_report *report, struct st_error *err)
 {
 	struct container_wait_report local;
 	struct container_wait_report *r = report ? report : &local;
-	double t0 = time_monotonic(), deadline, left;
-	json_t *inspect = NULL;
+	const char *url = o->health_url && *o->health_url ? o->health_url : NULL;
+	double t0 = time_monotonic(), interval = o->interval_s > 0 ? o->interval_s : 1;
+	double timeout = o->timeout_s > 0 ? o->timeout_s : 0, deadline = t0 + timeout;
+	int rc = 0, base_restarts = -1, have_probe = url || o->probe;
 	char dur[32];
-	int rc = 0, base_restarts = -1, ok;
 
 	memset(r, 0, sizeof(*r));
-	if (interval_s <= 0)
-		interval_s = 1;
-	if (timeout_s < 0)
-		timeout_s = 0;
-	deadline = t0 + timeout_s;
+	if (!container && !have_probe)
+		return st_error_set(err, ST_EUSAGE, "nothing to wait for: no container, health URL or probe");
 	for (;;) {
-		json_decref(inspect);
-		inspect = NULL;
-		r->checks++;
-		rc = docker_container_inspect(d, container, DOCKER_TIMEOUT_DEFAULT, &inspect, err);
-		if (rc == ST_ENOTFOUND) {
-			snprintf(r->reason, sizeof(r->reason), "container '%s' does not exist", container);
-			st_error_set(err, ST_ENOTFOUND, "%s", r->reason);
-			st_error_hint(err, "docker ps -a, or check services.*.container in the configuration");
+		enum container_probe_verdict v = CONTAINER_PROBE_OK;
+		int ready = 1, probe = 1;
+
+		if (container &&
+		    (rc = look(d, container, o, have_probe, &base_restarts, r, &ready, &probe, err)) != 0) {
+			/* A daemon that does not answer is ST_ETIMEOUT too, and the
+			 * reason of an earlier round (or none) would hide it. */
+			if (rc == ST_ETIMEOUT)
+				snprintf(r->reason, sizeof(r->reason), "%.700s", err->message);
 			goto out;
 		}
-		if (rc || (rc = container_state_parse(inspect, &r->state, err)) != 0)
-			goto out;
-		if (base_restarts < 0)
-			base_restarts = r->state.restart_count;
-		if (!r->state.running || r->state.paused || r->state.restarting ||
-		    r->state.restart_count > base_restarts) {
-			rc = fail_stopped(d, container, r,
-					  r->state.restarting || r->state.restart_count > base_restarts, err);
-			goto out;
-		}
-		if (r->state.has_healthcheck) {
-			r->method = CONTAINER_READY_DOCKER_HEALTH;
-			container_health_log(inspect, 3, r->health_log, sizeof(r->health_log));
-			if (!strcmp(r->state.health, "healthy"))
-				break;
-			if (!strcmp(r->state.health, "unhealthy")) {
-				snprintf(r->reason, sizeof(r->reason), "container '%.128s' is unhealthy: %.600s",
-					 container, r->health_log[0] ? r->health_log : "(no health log)");
-				st_error_set(err, ST_EFAILED, "%s", r->reason);
-				rc = st_error_hint(err, "docker inspect --format '{{json .State.Health}}' %s",
-						   container);
+		if (!container)
+			r->method = CONTAINER_READY_HTTP;
+		if (probe) {
+			double left = deadline - time_monotonic();
+			double pt = left < 0.5 ? 0.5 : left > 5 ? 5 : left;
+
+			r->answer[0] = r->body[0] = '\0';
+			r->http_status = 0;
+			v = o->probe ? o->probe(o->probe_ud, pt, r) : probe_url(url, pt, r);
+			r->probes++;
+			r->bad_in_row = v == CONTAINER_PROBE_BAD ? r->bad_in_row + 1 : 0;
+			if (v != CONTAINER_PROBE_OK) {
+				int n = snprintf(r->reason, sizeof(r->reason), "%.500s%s%.200s", r->answer,
+						 r->body[0] || v == CONTAINER_PROBE_BAD ? ": " : "",
+						 r->body[0] ? r->body : v == CONTAINER_PROBE_BAD ? "(empty body)" : "");
+
+				/* Docker's side too, when it is not ready either. */
+				if (!ready && n > 0 && (size_t)n < sizeof(r->reason))
+					snprintf(r->reason + n, sizeof(r->reason) - (size_t)n, "; docker health: %s%s%.200s",
+						 r->state.health, r->health_log[0] ? ", last probes: " : "", r->health_log);
+			}
+			if (o->fail_after > 0 && r->bad_in_row >= o->fail_after) {
+				size_t alen = strlen(r->answer);
+				/* "GET URL answered 500 3 times in a row (after 1.5s): BODY..." */
+				const char *rest = !strncmp(r->reason, r->answer, alen) ? r->reason + alen : "";
+
+				rc = st_error_set(err, ST_EFAILED, "%.500s %d times in a row (after %s)%s", r->answer,
+						  r->bad_in_row,
+						  time_format_duration(time_monotonic() - t0, dur, sizeof(dur)), rest);
+				if (container)
+					st_error_hint(err, "see its logs: docker logs %s", container);
 				goto out;
 			}
-			snprintf(r->reason, sizeof(r->reason), "container '%.128s' health is '%s'%s%.580s", container,
-				 r->state.health, r->health_log[0] ? ": " : "", r->health_log);
-		} else if (health_url && *health_url) {
-			r->method = CONTAINER_READY_HTTP;
-			left = deadline - time_monotonic();
-			probe_url(health_url, left < 0.5 ? 0.5 : left > 5 ? 5 : left, r, &ok);
-			if (ok)
-				break;
-		} else {
-			double age = time_wall() - r->state.started;
-
-			r->method = CONTAINER_READY_RUNNING;
-			if (r->state.started > 0 && age >= CONTAINER_SETTLE_S)
-				break;
-			snprintf(r->reason, sizeof(r->reason),
-				 "container '%s' has run for %.1fs, less than %.0fs", container,
-				 age > 0 ? age : 0, CONTAINER_SETTLE_S);
 		}
-		if (time_monotonic() + interval_s > deadline) {
+		if (ready && v == CONTAINER_PROBE_OK)
+			break;
+		if (time_monotonic() + interval > deadline) {
 			rc = st_error_set(err, ST_ETIMEOUT, "not ready within %s: %s",
-					  time_format_duration(timeout_s, dur, sizeof(dur)), r->reason);
-			st_error_hint(err, "docker logs --tail %d %s", CONTAINER_LOG_LINES, container);
+					  time_format_duration(timeout, dur, sizeof(dur)), r->reason);
+			if (container)
+				st_error_hint(err, "docker logs --tail %d %s", CONTAINER_LOG_LINES, container);
 			goto out;
 		}
-		if (time_sleep_cancellable(interval_s, cancel)) {
-			rc = st_error_set(err, ST_EABORTED, "interrupted while waiting for container '%s'",
-					  container);
+		if (time_sleep_cancellable(interval, o->cancel)) {
+			rc = st_error_set(err, ST_EABORTED, "interrupted while waiting for %s%s%s",
+					  container ? "container '" : "", container ? container : r->answer,
+					  container ? "'" : "");
 			goto out;
 		}
 	}
@@ -384,8 +456,22 @@ int container_wait_ready_cancel(struct docker_client *d, const char *container,
 	r->reason[0] = '\0';
 out:
 	r->waited_s = time_monotonic() - t0;
-	json_decref(inspect);
 	return rc;
+}
+
+int container_wait_ready_cancel(struct docker_client *d, const char *container,
+				const char *health_url, double timeout_s, double interval_s,
+				volatile sig_atomic_t *cancel, struct container_wait_report *report,
+				struct st_error *err)
+{
+	struct container_wait_opts o;
+
+	memset(&o, 0, sizeof(o));
+	o.health_url = health_url;
+	o.timeout_s = timeout_s;
+	o.interval_s = interval_s;
+	o.cancel = cancel;
+	return container_wait(d, container, &o, report, err);
 }
 
 int container_wait_ready(struct docker_client *d, const char *container, const char *health_url,

@@ -8,13 +8,20 @@
  * Readiness, in order of preference:
  *   1. the container has a Docker healthcheck: its health state decides
  *      (healthy: ready; unhealthy: fails at once with the output of the last
- *      health probes; starting: keep waiting);
- *   2. else a health URL is given: GET it; ready on status 200 and, when the
- *      body is a JSON object with a "status" key, status "ok";
+ *      health probes; starting: keep waiting); with url_and_health the
+ *      health URL must answer healthy as well (a deploy's gate);
+ *   2. else a health URL is given: GET it; ready on a 2xx or 3xx answer
+ *      whose body, when a 2xx body is a JSON object with a "status" key,
+ *      says "ok";
  *   3. else: running for at least CONTAINER_SETTLE_S without a restart.
  * Whatever the method, a container that exits, is not running, is paused,
  * or restarts (restart policy) while we wait fails at once with its exit
  * code, OOMKilled and its last CONTAINER_LOG_LINES log lines.
+ *
+ * container_wait() is the one wait-until-healthy loop: the docker.wait
+ * action, deploy's health gate, the proxy's confirmation of a switch
+ * (a probe of its own and no container), migrate up and incident recreate
+ * all use it.
  */
 #ifndef ST_CONTAINER_H
 #define ST_CONTAINER_H
@@ -95,6 +102,11 @@ struct container_wait_report {
 	int ready;
 	double waited_s;
 	int checks;                         /* inspections made */
+	int probes;                         /* health URL requests (or probe calls) made */
+	int bad_in_row;                     /* unhealthy answers in a row at the end */
+	/* What the last probe got, one line: "GET URL answered 500" or
+	 * "GET URL: no response"; a probe of one's own writes its own. */
+	char answer[640];
 	struct container_state state;       /* the last one */
 	/* The health URL probe, when one was made (url as http_result.url
 	 * shows it: no user:password, no query): */
@@ -109,10 +121,57 @@ struct container_wait_report {
 	char reason[768];
 };
 
+/* What one probe made of its answer. */
+enum container_probe_verdict {
+	CONTAINER_PROBE_OK,         /* healthy */
+	CONTAINER_PROBE_NO_ANSWER,  /* nothing came (yet): still starting; ends a streak of bad answers */
+	CONTAINER_PROBE_BAD,        /* an answer that says unhealthy: counts toward fail_after */
+};
+
+/* A probe of one's own (container_wait_opts.probe): ask within timeout_s,
+ * fill r->answer (and http_status, body, url as far as they apply). */
+typedef enum container_probe_verdict (*container_probe_fn)(void *ud, double timeout_s,
+							   struct container_wait_report *r);
+
+struct container_wait_opts {
+	const char *health_url;         /* GET it (top of this file); NULL or "": none */
+	container_probe_fn probe;       /* instead of health_url: e.g. a request through a proxy */
+	void *probe_ud;
+	double timeout_s;               /* give up after it (ST_ETIMEOUT); <= 0: one look */
+	double interval_s;              /* between looks; <= 0: 1 */
+	volatile sig_atomic_t *cancel;  /* ST_EABORTED once set (looked at between looks); may be NULL */
+	/* > 0: fail (ST_EFAILED) after that many unhealthy answers in a row
+	 * (HTTP >= 400, or a JSON status that is not ok): an app that answers
+	 * but is broken fails fast instead of at the timeout. No answer at all
+	 * ends the streak (it is still starting). */
+	int fail_after;
+	/* With a Docker healthcheck, the URL or probe must answer healthy too
+	 * (and is probed while Docker says "starting", so fail_after counts
+	 * from the start). Default: Docker's health alone decides. */
+	int url_and_health;
+};
+
 /*
- * Waits until container is ready (see the top of this file), checking every
- * interval_s (> 0; 1 when <= 0) for at most timeout_s. report (may be NULL)
- * is filled in every case. Errors:
+ * Waits until container is ready (see the top of this file) as o says.
+ * container may be NULL: then only the URL or probe decides (nothing is
+ * inspected; one of them is required, else ST_EUSAGE). report (may be
+ * NULL) is filled in every case. Errors:
+ *   ST_ENOTFOUND  no such container
+ *   ST_EFAILED    it exited, stopped, restarted, or Docker says unhealthy;
+ *                 or o->fail_after unhealthy answers in a row ("GET URL
+ *                 answered 500 3 times in a row (after 1.5s): BODY")
+ *   ST_ETIMEOUT   not ready in time; the message says what was last seen
+ *   ST_EABORTED   *o->cancel became non-zero
+ *   other docker.h errors when the daemon cannot be asked.
+ */
+int container_wait(struct docker_client *d, const char *container, const struct container_wait_opts *o,
+		   struct container_wait_report *report, struct st_error *err);
+
+/*
+ * container_wait() with a health URL, no fail_after, Docker health alone
+ * deciding when there is a healthcheck: waits until container is ready,
+ * checking every interval_s (> 0; 1 when <= 0) for at most timeout_s.
+ * report (may be NULL) is filled in every case. Errors:
  *   ST_ENOTFOUND  no such container
  *   ST_EFAILED    it exited, stopped, restarted, or Docker says unhealthy;
  *                 the message carries the exit code / health output, and the

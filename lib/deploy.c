@@ -18,7 +18,7 @@
 #include "buildctx.h"
 #include "config.h"
 #include "container.h"
-#include "http.h"
+#include "health_eval.h"
 #include "lock.h"
 #include "runbook.h"
 #include "sbuf.h"
@@ -26,7 +26,6 @@
 #include "text.h"
 #include "timeutil.h"
 
-#define DEPLOY_LOCK "deploy"
 
 const struct deploy_strategy *const deploy_strategies[] = {
 	&deploy_bluegreen,
@@ -58,7 +57,7 @@ struct docker_client *deploy_docker(struct deploy_run *run)
 
 int deploy_cancelled(const struct deploy_run *run)
 {
-	return run->opts->cancel && *run->opts->cancel;
+	return run->cancel && *run->cancel;
 }
 
 void deploy_notice(struct deploy_run *run, const char *fmt, ...)
@@ -228,124 +227,56 @@ int deploy_remove_container(struct deploy_run *run, const char *container, struc
 
 /* ---- the health gate --------------------------------------------------------------- */
 
-static void copy_excerpt(char *dst, size_t size, const char *src, size_t len)
-{
-	size_t i, n = 0;
-
-	for (i = 0; i < len && n + 1 < size; i++)
-		dst[n++] = (src[i] == '\n' || src[i] == '\r' || src[i] == '\t') ? ' ' : src[i];
-	while (n > 0 && dst[n - 1] == ' ')
-		n--;
-	dst[n] = '\0';
-}
-
 int deploy_gate(struct deploy_run *run, struct deploy_target *t, const char *container,
 		const char *url, struct deploy_gate_report *rep, struct st_error *err)
 {
 	const struct config_deploy *dc = &run->cfg->deploy;
 	struct deploy_gate_report local;
 	struct container_wait_report *wr = NULL;
-	double t0 = time_monotonic(), deadline = t0 + dc->health_timeout;
-	long bad = 0;
+	struct container_wait_opts o;
 	int rc = 0;
-	char dur[32];
+	char dur[32], *shown = NULL;
 
 	(void)t;
 	if (!rep)
 		rep = &local;
 	memset(rep, 0, sizeof(*rep));
-	if (url)
-		snprintf(rep->url, sizeof(rep->url), "%s", url);
-	if (!(wr = calloc(1, sizeof(*wr))))
+	/* What messages, the step's result and the journal show: no
+	 * user:password, no query (credentials and tokens travel there). */
+	if ((url && !(shown = health_url_for_display(url))) || !(wr = calloc(1, sizeof(*wr)))) {
+		free(shown);
 		return oom(err);
-	for (;;) {
-		struct st_error werr = { 0 };
-		int docker_ready, url_ok = !url;
-
-		/* One look at the container (running, restarts, Docker health);
-		 * the URL is probed here, so an app answering errors fails fast. */
-		rc = container_wait_ready_cancel(run->docker, container, NULL, 0, dc->health_interval,
-						 run->opts->cancel, wr, &werr);
-		/* A daemon that does not answer is ST_ETIMEOUT too, but leaves no
-		 * reason: keep its error, else the failure would say nothing. */
-		if (rc == ST_ETIMEOUT && !wr->reason[0])
-			text_copy(wr->reason, sizeof(wr->reason), werr.message);
-		snprintf(rep->docker_health, sizeof(rep->docker_health), "%s",
-			 wr->state.has_healthcheck ? wr->state.health : "");
-		copy_excerpt(rep->docker_probe, sizeof(rep->docker_probe), wr->health_log,
-			     strlen(wr->health_log));
-		if (rc && rc != ST_ETIMEOUT) {
-			*err = werr;
-			rep->waited = time_monotonic() - t0;
-			st_error_wrap(err, "new container failed its health gate after %s",
-				      time_format_duration(rep->waited, dur, sizeof(dur)));
-			goto out;
-		}
-		docker_ready = rc == 0;
-		rc = 0;
-		if (url) {
-			struct http_result res;
-			struct st_error perr = { 0 };
-
-			memset(&res, 0, sizeof(res));
-			if (http_probe(url, dc->health_interval < 5 ? 5 : dc->health_interval, NULL, &res,
-				       &perr) == 0) {
-				rep->status = res.status;
-				copy_excerpt(rep->body, sizeof(rep->body), res.body, res.body_len);
-				/* 2xx/3xx, and a JSON {"status": ...} saying ok when there is one */
-				if (res.status >= 200 && res.status < 400 &&
-				    (res.status != 200 ||
-				     container_health_response_ok(res.status, res.body, res.body_len))) {
-					url_ok = 1;
-					bad = 0;
-				} else {
-					bad++;
-				}
-			} else {
-				rep->status = 0;
-				snprintf(rep->body, sizeof(rep->body), "%.500s", *res.error ? res.error : perr.message);
-				bad = 0;   /* not answering yet: still starting */
-			}
-			http_result_release(&res);
-			if (dc->health_fail_after > 0 && bad >= dc->health_fail_after) {
-				rep->waited = time_monotonic() - t0;
-				rc = st_error_set(err, ST_EFAILED, "new container '%s' failed its health check: %s "
-						  "answered %ld %ld times in a row (after %s): %s%s%s",
-						  container, url, rep->status, bad,
-						  time_format_duration(rep->waited, dur, sizeof(dur)),
-						  *rep->body ? rep->body : "(empty body)",
-						  *rep->docker_health ? "; docker health: " : "", rep->docker_health);
-				st_error_hint(err, "see its logs: docker logs %s", container);
-				goto out;
-			}
-		}
-		if (docker_ready && url_ok) {
-			rep->waited = time_monotonic() - t0;
-			goto out;
-		}
-		if (time_monotonic() + dc->health_interval > deadline) {
-			rep->waited = time_monotonic() - t0;
-			if (url && !url_ok)
-				rc = st_error_set(err, ST_EFAILED, "new container '%s' not healthy within %s: %s "
-						  "%s%ld%s: %s%s%s%s%s", container,
-						  time_format_duration(dc->health_timeout, dur, sizeof(dur)), url,
-						  rep->status ? "answered " : "", rep->status,
-						  rep->status ? "" : " (no answer)", rep->body,
-						  *rep->docker_health ? "; docker health: " : "", rep->docker_health,
-						  *rep->docker_probe ? ", last probes: " : "", rep->docker_probe);
-			else
-				rc = st_error_set(err, ST_EFAILED, "new container '%s' not healthy within %s: %s",
-						  container,
-						  time_format_duration(dc->health_timeout, dur, sizeof(dur)),
-						  wr->reason);
-			st_error_hint(err, "raise deploy.health_timeout if it only starts slowly");
-			goto out;
-		}
-		if ((rc = nap(run, dc->health_interval, err)) != 0)
-			goto out;
 	}
-out:
+	if (url)
+		snprintf(rep->url, sizeof(rep->url), "%s", shown);
+	/* Docker's health and the URL must both say healthy; the URL is probed
+	 * from the start, so an app answering errors fails fast. */
+	memset(&o, 0, sizeof(o));
+	o.health_url = url;
+	o.timeout_s = dc->health_timeout;
+	o.interval_s = dc->health_interval;
+	o.cancel = run->cancel;
+	o.fail_after = (int)dc->health_fail_after;
+	o.url_and_health = 1;
+	rc = container_wait(run->docker, container, &o, wr, err);
+	rep->waited = wr->waited_s;
+	rep->status = wr->http_status;
+	snprintf(rep->body, sizeof(rep->body), "%s", wr->body);
+	snprintf(rep->docker_health, sizeof(rep->docker_health), "%s",
+		 wr->state.has_healthcheck ? wr->state.health : "");
+	text_one_line(rep->docker_probe, sizeof(rep->docker_probe), wr->health_log, strlen(wr->health_log), 0);
+	if (rc == ST_ETIMEOUT) {
+		rc = st_error_set(err, ST_EFAILED, "new container '%s' not healthy within %s: %s", container,
+				  time_format_duration(dc->health_timeout, dur, sizeof(dur)), wr->reason);
+		st_error_hint(err, "raise deploy.health_timeout if it only starts slowly");
+	} else if (rc == ST_EFAILED && wr->bad_in_row > 0) {
+		st_error_wrap(err, "new container '%s' failed its health check", container);
+	} else if (rc && rc != ST_EABORTED) {
+		st_error_wrap(err, "new container failed its health gate after %s",
+			      time_format_duration(rep->waited, dur, sizeof(dur)));
+	}
 	free(wr);
+	free(shown);
 	return rc;
 }
 
@@ -367,7 +298,7 @@ static int scan_line(void *ud, const struct docker_log_line *l, struct st_error 
 	snprintf(line, sizeof(line), "%.*s", (int)l->len, l->text);
 	for (i = 0; i < s->n; i++)
 		if (regexec(&s->re[i], line, 0, NULL, 0) == 0) {
-			copy_excerpt(s->hit, sizeof(s->hit), line, strlen(line));
+			text_one_line(s->hit, sizeof(s->hit), line, strlen(line), 0);
 			return 1;
 		}
 	return 0;
@@ -581,7 +512,15 @@ static int recreate_replace(struct deploy_run *run, struct deploy_target *t, jso
 	int rc = replace_steps(run, t, result, err);
 
 	if (rc && (t->new_container || t->old_stopped)) {
-		if (recreate_replace_undo(run, t, &uerr) != 0) {
+		volatile sig_atomic_t *cancel = run->cancel;
+		int urc;
+
+		/* An undo, even inside the act: the interrupt that may have
+		 * stopped the replacement must not stop putting the old back. */
+		run->cancel = NULL;
+		urc = recreate_replace_undo(run, t, &uerr);
+		run->cancel = cancel;
+		if (urc != 0) {
 			st_error_hint(err, "putting the old container back failed too: %s", uerr.message);
 		} else {
 			size_t n = strlen(err->message);
@@ -771,7 +710,7 @@ static int op_preflight(struct deploy_run *run, struct deploy_target *t, json_t 
 		buildctx_free(t->build);
 		t->build = NULL;
 		if ((rc = buildctx_open(t->context, t->def ? t->def->dockerfile : NULL, run->opts->ref,
-					&t->build, err)) != 0)
+					run->cancel, &t->build, err)) != 0)
 			return rc;
 		break;
 	case DEPLOY_MODE_NO_BUILD:
@@ -864,7 +803,12 @@ static int op_image(struct deploy_run *run, struct deploy_target *t, json_t **re
 		bo.build_args = t->def ? (const char *const *)t->def->build_args : NULL;
 		bo.on_progress = build_progress;
 		bo.ud = run;
+		/* Ctrl-C stops the build, and the git archive feeding it, even
+		 * when neither says anything (buildctx.h). */
+		t->build->cancel = run->cancel;
+		docker_client_set_cancel(run->docker, run->cancel);
 		rc = docker_image_build_from(run->docker, &bo, buildctx_produce, t->build, &id, err);
+		docker_client_set_cancel(run->docker, NULL);
 		if (rc) {
 			st_error_wrap(err, "cannot build '%s' from '%s'%s%s", tags[0], t->context,
 				      run->opts->ref ? " at " : "", run->opts->ref ? run->opts->ref : "");
@@ -1077,6 +1021,8 @@ static struct deploy_target *call_target(struct engine_call *call, const json_t 
 	size_t i;
 
 	*run = (struct deploy_run *)call->services;   /* svc is its first member */
+	if (*run)
+		(*run)->cancel = call->cancel;
 	for (i = 0; *run && i < (*run)->ntargets; i++)
 		if (svc && !strcmp((*run)->targets[i].service, svc))
 			return &(*run)->targets[i];
@@ -1241,8 +1187,16 @@ static int target_runbook(const struct deploy_run *run, const struct deploy_targ
 		goto nomem;
 	/* The lock is the run's (deploy_execute), held across every target;
 	 * the plan shows it, the engine must not take it again. */
-	if (run->opts->dry_run && !(rb->lock = strdup(DEPLOY_LOCK)))
-		goto nomem;
+	if (run->opts->dry_run) {
+		char lock[LOCK_NAME_MAX];
+
+		if (lock_name_service(lock, sizeof(lock), t->service, err) != 0) {
+			runbook_free(rb);
+			return err->code;
+		}
+		if (runbook_add_lock(rb, lock, NULL) != 0)
+			goto nomem;
+	}
 	switch (run->opts->mode) {
 	case DEPLOY_MODE_BUILD:
 		snprintf(desc, sizeof(desc), "build %s:%s (and :latest) from %s%s%s%s", t->image_repo,
@@ -1559,15 +1513,52 @@ static int plan_run(struct deploy_run *run, struct st_error *err)
 		rc = oom(err);
 		goto out;
 	}
-	for (i = 0; i < n; i++) {
-		run->ntargets++;
-		if ((rc = plan_target(run, chosen[order[i]], &run->targets[i], err)) != 0)
-			goto out;
-	}
+	for (i = 0; i < n; i++)
+		run->targets[run->ntargets++].service = chosen[order[i]]->name;
 out:
 	free(chosen);
 	free(names);
 	free(order);
+	return rc;
+}
+
+/* Plans each chosen target (under its lock: this reads its history and
+ * what runs now). */
+static int plan_targets(struct deploy_run *run, struct st_error *err)
+{
+	size_t i;
+	int rc = 0;
+
+	for (i = 0; i < run->ntargets && !rc; i++)
+		rc = plan_target(run, config_service(run->cfg, run->targets[i].service), &run->targets[i], err);
+	return rc;
+}
+
+/* svc:SERVICE of every target, taken as one set (lock.h): deploy and
+ * rollback exclude everything else that replaces, restarts or execs into
+ * the same containers (migrate, restore, incident, restart-backend). */
+static int lock_targets(struct deploy_run *run, struct lock_set **locks, struct lock_takeover *takeover,
+			struct st_error *err)
+{
+	char (*names)[LOCK_NAME_MAX] = calloc(run->ntargets + 1, sizeof(*names));
+	const char **ptrs = calloc(run->ntargets + 1, sizeof(*ptrs));
+	size_t i;
+	int rc = 0;
+
+	if (!names || !ptrs) {
+		rc = oom(err);
+		goto out;
+	}
+	for (i = 0; i < run->ntargets && !rc; i++) {
+		rc = lock_name_service(names[i], sizeof(names[i]), run->targets[i].service, err);
+		ptrs[i] = names[i];
+	}
+	if (!rc)
+		rc = lock_acquire_set(run->cfg->state_dir, ptrs, run->ntargets, run->opts->command_line, locks,
+				      takeover, err);
+out:
+	free(names);
+	free(ptrs);
 	return rc;
 }
 
@@ -1600,7 +1591,7 @@ int deploy_execute(const struct st_config *cfg, const struct deploy_options *opt
 	struct deploy_run run;
 	struct deploy_report dummy;
 	struct engine_registry *reg = NULL;
-	struct st_lock *lock = NULL;
+	struct lock_set *locks = NULL;
 	struct lock_takeover takeover;
 	double t0 = time_monotonic();
 	size_t i;
@@ -1614,19 +1605,20 @@ int deploy_execute(const struct st_config *cfg, const struct deploy_options *opt
 		report = &dummy;
 	memset(report, 0, sizeof(*report));
 	st_error_clear(err);
-	/* The lock comes first: a second deploy must not even read the
-	 * history a first one is about to change. */
-	if (!opts->dry_run) {
-		if ((rc = lock_acquire(cfg->state_dir, DEPLOY_LOCK, opts->command_line, &lock, &takeover,
-				       err)) != 0)
-			goto out;
-		if (takeover.stale)
-			deploy_notice(&run, "%s", takeover.message);
-	}
 	if ((rc = engine_registry_new(0, &reg, err)) != 0 ||
 	    (rc = engine_registry_add(reg, deploy_actions, err)) != 0)
 		goto out;
 	if ((rc = plan_run(&run, err)) != 0)
+		goto out;
+	/* The locks come before planning the targets: a second deploy must
+	 * not even read the history a first one is about to change. */
+	if (!opts->dry_run) {
+		if ((rc = lock_targets(&run, &locks, &takeover, err)) != 0)
+			goto out;
+		if (takeover.stale)
+			deploy_notice(&run, "%s", takeover.message);
+	}
+	if ((rc = plan_targets(&run, err)) != 0)
 		goto out;
 	for (i = 0; i < run.ntargets; i++) {
 		struct deploy_target *t = &run.targets[i];
@@ -1698,6 +1690,6 @@ out:
 	report->duration = time_monotonic() - t0;
 	run_release(&run);
 	engine_registry_free(reg);
-	lock_release(lock);
+	lock_release_set(locks);
 	return rc;
 }

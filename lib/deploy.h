@@ -200,6 +200,11 @@ struct deploy_run {
 	struct deploy_target *targets;  /* owned, in depends_on order */
 	size_t ntargets;
 	size_t current;                 /* index of the target running now */
+	/* The running step's interrupt flag (engine_call.cancel): the
+	 * operator's while an act runs, NULL while an undo runs (undo is what
+	 * cleans up after an interrupt and must finish). What deploy_cancelled
+	 * and the health gate look at; never opts->cancel directly. */
+	volatile sig_atomic_t *cancel;
 };
 
 /* ---- running ------------------------------------------------------------ */
@@ -244,7 +249,7 @@ int deploy_execute(const struct st_config *cfg, const struct deploy_options *opt
 /* The Docker client of the run; borrowed. */
 struct docker_client *deploy_docker(struct deploy_run *run);
 
-/* 1 when the operator interrupted the run. */
+/* 1 when the operator interrupted the running act (never during undo). */
 int deploy_cancelled(const struct deploy_run *run);
 
 /* A line for the operator through opts->ui->notice (nothing when absent). */
@@ -273,15 +278,19 @@ struct deploy_gate_report {
 };
 
 /*
- * The health gate: waits until container is running and healthy: Docker's
- * health status when the container has a healthcheck (and url, when given,
- * answers 2xx), else url answering 2xx, else running for deploy.health_interval.
- * Fails at once when the container exits or restarts or Docker calls it
- * unhealthy, after deploy.health_fail_after consecutive HTTP answers >= 400
- * from url (an app that answers but is unhealthy), or at
- * deploy.health_timeout. On failure ST_EFAILED with the URL, status and
- * body of the failing probe (and Docker's last probe output) in the
- * message. url may be NULL. rep may be NULL.
+ * The health gate, container_wait() (container.h) with the deploy
+ * settings: waits until container is running and healthy: Docker's health
+ * status when the container has a healthcheck (and url, when given,
+ * answers healthy too), else url answering healthy (2xx or 3xx; a JSON
+ * "status" must say ok), else running for CONTAINER_SETTLE_S. Checks every
+ * deploy.health_interval. Fails at once when the container exits or
+ * restarts or Docker calls it unhealthy, after deploy.health_fail_after
+ * unhealthy answers in a row from url (an app that answers but is broken),
+ * or at deploy.health_timeout. On failure ST_EFAILED with the URL (shown
+ * without user:password and query), status and body of the failing probe
+ * (and Docker's last probe output) in the message; ST_EABORTED when the
+ * running act is interrupted (run->cancel). url may be NULL. rep may be
+ * NULL.
  */
 int deploy_gate(struct deploy_run *run, struct deploy_target *t, const char *container,
 		const char *url, struct deploy_gate_report *rep, struct st_error *err);

@@ -28,10 +28,18 @@
  * back to the old container, which never stopped, and the new one is
  * removed. The next deploy starts on the other port: ports alternate.
  *
- * A run that died between switch and cutover leaves the service's name on
- * the old container and the proxy on the new one; the next run sees the
- * upstream file and starts on the port it does not route to, so it
- * replaces the orphan (named NAME-COLOUR) rather than the live one.
+ * A run that died between switch and cutover leaves the proxy on the new
+ * container, still named NAME-COLOUR, and the service's name on the old
+ * one, which takes no traffic but holds the other port. The next run's
+ * start finishes that cutover first (drain, remove the old NAME, rename
+ * NAME-COLOUR to NAME) and then deploys as usual; without that its new
+ * container could not bind the port the stale one holds.
+ *
+ * Once cutover starts stopping the old container, the new one is the only
+ * one that can serve: nothing after that point fails the cutover (what
+ * could not be removed or renamed is a notice, and the next run finishes
+ * it), and the undos of switch and start refuse to route back to, or
+ * remove, the only container left.
  */
 #include "deploy.h"
 
@@ -53,6 +61,9 @@ struct bluegreen {
 	char path[512];                 /* health path through the proxy */
 	int switched;                   /* the proxy routes to the new container */
 	double t_switched_wall;         /* epoch seconds the switch was confirmed */
+	int committed;                  /* cutover began stopping the old container: the new
+					   one is all that serves, nothing may route away from
+					   it or remove it */
 };
 
 static int oom(struct st_error *err)
@@ -117,7 +128,79 @@ static int result_obj(json_t **result, json_t *obj, struct st_error *err)
 	return obj ? 0 : oom(err);
 }
 
+/* Inspect, with "does not exist" as *out NULL and no error. */
+static int inspect_opt(struct docker_client *d, const char *name, json_t **out, struct st_error *err)
+{
+	int rc = docker_container_inspect(d, name, DOCKER_TIMEOUT_DEFAULT, out, err);
+
+	if (rc == ST_ENOTFOUND) {
+		st_error_clear(err);
+		*out = NULL;
+		return 0;
+	}
+	return rc;
+}
+
 /* ---- start ---------------------------------------------------------------------- */
+
+/*
+ * A run that died between its switch and its cutover: the proxy routes to
+ * upstream_port, served by a running NAME-<colour of that port>, while NAME
+ * is absent or the old container on the other port (no traffic). Finishes
+ * that cutover: drain, remove the stale NAME, rename the live one to NAME.
+ * Nothing to do (0) in every other state.
+ */
+static int bg_finish_interrupted(struct deploy_run *run, struct deploy_target *t, long upstream_port,
+				 struct st_error *err)
+{
+	const struct config_proxy *p = &run->cfg->proxy;
+	struct docker_client *d = deploy_docker(run);
+	json_t *live = NULL, *named = NULL;
+	struct st_error e2 = { 0 };
+	char live_name[256];
+	int rc;
+
+	if (upstream_port != p->blue_port && upstream_port != p->green_port)
+		return 0;
+	snprintf(live_name, sizeof(live_name), "%s-%s", t->container,
+		 upstream_port == p->blue_port ? "blue" : "green");
+	if ((rc = inspect_opt(d, live_name, &live, err)) != 0)
+		goto out;
+	if (!live || !json_is_true(json_object_get(json_object_get(live, "State"), "Running")) ||
+	    env_port(live) != upstream_port)
+		goto out;
+	if ((rc = inspect_opt(d, t->container, &named, err)) != 0)
+		goto out;
+	if (named && env_port(named) == upstream_port)
+		goto out;   /* both claim the port: not a state a deploy leaves; not ours to judge */
+	deploy_notice(run, "a deploy that stopped between its switch and cutover left %s serving (port %ld)%s%s: "
+		      "finishing that cutover first", live_name, upstream_port,
+		      named ? " and the old container under the name " : "", named ? t->container : "");
+	if (named) {
+		if (proxy_wait_drained(d, p, p->drain_timeout, NULL, &e2) != 0)
+			deploy_notice(run, "%s; removing the old container anyway", e2.message);
+		if ((rc = deploy_remove_container(run, json_string_value(json_object_get(named, "Id")), err)) != 0) {
+			st_error_wrap(err, "cannot remove the stale container '%s' (port %ld, no traffic)",
+				      t->container, env_port(named));
+			goto out;
+		}
+	}
+	if ((rc = docker_container_rename(d, live_name, t->container, DOCKER_TIMEOUT_DEFAULT, err)) != 0) {
+		st_error_wrap(err, "%s serves, but cannot take the name '%s'", live_name, t->container);
+		st_error_hint(err, "docker rename %s %s", live_name, t->container);
+		goto out;
+	}
+	/* What runs before this deploy is the interrupted one's release. */
+	free(t->previous_image_id);
+	t->previous_image_id = NULL;
+	if (json_string_value(json_object_get(live, "Image")) &&
+	    !(t->previous_image_id = strdup(json_string_value(json_object_get(live, "Image")))))
+		rc = oom(err);
+out:
+	json_decref(live);
+	json_decref(named);
+	return rc;
+}
 
 static int bg_start(struct deploy_run *run, struct deploy_target *t, json_t **result, struct st_error *err)
 {
@@ -131,6 +214,12 @@ static int bg_start(struct deploy_run *run, struct deploy_target *t, json_t **re
 
 	if (!bg)
 		return oom(err);
+	/* Where traffic goes now: the upstream file is the truth; the old
+	 * container's PORT when the file says nothing we can read. */
+	if (proxy_current_port(p, &bg->old_port, &e2) != 0)
+		bg->old_port = 0;
+	else if ((rc = bg_finish_interrupted(run, t, bg->old_port, err)) != 0)
+		goto out;
 	/* The container as it is now (the plan's inspect may be stale). */
 	rc = docker_container_inspect(d, t->container, DOCKER_TIMEOUT_DEFAULT, &cur, err);
 	if (rc == ST_ENOTFOUND) {
@@ -157,9 +246,7 @@ static int bg_start(struct deploy_run *run, struct deploy_target *t, json_t **re
 			goto out;
 		}
 	}
-	/* Where traffic goes now: the upstream file is the truth; the old
-	 * container's PORT when the file says nothing we can read. */
-	if (proxy_current_port(p, &bg->old_port, &e2) != 0)
+	if (!bg->old_port)
 		bg->old_port = cur ? env_port(cur) : 0;
 	bg->new_port = bg->old_port == p->blue_port ? p->green_port : p->blue_port;
 	snprintf(bg->colour, sizeof(bg->colour), "%s", bg->new_port == p->blue_port ? "blue" : "green");
@@ -206,10 +293,16 @@ out:
 
 static int bg_start_undo(struct deploy_run *run, struct deploy_target *t, struct st_error *err)
 {
+	struct bluegreen *bg = state(t);
 	int rc;
 
 	if (!t->new_container)
 		return 0;
+	if (bg && bg->committed) {
+		st_error_set(err, ST_ECONFLICT, "not removing %s: the old container was stopped at cutover and "
+			     "it is the only one serving '%s'", bg->new_name, t->service);
+		return st_error_hint(err, "roll back with a new deploy: spilttea-ops rollback %s", t->service);
+	}
 	rc = docker_container_remove(deploy_docker(run), t->new_container, 1, 0, DOCKER_TIMEOUT_DEFAULT, err);
 	if (rc && rc != ST_ENOTFOUND)
 		return rc;
@@ -255,7 +348,7 @@ static int bg_switch(struct deploy_run *run, struct deploy_target *t, json_t **r
 	int rc;
 
 	rc = proxy_switch(deploy_docker(run), &run->cfg->proxy, bg->new_port, bg->new_name, bg->path,
-			  run->cfg->deploy.health_timeout, &sw, err);
+			  run->cfg->deploy.health_timeout, run->cancel, &sw, err);
 	if (rc) {
 		st_error_wrap(err, "switching the proxy to %s failed (it serves from the old container again)",
 			      bg->new_name);
@@ -281,13 +374,18 @@ static int bg_switch_undo(struct deploy_run *run, struct deploy_target *t, struc
 
 	if (!bg->switched)
 		return 0;
+	if (bg->committed) {
+		st_error_set(err, ST_ECONFLICT, "the old container was stopped at cutover: %s keeps serving on "
+			     "port %ld, there is nothing to switch back to", bg->new_name, bg->new_port);
+		return st_error_hint(err, "roll back with a new deploy: spilttea-ops rollback %s", t->service);
+	}
 	if (!bg->old_port) {
 		/* Nothing served before this deploy: nothing to route back to. */
 		bg->switched = 0;
 		return 0;
 	}
 	rc = proxy_switch(deploy_docker(run), p, bg->old_port, t->container, bg->path,
-			  run->cfg->deploy.health_timeout, NULL, err);
+			  run->cfg->deploy.health_timeout, run->cancel, NULL, err);
 	if (rc) {
 		st_error_wrap(err, "switching the proxy back to %s (port %ld) failed", t->container, bg->old_port);
 		return rc;
@@ -347,8 +445,9 @@ static int bg_watch(struct deploy_run *run, struct deploy_target *t, json_t **re
 		}
 		probes++;
 		if (ans.status < 200 || ans.status >= 300 || (ans.upstream[0] && strcmp(ans.upstream, want)))
-			return st_error_set(err, ST_EFAILED, "through the proxy, %s%s answered %ld%s%s while "
-					    "watching %s", p->url, bg->path, ans.status,
+			/* The path without its query: tokens travel there. */
+			return st_error_set(err, ST_EFAILED, "through the proxy, %s%.*s answered %ld%s%s while "
+					    "watching %s", p->url, (int)strcspn(bg->path, "?#"), bg->path, ans.status,
 					    ans.upstream[0] ? " from " : "", ans.upstream, bg->new_name);
 		if (time_monotonic() < end)
 			time_sleep(0.5);
@@ -387,28 +486,41 @@ static int bg_cutover(struct deploy_run *run, struct deploy_target *t, json_t **
 	struct st_error e2 = { 0 };
 	size_t left = 0;
 	double t0 = time_monotonic();
-	int rc;
+	int removed = 1, renamed = 1;
 
 	/* Requests the old workers still hold go to the old container: it
 	 * stays until they are done. */
 	if (proxy_wait_drained(d, p, p->drain_timeout, &left, &e2) != 0)
 		deploy_notice(run, "%s; stopping the old container anyway", e2.message);
+	/* The commit point: from here on the new container is the one that
+	 * serves, whatever fails. Failing the step would make the engine undo
+	 * the switch (to a port nothing listens on) and then remove the new
+	 * container: a full outage. What is left undone is a notice, and the
+	 * next deploy finishes it (bg_finish_interrupted). */
+	bg->committed = 1;
 	if (t->old_container) {
-		if ((rc = deploy_remove_container(run, t->old_container, err)) != 0) {
-			st_error_wrap(err, "cannot remove the old container of '%s'", t->service);
-			return rc;
+		st_error_clear(&e2);
+		if (deploy_remove_container(run, t->old_container, &e2) != 0) {
+			removed = 0;
+			deploy_notice(run, "%s serves, but the old container of '%s' could not be removed: %s "
+				      "(the next deploy removes it, or: docker rm -f %.12s)", bg->new_name, t->service,
+				      e2.message, t->old_container);
+		} else {
+			free(t->old_container);
+			t->old_container = NULL;
 		}
-		free(t->old_container);
-		t->old_container = NULL;
 	}
-	if ((rc = docker_container_rename(d, t->new_container, t->container, DOCKER_TIMEOUT_DEFAULT, err)) != 0) {
-		st_error_wrap(err, "%s serves, but cannot take the name '%s'", bg->new_name, t->container);
-		st_error_hint(err, "docker rename %s %s", bg->new_name, t->container);
-		return rc;
+	st_error_clear(&e2);
+	if (docker_container_rename(d, t->new_container, t->container, DOCKER_TIMEOUT_DEFAULT, &e2) != 0) {
+		renamed = 0;
+		deploy_notice(run, "%s serves, but cannot take the name '%s': %s (the next deploy renames it, "
+			      "or: docker rename %s %s)", bg->new_name, t->container, e2.message, bg->new_name,
+			      t->container);
 	}
-	return result_obj(result, json_pack("{s:s, s:i, s:f, s:i}", "container", t->container, "port",
-					    (int)bg->new_port, "drain_seconds", time_monotonic() - t0, "draining_left",
-					    (int)left), err);
+	return result_obj(result, json_pack("{s:s, s:i, s:f, s:i, s:b, s:b}", "container",
+					    renamed ? t->container : bg->new_name, "port", (int)bg->new_port,
+					    "drain_seconds", time_monotonic() - t0, "draining_left", (int)left,
+					    "old_removed", removed, "renamed", renamed), err);
 }
 
 static const struct deploy_op bluegreen_ops[] = {

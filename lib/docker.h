@@ -106,6 +106,11 @@ int docker_version(struct docker_client *c, double timeout, json_t **out, struct
 int docker_info(struct docker_client *c, double timeout, json_t **out, struct st_error *err);
 int docker_system_df(struct docker_client *c, double timeout, json_t **out, struct st_error *err);
 
+/* Picks the API version to speak from a GET /version answer (ApiVersion,
+ * MinAPIVersion) with docker_api_negotiate and this client's range. Pure.
+ * Writes "1.NN" into buf. 0, ST_EPROTO or ST_ESERVICE. */
+int docker_version_negotiate(const json_t *version, char *buf, size_t size, struct st_error *err);
+
 /* ---- containers ---- */
 
 /* Filters of a container list; NULL arrays are not applied. Docker matches
@@ -261,6 +266,11 @@ int docker_exec_create(struct docker_client *c, const char *container, const str
 int docker_exec_inspect(struct docker_client *c, const char *id, double timeout, json_t **out,
 			struct st_error *err);
 
+/* From an exec inspect answer: 1 with *code set once the process has ended
+ * (Running false and an integer ExitCode), 0 while it runs or when the
+ * answer does not say. Pure. */
+int docker_exec_exit_parse(const json_t *info, int *code);
+
 /* ---- images ---- */
 
 /* GET /images/json; reference filters by "repo" or "repo:tag" (NULL: all).
@@ -300,7 +310,10 @@ int docker_image_build(struct docker_client *c, const struct docker_build_opts *
 		       void *read_ud, char **image_id, struct st_error *err);
 
 /* Pushes bytes of the context: 0, or a negative ST_E* code with err filled.
- * Same shape as tar_write_fn, so a struct tar_writer can write into it. */
+ * Same shape as tar_write_fn, so a struct tar_writer can write into it.
+ * With len 0 it writes nothing and only answers whether to go on: a
+ * producer that waits on its own input asks it now and then, and stops on
+ * ST_EABORTED (the client's cancel flag, or the request gave up). */
 typedef int (*docker_write_fn)(void *wud, const void *data, size_t len, struct st_error *err);
 /* Produces the whole context by calling write(wud, ...) and returns 0, or a
  * negative ST_E* code with err filled (the build is then aborted, never run
@@ -309,7 +322,9 @@ typedef int (*docker_produce_fn)(void *ud, docker_write_fn write, void *wud, str
 
 /* docker_image_build() with a producer that pushes the context (a tar
  * writer walking a directory): it runs on its own thread, connected to the
- * request body by a socket pair, so memory stays bounded. */
+ * request body by a socket pair, so memory stays bounded. A producer that
+ * stops sending is waited for in 100 ms slices: the client's cancel flag
+ * (docker_client_set_cancel) ends the call with ST_EABORTED. */
 int docker_image_build_from(struct docker_client *c, const struct docker_build_opts *o,
 			    docker_produce_fn produce, void *produce_ud, char **image_id,
 			    struct st_error *err);

@@ -217,11 +217,13 @@ out:
  */
 struct pump {
 	int fds[2];                /* [0] read by libcurl's thread, [1] written by the producer */
+	const struct docker_client *c; /* its cancel flag stops both sides */
 	docker_produce_fn produce;
 	void *produce_ud;
 	double deadline;
 	pthread_mutex_t lock;
 	int done;                  /* the producer returned */
+	int gone;                  /* the request no longer reads */
 	int rc;                    /* what it returned */
 	struct st_error perr;      /* its error */
 };
@@ -230,6 +232,19 @@ static int pump_write(void *wud, const void *data, size_t len, struct st_error *
 {
 	struct pump *p = wud;
 	const char *s = data;
+	int gone;
+
+	/* Nothing to write: the producer asks whether to go on (docker_write_fn). */
+	if (len == 0) {
+		pthread_mutex_lock(&p->lock);
+		gone = p->gone;
+		pthread_mutex_unlock(&p->lock);
+		if (gone)
+			return st_error_set(err, ST_EABORTED, "the build request ended before the context was sent");
+		if (docker_cancelled(p->c))
+			return st_error_set(err, ST_EABORTED, "interrupted");
+		return 0;
+	}
 
 	while (len > 0) {
 		ssize_t n = send(p->fds[1], s, len, MSG_NOSIGNAL);
@@ -273,15 +288,21 @@ static ssize_t pump_read(void *ud, void *buf, size_t cap, struct st_error *err)
 
 	for (;;) {
 		struct pollfd pfd = { .fd = p->fds[0], .events = POLLIN };
-		int wait = -1, n;
+		int wait = DOCKER_CANCEL_POLL_MS, n;
 		ssize_t got;
 
+		/* libcurl checks nothing while it waits in here: the producer
+		 * (a git archive) may hang, so look at the cancel flag between
+		 * short waits. */
+		if (docker_cancelled(p->c))
+			return st_error_set(err, ST_EABORTED, "interrupted");
 		if (p->deadline > 0) {
 			double left = p->deadline - time_monotonic();
 
 			if (left <= 0)
 				return st_error_set(err, ST_ETIMEOUT, "the build context was not ready in time");
-			wait = (int)ceil(left * 1000);
+			if (left * 1000 < wait)
+				wait = (int)ceil(left * 1000);
 		}
 		n = poll(&pfd, 1, wait);
 		if (n < 0 && errno != EINTR)
@@ -321,6 +342,7 @@ int docker_image_build_from(struct docker_client *c, const struct docker_build_o
 	*image_id = NULL;
 	memset(&p, 0, sizeof(p));
 	p.fds[0] = p.fds[1] = -1;
+	p.c = c;
 	p.produce = produce;
 	p.produce_ud = produce_ud;
 	p.deadline = timeout > 0 ? time_monotonic() + timeout : 0;
@@ -336,7 +358,11 @@ int docker_image_build_from(struct docker_client *c, const struct docker_build_o
 	started = 1;
 	rc = docker_image_build(c, o, pump_read, &p, image_id, err);
 out:
-	/* Closing our end unblocks a producer the request no longer reads. */
+	/* Closing our end unblocks a producer the request no longer reads;
+	 * one waiting on its own input (git) sees gone when it next asks. */
+	pthread_mutex_lock(&p.lock);
+	p.gone = 1;
+	pthread_mutex_unlock(&p.lock);
 	if (p.fds[0] >= 0)
 		close(p.fds[0]);
 	p.fds[0] = -1;

@@ -313,6 +313,16 @@ json_t *engine_params_redacted(const struct runbook *rb, const json_t *params);
 int engine_run(const struct runbook *rb, const json_t *params, const struct engine_options *opts,
 	       struct engine_report *report, struct st_error *err);
 
+/* The runbook's lock names (runbook.locks) with their ${args...} and
+ * ${config...} resolved from params and opts->lookup_config, each checked
+ * (lock_name_valid). *out: rb->nlocks strings plus a NULL; caller frees
+ * with engine_lock_names_free(). Errors: ST_EUSAGE (not a lock name once
+ * resolved, or it would carry a secret parameter's value into a file name
+ * and messages), ST_ECONFIG (a ${config} value that is not set), ST_ENOMEM. */
+int engine_lock_names(const struct runbook *rb, const json_t *params, const struct engine_options *opts,
+		      char ***out, struct st_error *err);
+void engine_lock_names_free(char **names);
+
 /* Renders the plan through opts->ui->plan. With params, ${args} and
  * ${config} are resolved (dry-run); without, every reference stays as
  * written (runbook show). Runs nothing. ST_ECONFIG for a ${config} value

@@ -293,7 +293,23 @@ int engine_plan(const struct runbook *rb, const json_t *params, const struct eng
 	emit(&p, "runbook %s%s%s", rb->name, rb->description ? ": " : "",
 	     rb->description ? rb->description : "");
 	emit(&p, "source: %s", rb->source);
-	emit(&p, "lock: %s", rb->lock ? rb->lock : "none");
+	/* The locks the run would take: resolved in a dry run, as written by
+	 * runbook show. */
+	{
+		char **names = NULL;
+		const char *const *shown = (const char *const *)rb->locks;
+
+		if (params && rb->nlocks) {
+			if ((rc = engine_lock_names(rb, params, opts, &names, err)) != 0)
+				goto out;
+			shown = (const char *const *)names;
+		}
+		sbuf_reset(&sb);
+		for (i = 0; i < rb->nlocks; i++)
+			sbuf_printf(&sb, "%s%s", i ? ", " : "", shown[i]);
+		emit(&p, "lock: %s", rb->nlocks ? sbuf_str(&sb) : "none");
+		engine_lock_names_free(names);
+	}
 	if (rb->nparams)
 		emit(&p, "params:");
 	for (i = 0; i < rb->nparams; i++) {

@@ -294,4 +294,13 @@ struct health_run_opts {
 int health_run(struct health_task *tasks, size_t n_tasks, const struct health_run_opts *opts,
 	       struct health_report *rep, json_t **new_state, struct st_error *err);
 
+/*
+ * How many threads health_run() gave up on are still running in this
+ * process (each round of a --watch whose check hangs adds one). While any
+ * is, or was, the process must end with _exit(), not exit(): exit's atexit
+ * handlers (OpenSSL's cleanup) would free what such a thread is using
+ * inside a TLS handshake and crash it (exit 139).
+ */
+size_t health_abandoned_running(void);
+
 #endif

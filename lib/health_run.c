@@ -17,6 +17,7 @@
 
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,14 @@
  * own, more precise error (a client timeout) before the runner calls it a
  * time out. */
 #define HEALTH_GRACE_SECONDS 0.25
+
+/* Threads given up on that have not returned yet, in this process. */
+static atomic_size_t abandoned_running;
+
+size_t health_abandoned_running(void)
+{
+	return atomic_load(&abandoned_running);
+}
 
 struct session {
 	pthread_mutex_t lock;
@@ -125,6 +134,8 @@ static void *task_thread(void *p)
 		slot_free(sl);
 	if (last)
 		session_free(s);
+	if (abandoned)
+		atomic_fetch_sub(&abandoned_running, 1);
 	return NULL;
 }
 
@@ -390,6 +401,7 @@ int health_run(struct health_task *tasks, size_t n_tasks, const struct health_ru
 		if (add_timeouts(sl, opts->select, opts->timeout, rep))
 			rc = st_error_set(err, ST_ENOMEM, "out of memory");
 		sl->abandoned = 1;
+		atomic_fetch_add(&abandoned_running, 1);
 		rep->abandoned++;
 		slots[i] = NULL; /* the thread frees it */
 	}

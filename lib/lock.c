@@ -28,17 +28,40 @@ int lock_name_valid(const char *name, struct st_error *err)
 {
 	const char *p;
 
-	if (!name || !*name || name[0] == '.' || strlen(name) > 64)
+	if (!name || !*name || name[0] == '.' || name[0] == ':' || strlen(name) > LOCK_NAME_MAX - 1)
 		goto bad;
 	for (p = name; *p; p++)
 		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-		      (*p >= '0' && *p <= '9') || *p == '.' || *p == '_' || *p == '-'))
+		      (*p >= '0' && *p <= '9') || *p == '.' || *p == '_' || *p == '-' || *p == ':'))
 			goto bad;
 	return 0;
 bad:
 	return st_error_set(err, ST_EUSAGE,
-			    "invalid lock name '%s': use letters, digits, '.', '_' and '-'",
+			    "invalid lock name '%s': use letters, digits, '.', '_', '-' and ':'",
 			    name ? name : "");
+}
+
+static int prefixed(char *buf, size_t size, const char *prefix, const char *what, struct st_error *err)
+{
+	int n = snprintf(buf, size, "%s%s", prefix, what ? what : "");
+
+	if (n < 0 || (size_t)n >= size) {
+		if (size)
+			buf[0] = '\0';
+		return st_error_set(err, ST_EUSAGE, "invalid lock name '%s%.80s': too long", prefix,
+				    what ? what : "");
+	}
+	return lock_name_valid(buf, err);
+}
+
+int lock_name_service(char *buf, size_t size, const char *service, struct st_error *err)
+{
+	return prefixed(buf, size, LOCK_SERVICE_PREFIX, service, err);
+}
+
+int lock_name_db(char *buf, size_t size, const char *database, struct st_error *err)
+{
+	return prefixed(buf, size, LOCK_DB_PREFIX, database, err);
 }
 
 static char *lock_file_path(const char *state_dir, const char *name)
@@ -254,4 +277,105 @@ void lock_release(struct st_lock *lock)
 const char *lock_path(const struct st_lock *lock)
 {
 	return lock->path;
+}
+
+/* ---- sets ------------------------------------------------------------------- */
+
+struct lock_set {
+	size_t n;
+	char **names;              /* in the order taken */
+	struct st_lock **locks;
+};
+
+/* Command locks first, then databases, then services. */
+static int rank(const char *name)
+{
+	if (!strncmp(name, LOCK_DB_PREFIX, strlen(LOCK_DB_PREFIX)))
+		return 1;
+	if (!strncmp(name, LOCK_SERVICE_PREFIX, strlen(LOCK_SERVICE_PREFIX)))
+		return 2;
+	return 0;
+}
+
+static int order_cmp(const void *a, const void *b)
+{
+	const char *x = *(const char *const *)a, *y = *(const char *const *)b;
+	int rx = rank(x), ry = rank(y);
+
+	return rx != ry ? rx - ry : strcmp(x, y);
+}
+
+int lock_acquire_set(const char *state_dir, const char *const *names, size_t n, const char *command_line,
+		     struct lock_set **out, struct lock_takeover *takeover, struct st_error *err)
+{
+	struct lock_set *set = NULL;
+	const char **sorted = NULL;
+	size_t i, k = 0;
+	int rc = 0;
+
+	*out = NULL;
+	if (takeover)
+		memset(takeover, 0, sizeof(*takeover));
+	for (i = 0; i < n; i++)
+		if ((rc = lock_name_valid(names[i], err)) != 0)
+			return rc;
+	if (!(set = calloc(1, sizeof(*set))) || (n && (!(sorted = calloc(n, sizeof(*sorted))) ||
+						      !(set->names = calloc(n, sizeof(*set->names))) ||
+						      !(set->locks = calloc(n, sizeof(*set->locks)))))) {
+		rc = st_error_set(err, ST_ENOMEM, "out of memory taking locks");
+		goto out;
+	}
+	for (i = 0; i < n; i++)
+		sorted[i] = names[i];
+	if (n)
+		qsort(sorted, n, sizeof(*sorted), order_cmp);
+	for (i = 0; i < n; i++) {
+		struct lock_takeover tk;
+
+		if (k && !strcmp(set->names[k - 1], sorted[i]))
+			continue;   /* named twice */
+		if (!(set->names[k] = strdup(sorted[i]))) {
+			rc = st_error_set(err, ST_ENOMEM, "out of memory taking locks");
+			goto out;
+		}
+		if ((rc = lock_acquire(state_dir, sorted[i], command_line, &set->locks[k], &tk, err)) != 0) {
+			free(set->names[k]);
+			set->names[k] = NULL;
+			goto out;
+		}
+		if (tk.stale && takeover && !takeover->stale)
+			*takeover = tk;
+		set->n = ++k;
+	}
+	*out = set;
+	set = NULL;
+out:
+	lock_release_set(set);
+	free(sorted);
+	return rc;
+}
+
+void lock_release_set(struct lock_set *set)
+{
+	size_t i;
+
+	if (!set)
+		return;
+	for (i = set->n; i > 0; i--) {
+		lock_release(set->locks[i - 1]);
+		free(set->names[i - 1]);
+	}
+	free(set->locks);
+	free(set->names);
+	free(set);
+}
+
+size_t lock_set_count(const struct lock_set *set)
+{
+	return set ? set->n : 0;
+}
+
+const char *lock_set_name(const struct lock_set *set, size_t i)
+{
+	return set && i < set->n ? set->names[i] : NULL;
 }

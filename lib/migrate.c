@@ -25,7 +25,20 @@
 #include "services.h"
 #include "timeutil.h"
 
-#define MIGRATE_LOCK "migrate"
+/* What migrate up and resolve change (lock.h): the database, and the
+ * container Prisma runs in (up restarts it too). */
+static int take_locks(const struct st_config *cfg, const char *command_line, struct lock_set **out,
+		      struct st_error *err)
+{
+	char db[LOCK_NAME_MAX], svc[LOCK_NAME_MAX];
+	const char *names[2] = { db, svc };
+	int rc;
+
+	if ((rc = lock_name_db(db, sizeof(db), cfg->postgres.database, err)) != 0 ||
+	    (rc = lock_name_service(svc, sizeof(svc), cfg->migrate.service, err)) != 0)
+		return rc;
+	return lock_acquire_set(cfg->state_dir, names, 2, command_line, out, NULL, err);
+}
 #define MIGRATE_SQL "migration.sql"
 
 const char *migrate_state_name(enum migrate_state s)
@@ -677,6 +690,20 @@ static void names_in(const struct migrate_status *st, enum migrate_state s, char
 	}
 }
 
+static int up_cancelled(const struct migrate_up_request *rq)
+{
+	return rq->cancel && *rq->cancel;
+}
+
+/* Interrupted before the step named what could start: nothing of it ran. */
+static int interrupted_before(struct up_run *u, const char *step, const char *what, struct st_error *err)
+{
+	step_start(u, step, what);
+	st_error_set(err, ST_EABORTED, "interrupted before '%s': no migration applied", step);
+	step_end(u, ST_EABORTED, err, NULL);
+	return ST_EABORTED;
+}
+
 static const char *first_in(const struct migrate_status *st, enum migrate_state s)
 {
 	size_t i;
@@ -687,34 +714,11 @@ static const char *first_in(const struct migrate_status *st, enum migrate_state 
 	return NULL;
 }
 
-/* Non-zero (ST_EABORTED, err filled) when the operator interrupted the run
- * before step; applied: the migration command has run already. */
-static int interrupted(const struct up_run *u, const char *step, int applied, struct st_error *err)
-{
-	const struct migrate_up_result *res = u->res;
-
-	if (!u->rq->cancel || !*u->rq->cancel)
-		return 0;
-	st_error_set(err, ST_EABORTED, "interrupted before step '%s'%s", step,
-		     applied ? ": the migration command ran to its end, the backend was not restarted"
-			     : ": no migration applied");
-	if (applied && res->restore_command[0])
-		st_error_hint(err, "check with: spilttea-ops migrate status; then restart the backend: "
-			      "spilttea-ops run restart-backend (or restore the pre-migration backup: %s)",
-			      res->restore_command);
-	else if (applied)
-		st_error_hint(err, "check with: spilttea-ops migrate status; then restart the backend: "
-			      "spilttea-ops run restart-backend");
-	else
-		st_error_hint(err, "run it again: spilttea-ops migrate up");
-	return ST_EABORTED;
-}
-
 int migrate_up(const struct migrate_up_request *rq, struct migrate_up_result *res, struct st_error *err)
 {
 	const struct st_config *cfg = rq->cfg;
 	struct migrate_status before, after;
-	struct st_lock *lock = NULL;
+	struct lock_set *locks = NULL;
 	struct up_run u;
 	struct migrate_last last;
 	struct exec_fwd fwd;
@@ -744,7 +748,7 @@ int migrate_up(const struct migrate_up_request *rq, struct migrate_up_result *re
 		return st_error_set(err, ST_EUSAGE, "migrate up needs a way to take a backup");
 	if ((rc = services_container(cfg, cfg->migrate.service, &container, err)) != 0)
 		return rc;
-	if ((rc = lock_acquire(cfg->state_dir, MIGRATE_LOCK, rq->command_line, &lock, NULL, err)) != 0)
+	if ((rc = take_locks(cfg, rq->command_line, &locks, err)) != 0)
 		return rc;
 
 	params = json_pack("{s:b, s:s?}", "no_backup", rq->no_backup, "reason",
@@ -777,8 +781,10 @@ int migrate_up(const struct migrate_up_request *rq, struct migrate_up_result *re
 		goto out;
 
 	/* 2. a verified backup first */
-	if ((rc = interrupted(&u, "backup", 0, err)) != 0)
+	if (up_cancelled(rq)) {
+		rc = interrupted_before(&u, "backup", "take a verified backup of the database", err);
 		goto out;
+	}
 	if (rq->no_backup) {
 		step_start(&u, "backup", "no backup (--no-backup)");
 		step_end(&u, 0, err, json_pack("{s:b, s:s}", "skipped", 1, "reason", rq->reason));
@@ -797,6 +803,12 @@ int migrate_up(const struct migrate_up_request *rq, struct migrate_up_result *re
 		if (rc != 0)
 			goto out;
 	}
+	/* The last moment to stop with nothing applied (the backup may have
+	 * ended because of the interrupt, or just before it). */
+	if (up_cancelled(rq)) {
+		rc = interrupted_before(&u, "migrate", "apply the pending migrations", err);
+		goto out;
+	}
 	snprintf(last.backup_path, sizeof(last.backup_path), "%s", res->backup_path);
 	snprintf(last.time, sizeof(last.time), "%s", time_format_rfc3339(time_wall(), stamp, sizeof(stamp)));
 	snprintf(last.result, sizeof(last.result), "running");
@@ -808,8 +820,6 @@ int migrate_up(const struct migrate_up_request *rq, struct migrate_up_result *re
 	last_written = 1;
 
 	/* 3. the configured command, in the backend container */
-	if ((rc = interrupted(&u, "migrate", 0, err)) != 0)
-		goto out;
 	memset(&fwd, 0, sizeof(fwd));
 	fwd.out = rq->ui ? rq->ui->output : NULL;
 	fwd.ud = rq->ui ? rq->ui->ud : NULL;
@@ -837,8 +847,6 @@ int migrate_up(const struct migrate_up_request *rq, struct migrate_up_result *re
 	}
 
 	/* 4. the status must be clean now */
-	if ((rc = interrupted(&u, "verify", 1, err)) != 0)
-		goto out;
 	step_start(&u, "verify", "check that nothing is failed or pending");
 	rc = migrate_status_read(cfg, rq->pg, &after, err);
 	if (rc == 0 && !migrate_status_clean(&after)) {
@@ -857,8 +865,6 @@ int migrate_up(const struct migrate_up_request *rq, struct migrate_up_result *re
 	}
 
 	/* 5. restart the backend and wait for it */
-	if ((rc = interrupted(&u, "restart", 1, err)) != 0)
-		goto out;
 	step_start(&u, "restart", "restart the backend so it loads the new schema");
 	rc = docker_container_restart(rq->docker, container, 10, 0, err);
 	step_end(&u, rc, err, NULL);
@@ -871,11 +877,13 @@ int migrate_up(const struct migrate_up_request *rq, struct migrate_up_result *re
 	rc = container_wait_ready_cancel(rq->docker, container,
 					 svc ? (svc->health_url ? svc->health_url : svc->url) : NULL,
 					 rq->health_timeout > 0 ? rq->health_timeout : 120, 0.5, rq->cancel, NULL, err);
+	if (rc == ST_EABORTED) {
+		st_error_set(err, ST_EABORTED, "interrupted while waiting for '%s' to become healthy: the "
+			     "migrations are applied and it was restarted", container);
+		st_error_hint(err, "check it: spilttea-ops health");
+	}
 	step_end(&u, rc, err, NULL);
-	if (rc == ST_EABORTED)
-		st_error_hint(err, "the migrations are applied and the backend restarted; check it: "
-			      "spilttea-ops health --check backend");
-	else if (rc != 0)
+	if (rc != 0 && rc != ST_EABORTED)
 		restore_hint(err, res, NULL);
 out:
 	if (last_written) {
@@ -890,7 +898,7 @@ out:
 	json_decref(params);
 	migrate_status_release(&before);
 	migrate_status_release(&after);
-	lock_release(lock);
+	lock_release_set(locks);
 	return rc;
 }
 
@@ -902,7 +910,7 @@ int migrate_resolve(const struct st_config *cfg, struct docker_client *d, struct
 {
 	struct migrate_status st;
 	const struct migrate_entry *e = NULL;
-	struct st_lock *lock = NULL;
+	struct lock_set *locks = NULL;
 	struct journal *j = NULL;
 	struct journal_run jrun;
 	struct journal_step js;
@@ -924,7 +932,7 @@ int migrate_resolve(const struct st_config *cfg, struct docker_client *d, struct
 		return st_error_set(err, ST_EUSAGE, "resolve needs --rolled-back NAME or --applied NAME");
 	if ((rc = services_container(cfg, cfg->migrate.service, &container, err)) != 0)
 		return rc;
-	if ((rc = lock_acquire(cfg->state_dir, MIGRATE_LOCK, command_line, &lock, NULL, err)) != 0)
+	if ((rc = take_locks(cfg, command_line, &locks, err)) != 0)
 		return rc;
 	if ((rc = migrate_status_read(cfg, pg, &st, err)) != 0)
 		goto out;
@@ -971,7 +979,7 @@ int migrate_resolve(const struct st_config *cfg, struct docker_client *d, struct
 		js.step = "resolve";
 		js.action = "migrate.resolve";
 		js.phase = "act";
-		js.result = rc == 0 ? "ok" : "failed";
+		js.result = rc == 0 ? "ok" : rc == ST_EABORTED ? "aborted" : "failed";
 		js.duration = time_monotonic() - t0;
 		js.args = args;
 		js.error = rc == 0 ? NULL : err->message;
@@ -985,6 +993,6 @@ out:
 	json_decref(params);
 	journal_close(j);
 	migrate_status_release(&st);
-	lock_release(lock);
+	lock_release_set(locks);
 	return rc;
 }

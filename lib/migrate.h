@@ -28,7 +28,9 @@
  * backend container through Docker exec with its output streamed, its exit
  * code, status clean again, backend restarted and healthy. Each step is
  * journaled (STATE_DIR/journal.jsonl, runbook "migrate-up"); the run holds
- * the lock "migrate". The pre-migration backup is remembered in
+ * the locks db:DATABASE and svc:SERVICE (lock.h: no restore, deploy or
+ * restart of the same database or container meanwhile). The
+ * pre-migration backup is remembered in
  * STATE_DIR/migrate/last.json for `rollback db`, and every failure after it
  * carries the exact restore command in its hint.
  */
@@ -162,12 +164,12 @@ struct migrate_up_request {
 	const struct migrate_ui *ui;    /* may be NULL */
 	const char *command_line;       /* journal and lock; may be NULL */
 	double health_timeout;          /* seconds for the restarted backend; <= 0: 120 */
-	/* Set by a SIGINT/SIGTERM handler; may be NULL. The run stops before
-	 * the next step with ST_EABORTED ("interrupted"), journaled as
-	 * aborted. The health wait stops at once; the backup stops when the
-	 * callback honours the same flag. The migration command, once started,
-	 * runs to its end (a migration stopped half way is what the backup is
-	 * for): the run stops after it, before the backend restarts. */
+	/* Set by a signal handler; may be NULL. Before the command runs, an
+	 * interrupt stops the run with nothing applied (the backup callback
+	 * should watch the same flag). Once the command started it runs to
+	 * its end (killing Prisma half way leaves a failed migration), and so
+	 * do the status check and the restart that make it complete; only the
+	 * wait for the restarted backend is cut short. */
 	volatile sig_atomic_t *cancel;
 };
 
@@ -184,11 +186,12 @@ struct migrate_up_result {
 /*
  * The sequence described at the top. Errors: ST_EUSAGE (no_backup without
  * a reason), ST_ELOCKED, ST_EABORTED (failed migrations recorded before
- * the start; the hint names `migrate resolve --rolled-back NAME`),
+ * the start; the hint names `migrate resolve --rolled-back NAME`; or
+ * interrupted through rq->cancel: the journal run ends "aborted", the
+ * lock is released and last.json says "failed" when the command ran),
  * ST_EFAILED (the backup, the command, the status after it, the restart or
- * the health wait failed: the hint carries res->restore_command),
- * ST_EABORTED also when interrupted through rq->cancel, and the clients'
- * codes. Nothing pending: 0 with res->applied_any 0 and no backup.
+ * the health wait failed: the hint carries res->restore_command), and the
+ * clients' codes. Nothing pending: 0 with res->applied_any 0 and no backup.
  */
 int migrate_up(const struct migrate_up_request *rq, struct migrate_up_result *res, struct st_error *err);
 
@@ -200,7 +203,7 @@ int migrate_up(const struct migrate_up_request *rq, struct migrate_up_result *re
  * output streamed. Checked first against the status: --rolled-back needs a
  * failed migration, --applied a failed or pending one (ST_EABORTED
  * otherwise, naming its state; ST_ENOTFOUND for an unknown name). Journaled
- * (runbook "migrate-resolve"), under the lock "migrate". A non-zero exit of
+ * (runbook "migrate-resolve"), under the same locks as migrate up. A non-zero exit of
  * the command is ST_EFAILED; *exit_code (may be NULL) gets it.
  */
 int migrate_resolve(const struct st_config *cfg, struct docker_client *d, struct pg_conn *pg,
@@ -208,6 +211,10 @@ int migrate_resolve(const struct st_config *cfg, struct docker_client *d, struct
 		    void *ud, int *exit_code, struct st_error *err);
 
 /* ---- the pre-migration backup, for rollback db ----------------------------- */
+
+/* The lock migrate up and migrate resolve run under (lock.h); rollback db
+ * holds it too, so that no migration runs under a restore. */
+#define MIGRATE_LOCK "migrate"
 
 struct migrate_last {
 	char backup_path[4096];         /* "" when the run had none (--no-backup) */

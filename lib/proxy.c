@@ -14,7 +14,9 @@
 #include <unistd.h>
 
 #include "atomic_file.h"
+#include "container.h"
 #include "http.h"
+#include "text.h"
 #include "timeutil.h"
 
 #define EXEC_OUTPUT_MAX (64 * 1024)
@@ -425,41 +427,7 @@ out:
 
 int proxy_read_upstream(const struct config_proxy *cfg, char **text, struct st_error *err)
 {
-	FILE *f = NULL;
-	struct sbuf sb = SBUF_INIT;
-	char buf[4096];
-	size_t n;
-	int rc = 0;
-
-	*text = NULL;
-	f = fopen(cfg->upstream_file, "r");
-	if (!f) {
-		rc = st_error_set(err, errno == ENOENT ? ST_ENOTFOUND : ST_EIO, "cannot read upstream file '%s': %s",
-				  cfg->upstream_file, strerror(errno));
-		goto out;
-	}
-	while ((n = fread(buf, 1, sizeof(buf), f)) > 0) {
-		if (sb.len + n > 1024 * 1024) {
-			rc = st_error_set(err, ST_EIO, "upstream file '%s' is larger than 1 MiB", cfg->upstream_file);
-			goto out;
-		}
-		if (sbuf_append(&sb, buf, n) != 0) {
-			rc = st_error_set(err, ST_ENOMEM, "out of memory");
-			goto out;
-		}
-	}
-	if (ferror(f)) {
-		rc = st_error_set(err, ST_EIO, "cannot read upstream file '%s'", cfg->upstream_file);
-		goto out;
-	}
-	*text = sbuf_detach(&sb);
-	if (!*text)
-		rc = st_error_set(err, ST_ENOMEM, "out of memory");
-out:
-	if (f)
-		fclose(f);
-	sbuf_release(&sb);
-	return rc;
+	return text_read_file(cfg->upstream_file, 1024 * 1024, 0, "upstream file", text, NULL, err);
 }
 
 int proxy_current_port(const struct config_proxy *cfg, long *port, struct st_error *err)
@@ -614,16 +582,62 @@ static void switch_back(struct docker_client *d, const struct config_proxy *cfg,
 	}
 }
 
+/* The confirmation's probe (container_wait): one request through the
+ * proxy. */
+struct confirm {
+	const struct config_proxy *cfg;
+	const char *path;
+	char want[160];                 /* "host:port" of the new upstream */
+	struct proxy_switch_result *res;
+};
+
+static enum container_probe_verdict confirm_probe(void *ud, double timeout, struct container_wait_report *r)
+{
+	struct confirm *c = ud;
+	struct proxy_answer ans;
+	struct st_error e2 = { 0 };
+
+	if (proxy_request(c->cfg, c->path, timeout < 2 ? timeout : 2, &ans, &e2) != 0) {
+		c->res->last_status = 0;
+		snprintf(c->res->last_upstream, sizeof(c->res->last_upstream), "%.120s", ans.error);
+		snprintf(r->answer, sizeof(r->answer), "proxy '%s' did not answer at '%s'", c->cfg->container,
+			 c->cfg->url);
+		text_copy(r->body, sizeof(r->body), ans.error);
+		return CONTAINER_PROBE_NO_ANSWER;
+	}
+	c->res->last_status = ans.status;
+	r->http_status = ans.status;
+	snprintf(c->res->last_upstream, sizeof(c->res->last_upstream), "%s", ans.upstream);
+	if (ans.status >= 200 && ans.status < 300 && (!ans.upstream[0] || !strcmp(ans.upstream, c->want))) {
+		c->res->confirmed_by_header = ans.upstream[0] != 0;
+		return CONTAINER_PROBE_OK;
+	}
+	if (!strcmp(ans.upstream, c->want)) {
+		/* The new upstream itself answers errors (it died, or refuses):
+		 * no point waiting for the timeout. */
+		snprintf(r->answer, sizeof(r->answer), "proxy '%s' answered %ld from the new upstream %s",
+			 c->cfg->container, ans.status, c->want);
+		return CONTAINER_PROBE_BAD;
+	}
+	/* An old worker, or an answer that names no upstream: not yet. */
+	snprintf(r->answer, sizeof(r->answer), "proxy '%s' answered %ld from '%s' (not 2xx from %s)",
+		 c->cfg->container, ans.status, ans.upstream[0] ? ans.upstream : "an unnamed upstream", c->want);
+	return CONTAINER_PROBE_NO_ANSWER;
+}
+
 int proxy_switch(struct docker_client *d, const struct config_proxy *cfg, long port,
-		 const char *container, const char *path, double timeout,
+		 const char *container, const char *path, double timeout, volatile sig_atomic_t *cancel,
 		 struct proxy_switch_result *res, struct st_error *err)
 {
 	struct proxy_switch_result local;
 	struct sbuf text = SBUF_INIT;
+	struct container_wait_opts wo;
+	struct container_wait_report *wr = NULL;
+	struct confirm c;
 	char *previous = NULL;
-	char header[256], want[160], stamp[40];
+	char header[256], stamp[40];
 	double deadline;
-	int rc, bad = 0;
+	int rc;
 
 	if (!res)
 		res = &local;
@@ -660,51 +674,45 @@ int proxy_switch(struct docker_client *d, const struct config_proxy *cfg, long p
 	}
 	res->t_reloaded = time_monotonic();
 
-	snprintf(want, sizeof(want), "%s:%ld", cfg->upstream_host, port);
-	for (;;) {
-		struct proxy_answer ans;
-		struct st_error e2 = { 0 };
-		double left = deadline - time_monotonic();
-
-		if (proxy_request(cfg, path, left < 2 ? (left > 0.05 ? left : 0.05) : 2, &ans, &e2) == 0) {
-			res->last_status = ans.status;
-			snprintf(res->last_upstream, sizeof(res->last_upstream), "%s", ans.upstream);
-			if (ans.status >= 200 && ans.status < 300 && (!ans.upstream[0] || !strcmp(ans.upstream, want))) {
-				res->t_confirmed = time_monotonic();
-				res->confirmed_by_header = ans.upstream[0] != 0;
-				break;
-			}
-			/* The new upstream itself answers errors (it died, or
-			 * refuses): no point waiting for the timeout. */
-			bad = !strcmp(ans.upstream, want) ? bad + 1 : 0;
-			if (bad >= PROXY_SWITCH_FAIL_AFTER) {
-				rc = st_error_set(err, ST_EFAILED,
-						  "proxy '%s' answered %ld from the new upstream %s %d times in a row "
-						  "after the switch", cfg->container, ans.status, want, bad);
-				switch_back(d, cfg, previous, err);
-				goto out;
-			}
-		} else {
-			res->last_status = 0;
-			snprintf(res->last_upstream, sizeof(res->last_upstream), "%.120s", ans.error);
-		}
-		if (time_monotonic() >= deadline) {
-			if (res->last_status == 0)
-				rc = st_error_set(err, ST_ETIMEOUT,
-						  "proxy '%s' did not answer at '%s' within %.0f s of the switch to %s: %s",
-						  cfg->container, cfg->url, timeout, want, res->last_upstream);
-			else
-				rc = st_error_set(err, ST_ETIMEOUT,
-						  "proxy '%s' answered %ld from '%s' (not 2xx from %s) %.0f s after the switch",
-						  cfg->container, res->last_status,
-						  res->last_upstream[0] ? res->last_upstream : "an unnamed upstream",
-						  want, timeout);
-			switch_back(d, cfg, previous, err);
-			goto out;
-		}
-		time_sleep(0.05);
+	/* The proxy answers 2xx from the new upstream: the one waiter
+	 * (container.h) with a probe through the proxy and no container. */
+	memset(&c, 0, sizeof(c));
+	c.cfg = cfg;
+	c.path = path;
+	c.res = res;
+	snprintf(c.want, sizeof(c.want), "%s:%ld", cfg->upstream_host, port);
+	memset(&wo, 0, sizeof(wo));
+	wo.probe = confirm_probe;
+	wo.probe_ud = &c;
+	wo.timeout_s = deadline - time_monotonic() > 0.05 ? deadline - time_monotonic() : 0.05;
+	wo.interval_s = 0.05;
+	wo.cancel = cancel;
+	wo.fail_after = PROXY_SWITCH_FAIL_AFTER;
+	if (!(wr = calloc(1, sizeof(*wr)))) {
+		rc = st_error_set(err, ST_ENOMEM, "out of memory");
+		switch_back(d, cfg, previous, err);
+		goto out;
+	}
+	rc = container_wait(NULL, NULL, &wo, wr, err);
+	if (rc == 0) {
+		res->t_confirmed = time_monotonic();
+	} else {
+		if (rc == ST_ETIMEOUT && res->last_status == 0)
+			st_error_set(err, ST_ETIMEOUT, "proxy '%s' did not answer at '%s' within %.0f s of the switch "
+				     "to %s: %s", cfg->container, cfg->url, timeout, c.want, res->last_upstream);
+		else if (rc == ST_ETIMEOUT)
+			st_error_set(err, ST_ETIMEOUT, "proxy '%s' answered %ld from '%s' (not 2xx from %s) %.0f s "
+				     "after the switch", cfg->container, res->last_status,
+				     res->last_upstream[0] ? res->last_upstream : "an unnamed upstream", c.want, timeout);
+		else if (rc == ST_EABORTED)
+			st_error_set(err, ST_EABORTED, "interrupted while confirming the switch of proxy '%s' to %s",
+				     cfg->container, c.want);
+		else if (rc == ST_EFAILED)
+			st_error_wrap(err, "after the switch");
+		switch_back(d, cfg, previous, err);
 	}
 out:
+	free(wr);
 	free(previous);
 	sbuf_release(&text);
 	return rc;

@@ -35,6 +35,7 @@
 #ifndef ST_PROXY_H
 #define ST_PROXY_H
 
+#include <signal.h>
 #include <stddef.h>
 
 #include "config.h"
@@ -99,8 +100,8 @@ void proxy_log_count(const char *line, size_t len, const char *upstream, struct 
 
 /* ---- against the proxy container ---------------------------------------- */
 
-/* Reads cfg->upstream_file. *text: caller frees; ST_ENOTFOUND when the
- * file does not exist, ST_EIO. */
+/* Reads cfg->upstream_file (at most 1 MiB). *text: caller frees;
+ * ST_ENOTFOUND when the file does not exist, ST_EIO. */
 int proxy_read_upstream(const struct config_proxy *cfg, char **text, struct st_error *err);
 
 /* The port the upstream file routes to now (proxy_upstream_port over the
@@ -147,16 +148,18 @@ struct proxy_switch_result {
  * above: render, write atomically (0644), validate, reload, then request
  * path through the proxy (every 50 ms, up to timeout seconds), once the
  * workers from before the reload stopped taking connections, until it
- * answers 2xx from the new upstream. On any failure the previous file is
- * put back (or the new one removed when there was none) and the proxy
- * reloaded again, and the error says what failed: ST_EFAILED (nginx -t or
- * reload refused, or 5 answers in a row that X-Upstream names as the new
- * upstream's were not 2xx), ST_ETIMEOUT (no 2xx from the new upstream in time),
- * ST_EIO, ST_ESERVICE. res may be NULL. container is only for {container}
- * and the header comment.
+ * answers 2xx from the new upstream (container_wait with a probe of its
+ * own). On any failure the previous file is put back (or the new one
+ * removed when there was none) and the proxy reloaded again, and the
+ * error says what failed: ST_EFAILED (nginx -t or reload refused, or 5
+ * answers in a row that X-Upstream names as the new upstream's were not
+ * 2xx), ST_ETIMEOUT (no 2xx from the new upstream in time), ST_EABORTED
+ * (*cancel set while confirming; cancel may be NULL), ST_EIO,
+ * ST_ESERVICE. res may be NULL. container is only for {container} and the
+ * header comment.
  */
 int proxy_switch(struct docker_client *d, const struct config_proxy *cfg, long port,
-		 const char *container, const char *path, double timeout,
+		 const char *container, const char *path, double timeout, volatile sig_atomic_t *cancel,
 		 struct proxy_switch_result *res, struct st_error *err);
 
 /* Lists the proxy's nginx workers now (through exec: /proc, no ps needed). */

@@ -137,7 +137,8 @@ static int ref_check(void *ud, enum expr_ns ns, const char *path, size_t pathlen
 		if (i == ld->step)
 			return st_error_set(err, ST_ECONFIG,
 					    "'${steps.%.*s}' uses the result of step '%s' before it ran; "
-					    "only its verify, undo and finding can", (int)pathlen, path, name);
+					    "only its verify, undo and finding can (and its confirm, "
+					    "what its check found)", (int)pathlen, path, name);
 		return st_error_set(err, ST_ECONFIG,
 				    "'${steps.%.*s}' uses step '%s', which runs later", (int)pathlen, path,
 				    name);
@@ -585,8 +586,11 @@ static int load_step(struct loader *ld, const struct yt_node *n, struct runbook_
 				return yt_error_at(err, ST_ECONFIG, v, "on_fail must be abort or skip");
 		}
 	}
+	/* A confirm may show what the step's own check found. */
+	ld->allow_self = st->check != NULL;
 	if ((v = yt_map_get(n, "confirm")) != NULL && (rc = load_confirm(ld, st, v, err)) != 0)
 		return rc;
+	ld->allow_self = 0;
 	snprintf(what, sizeof(what), "step '%s'", st->name);
 	if ((rc = load_call(ld, n, what, 0, 0, &st->act, err)) != 0)
 		return rc;
@@ -773,8 +777,65 @@ void runbook_free(struct runbook *rb)
 	free(rb->name);
 	free(rb->description);
 	free(rb->source);
-	free(rb->lock);
+	for (i = 0; i < rb->nlocks; i++)
+		free(rb->locks[i]);
+	free(rb->locks);
 	free(rb);
+}
+
+int runbook_add_lock(struct runbook *rb, const char *name, struct st_error *err)
+{
+	char **locks = realloc(rb->locks, (rb->nlocks + 2) * sizeof(*locks));
+
+	if (!locks)
+		return st_error_set(err, ST_ENOMEM, "out of memory");
+	rb->locks = locks;
+	if (!(locks[rb->nlocks] = strdup(name)))
+		return st_error_set(err, ST_ENOMEM, "out of memory");
+	locks[++rb->nlocks] = NULL;
+	return 0;
+}
+
+/* Locks are taken before the first step: their names may use parameters
+ * and the configuration, not results. */
+static int lock_ref_check(void *ud, enum expr_ns ns, const char *path, size_t pathlen, struct st_error *err)
+{
+	if (ns == EXPR_NS_STEPS)
+		return st_error_set(err, ST_ECONFIG, "a lock name may use ${args...} and ${config...} only "
+				    "(locks are taken before any step runs)");
+	return ref_check(ud, ns, path, pathlen, err);
+}
+
+static int load_lock(struct loader *ld, const struct yt_node *n, struct st_error *err)
+{
+	char *name = NULL;
+	int rc;
+
+	if ((rc = get_string(n, "lock", &name, err)) != 0)
+		return rc;
+	/* With references it is checked once resolved (engine_run). */
+	rc = expr_has_refs(name) ? expr_scan(name, lock_ref_check, ld, err) : lock_name_valid(name, err);
+	if (rc)
+		rc = at(err, n, rc);
+	else
+		rc = runbook_add_lock(ld->rb, name, err);
+	free(name);
+	return rc;
+}
+
+/* lock: NAME, or a non-empty list of names. */
+static int load_locks(struct loader *ld, const struct yt_node *v, struct st_error *err)
+{
+	size_t i;
+	int rc = 0;
+
+	if (v->kind == YT_SCALAR && !yt_is_null(v))
+		return load_lock(ld, v, err);
+	if (v->kind != YT_SEQ || v->count == 0)
+		return yt_error_at(err, ST_ECONFIG, v, "lock must be a name or a non-empty list of names");
+	for (i = 0; i < v->count && !rc; i++)
+		rc = load_lock(ld, v->values[i], err);
+	return rc;
 }
 
 static int load_doc(const struct engine_registry *reg, const struct yt_doc *doc,
@@ -814,16 +875,11 @@ static int load_doc(const struct engine_registry *reg, const struct yt_doc *doc,
 	if ((v = yt_map_get(root, "description")) && !yt_is_null(v) &&
 	    (rc = get_string(v, "description", &rb->description, err)) != 0)
 		goto out;
-	if ((v = yt_map_get(root, "lock")) != NULL) {
-		if ((rc = get_string(v, "lock", &rb->lock, err)) != 0)
-			goto out;
-		if ((rc = lock_name_valid(rb->lock, err)) != 0) {
-			rc = at(err, v, rc);
-			goto out;
-		}
-	}
 	if ((v = yt_map_get(root, "params")) && !yt_is_null(v) &&
 	    (rc = load_params(&ld, v, err)) != 0)
+		goto out;
+	/* After params: lock names may use them. */
+	if ((v = yt_map_get(root, "lock")) != NULL && (rc = load_locks(&ld, v, err)) != 0)
 		goto out;
 	steps = yt_map_get(root, "steps");
 	if (!steps) {

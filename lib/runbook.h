@@ -6,7 +6,10 @@
  *
  *   name: restart-backend              # required; letters, digits, '-', '_'
  *   description: Restart the backend   # one line for `runbook list`
- *   lock: backend                      # resource lock held for the run
+ *   lock: svc:backend                  # the resource locks held for the run (lock.h):
+ *                                      #   a name, or a list of them, which may use
+ *                                      #   ${args...} and ${config...} (resolved when
+ *                                      #   the run starts): [backup, "db:${args.database}"]
  *   params:                            # NAME -> spec; run NAME key=value
  *     wait:
  *       description: how long to wait for /health
@@ -70,7 +73,9 @@
  * Strings may hold ${config.a.b}, ${args.NAME} and ${steps.NAME.FIELD}
  * references (expr.h). At load, ${args.X} must name a declared parameter and
  * ${steps.X} a step that runs before (or, in verify and undo, the step
- * itself); ${config} keys are checked when the run resolves them.
+ * itself; in confirm, the step itself when it has a check: until its action
+ * ran, a step's result is its check's); ${config} keys are checked when the
+ * run resolves them.
  * Argument names and required arguments are checked against the action's
  * spec, and literal values against its types. An action flagged destructive
  * needs `confirm`. Every error names file:line:column.
@@ -151,7 +156,9 @@ struct runbook {
 	char *name;
 	char *description;                   /* may be NULL */
 	char *source;                        /* file path, or "built-in" */
-	char *lock;                          /* lock name, or NULL */
+	char **locks;                        /* lock names as written (may hold ${args...} and
+						${config...}), NULL-terminated; NULL: none */
+	size_t nlocks;
 	struct runbook_param *params;
 	size_t nparams;
 	struct runbook_step *steps;
@@ -173,6 +180,11 @@ int runbook_load_file(const struct engine_registry *reg, const char *path, struc
 		      struct st_error *err);
 
 void runbook_free(struct runbook *rb);
+
+/* Appends a lock name (copied) to rb->locks, for runbooks built in C.
+ * 0 or ST_ENOMEM (err may be NULL); the name is checked when the run
+ * starts. */
+int runbook_add_lock(struct runbook *rb, const char *name, struct st_error *err);
 
 /* Borrowed; NULL when rb has no such step / param. */
 const struct runbook_step *runbook_find_step(const struct runbook *rb, const char *name);

@@ -6,7 +6,10 @@
 # 503) fails the gate, exits 1, and the old container keeps serving with 0
 # failed requests; a new container that dies after the switch is caught by
 # the watch, the proxy goes back and the old container serves again; a
-# last good deploy brings the backend back to the port it started on.
+# last good deploy brings the backend back to the port it started on; a
+# deploy killed between its switch and cutover is finished by the next one;
+# past the cutover's commit point (a name taken, a later step failing) the
+# new container keeps serving.
 # Restores spilttea-sandbox/backend:latest and removes the images it built.
 set -uo pipefail
 
@@ -41,6 +44,7 @@ cleanup() {
 			echo "# could not move the backend back to port $p0" >&2
 	fi
 	docker image rm spilttea-test-bluegreen-broken:1 >/dev/null 2>&1
+	docker rm -f spilttea-test-bluegreen-old >/dev/null 2>&1
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -154,6 +158,112 @@ load_stop
 check "second good deploy exits 0" test "$rc" = 0
 check "ports alternate: back on $p0" test "$(port_now)" = "$p0" -a "$(backend_port)" = "$p0"
 check "0 failed requests during the second deploy" test "$(load_field failed)" = 0
+
+# 5. A deploy that dies (SIGKILL: a lost machine, an OOM kill) between its
+# switch and its cutover leaves the proxy on NAME-COLOUR and the name on the
+# old container, which takes no traffic. The next deploy finishes that
+# cutover first and then deploys as usual (review 2 item 2).
+switched_in() { # JOURNAL_LINE: the switch of the run started after it is done
+	tail -n +"$1" "$ST_SANDBOX_DIR/state/journal.jsonl" |
+		grep -q '"step":"backend-switch","action":"deploy.op","phase":"act","result":"ok"'
+}
+jl=$(($(wc -l <"$ST_SANDBOX_DIR/state/journal.jsonl") + 1))
+"$B" --yes deploy backend --strategy blue-green >"$tmp/d5" 2>&1 &
+dp=$!
+killed=0
+for _ in $(seq 1 600); do
+	if switched_in "$jl"; then
+		kill -KILL "$dp" && killed=1
+		break
+	fi
+	kill -0 "$dp" 2>/dev/null || break
+	sleep 0.05
+done
+wait "$dp" 2>/dev/null
+check "killed after the switch: it was killed between switch and cutover" test "$killed" = 1
+check "killed after the switch: the proxy routes to the new colour ($(port_now))" test "$(port_now)" = "$p1"
+check "killed after the switch: the new colour is left beside the old name" test -n "$(leftovers)"
+load_start 150
+"$B" --yes deploy backend --strategy blue-green >"$tmp/d6" 2>&1
+rc=$?
+load_stop
+check "deploy after the killed one exits 0" test "$rc" = 0
+check "it said it finished the interrupted cutover" grep -q "finishing that cutover first" "$tmp/d6"
+check "the backend alternated once more: on $p0, where the proxy routes" \
+	test "$(port_now)" = "$p0" -a "$(backend_port)" = "$p0"
+check "no blue/green container left" test -z "$(leftovers)"
+check "one backend container" test "$(docker ps -a --format '{{.Names}}' | grep -c '^spilttea-backend')" = 1
+check "0 failed requests while it recovered and deployed ($(load_field sent) sent)" test "$(load_field failed)" = 0
+
+# 6. Past the cutover's commit point (the old container is being stopped)
+# the new container is the only one that serves: nothing may take it away
+# (review 2 item 1).
+# deploy_with_meddling NAME WHAT: a deploy under load; once its switch is
+# journaled (the watch runs 3 s), WHAT runs; the deploy's exit in $rc.
+deploy_with_meddling() {
+	local out=$1 what=$2
+	jl=$(($(wc -l <"$ST_SANDBOX_DIR/state/journal.jsonl") + 1))
+	load_start 100
+	"$B" --yes deploy backend --strategy blue-green >"$out" 2>&1 &
+	dp=$!
+	meddled=0
+	for _ in $(seq 1 600); do
+		if switched_in "$jl"; then
+			$what && meddled=1
+			break
+		fi
+		kill -0 "$dp" 2>/dev/null || break
+		sleep 0.05
+	done
+	wait "$dp"
+	rc=$?
+	load_stop
+}
+live_port=$(port_now)
+# 6a. The name is taken when cutover renames: the old container goes under
+# another name and a stand-in takes 'spilttea-backend'.
+take_name() {
+	docker rename spilttea-backend spilttea-test-bluegreen-old &&
+		docker create --name spilttea-backend --network host spilttea-sandbox/standin:1 >/dev/null
+}
+deploy_with_meddling "$tmp/d7" take_name
+new_port=$(port_now)
+check "name taken at cutover: it was taken during the watch" test "$meddled" = 1
+check "name taken at cutover: the deploy still succeeds (exit $rc)" test "$rc" = 0
+check "name taken at cutover: a notice says how to finish" grep -q "cannot take the name 'spilttea-backend'" "$tmp/d7"
+check "name taken at cutover: the proxy stayed on the new port ($live_port -> $new_port)" \
+	test -n "$new_port" -a "$new_port" != "$live_port"
+check "name taken at cutover: the new container serves through the proxy" bash -c \
+	'test "$(curl -s -o /dev/null -w "%{http_code}" --max-time 5 "$1/health")" = 200' _ "$ST_PROXY_URL"
+check "name taken at cutover: it runs as $(leftovers)" test "$(docker inspect -f '{{.State.Running}}' "$(leftovers)" 2>&1)" = true
+check "name taken at cutover: the old container is gone" bash -c '! docker inspect spilttea-test-bluegreen-old >/dev/null 2>&1'
+check "name taken at cutover: 0 failed requests ($(load_field sent) sent)" test "$(load_field failed)" = 0
+docker rm -f spilttea-backend spilttea-test-bluegreen-old >/dev/null 2>&1
+# The next deploy finishes the rename, then deploys.
+"$B" --yes deploy backend --strategy blue-green >"$tmp/d8" 2>&1
+check "after the taken name: the next deploy exits 0" test $? = 0
+check "after the taken name: one backend container, no colour left" \
+	test "$(docker ps -a --format '{{.Names}}' | grep -c '^spilttea-backend')/$(leftovers)" = 1/
+
+# 6b. A step after the cutover fails (the release history became
+# unreadable): its undo must not route back to the removed old container
+# nor remove the new one.
+hist=$ST_SANDBOX_DIR/state/releases/backend.json
+cp -p "$hist" "$tmp/history"
+break_history() { printf 'not json\n' >"$hist"; }
+live_port=$(port_now)
+deploy_with_meddling "$tmp/d9" break_history
+cp -p "$tmp/history" "$hist"
+new_port=$(port_now)
+check "commit fails after cutover: it was broken during the watch" test "$meddled" = 1
+check "commit fails after cutover: exit 1" test "$rc" = 1
+check "commit fails after cutover: the undo refuses to switch back" grep -q "nothing to switch back to" "$tmp/d9"
+check "commit fails after cutover: the proxy stays on the new port ($live_port -> $new_port)" \
+	test -n "$new_port" -a "$new_port" != "$live_port"
+check "commit fails after cutover: spilttea-backend runs there" test "$(backend_port)" = "$new_port"
+check "commit fails after cutover: it serves through the proxy" bash -c \
+	'test "$(curl -s -o /dev/null -w "%{http_code}" --max-time 5 "$1/health")" = 200' _ "$ST_PROXY_URL"
+check "commit fails after cutover: 0 failed requests ($(load_field sent) sent)" test "$(load_field failed)" = 0
 
 printf '1..%d\n' "$checks"
 if ((failures)); then

@@ -6,9 +6,13 @@
 #   - a broken image (health answers 500): automatic rollback, exit 1, the
 #     old version serving, the message names URL, status and body; one that
 #     exits at start: the same
+#   - a health URL with user:password and a query token: neither shown in
+#     messages or the journal
 #   - --no-build with an existing tag (and without one: exit 3)
 #   - --ref builds an older commit of a git-tracked context, working tree
 #     untouched; .dockerignore honoured by the build
+#   - a lost session (SIGHUP) mid-deploy: rolled back, exit 3, journal run
+#     ended, no lock left
 #   - two deploys at once: the second exits 4
 #   - --dry-run changes nothing; the first deploy records the image before it
 #   - the compose path (sandbox/docker-compose.yml): deploy all in depends_on
@@ -138,7 +142,7 @@ for c in v1 v2 broken exits slow; do mkcfg "$tmp/$c.yaml" "$tmp/$c"; done
 run_st 0 "dry run" -c "$tmp/v1.yaml" deploy backend --dry-run
 contains "$tmp/out" "backend-image: build spilttea-test-backend:" "dry run"
 contains "$tmp/out" "backend-gate" "dry run"
-contains "$tmp/out" "lock: deploy" "dry run"
+contains "$tmp/out" "lock: svc:backend" "dry run"
 [[ ! -e $state ]] || fail "dry run wrote $state"
 [[ $(docker inspect --format '{{.Id}}' spilttea-backend) == "$orig_backend_id" ]] || fail "dry run replaced the container"
 docker image inspect spilttea-test-backend:latest >/dev/null 2>&1 && fail "dry run built an image"
@@ -196,8 +200,22 @@ detect=$(sed -n 's/.*times in a row (after \([^)]*\)).*/\1/p' "$tmp/err" | head 
 [[ $(release_field backend -1 status) == failed ]] || fail "broken release not marked failed"
 docker ps -a --format '{{.Names}}' | grep -q -- '-old-\|-new-' && fail "broken: a temporary container was left"
 
+# The health URL as messages, results and the journal show it: without
+# user:password and query, where credentials and tokens travel.
+secret_url="${ST_BACKEND_URL/:\/\//://probe:pw-s3cret@}/health?token=tok-s3cret"
+sed "s|health_url: \"$ST_BACKEND_URL/health\"|health_url: \"$secret_url\"|" "$tmp/broken.yaml" >"$tmp/secret.yaml"
+grep -qF "$secret_url" "$tmp/secret.yaml" || fail "secret health URL: the configuration was not rewritten"
+run_st 1 "broken image, health URL with credentials" -c "$tmp/secret.yaml" deploy backend --yes
+contains "$tmp/err" "$ST_BACKEND_URL/health answered 500" "health URL with credentials"
+if grep -l 's3cret' "$tmp/out" "$tmp/err" "$state/journal.jsonl"; then
+	fail "the health URL's password or token was shown: $(grep -ho '[^ ]*s3cret[^ ]*' "$tmp/out" "$tmp/err" "$state/journal.jsonl" | sort -u | tr '\n' ' ')"
+fi
+
 run_st 1 "image that exits" -c "$tmp/exits.yaml" deploy backend --yes
-contains "$tmp/err" "exit code 3" "image that exits"
+# Seen while it restarts: "last exit code 3"; seen once it runs again
+# (Docker then reports 0): only its last log line has the code.
+grep -qE "exit code 3|exiting at start with code 3" "$tmp/err" || fail "image that exits: no exit code 3 in err"
+grep -q "last exit code 0" "$tmp/err" && fail "image that exits: reported exit code 0"
 [[ $(version) == '{"version":"v1"}' ]] || fail "exits: v1 not serving: $(version)"
 
 # A new container that cannot even start (its image's USER does not exist):
@@ -221,6 +239,46 @@ contains "$tmp/err" "cannot build 'spilttea-test-backend:" "failing build"
 contains "$tmp/err" "returned a non-zero code" "failing build"
 [[ $(docker inspect --format '{{.Id}}' spilttea-backend) == "$cid" ]] || fail "failing build replaced the container"
 [[ $(image_id spilttea-test-backend:latest) == "$v1_id" ]] || fail "failing build moved latest"
+
+# ---- a lost session (SIGHUP) during the health gate ----------------------------------
+# The run stops, rolls back and ends like a Ctrl-C: exit 3, the journal run
+# closed, no lock left, the previous container serving again.
+cid=$(docker inspect --format '{{.Id}}' spilttea-backend)
+setsid "$bin" -c "$tmp/slow.yaml" deploy backend --yes </dev/null >"$tmp/hup.out" 2>"$tmp/hup.err" &
+pid=$!
+for ((i = 0; i < 600; i++)); do
+	grep -q 'backend-replace' "$tmp/hup.out" && break
+	sleep 0.1
+done
+kill -HUP "$pid"
+set +e
+wait "$pid"
+rc=$?
+set -e
+[[ $rc == 3 ]] || { fail "SIGHUP during the gate: exit $rc, expected 3"; sed 's/^/  | /' "$tmp/hup.out" "$tmp/hup.err" >&2; }
+[[ ! -e $state/locks/svc:backend.lock ]] || fail "SIGHUP during the gate: the lock file was left"
+python3 - "$state/journal.jsonl" "$pid" <<'PY' || fail "SIGHUP during the gate: the journal run has no end, or not 'aborted'"
+import json, sys
+recs = [json.loads(l) for l in open(sys.argv[1])]
+run = [r for r in recs if r["type"] == "start" and r.get("pid") == int(sys.argv[2])][-1]["run"]
+end = [r for r in recs if r["type"] == "end" and r["run"] == run]
+assert end and end[0]["result"] == "aborted", end
+PY
+# Undo runs without the interrupt (review 2 item 8): the previous container
+# is back and its health gate passed, not "interrupted".
+python3 - "$state/journal.jsonl" "$pid" <<'PY' || fail "SIGHUP during the gate: undoing the replacement failed"
+import json, sys
+recs = [json.loads(l) for l in open(sys.argv[1])]
+run = [r for r in recs if r["type"] == "start" and r.get("pid") == int(sys.argv[2])][-1]["run"]
+undo = [r for r in recs if r["type"] == "step" and r["run"] == run and r["phase"] == "undo"]
+assert undo and all(r["result"] == "undone" for r in undo), undo
+assert "backend-replace" in [r["step"] for r in undo], undo
+PY
+grep -q 'undo of step' "$tmp/hup.err" && fail "SIGHUP during the gate: $(grep 'undo of step' "$tmp/hup.err")"
+[[ $(version) == '{"version":"v1"}' ]] || fail "SIGHUP during the gate: v1 not serving: $(version)"
+[[ $(docker inspect --format '{{.State.Running}} {{.Image}}' spilttea-backend) == "true $v1_id" ]] ||
+	fail "SIGHUP during the gate: old container not running under its name"
+[[ $(image_id spilttea-test-backend:latest) == "$v1_id" ]] || fail "SIGHUP during the gate: latest not back on v1"
 
 # ---- --no-build ----------------------------------------------------------------------
 docker tag "$v2_id" spilttea-test-backend:latest
@@ -261,12 +319,16 @@ contains "$tmp/err" "names no commit" "--ref unknown"
 setsid -w "$bin" -c "$tmp/slow.yaml" deploy backend --yes </dev/null >"$tmp/bg.out" 2>&1 &
 bg=$!
 for ((i = 0; i < 50; i++)); do
-	[[ -e $state/locks/deploy.lock ]] && break
+	[[ -e $state/locks/svc:backend.lock ]] && break
 	sleep 0.1
 done
 run_st 4 "second deploy" -c "$tmp/v2.yaml" deploy backend --yes
-contains "$tmp/err" "deploy is locked by pid $bg" "second deploy"
+contains "$tmp/err" "svc:backend is locked by pid $bg" "second deploy"
 run_st 4 "rollback meanwhile" -c "$tmp/v2.yaml" rollback backend --yes
+# The lock is the backend's, not the deploy command's (review 2 item 4): a
+# restart of the same container waits for the deploy to end.
+run_st 4 "restart-backend meanwhile" -c "$tmp/v2.yaml" run restart-backend --yes
+contains "$tmp/err" "svc:backend is locked by pid $bg" "restart-backend meanwhile"
 wait "$bg" || { fail "the first deploy failed"; cat "$tmp/bg.out" >&2; }
 [[ $(version) == '{"version":"slow"}' ]] || fail "the first deploy did not finish: $(version)"
 

@@ -5,7 +5,8 @@
 # the new column), applies it and leaves the backend healthy; a failing
 # migration exits 1 with the exact restore command, leaves a verified,
 # restorable backup and is listed as failed; a later up refuses (exit 3);
-# rollback db restores the pre-migration backup; resolve marks it rolled back.
+# rollback db restores the pre-migration backup; resolve marks it rolled back;
+# a SIGHUP during up's backup stops it cleanly (exit 3, nothing applied).
 # Uses the fixtures in tests/fixtures/migrations and puts the database, the
 # migrations folder and the backups directory back as they were.
 set -uo pipefail
@@ -72,6 +73,33 @@ check "dry-run up names the step list and changes nothing" bash -c '
 	"$3" migrate status | grep -qE "^  pending +$2" && diff -q "$4" <(find "$5" -maxdepth 1 -name "backup_*.sql*" ! -name "*.json" -printf "%f\n" | sort)' \
 	_ "$out/dry" "$good" "$B" "$out/backups.before" "$backups"
 
+# A lost session (SIGHUP) during the backup: nothing applied, the journal
+# run ends "aborted", no lock is left, last.json is not left "running".
+last_json=$ST_SANDBOX_DIR/state/migrate/last.json
+last_before=$(cat "$last_json" 2>/dev/null || true)
+"$B" migrate up >"$out/hup" 2>&1 &
+pid=$!
+for ((i = 0; i < 200; i++)); do
+	grep -q -- '-> backup' "$out/hup" && break
+	sleep 0.05
+done
+kill -HUP "$pid"
+wait "$pid"
+rc=$?
+check "SIGHUP during up: exit 3 (interrupted), not killed" test "$rc" = 3
+check "SIGHUP during up: the migration is still pending" bash -c \
+	'"$1" migrate status | grep -qE "^  pending +$2"' _ "$B" "$good"
+check "SIGHUP during up: no lock file left" bash -c \
+	'! ls "$1"/state/locks/*.lock 2>/dev/null | grep -E "/(db:spilttea|svc:backend)\.lock$"' _ "$ST_SANDBOX_DIR"
+check "SIGHUP during up: the journal run ended 'aborted'" python3 -c '
+import json, sys
+recs = [json.loads(l) for l in open(sys.argv[1])]
+run = [r for r in recs if r["type"] == "start" and r.get("pid") == int(sys.argv[2])][-1]["run"]
+end = [r for r in recs if r["type"] == "end" and r["run"] == run]
+assert end and end[0]["result"] == "aborted", end
+' "$ST_SANDBOX_DIR/state/journal.jsonl" "$pid"
+check "SIGHUP during up: last.json untouched" test "$(cat "$last_json" 2>/dev/null || true)" = "$last_before"
+
 # migrate up: a verified backup first, then the migration.
 "$B" migrate up >"$out/up" 2>&1
 rc=$?
@@ -124,6 +152,27 @@ check "--no-backup without --reason is a usage error (exit 2)" test $? = 2
 
 # rollback db restores the pre-migration backup (restore's swap).
 if "$B" help rollback >/dev/null 2>&1; then
+	# Never under a running migration: while the database's lock (the one
+	# migrate up holds) is taken, rollback db refuses (exit 4) and restores
+	# nothing (review 2 item 20).
+	mkdir -p "$ST_SANDBOX_DIR/state/locks"
+	flock -n -F "$ST_SANDBOX_DIR/state/locks/db:$ST_PG_DATABASE.lock" sleep 30 &
+	holder=$!
+	sleep 0.3
+	"$B" --yes rollback db >"$out/rb-locked" 2>&1
+	rc=$?
+	kill "$holder" 2>/dev/null
+	wait "$holder" 2>/dev/null
+	check "rollback db while the database lock is held exits 4" test "$rc" = 4
+	check "rollback db while locked says a migration runs" grep -q "cannot roll the database back while a migration runs" "$out/rb-locked"
+	check "rollback db while locked restored nothing" bash -c '! grep -q "restored into" "$1"' _ "$out/rb-locked"
+	# The prompt says how old the backup is: without a terminal, the
+	# refusal's hint shows it.
+	"$B" rollback db </dev/null >"$out/rb-prompt" 2>&1
+	rc=$?
+	check "rollback db without --yes and without a terminal exits 3" test "$rc" = 3
+	check "rollback db's prompt says when the backup was taken and how long ago" \
+		grep -qE "\(taken 20[0-9-]+T[0-9:.]+Z, [0-9][0-9a-z.]* ago\) over database 'spilttea'\? What was written to it since is lost" "$out/rb-prompt"
 	"$B" --yes rollback db >"$out/rb" 2>&1
 	rc=$?
 	check "rollback db exits 0" test "$rc" = 0

@@ -171,7 +171,7 @@ static void test_switch_and_back(void **state)
 	assert_int_equal(create_spare(other_port(), &err), 0);
 	wait_answers(other_port());
 
-	assert_int_equal(proxy_switch(docker, &cfg->proxy, other_port(), SPARE, "/health", 10, &res, &err), 0);
+	assert_int_equal(proxy_switch(docker, &cfg->proxy, other_port(), SPARE, "/health", 10, NULL, &res, &err), 0);
 	assert_int_equal(res.had_previous, 1);
 	assert_int_equal(res.previous_port, live_port);
 	assert_int_equal(res.confirmed_by_header, 1);
@@ -187,7 +187,7 @@ static void test_switch_and_back(void **state)
 	free(text);
 	assert_int_equal(proxy_wait_drained(docker, &cfg->proxy, 10, NULL, &err), 0);
 
-	assert_int_equal(proxy_switch(docker, &cfg->proxy, live_port, "spilttea-backend", "/health", 10, &res,
+	assert_int_equal(proxy_switch(docker, &cfg->proxy, live_port, "spilttea-backend", "/health", 10, NULL, &res,
 				      &err), 0);
 	assert_int_equal(res.previous_port, other_port());
 	assert_serving_from(live_port);
@@ -207,11 +207,37 @@ static void test_switch_to_nothing_goes_back(void **state)
 	assert_int_equal(proxy_read_upstream(&cfg->proxy, &was, &err), 0);
 	/* nginx names the dead upstream in X-Upstream: given up after a few
 	 * 502s, long before the timeout. */
-	assert_int_equal(proxy_switch(docker, &cfg->proxy, other_port(), "nothing", "/health", 20, &res, &err),
+	assert_int_equal(proxy_switch(docker, &cfg->proxy, other_port(), "nothing", "/health", 20, NULL, &res, &err),
 			 ST_EFAILED);
 	if (!strstr(err.message, "answered 502 from the new upstream"))
 		fail_msg("unexpected: %s", err.message);
 	assert_true(time_monotonic() - res.t_written < 10);
+	assert_int_equal(proxy_read_upstream(&cfg->proxy, &text, &err), 0);
+	assert_string_equal(text, was);
+	free(text);
+	free(was);
+	assert_serving_from(live_port);
+}
+
+/* An interrupt while the switch is being confirmed (the confirmation is
+ * container_wait with a probe through the proxy, review 2 item 29): the
+ * switch stops at once, the previous file is back and the proxy serves
+ * from the old backend again. */
+static void test_interrupted_switch_goes_back(void **state)
+{
+	volatile sig_atomic_t cancel = 1;
+	struct st_error err = { 0 };
+	struct proxy_switch_result res;
+	char *text = NULL, *was = NULL;
+	double t0 = time_monotonic();
+
+	(void)state;
+	assert_int_equal(proxy_read_upstream(&cfg->proxy, &was, &err), 0);
+	assert_int_equal(proxy_switch(docker, &cfg->proxy, other_port(), "nothing", "/health", 20, &cancel, &res,
+				      &err), ST_EABORTED);
+	if (!strstr(err.message, "interrupted while confirming the switch"))
+		fail_msg("unexpected: %s", err.message);
+	assert_true(time_monotonic() - t0 < 10);
 	assert_int_equal(proxy_read_upstream(&cfg->proxy, &text, &err), 0);
 	assert_string_equal(text, was);
 	free(text);
@@ -230,7 +256,7 @@ static void test_rejected_config_goes_back(void **state)
 	(void)state;
 	assert_int_equal(proxy_read_upstream(&cfg->proxy, &was, &err), 0);
 	bad.upstream_template = "upstream spilttea_backend {\n    server {host}:{port}\n}\n";
-	assert_int_equal(proxy_switch(docker, &bad, other_port(), "x", "/health", 5, NULL, &err), ST_EFAILED);
+	assert_int_equal(proxy_switch(docker, &bad, other_port(), "x", "/health", 5, NULL, NULL, &err), ST_EFAILED);
 	assert_non_null(strstr(err.message, "rejects its configuration (nginx -t exit 1)"));
 	assert_non_null(strstr(err.message, "[emerg]"));
 	assert_int_equal(proxy_read_upstream(&cfg->proxy, &text, &err), 0);
@@ -247,6 +273,7 @@ int main(void)
 		cmocka_unit_test(test_reads_and_validates),
 		cmocka_unit_test(test_switch_and_back),
 		cmocka_unit_test(test_switch_to_nothing_goes_back),
+		cmocka_unit_test(test_interrupted_switch_goes_back),
 		cmocka_unit_test(test_rejected_config_goes_back),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);

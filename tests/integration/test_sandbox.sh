@@ -198,6 +198,52 @@ body=$(curl -s --max-time 5 -w '\n%{http_code}' "$ST_BACKEND_URL/health")
 check "backend /health 200 again" test "$body" = $'{"status":"ok"}\n200'
 trap - EXIT
 
+# Leftovers of runs against the sandbox (review 2 item 24): a blue/green
+# colour that copied the sandbox's labels and a test container, both with a
+# restart policy; and the row of an applied migration whose folder is gone
+# (a test_migrate killed before its cleanup, item 27). scripts/sandbox up
+# (idempotent; integration tests run one at a time) removes them; the five
+# containers stay (or come back) healthy. Earlier tests may have left one
+# for up to repair (a deploy re-tags the backend image), so their ids are
+# not compared.
+orphan=20990101000000_spilttea_test_orphan
+pg "INSERT INTO _prisma_migrations (id, checksum, finished_at, migration_name, started_at, applied_steps_count)
+    VALUES ('spilttea-test-orphan', 'x', now(), '$orphan', now(), 1)" >/dev/null ||
+	not_ok "insert an orphan migration row"
+migrations_before=$(pg "SELECT count(*) FROM _prisma_migrations")
+root=$(dirname "$ST_SANDBOX_DIR")
+offset=$((ST_PG_PORT - 55432))
+leftover_green=spilttea-backend-green
+leftover_test=spilttea-test-sandbox-leftover
+own_dockerd=0
+[[ -f $ST_SANDBOX_DIR/dockerd.pid ]] && own_dockerd=1
+docker rm -f "$leftover_green" "$leftover_test" >/dev/null 2>&1
+if docker run -d --name "$leftover_green" --network host --restart unless-stopped \
+	--label com.spilttea.sandbox=1 --label "com.spilttea.sandbox.dir=$ST_SANDBOX_DIR" \
+	--entrypoint /bin/sh spilttea-sandbox/standin:1 -c 'sleep 3600' >/dev/null &&
+	docker run -d --name "$leftover_test" --network host --restart unless-stopped \
+	--entrypoint /bin/sh spilttea-sandbox/standin:1 -c 'sleep 3600' >/dev/null; then
+	up_out=$(ST_SANDBOX_PORT_OFFSET=$offset "$root/scripts/sandbox" up 2>&1)
+	up_rc=$?
+	check "sandbox up again: exit 0" test "$up_rc" = 0
+	[[ $up_rc == 0 ]] || printf '%s\n' "$up_out" | tail -n 5 | sed 's/^/# /'
+	check "up removed the labelled leftover $leftover_green" bash -c '! docker inspect "$1" >/dev/null 2>&1' _ "$leftover_green"
+	if ((own_dockerd)); then
+		check "up removed $leftover_test from its own dockerd" bash -c '! docker inspect "$1" >/dev/null 2>&1' _ "$leftover_test"
+	else
+		check "up leaves $leftover_test on a shared dockerd" docker inspect "$leftover_test"
+	fi
+	check "up removed the orphan migration row and no other" test \
+		"$(pg "SELECT count(*) FROM _prisma_migrations WHERE migration_name = '$orphan'") $(pg "SELECT count(*) FROM _prisma_migrations")" \
+		= "0 $((migrations_before - 1))"
+	check "the five containers healthy after up" wait_all_healthy 60
+	printf '%s\n' "$up_out" | grep -E "recreating|removed" | sed 's/^/# /'
+else
+	not_ok "create leftover containers"
+fi
+docker rm -f "$leftover_green" "$leftover_test" >/dev/null 2>&1
+pg "DELETE FROM _prisma_migrations WHERE migration_name = '$orphan'" >/dev/null
+
 printf '1..%d\n' "$checks"
 if ((failures)); then
 	printf '# %d of %d checks failed\n' "$failures" "$checks"

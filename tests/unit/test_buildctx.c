@@ -8,14 +8,18 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "buildctx.h"
 #include "sbuf.h"
 #include "testutil.h"
+#include "timeutil.h"
 
 static int to_sbuf(void *ud, const void *data, size_t len, struct st_error *err)
 {
@@ -126,7 +130,7 @@ static void test_working_tree(void **state)
 	put(dir, "node_modules/dep/index.js", "x");
 	put(dir, "secrets/key.pem", "x");
 	put(dir, "secrets/public.pem", "p");
-	assert_int_equal(buildctx_open(dir, NULL, NULL, &bc, &err), 0);
+	assert_int_equal(buildctx_open(dir, NULL, NULL, NULL, &bc, &err), 0);
 	assert_null(bc->git_toplevel);
 	assert_null(bc->git_commit);
 	produce(bc, &l);
@@ -146,13 +150,13 @@ static void test_working_tree(void **state)
 	sbuf_release(&l);
 
 	/* Errors: no Dockerfile, not a directory, a bad pattern. */
-	assert_int_equal(buildctx_open(dir, "Dockerfile.prod", NULL, &bc, &err), ST_ENOTFOUND);
+	assert_int_equal(buildctx_open(dir, "Dockerfile.prod", NULL, NULL, &bc, &err), ST_ENOTFOUND);
 	assert_non_null(strstr(err.message, "no Dockerfile.prod in build context"));
-	assert_int_equal(buildctx_open("/nonexistent/ctx", NULL, NULL, &bc, &err), ST_ENOTFOUND);
+	assert_int_equal(buildctx_open("/nonexistent/ctx", NULL, NULL, NULL, &bc, &err), ST_ENOTFOUND);
 	put(dir, ".dockerignore", "ok\n[bad\n");
-	assert_int_equal(buildctx_open(dir, NULL, NULL, &bc, &err), ST_ECONFIG);
+	assert_int_equal(buildctx_open(dir, NULL, NULL, NULL, &bc, &err), ST_ECONFIG);
 	assert_non_null(strstr(err.message, ".dockerignore:2:"));
-	assert_int_equal(buildctx_open(dir, NULL, "HEAD", &bc, &err), ST_EUSAGE);
+	assert_int_equal(buildctx_open(dir, NULL, "HEAD", NULL, &bc, &err), ST_EUSAGE);
 	assert_non_null(strstr(err.message, "not in a git work tree"));
 	tu_rmtree(dir);
 	free(dir);
@@ -187,11 +191,11 @@ static void test_git_ref(void **state)
 	/* uncommitted change in the working tree */
 	put(repo, "services/backend/app.js", "dirty");
 
-	assert_int_equal(buildctx_git(repo, argv, 100, &v1, &err), 0);
+	assert_int_equal(buildctx_git(repo, argv, 100, &v1, NULL, &err), 0);
 	v1[40] = '\0';
 
 	/* --ref HEAD~1: v1's tree and v1's .dockerignore, from a subdirectory */
-	if (buildctx_open(ctx, NULL, "HEAD~1", &bc, &err) != 0)
+	if (buildctx_open(ctx, NULL, "HEAD~1", NULL, &bc, &err) != 0)
 		fail_msg("%s", err.message);
 	assert_string_equal(bc->git_commit, v1);
 	assert_string_equal(bc->git_prefix, "services/backend/");
@@ -206,7 +210,7 @@ static void test_git_ref(void **state)
 	sbuf_reset(&l);
 
 	/* HEAD: v2's .dockerignore now drops app.js */
-	assert_int_equal(buildctx_open(ctx, NULL, "HEAD", &bc, &err), 0);
+	assert_int_equal(buildctx_open(ctx, NULL, "HEAD", NULL, &bc, &err), 0);
 	produce(bc, &l);
 	assert_non_null(strstr(sbuf_str(&l), "ENV V=2"));
 	if (strstr(sbuf_str(&l), "app.js="))
@@ -215,7 +219,7 @@ static void test_git_ref(void **state)
 	sbuf_reset(&l);
 
 	/* The working tree: dirty, HEAD's commit recorded */
-	assert_int_equal(buildctx_open(ctx, NULL, NULL, &bc, &err), 0);
+	assert_int_equal(buildctx_open(ctx, NULL, NULL, NULL, &bc, &err), 0);
 	assert_non_null(bc->git_commit);
 	assert_int_equal(bc->git_dirty, 1);
 	buildctx_free(bc);
@@ -233,7 +237,7 @@ static void test_git_ref(void **state)
 		assert_string_equal(buf, "dirty");
 	}
 
-	assert_int_equal(buildctx_open(ctx, NULL, "no-such-ref", &bc, &err), ST_ENOTFOUND);
+	assert_int_equal(buildctx_open(ctx, NULL, "no-such-ref", NULL, &bc, &err), ST_ENOTFOUND);
 	assert_non_null(strstr(err.message, "git ref 'no-such-ref' names no commit"));
 	free(v1);
 	sbuf_release(&l);
@@ -241,11 +245,104 @@ static void test_git_ref(void **state)
 	free(repo);
 }
 
+/* ---- a git that hangs (review 2 item 15) ---- */
+
+static volatile sig_atomic_t cancel_flag;
+
+static void *set_cancel_soon(void *arg)
+{
+	(void)arg;
+	time_sleep(0.3);
+	cancel_flag = 1;
+	return NULL;
+}
+
+/* PATH with a 'git' first that says nothing for a minute (exec: the
+ * process killed is the one holding the pipes). Returns the old PATH. */
+static char *hanging_git(const char *bin)
+{
+	char path[700], *old = strdup(getenv("PATH") ? getenv("PATH") : "/usr/bin:/bin");
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/git", bin);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs("#!/bin/sh\nexec sleep 60\n", f);
+	fclose(f);
+	assert_int_equal(chmod(path, 0755), 0);
+	snprintf(path, sizeof(path), "%s:%s", bin, old);
+	setenv("PATH", path, 1);
+	return old;
+}
+
+/* The request is gone: asked with a write of nothing, it says stop. */
+static int request_gone(void *ud, const void *data, size_t len, struct st_error *err)
+{
+	(void)ud;
+	(void)data;
+	(void)len;
+	return st_error_set(err, ST_EABORTED, "the build request ended before the context was sent");
+}
+
+static void test_hanging_git_is_interruptible(void **state)
+{
+	char *repo = tu_mkdtemp(), *bin = tu_mkdtemp(), *old_path, *out = NULL;
+	const char *argv[] = { "git", "status", NULL };
+	struct buildctx *bc = NULL;
+	struct sbuf tar = SBUF_INIT;
+	struct st_error err = { 0 };
+	pthread_t th;
+	double t0;
+
+	(void)state;
+	sh("git -C %s init -q && git -C %s config user.email t@t && git -C %s config user.name t", repo,
+	   repo, repo);
+	put(repo, "Dockerfile", "FROM x\n");
+	sh("git -C %s add -A && git -C %s commit -qm v1", repo, repo);
+	assert_int_equal(buildctx_open(repo, NULL, "HEAD", &cancel_flag, &bc, &err), 0);
+	old_path = hanging_git(bin);
+
+	/* buildctx_git: Ctrl-C ends the wait within a poll slice. */
+	cancel_flag = 0;
+	assert_int_equal(pthread_create(&th, NULL, set_cancel_soon, NULL), 0);
+	t0 = time_monotonic();
+	assert_int_equal(buildctx_git(repo, argv, 100, &out, &cancel_flag, &err), ST_EABORTED);
+	pthread_join(th, NULL);
+	assert_true(time_monotonic() - t0 < 3);
+	assert_string_equal(err.message, "git status interrupted");
+	assert_null(out);
+
+	/* git archive while producing: the same. */
+	cancel_flag = 0;
+	assert_int_equal(pthread_create(&th, NULL, set_cancel_soon, NULL), 0);
+	t0 = time_monotonic();
+	assert_int_equal(buildctx_produce(bc, to_sbuf, &tar, &err), ST_EABORTED);
+	pthread_join(th, NULL);
+	assert_true(time_monotonic() - t0 < 3);
+	assert_string_equal(err.message, "git archive interrupted");
+
+	/* ... and when the build request has given up, without any Ctrl-C. */
+	cancel_flag = 0;
+	t0 = time_monotonic();
+	assert_int_equal(buildctx_produce(bc, request_gone, NULL, &err), ST_EABORTED);
+	assert_true(time_monotonic() - t0 < 3);
+
+	setenv("PATH", old_path, 1);
+	free(old_path);
+	buildctx_free(bc);
+	sbuf_release(&tar);
+	tu_rmtree(repo);
+	tu_rmtree(bin);
+	free(repo);
+	free(bin);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_working_tree),
 		cmocka_unit_test(test_git_ref),
+		cmocka_unit_test(test_hanging_git_is_interruptible),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -199,6 +199,105 @@ static void test_state_dir_not_writable(void **state)
 	assert_non_null(strstr(err.message, "cannot take lock 'x'"));
 }
 
+/* The resource names every command uses for what it changes (review 2
+ * item 4): a service's container, a database. */
+static void test_resource_names(void **state)
+{
+	struct st_error err = { 0 };
+	char buf[80];
+
+	(void)state;
+	assert_int_equal(lock_name_service(buf, sizeof(buf), "backend", &err), 0);
+	assert_string_equal(buf, "svc:backend");
+	assert_int_equal(lock_name_db(buf, sizeof(buf), "spilttea", &err), 0);
+	assert_string_equal(buf, "db:spilttea");
+	assert_int_equal(lock_name_valid("svc:backend", &err), 0);
+	assert_int_equal(lock_name_valid("db:Spilt_Tea-2", &err), 0);
+	assert_int_equal(lock_name_db(buf, sizeof(buf), "a/b", &err), ST_EUSAGE);
+	assert_non_null(strstr(err.message, "invalid lock name 'db:a/b'"));
+	assert_int_equal(lock_name_valid(":x", &err), ST_EUSAGE);
+}
+
+/* A set is taken whole or not at all: one name held elsewhere leaves none
+ * of the others held (no half-locked run), and the message names it. */
+static void test_set_all_or_nothing(void **state)
+{
+	const char *dir = *state;
+	const char *const names[] = { "svc:backend", "db:spilttea", "backup" };
+	struct st_error err = { 0 };
+	struct st_lock *held = NULL, *probe = NULL;
+	struct lock_set *set = NULL;
+	pid_t pid;
+	int status;
+
+	/* Another process holds the database (a lock is per open file: a
+	 * holder in this process would be refused as well, but say less). */
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct st_error e = { 0 };
+
+		if (lock_acquire(dir, "db:spilttea", "spilttea-ops restore x", &held, NULL, &e) != 0)
+			_exit(1);
+		sleep(3);
+		_exit(0);
+	}
+	for (int i = 0; i < 100; i++) {
+		char path[600];
+
+		snprintf(path, sizeof(path), "%s/locks/db:spilttea.lock", dir);
+		if (access(path, F_OK) == 0 && lock_acquire(dir, "db:spilttea", "probe", &probe, NULL, &err) != 0)
+			break;
+		lock_release(probe);
+		probe = NULL;
+		usleep(20000);
+	}
+	assert_int_equal(lock_acquire_set(dir, names, 3, "spilttea-ops migrate up", &set, NULL, &err), ST_ELOCKED);
+	assert_null(set);
+	if (!strstr(err.message, "db:spilttea is locked by pid") || !strstr(err.message, "spilttea-ops restore x"))
+		fail_msg("message: %s", err.message);
+	/* The two free ones were let go again. */
+	assert_int_equal(lock_acquire(dir, "svc:backend", "c", &probe, NULL, &err), 0);
+	lock_release(probe);
+	assert_int_equal(lock_acquire(dir, "backup", "c", &probe, NULL, &err), 0);
+	lock_release(probe);
+	kill(pid, SIGTERM);
+	waitpid(pid, &status, 0);
+	assert_int_equal(lock_acquire_set(dir, names, 3, "spilttea-ops migrate up", &set, NULL, &err), 0);
+	lock_release_set(set);
+}
+
+/* One fixed order (command locks, then databases, then services; by name
+ * within), duplicates once; release removes every file. */
+static void test_set_order(void **state)
+{
+	const char *dir = *state;
+	const char *const names[] = { "svc:backend", "incident", "db:spilttea", "svc:backend", "svc:frontend",
+				      "backup" };
+	struct st_error err = { 0 };
+	struct lock_set *set = NULL;
+	struct lock_takeover tk;
+	char path[600];
+
+	assert_int_equal(lock_acquire_set(dir, names, 6, "c", &set, &tk, &err), 0);
+	assert_false(tk.stale);
+	assert_int_equal(lock_set_count(set), 5);
+	assert_string_equal(lock_set_name(set, 0), "backup");
+	assert_string_equal(lock_set_name(set, 1), "incident");
+	assert_string_equal(lock_set_name(set, 2), "db:spilttea");
+	assert_string_equal(lock_set_name(set, 3), "svc:backend");
+	assert_string_equal(lock_set_name(set, 4), "svc:frontend");
+	snprintf(path, sizeof(path), "%s/locks/svc:frontend.lock", dir);
+	assert_int_equal(access(path, F_OK), 0);
+	lock_release_set(set);
+	assert_int_equal(access(path, F_OK), -1);
+	lock_release_set(NULL);
+	/* An empty set is no error and holds nothing. */
+	assert_int_equal(lock_acquire_set(dir, names, 0, "c", &set, NULL, &err), 0);
+	assert_int_equal(lock_set_count(set), 0);
+	lock_release_set(set);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -209,6 +308,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_lock_file_without_content, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_names, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_state_dir_not_writable, setup, teardown),
+		cmocka_unit_test(test_resource_names),
+		cmocka_unit_test_setup_teardown(test_set_all_or_nothing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_set_order, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -89,7 +89,8 @@ static void test_valid_fixture_file(void **state)
 	assert_string_equal(rb->name, "full");
 	assert_string_equal(rb->description, "Exercise every runbook feature");
 	assert_string_equal(rb->source, "tests/fixtures/runbooks/full.yaml");
-	assert_string_equal(rb->lock, "full-test");
+	assert_int_equal(rb->nlocks, 1);
+	assert_string_equal(rb->locks[0], "full-test");
 	assert_int_equal(rb->nparams, 3);
 	assert_true(runbook_find_param(rb, "dir")->required);
 	assert_string_equal(json_string_value(runbook_find_param(rb, "greeting")->def), "hello");
@@ -123,6 +124,24 @@ static void test_valid_fixture_file(void **state)
 	runbook_free(rb);
 }
 
+/* lock: one name or a list; names may take ${args} and ${config} (the
+ * engine resolves them when the run starts). */
+static void test_lock_list(void **state)
+{
+	struct runbook *rb = load_ok(state,
+		"name: t\n"
+		"lock:\n  - backup\n  - \"db:${args.database}\"\n  - svc:backend\n"
+		"params: { database: { required: true } }\n"
+		"steps: [{name: a, action: sleep, args: {seconds: 1}}]\n");
+
+	assert_int_equal(rb->nlocks, 3);
+	assert_string_equal(rb->locks[0], "backup");
+	assert_string_equal(rb->locks[1], "db:${args.database}");
+	assert_string_equal(rb->locks[2], "svc:backend");
+	assert_null(rb->locks[3]);
+	runbook_free(rb);
+}
+
 static void test_defaults_and_types(void **state)
 {
 	struct runbook *rb = load_ok(state,
@@ -134,7 +153,8 @@ static void test_defaults_and_types(void **state)
 		"    verify: { action: fake.probe, args: { url: \"${steps.a.u}\" } }\n");
 	const struct runbook_step *s = &rb->steps[0];
 
-	assert_null(rb->lock);
+	assert_int_equal(rb->nlocks, 0);
+	assert_null(rb->locks);
 	assert_null(rb->description);
 	assert_int_equal(rb->nparams, 0);
 	assert_true(s->verify_timeout == RUNBOOK_VERIFY_TIMEOUT);
@@ -244,6 +264,15 @@ static void test_step_names(void **state)
 		   "t.yaml:1:7: invalid runbook name 'bad name'");
 	load_fails(state, "name: t\nlock: ../x\nsteps: [{name: a, action: sleep, args: {seconds: 1}}]\n",
 		   "t.yaml:2:7: invalid lock name '../x'");
+	load_fails(state, "name: t\nlock: [a, ../x]\nsteps: [{name: a, action: sleep, args: {seconds: 1}}]\n",
+		   "t.yaml:2:11: invalid lock name '../x'");
+	load_fails(state, "name: t\nlock: []\nsteps: [{name: a, action: sleep, args: {seconds: 1}}]\n",
+		   "t.yaml:2:7: lock must be a name or a non-empty list of names");
+	/* Locks are taken before any step runs: no step results in their names. */
+	load_fails(state, "name: t\nlock: \"db:${steps.a.x}\"\nsteps: [{name: a, action: sleep, args: {seconds: 1}}]\n",
+		   "t.yaml:2:7: a lock name may use ${args...} and ${config...} only");
+	load_fails(state, "name: t\nlock: \"db:${args.nope}\"\nsteps: [{name: a, action: sleep, args: {seconds: 1}}]\n",
+		   "t.yaml:2:7: unknown parameter 'nope' in '${args.nope}'");
 }
 
 static void test_expect_operators(void **state)
@@ -452,7 +481,8 @@ static void test_embedded_selftest(void **state)
 	assert_non_null(e->description);
 	assert_int_equal(runbook_catalog_load(cat, "selftest", &rb, &err), 0);
 	assert_string_equal(rb->source, "built-in");
-	assert_string_equal(rb->lock, "selftest");
+	assert_int_equal(rb->nlocks, 1);
+	assert_string_equal(rb->locks[0], "selftest");
 	runbook_free(rb);
 	assert_int_equal(runbook_catalog_load(cat, "no-such-runbook", &rb, &err), ST_ENOTFOUND);
 	assert_string_equal(err.message, "unknown runbook 'no-such-runbook'");
@@ -570,6 +600,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_valid_fixture_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_defaults_and_types, setup, teardown),
+
+		cmocka_unit_test_setup_teardown(test_lock_list, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unknown_keys, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unknown_action, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_arguments, setup, teardown),
