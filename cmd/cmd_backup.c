@@ -54,10 +54,11 @@ static const char backup_usage[] =
 	"  list              backups with age, size, kind and whether they are verified\n"
 	"  verify FILE|--all re-read: size, SHA-256, full decompression, trailer; the\n"
 	"                    manifest records the outcome (a failed backup no longer\n"
-	"                    counts for keep_min)\n"
+	"                    counts for keep_min); exits 4 while a backup runs\n"
 	"  prune             delete backups older than backup.keep_days, but never one\n"
-	"                    of the newest backup.keep_min verified backups of a kind,\n"
-	"                    nor a file without this tool's name and manifest\n"
+	"                    of the newest backup.keep_min verified backups of a\n"
+	"                    database and kind, nor a file without this tool's name\n"
+	"                    and manifest\n"
 	"  test-restore FILE load into a scratch database, compare its tables and the\n"
 	"                    row counts of \"User\" and \"Post\" with the manifest, drop it\n"
 	"  schedule --print  a crontab line and a systemd service + timer\n"
@@ -424,26 +425,42 @@ static int verify_one(struct ctx *ctx, const char *dir, const char *file)
 	return rc;
 }
 
+/* Verify rewrites manifests (the verdict), so it holds the backup lock: a
+ * backup's sweep would otherwise delete its temporary manifest, and a
+ * prune running alongside could see a manifest it deleted come back. */
 static int do_verify(struct ctx *ctx, const char *dir, const char *file, int all)
 {
 	struct backup_listing l;
+	struct st_lock *lock = NULL;
 	struct st_error err = { 0 };
 	size_t i, failed = 0;
-	int rc;
+	int rc, status;
 
-	if (!all)
-		return cmd_exit_status(verify_one(ctx, dir, file));
-	if ((rc = backup_list(dir, &l, &err)) != 0) {
+	memset(&l, 0, sizeof(l));
+	if ((rc = lock_acquire(ctx->config->state_dir, BACKUP_LOCK_NAME, ctx->command_line, &lock, NULL,
+			       &err)) != 0) {
 		cmd_print_error(ctx, &err);
 		return cmd_exit_status(rc);
+	}
+	if (!all) {
+		status = cmd_exit_status(verify_one(ctx, dir, file));
+		goto out;
+	}
+	if ((rc = backup_list(dir, &l, &err)) != 0) {
+		cmd_print_error(ctx, &err);
+		status = cmd_exit_status(rc);
+		goto out;
 	}
 	for (i = 0; i < l.count; i++)
 		if (verify_one(ctx, dir, l.entries[i].name) != 0)
 			failed++;
 	if (!ctx->quiet)
 		printf("%zu backup(s) verified, %zu failed\n", l.count - failed, failed);
+	status = failed ? ST_EXIT_FAILED : ST_EXIT_OK;
+out:
 	backup_listing_release(&l);
-	return failed ? ST_EXIT_FAILED : ST_EXIT_OK;
+	lock_release(lock);
+	return status;
 }
 
 /* ---- prune ------------------------------------------------------------- */
@@ -495,7 +512,7 @@ static int do_prune(struct ctx *ctx, const char *dir)
 			printf("deleted %s (%s old)\n", e->name, age);
 	}
 	if (!ctx->quiet)
-		printf("%s%zu backup(s) %s, %zu kept (keep_days %ld, keep_min %ld per kind)\n",
+		printf("%s%zu backup(s) %s, %zu kept (keep_days %ld, keep_min %ld per database and kind)\n",
 		       ctx->dry_run ? "dry run: " : "", deleted, ctx->dry_run ? "would be deleted" : "deleted",
 		       l.count - deleted, policy.keep_days, policy.keep_min);
 out:
@@ -679,7 +696,7 @@ int cmd_backup(int argc, char **argv, struct ctx *ctx)
 		t.dir = ctx->config->backup.dir;
 
 	if (!sub) {
-		t.codec = (enum backup_codec)ctx->config->backup.compress;
+		t.codec = ctx->config->backup.compress;
 		if (kind && backup_kind_parse(kind, &t.kind, &err) != 0)
 			return cmd_usage_error(ctx, "%s", err.message);
 		if (compress && backup_codec_parse(compress, &t.codec, &err) != 0)

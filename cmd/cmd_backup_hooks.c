@@ -24,7 +24,7 @@ int cmd_take_backup(void *ud, char *path, size_t size, struct st_error *err)
 	memset(&out, 0, sizeof(out));
 	rq.cfg = ctx->config;
 	rq.kind = BACKUP_KIND_FULL;
-	rq.codec = (enum backup_codec)ctx->config->backup.compress;
+	rq.codec = ctx->config->backup.compress;
 	rq.via = ctx->config->backup.via;
 	rq.lock = 1;
 	rq.command_line = ctx->command_line;
@@ -57,11 +57,14 @@ int cmd_find_backup(void *ud, double *time, char *name, size_t size, struct st_e
 	memset(&l, 0, sizeof(l));
 	if ((rc = backup_list(ctx->config->backup.dir, &l, err)) != 0)
 		return rc;
-	rc = st_error_set(err, ST_ENOTFOUND, "no verified full backup in '%s'", ctx->config->backup.dir);
-	/* Newest first: the first verified full one is the answer. */
+	rc = st_error_set(err, ST_ENOTFOUND, "no verified full backup of '%s' in '%s'",
+			  ctx->config->postgres.database, ctx->config->backup.dir);
+	/* Newest first: the first verified full one of this database is the
+	 * answer (a backup of another database protects nothing here). */
 	for (i = 0; i < l.count; i++) {
 		const struct backup_entry *e = &l.entries[i];
-		if (!e->ours || !e->has_manifest || !e->verified || e->parsed.kind != BACKUP_KIND_FULL)
+		if (!e->ours || !e->has_manifest || !e->verified || e->parsed.kind != BACKUP_KIND_FULL ||
+		    strcmp(e->manifest.database, ctx->config->postgres.database) != 0)
 			continue;
 		*time = e->manifest.started > 0 ? e->manifest.started : (double)e->parsed.time;
 		snprintf(name, size, "%s", e->name);

@@ -16,8 +16,8 @@
  * --quiet. */
 int cmd_take_backup(void *ctx, char *path, size_t size, struct st_error *err);
 
-/* The newest verified full backup in backup.dir: its start time and name.
- * ST_ENOTFOUND when there is none. */
+/* The newest verified full backup of postgres.database in backup.dir: its
+ * start time and name. ST_ENOTFOUND when there is none. */
 int cmd_find_backup(void *ctx, double *time, char *name, size_t size, struct st_error *err);
 
 #endif

@@ -888,6 +888,9 @@ static int sub_top_ips(struct ctx *ctx, struct opts *o, struct job *j)
 	json_array_foreach(json_object_get(out, "top"), i, t)
 		printf("%10lld  %6.2f  %s\n", (long long)json_integer_value(json_object_get(t, "requests")),
 		       json_number_value(json_object_get(t, "percent")), js(t, "ip"));
+	if (json_is_true(json_object_get(out, "approximate")))
+		printf("(more clients than tracked: the address count is an estimate, and each count may be "
+		       "a little high)\n");
 	print_warning(out);
 	return status;
 }
@@ -907,7 +910,7 @@ static int sub_block_ip(struct ctx *ctx, struct opts *o, struct job *j)
 	if (accesslog_trust_parse((const char *const *)ctx->config->incident.trusted_proxies.items,
 				  ctx->config->incident.trusted_proxies.count, &trust, &err) != 0)
 		return build_failed(ctx, &err);
-	family = incident_block_check(o->pos[0], &trust, canon, sizeof(canon), &err);
+	family = incident_block_check(o->pos[0], &trust, incident_ssh_connection(), canon, sizeof(canon), &err);
 	accesslog_trust_release(&trust);
 	if (family < 0) {
 		cmd_print_error(ctx, &err);
@@ -929,9 +932,10 @@ static int sub_block_ip(struct ctx *ctx, struct opts *o, struct job *j)
 		return status;
 	}
 	printf("%s\n", js(out, "rule"));
-	if (o->apply && status == 0)
-		printf(json_is_true(json_object_get(out, "already")) ? "the rule was there already\n"
-								       : "rule added to the INPUT chain\n");
+	if (o->apply && status == 0 && json_is_true(json_object_get(out, "already")))
+		printf("the rule was there already\n");
+	else if (o->apply && status == 0)
+		printf("rule added to the %s chain\n", ctx->config->incident.firewall_chain);
 	else if (!o->apply)
 		fprintf(stderr, "note: not applied; run it as root, or add --apply\n");
 	print_warning(out);

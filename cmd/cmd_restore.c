@@ -20,11 +20,13 @@
 #include <string.h>
 
 static const char restore_usage[] =
-	"usage: spilttea-ops restore FILE [--database NAME] [--keep-old] [--yes]\n"
+	"usage: spilttea-ops restore FILE [--database NAME] [--from-database NAME]\n"
+	"                            [--keep-old] [--yes]\n"
 	"       spilttea-ops restore cleanup [--database NAME] [--yes]\n"
 	"\n"
 	"Restores a full backup without ever dropping the live database first:\n"
 	"  1. verify FILE against its manifest (size, SHA-256, decompression, trailer)\n"
+	"     and that it is a full backup of the database it replaces\n"
 	"  2. after a typed confirmation of the database name, create NAME_restore_STAMP\n"
 	"     and back up the live database (skipped when there is none: a new server)\n"
 	"  3. stream the dump into psql -v ON_ERROR_STOP=1 on NAME_restore_STAMP\n"
@@ -37,6 +39,9 @@ static const char restore_usage[] =
 	"\n"
 	"  FILE             a backup name in backup.dir, or a path (manifest beside it)\n"
 	"  --database NAME  the database to replace (default: postgres.database)\n"
+	"  --from-database NAME\n"
+	"                   the database FILE is a backup of, when that is another\n"
+	"                   one (without it, such a backup is refused)\n"
 	"  --keep-old       keep the replaced database as NAME_pre_restore_STAMP\n"
 	"                   (the default; 'restore cleanup' drops such copies)\n"
 	"  -y, --yes        confirm without a terminal (scripts)\n"
@@ -189,7 +194,7 @@ static char *kv(const char *key, const char *value)
 
 int cmd_restore(int argc, char **argv, struct ctx *ctx)
 {
-	const char *file = NULL, *db = NULL;
+	const char *file = NULL, *db = NULL, *from = NULL;
 	char *params[6] = { NULL };
 	char stamp[32], done[512];
 	int i, np = 0, cleanup = 0, status = ST_EXIT_OK;
@@ -208,6 +213,13 @@ int cmd_restore(int argc, char **argv, struct ctx *ctx)
 				db = argv[++i];
 			else
 				return cmd_usage_error(ctx, "option '--database' needs a value");
+		} else if (!strcmp(a, "--from-database") || !strncmp(a, "--from-database=", 16)) {
+			if (a[15] == '=')
+				from = a + 16;
+			else if (i + 1 < argc)
+				from = argv[++i];
+			else
+				return cmd_usage_error(ctx, "option '--from-database' needs a value");
 		} else if (!strcmp(a, "--keep-old")) {
 			continue; /* the default, accepted for scripts that say so */
 		} else if (!strcmp(a, "--")) {
@@ -231,6 +243,9 @@ int cmd_restore(int argc, char **argv, struct ctx *ctx)
 	if (strlen(db) > BACKUP_DBNAME_MAX || !*db)
 		return cmd_usage_error(ctx, "database name '%s' is longer than %d bytes: the restored and "
 				       "old copies' names would not fit", db, BACKUP_DBNAME_MAX);
+	if (from && (cleanup || !*from))
+		return cmd_usage_error(ctx, cleanup ? "restore cleanup takes no --from-database"
+					       : "option '--from-database' needs a value");
 	if (cleanup) {
 		if (!(params[np++] = kv("database", db))) {
 			status = ST_EXIT_FAILED;
@@ -239,6 +254,22 @@ int cmd_restore(int argc, char **argv, struct ctx *ctx)
 		snprintf(done, sizeof(done), "old copies of '%s' dropped", db);
 		status = run_plan(ctx, "restore-cleanup", params, np, done);
 		goto out;
+	}
+	{
+		/* The name, the place and the file type are checked before
+		 * anything is planned, so a dry run refuses what the run would
+		 * (a path out of backup.dir to a file not named like a backup,
+		 * a symlink, a missing file); the run's precondition checks
+		 * them again, and verifies the contents. */
+		struct backup_check chk;
+		struct st_error err = { 0 };
+		int rc = backup_resolve(ctx->config->backup.dir, file, &chk, &err);
+
+		backup_check_release(&chk);
+		if (rc) {
+			cmd_print_error(ctx, &err);
+			return cmd_exit_status(rc);
+		}
 	}
 	if (!config_service(ctx->config, "backend")) {
 		struct st_error err = { 0 };
@@ -251,7 +282,7 @@ int cmd_restore(int argc, char **argv, struct ctx *ctx)
 	}
 	time_format_compact(time_wall(), stamp, sizeof(stamp));
 	if (!(params[np++] = kv("file", file)) || !(params[np++] = kv("database", db)) ||
-	    !(params[np++] = kv("stamp", stamp))) {
+	    !(params[np++] = kv("stamp", stamp)) || (from && !(params[np++] = kv("from_database", from)))) {
 		status = ST_EXIT_FAILED;
 		goto out;
 	}

@@ -5,6 +5,7 @@
 #include "cmd.h"
 #include "cmd_engine.h"
 #include "../lib/config.h"
+#include "../lib/incident.h"
 #include "../lib/services.h"
 #include "../lib/timeutil.h"
 
@@ -105,6 +106,14 @@ int cmd_run(int argc, char **argv, struct ctx *ctx)
 	}
 	if (!target) {
 		status = cmd_usage_error(ctx, "run needs a runbook name or file");
+		goto out;
+	}
+	/* The id goes to the journal, where 'incident report' picks the runs
+	 * of an incident by it: the same ids as 'incident --incident' only
+	 * (no newlines, escapes or paths in a report). */
+	if (incident && !incident_id_valid(incident)) {
+		status = cmd_usage_error(ctx, "'%s' is not an incident id (letters, digits, '.', '_', '-'; "
+					 "at most %d characters)", incident, INCIDENT_ID_MAX - 1);
 		goto out;
 	}
 	if (ctx->format && strcmp(ctx->format, "text")) {

@@ -50,7 +50,7 @@ _spilttea_ops_options() {
 		esac ;;
 	health) echo '--check --output --watch' ;;
 	backup) echo '--kind --dir --compress --level --database --metrics-file --all --print --at' ;;
-	restore) echo '--database --keep-old' ;;
+	restore) echo '--database --from-database --keep-old' ;;
 	logs) echo '--since --tail -f --follow --summary --errors --warnings --db --auth --cors --s3
 		--email --view' ;;
 	diagnose) echo '--since --fix --list' ;;

@@ -5,11 +5,16 @@
 #include "accesslog.h"
 
 #include <arpa/inet.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/socket.h>
+#include <unistd.h>
+
+#include "timeutil.h"
 
 /* ---- addresses ----------------------------------------------------------- */
 
@@ -341,94 +346,233 @@ int accesslog_parse_line(const char *line, size_t len, const struct accesslog_tr
 
 /* ---- counting ------------------------------------------------------------- */
 
-struct slot {
-	char *ip;                     /* NULL: empty */
-	unsigned long long count;
+#define HLL_BITS 12
+#define HLL_REGISTERS (1u << HLL_BITS)
+
+struct tracked {
+	char key[ACCESSLOG_KEY_MAX];
+	unsigned long long count, error;
+	size_t heap;                  /* its position in heap[] */
 };
 
 struct accesslog_counter {
-	struct slot *slots;
-	size_t cap;                   /* power of two */
-	size_t used;
+	struct tracked *items;        /* capacity of them; used in use */
+	size_t capacity, used;
+	size_t *heap;                 /* indices into items: a min-heap by count */
+	uint32_t *table;              /* open addressing: item index + 1, 0 empty */
+	size_t table_size;            /* power of two, at least 2 * capacity */
+	uint64_t key;                 /* random: the hash is keyed */
+	unsigned char hll[HLL_REGISTERS];
 	unsigned long long total;
+	int evicted;                  /* a client was dropped: counts are bounds */
 };
 
-static uint64_t hash_str(const char *s)
+/* FNV-1a from a random offset, then a 64-bit finaliser (murmur3's fmix):
+ * nobody who cannot read this process's memory can make keys collide. */
+static uint64_t hash_key(const struct accesslog_counter *c, const char *s)
 {
-	uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+	uint64_t h = 1469598103934665603ULL ^ c->key;
 
 	while (*s) {
 		h ^= (unsigned char)*s++;
 		h *= 1099511628211ULL;
 	}
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdULL;
+	h ^= h >> 33;
+	h *= 0xc4ceb9fe1a85ec53ULL;
+	h ^= h >> 33;
 	return h;
 }
 
 int accesslog_counter_new(struct accesslog_counter **out, struct st_error *err)
 {
+	return accesslog_counter_new_bounded(ACCESSLOG_COUNTER_CAPACITY, out, err);
+}
+
+int accesslog_counter_new_bounded(size_t capacity, struct accesslog_counter **out, struct st_error *err)
+{
 	struct accesslog_counter *c = calloc(1, sizeof(*c));
 
 	*out = NULL;
-	if (!c || !(c->slots = calloc(64, sizeof(*c->slots)))) {
-		free(c);
+	if (capacity < 1)
+		capacity = 1;
+	if (c) {
+		c->capacity = capacity;
+		for (c->table_size = 16; c->table_size < 2 * capacity; c->table_size *= 2)
+			;
+		c->items = calloc(capacity, sizeof(*c->items));
+		c->heap = calloc(capacity, sizeof(*c->heap));
+		c->table = calloc(c->table_size, sizeof(*c->table));
+		if (getrandom(&c->key, sizeof(c->key), GRND_NONBLOCK) != (ssize_t)sizeof(c->key))
+			c->key = (uint64_t)(time_monotonic() * 1e9) ^ ((uint64_t)getpid() << 32);
+	}
+	if (!c || !c->items || !c->heap || !c->table) {
+		accesslog_counter_free(c);
 		return st_error_set(err, ST_ENOMEM, "out of memory counting addresses");
 	}
-	c->cap = 64;
 	*out = c;
 	return 0;
 }
 
 void accesslog_counter_free(struct accesslog_counter *c)
 {
-	size_t i;
-
 	if (!c)
 		return;
-	for (i = 0; i < c->cap; i++)
-		free(c->slots[i].ip);
-	free(c->slots);
+	free(c->items);
+	free(c->heap);
+	free(c->table);
 	free(c);
 }
 
-static struct slot *find_slot(struct slot *slots, size_t cap, const char *ip)
+/* The table slot holding key, or the empty slot where it would go. */
+static size_t find_slot(const struct accesslog_counter *c, const char *key, uint64_t h)
 {
-	size_t i = (size_t)hash_str(ip) & (cap - 1);
+	size_t i = (size_t)h & (c->table_size - 1);
 
-	while (slots[i].ip && strcmp(slots[i].ip, ip) != 0)
-		i = (i + 1) & (cap - 1);
-	return &slots[i];
+	while (c->table[i] && strcmp(c->items[c->table[i] - 1].key, key) != 0)
+		i = (i + 1) & (c->table_size - 1);
+	return i;
 }
 
-static int grow(struct accesslog_counter *c)
+/* Removes slot i from the table (linear probing: later entries of the same
+ * run move back, so no lookup stops early at a hole). */
+static void table_remove(struct accesslog_counter *c, size_t i)
 {
-	size_t ncap = c->cap * 2, i;
-	struct slot *ns = calloc(ncap, sizeof(*ns));
+	size_t mask = c->table_size - 1, j = i;
 
-	if (!ns)
-		return -1;
-	for (i = 0; i < c->cap; i++)
-		if (c->slots[i].ip)
-			*find_slot(ns, ncap, c->slots[i].ip) = c->slots[i];
-	free(c->slots);
-	c->slots = ns;
-	c->cap = ncap;
-	return 0;
+	c->table[i] = 0;
+	for (;;) {
+		size_t home;
+
+		j = (j + 1) & mask;
+		if (!c->table[j])
+			return;
+		home = (size_t)hash_key(c, c->items[c->table[j] - 1].key) & mask;
+		/* Move j back to i unless its home lies cyclically in (i, j]. */
+		if ((i <= j) ? (home <= i || home > j) : (home <= i && home > j)) {
+			c->table[i] = c->table[j];
+			c->table[j] = 0;
+			i = j;
+		}
+	}
+}
+
+static void heap_swap(struct accesslog_counter *c, size_t a, size_t b)
+{
+	size_t t = c->heap[a];
+
+	c->heap[a] = c->heap[b];
+	c->heap[b] = t;
+	c->items[c->heap[a]].heap = a;
+	c->items[c->heap[b]].heap = b;
+}
+
+/* Restores the heap below position i after its count grew. */
+static void heap_down(struct accesslog_counter *c, size_t i)
+{
+	for (;;) {
+		size_t l = 2 * i + 1, r = l + 1, m = i;
+
+		if (l < c->used && c->items[c->heap[l]].count < c->items[c->heap[m]].count)
+			m = l;
+		if (r < c->used && c->items[c->heap[r]].count < c->items[c->heap[m]].count)
+			m = r;
+		if (m == i)
+			return;
+		heap_swap(c, i, m);
+		i = m;
+	}
+}
+
+static void heap_up(struct accesslog_counter *c, size_t i)
+{
+	while (i > 0 && c->items[c->heap[(i - 1) / 2]].count > c->items[c->heap[i]].count) {
+		heap_swap(c, i, (i - 1) / 2);
+		i = (i - 1) / 2;
+	}
+}
+
+/* The client an address counts as (see accesslog.h) into key. */
+static void client_key(const char *ip, char key[ACCESSLOG_KEY_MAX])
+{
+	static const unsigned char mapped[12] = { [10] = 0xff, [11] = 0xff };
+	unsigned char a[16];
+	char text[ACCESSLOG_IP_MAX];
+
+	if (!strchr(ip, ':') || inet_pton(AF_INET6, ip, a) != 1) {
+		snprintf(key, ACCESSLOG_KEY_MAX, "%s", ip);
+		return;
+	}
+	if (!memcmp(a, mapped, 12)) {
+		if (inet_ntop(AF_INET, a + 12, text, sizeof(text)))
+			snprintf(key, ACCESSLOG_KEY_MAX, "%s", text);
+		else
+			snprintf(key, ACCESSLOG_KEY_MAX, "%s", ip);
+		return;
+	}
+	memset(a + 8, 0, 8);
+	if (inet_ntop(AF_INET6, a, text, sizeof(text)))
+		snprintf(key, ACCESSLOG_KEY_MAX, "%s/64", text);
+	else
+		snprintf(key, ACCESSLOG_KEY_MAX, "%s", ip);
+}
+
+static void hll_add(struct accesslog_counter *c, uint64_t h)
+{
+	uint64_t rest = h << HLL_BITS;
+	unsigned char rank = 1;
+
+	while (rank <= 64 - HLL_BITS && !(rest & (1ULL << 63))) {
+		rank++;
+		rest <<= 1;
+	}
+	if (c->hll[h >> (64 - HLL_BITS)] < rank)
+		c->hll[h >> (64 - HLL_BITS)] = rank;
 }
 
 int accesslog_counter_add(struct accesslog_counter *c, const char *ip, struct st_error *err)
 {
-	struct slot *s;
+	char key[ACCESSLOG_KEY_MAX];
+	struct tracked *t;
+	uint64_t h;
+	size_t slot, idx;
 
-	if ((c->used + 1) * 10 > c->cap * 7 && grow(c) != 0)
-		return st_error_set(err, ST_ENOMEM, "out of memory counting addresses");
-	s = find_slot(c->slots, c->cap, ip);
-	if (!s->ip) {
-		if (!(s->ip = strdup(ip)))
-			return st_error_set(err, ST_ENOMEM, "out of memory counting addresses");
-		c->used++;
-	}
-	s->count++;
+	(void)err;
+	client_key(ip, key);
+	h = hash_key(c, key);
+	hll_add(c, h);
 	c->total++;
+	slot = find_slot(c, key, h);
+	if (c->table[slot]) {
+		t = &c->items[c->table[slot] - 1];
+		t->count++;
+		heap_down(c, t->heap);
+		return 0;
+	}
+	if (c->used < c->capacity) {
+		idx = c->used++;
+		t = &c->items[idx];
+		snprintf(t->key, sizeof(t->key), "%s", key);
+		t->count = 1;
+		t->error = 0;
+		t->heap = idx;
+		c->heap[idx] = idx;
+		c->table[slot] = (uint32_t)(idx + 1);
+		heap_up(c, idx);
+		return 0;
+	}
+	/* Full: the least counted client makes room, its count the new one's
+	 * error bound. */
+	idx = c->heap[0];
+	t = &c->items[idx];
+	table_remove(c, find_slot(c, t->key, hash_key(c, t->key)));
+	c->evicted = 1;
+	t->error = t->count;
+	t->count++;
+	snprintf(t->key, sizeof(t->key), "%s", key);
+	c->table[find_slot(c, key, h)] = (uint32_t)(idx + 1);
+	heap_down(c, 0);
 	return 0;
 }
 
@@ -437,9 +581,33 @@ unsigned long long accesslog_counter_total(const struct accesslog_counter *c)
 	return c->total;
 }
 
-size_t accesslog_counter_distinct(const struct accesslog_counter *c)
+int accesslog_counter_exact(const struct accesslog_counter *c)
+{
+	return !c->evicted;
+}
+
+size_t accesslog_counter_tracked(const struct accesslog_counter *c)
 {
 	return c->used;
+}
+
+size_t accesslog_counter_distinct(const struct accesslog_counter *c)
+{
+	const double m = HLL_REGISTERS, alpha = 0.7213 / (1.0 + 1.079 / m);
+	double sum = 0, e;
+	size_t zeros = 0, j;
+
+	if (!c->evicted)
+		return c->used;
+	for (j = 0; j < HLL_REGISTERS; j++) {
+		sum += ldexp(1.0, -(int)c->hll[j]);
+		zeros += c->hll[j] == 0;
+	}
+	e = alpha * m * m / sum;
+	if (e <= 2.5 * m && zeros)
+		e = m * log(m / (double)zeros);
+	/* Never fewer than the clients seen for sure. */
+	return e < (double)c->used ? c->used : (size_t)(e + 0.5);
 }
 
 static int by_count(const void *a, const void *b)
@@ -455,21 +623,20 @@ int accesslog_counter_top(const struct accesslog_counter *c, size_t limit,
 			  struct accesslog_count **out, size_t *n, struct st_error *err)
 {
 	struct accesslog_count *all;
-	size_t i, k = 0;
+	size_t i;
 
 	*out = NULL;
 	*n = 0;
 	all = calloc(c->used ? c->used : 1, sizeof(*all));
 	if (!all)
 		return st_error_set(err, ST_ENOMEM, "out of memory sorting addresses");
-	for (i = 0; i < c->cap; i++) {
-		if (!c->slots[i].ip)
-			continue;
-		snprintf(all[k].ip, sizeof(all[k].ip), "%s", c->slots[i].ip);
-		all[k++].count = c->slots[i].count;
+	for (i = 0; i < c->used; i++) {
+		snprintf(all[i].ip, sizeof(all[i].ip), "%s", c->items[i].key);
+		all[i].count = c->items[i].count;
+		all[i].error = c->items[i].error;
 	}
-	qsort(all, k, sizeof(*all), by_count);
+	qsort(all, c->used, sizeof(*all), by_count);
 	*out = all;
-	*n = limit && limit < k ? limit : k;
+	*n = limit && limit < c->used ? limit : c->used;
 	return 0;
 }

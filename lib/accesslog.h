@@ -76,25 +76,54 @@ int accesslog_parse_line(const char *line, size_t len, const struct accesslog_tr
 
 /* ---- counting ------------------------------------------------------------ */
 
+/*
+ * Requests per client in bounded memory, whatever the logs hold (a flood
+ * from millions of addresses): the Space-Saving heavy-hitter summary
+ * (Metwally et al.) tracks at most `capacity` clients. While no more than
+ * that many were seen, counts are exact. After that, a new client takes
+ * the place of the least counted one and inherits its count as an upper
+ * bound of its error: every count is at least the true one and at most
+ * total / capacity above it (error says by how much at most), and any
+ * client with more than total / capacity requests is among those tracked.
+ * The hash table is keyed with a random value, so lines cannot be made to
+ * collide. The number of distinct clients is exact while counts are, and a
+ * HyperLogLog estimate (about 2 %) after.
+ *
+ * Clients are counted per IPv4 address (an IPv4-mapped IPv6 address is its
+ * IPv4 address) and per IPv6 /64 ("2001:db8:1:2::/64"): one host holds a
+ * whole /64 to rotate through.
+ */
+#define ACCESSLOG_KEY_MAX (ACCESSLOG_IP_MAX + 4)   /* an address or "PREFIX::/64" */
+#define ACCESSLOG_COUNTER_CAPACITY 4096
+
 struct accesslog_count {
-	char ip[ACCESSLOG_IP_MAX];
+	char ip[ACCESSLOG_KEY_MAX];
 	unsigned long long count;
+	unsigned long long error;      /* count may be this much above the true one */
 };
 
 struct accesslog_counter;
 
-/* *out: caller frees with accesslog_counter_free(). 0 or ST_ENOMEM. */
+/* *out: caller frees with accesslog_counter_free(). 0 or ST_ENOMEM.
+ * accesslog_counter_new() tracks ACCESSLOG_COUNTER_CAPACITY clients. */
 int accesslog_counter_new(struct accesslog_counter **out, struct st_error *err);
+int accesslog_counter_new_bounded(size_t capacity, struct accesslog_counter **out, struct st_error *err);
 void accesslog_counter_free(struct accesslog_counter *c);
 
-/* Counts one request from ip. 0 or ST_ENOMEM. */
+/* Counts one request from ip (an address as accesslog_parse_line gives
+ * it). 0 (it allocates nothing). */
 int accesslog_counter_add(struct accesslog_counter *c, const char *ip, struct st_error *err);
 
 unsigned long long accesslog_counter_total(const struct accesslog_counter *c);
+/* Distinct clients: exact, or an estimate once !accesslog_counter_exact(). */
 size_t accesslog_counter_distinct(const struct accesslog_counter *c);
+/* 1 while every client seen is tracked (counts exact). */
+int accesslog_counter_exact(const struct accesslog_counter *c);
+/* Clients tracked now (at most the capacity). */
+size_t accesslog_counter_tracked(const struct accesslog_counter *c);
 
-/* The limit busiest addresses (limit 0: all), most requests first, ties by
- * address text. *out: caller frees (free()); *n its length. */
+/* The limit busiest clients (limit 0: all tracked), most requests first,
+ * ties by client text. *out: caller frees (free()); *n its length. */
 int accesslog_counter_top(const struct accesslog_counter *c, size_t limit,
 			  struct accesslog_count **out, size_t *n, struct st_error *err);
 

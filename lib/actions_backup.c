@@ -5,6 +5,7 @@
  *
  *   backup.verify      a backup against its manifest (size, SHA-256, full
  *                      decompression, trailer), optionally of a given kind
+ *                      and database; says when it was taken (taken, age)
  *   backup.create      a verified backup (the run holds the backup lock)
  *   backup.db_create   an empty database from template0, encoding and
  *                      locale of another; says whether that one exists
@@ -67,7 +68,10 @@ static int act_verify(struct engine_call *call, const json_t *args, json_t **res
 {
 	const struct st_config *cfg;
 	struct backup_check c;
-	const char *kind = arg_str(args, "kind");
+	const char *kind = arg_str(args, "kind"), *db = arg_str(args, "database"),
+		   *from = arg_str(args, "from_database");
+	char taken[40], age_text[32];
+	double age;
 	int rc;
 
 	memset(&c, 0, sizeof(c));
@@ -75,17 +79,34 @@ static int act_verify(struct engine_call *call, const json_t *args, json_t **res
 		return rc;
 	if ((rc = backup_verify(cfg->backup.dir, arg_str(args, "file"), 0, &c, err)) != 0)
 		goto out;
+	/* A backup restores over the database it was taken of, or over
+	 * another one only when the operator named the one it came from. */
+	if (from && *from)
+		db = from;
+	if (db && *db && strcmp(db, c.manifest.database) != 0) {
+		/* The way out is in the message: a failed check keeps no hint. */
+		rc = st_error_set(err, ST_EFAILED, "'%s' is a backup of database '%s', not of '%s'%s%s%s", c.name,
+				  c.manifest.database, db, from && *from ? "" : " (to restore it anyway, name "
+				  "its database: --from-database ", from && *from ? "" : c.manifest.database,
+				  from && *from ? "" : ")");
+		goto out;
+	}
 	if (kind && *kind && strcmp(kind, backup_kind_name(c.manifest.kind)) != 0) {
 		rc = st_error_set(err, ST_EFAILED, "'%s' is a %s backup; this needs a %s backup", c.name,
 				  backup_kind_name(c.manifest.kind), kind);
 		goto out;
 	}
-	*result = json_pack("{s:s,s:s,s:s,s:s,s:s,s:I,s:I,s:I,s:o,s:b}", "name", c.name, "path", c.path,
-			    "kind", backup_kind_name(c.manifest.kind), "database", c.manifest.database,
+	/* When it was taken and how long ago: what a restore of it discards. */
+	age = time_wall() - c.manifest.started;
+	time_format_rfc3339(c.manifest.started, taken, sizeof(taken));
+	time_format_duration(age > 0 ? age : 0, age_text, sizeof(age_text));
+	*result = json_pack("{s:s,s:s,s:s,s:s,s:s,s:I,s:I,s:I,s:o,s:b,s:s,s:s,s:f}", "name", c.name, "path",
+			    c.path, "kind", backup_kind_name(c.manifest.kind), "database", c.manifest.database,
 			    "sha256", c.manifest.sha256, "bytes_raw", (json_int_t)c.manifest.bytes_raw,
 			    "bytes_compressed", (json_int_t)c.manifest.bytes_compressed, "tables",
 			    (json_int_t)c.manifest.ntables, "rows", counts_json(&c.manifest),
-			    "counts_in_dump_snapshot", c.manifest.snapshot_shared);
+			    "counts_in_dump_snapshot", c.manifest.snapshot_shared, "taken", taken, "age", age_text,
+			    "age_seconds", age);
 	rc = *result ? 0 : actions_oom(err);
 out:
 	backup_check_release(&c);
@@ -108,7 +129,7 @@ static int act_create(struct engine_call *call, const json_t *args, json_t **res
 	rq.database = arg_str(args, "database");
 	if ((rc = backup_kind_parse(arg_str(args, "kind"), &rq.kind, err)) != 0)
 		return rc;
-	rq.codec = (enum backup_codec)cfg->backup.compress;
+	rq.codec = cfg->backup.compress;
 	rq.via = cfg->backup.via;
 	rq.lock = 0; /* the run holds the backup lock (lock: backup) */
 	rq.cancel = call->cancel;
@@ -288,6 +309,9 @@ out:
 static const struct engine_arg_spec verify_args[] = {
 	{ "file", ENGINE_ARG_STRING, ENGINE_ARG_REQUIRED, NULL, "backup name in backup.dir, or a path" },
 	{ "kind", ENGINE_ARG_STRING, 0, NULL, "require this kind: full, schema or data" },
+	{ "database", ENGINE_ARG_STRING, 0, NULL, "require a backup of this database" },
+	{ "from_database", ENGINE_ARG_STRING, 0, NULL,
+	  "require a backup of this database instead (restoring one database's backup into another)" },
 	{ NULL, 0, 0, NULL, NULL },
 };
 static const struct engine_arg_spec create_args[] = {

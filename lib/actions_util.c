@@ -202,30 +202,7 @@ void actions_tail_release(struct actions_tail *t)
 
 char *actions_redact_url_password(const char *value)
 {
-	const char *scheme = strstr(value, "://");
-	const char *auth, *at, *colon, *end;
-	size_t n;
-	char *out;
-
-	if (!scheme)
-		return strdup(value);
-	auth = scheme + 3;
-	end = auth + strcspn(auth, "/?#");
-	/* The last '@' before the path: passwords may contain '@'. */
-	for (at = NULL, colon = auth; colon < end; colon++)
-		if (*colon == '@')
-			at = colon;
-	colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
-	if (!at || !colon)
-		return strdup(value);
-	n = (size_t)(colon + 1 - value);
-	out = malloc(n + strlen(REDACTED) + strlen(at) + 1);
-	if (!out)
-		return NULL;
-	memcpy(out, value, n);
-	strcpy(out + n, REDACTED);
-	strcat(out, at);
-	return out;
+	return redact_url(value, 0);
 }
 
 static int cmp_str(const void *a, const void *b)

@@ -89,8 +89,8 @@ void actions_tail_release(struct actions_tail *t);
 /* ---- environment ---- */
 
 /* value with the password of a URL's user:password@ replaced by "***"
- * ("postgresql://app:***@db:5432/app"); other values unchanged. Caller
- * frees; NULL on ENOMEM. */
+ * ("postgresql://app:***@db:5432/app"); other values unchanged: redact_url()
+ * without flags. Caller frees; NULL on ENOMEM. */
 char *actions_redact_url_password(const char *value);
 
 /*

@@ -93,11 +93,31 @@ int atomic_file_open(const char *path, unsigned mode, struct atomic_file **out,
 	if (perm == 0)
 		perm = ATOMIC_FILE_DEFAULT_MODE;
 	af = calloc(1, sizeof(*af));
-	if (!af || !(af->path = strdup(path)) || split_path(path, &af->dir, &base)) {
+	if (!af) {
 		rc = st_error_set(err, ST_ENOMEM, "out of memory writing '%s'", path);
 		goto out;
 	}
 	af->fd = -1;
+	/* A symbolic link (a .env shared between releases) stays a link: the
+	 * file it points to is replaced, with its temporary file beside it so
+	 * the rename stays within one file system. */
+	if (lstat(path, &st) == 0 && S_ISLNK(st.st_mode)) {
+		af->path = realpath(path, NULL);
+		if (!af->path) {
+			rc = st_error_set(err, errno == ENOMEM ? ST_ENOMEM : ST_EIO,
+					  "cannot write '%s': it is a symbolic link whose target cannot be "
+					  "resolved: %s", path, strerror(errno));
+			goto out;
+		}
+	} else if (!(af->path = strdup(path))) {
+		rc = st_error_set(err, ST_ENOMEM, "out of memory writing '%s'", path);
+		goto out;
+	}
+	path = af->path;
+	if (split_path(path, &af->dir, &base)) {
+		rc = st_error_set(err, ST_ENOMEM, "out of memory writing '%s'", path);
+		goto out;
+	}
 	if (mode & ATOMIC_FILE_PRESERVE_MODE) {
 		if (stat(path, &st) == 0) {
 			perm = st.st_mode & 07777;
@@ -185,6 +205,11 @@ const char *atomic_file_temp_path(const struct atomic_file *af)
 
 int atomic_file_commit(struct atomic_file *af, struct st_error *err)
 {
+	return atomic_file_commit_renamed(af, NULL, err);
+}
+
+int atomic_file_commit_renamed(struct atomic_file *af, int *renamed_out, struct st_error *err)
+{
 	int dfd = -1;
 	int rc = 0;
 	int renamed = 0;
@@ -218,6 +243,8 @@ out:
 	if (!renamed)
 		unlink(af->temp_path);
 	af_free(af);
+	if (renamed_out)
+		*renamed_out = renamed;
 	return rc;
 }
 

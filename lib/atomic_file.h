@@ -15,6 +15,11 @@
  * secrets). OR ATOMIC_FILE_PRESERVE_MODE into the mode to keep the mode (and,
  * when running as root, the owner) of an existing file; the given mode is
  * then used only when NAME does not exist yet (".env" rewrites).
+ *
+ * When NAME is a symbolic link, the link stays and the file it resolves to
+ * (realpath) is the one replaced, with its temporary file in that file's
+ * directory; a link whose target cannot be resolved is refused (ST_EIO)
+ * rather than replaced by a regular file.
  */
 #ifndef ST_ATOMIC_FILE_H
 #define ST_ATOMIC_FILE_H
@@ -43,7 +48,8 @@ int atomic_file_write(struct atomic_file *af, const void *data, size_t len, stru
  * writes (sendfile, a compressor). Borrowed: do not close it. */
 int atomic_file_fd(const struct atomic_file *af);
 
-/* Final and temporary paths; borrowed, valid until commit/abort. */
+/* Final (symbolic links resolved) and temporary paths; borrowed, valid
+ * until commit/abort. */
 const char *atomic_file_path(const struct atomic_file *af);
 const char *atomic_file_temp_path(const struct atomic_file *af);
 
@@ -51,6 +57,12 @@ const char *atomic_file_temp_path(const struct atomic_file *af);
  * happens; on failure the temporary file is removed and the final file is
  * left as it was. ST_EIO. */
 int atomic_file_commit(struct atomic_file *af, struct st_error *err);
+
+/* atomic_file_commit(), also saying in *renamed whether the rename was done:
+ * when it fails after that (the directory could not be synced), the new
+ * file is in place under its final name and only its durability is in
+ * doubt, so a caller must not undo what it published with it. */
+int atomic_file_commit_renamed(struct atomic_file *af, int *renamed, struct st_error *err);
 
 /* Removes the temporary file and frees af. NULL-safe. */
 void atomic_file_abort(struct atomic_file *af);

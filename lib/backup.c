@@ -9,6 +9,7 @@
 #include "config.h"
 #include "pg.h"
 #include "services.h"
+#include "text.h"
 #include "timeutil.h"
 #include "version.h"
 
@@ -29,18 +30,25 @@
 static const char *const COUNTED[] = { "User", "Post" };
 #define N_COUNTED (sizeof(COUNTED) / sizeof(COUNTED[0]))
 
+#define LOCK_WAIT_DEFAULT 300.0
+
 struct counter {
 	struct pg_conn *conn;         /* used only by the thread while it runs */
 	const char *tables[N_COUNTED];
 	size_t n;
 	long long rows[N_COUNTED];
+	double timeout;               /* per count */
 	int rc;
 	struct st_error err;
 	pthread_t thread;
 	int started;
+	/* Made before the thread starts: PQgetCancel() must not run while
+	 * another thread uses the connection; PQcancel() may. */
+	PGcancel *cancel;
 };
 
-static int count_rows(struct pg_conn *conn, const char *table, long long *rows, struct st_error *err)
+static int count_rows(struct pg_conn *conn, const char *table, double timeout, long long *rows,
+		      struct st_error *err)
 {
 	char *quoted = NULL, sql[256];
 	int rc;
@@ -50,7 +58,7 @@ static int count_rows(struct pg_conn *conn, const char *table, long long *rows, 
 	/* Identifier quoted by libpq; no value from input is spliced in. */
 	snprintf(sql, sizeof(sql), "SELECT count(*) FROM public.%s", quoted);
 	free(quoted);
-	return pg_query_long(conn, sql, 0, NULL, 0, rows, err);
+	return pg_query_long(conn, sql, 0, NULL, timeout, rows, err);
 }
 
 static void *counter_main(void *arg)
@@ -59,8 +67,61 @@ static void *counter_main(void *arg)
 	size_t i;
 
 	for (i = 0; i < c->n && c->rc == 0; i++)
-		c->rc = count_rows(c->conn, c->tables[i], &c->rows[i], &c->err);
+		c->rc = count_rows(c->conn, c->tables[i], c->timeout, &c->rows[i], &c->err);
 	return NULL;
+}
+
+/* Stops a running count (the dump failed, or we are leaving) and joins. */
+static void counter_stop(struct counter *c)
+{
+	char ebuf[256];
+
+	if (!c->started)
+		return;
+	if (c->cancel)
+		PQcancel(c->cancel, ebuf, sizeof(ebuf));
+	pthread_join(c->thread, NULL);
+	c->started = 0;
+}
+
+/* Takes ACCESS SHARE on the counted tables in the snapshot's transaction,
+ * waiting at most wait seconds: once held, no count can queue behind a
+ * later ACCESS EXCLUSIVE request (a migration waiting for pg_dump). */
+static int lock_counted(struct pg_conn *conn, const struct counter *c, double wait, struct st_error *err)
+{
+	struct sbuf sql = SBUF_INIT, names = SBUF_INIT;
+	char dur[32];
+	size_t i;
+	int rc = 0;
+
+	if (sbuf_puts(&sql, "LOCK TABLE "))
+		rc = st_error_set(err, ST_ENOMEM, "out of memory");
+	for (i = 0; i < c->n && rc == 0; i++) {
+		char *quoted = NULL;
+
+		if ((rc = pg_quote_ident(conn, c->tables[i], &quoted, err)) != 0)
+			break;
+		/* Identifiers quoted by libpq; no value from input is spliced in. */
+		if (sbuf_printf(&sql, "%spublic.%s", i ? ", " : "", quoted) ||
+		    sbuf_printf(&names, "%s\"%s\"", i ? ", " : "", c->tables[i]))
+			rc = st_error_set(err, ST_ENOMEM, "out of memory");
+		free(quoted);
+	}
+	if (rc == 0 && sbuf_puts(&sql, " IN ACCESS SHARE MODE"))
+		rc = st_error_set(err, ST_ENOMEM, "out of memory");
+	if (rc == 0 && (rc = pg_exec(conn, sbuf_str(&sql), 0, NULL, wait, err)) != 0) {
+		if (rc == ST_ETIMEOUT) {
+			st_error_set(err, ST_ETIMEOUT, "%s stayed locked by another session for %s: the backup "
+				     "gives up", sbuf_str(&names), time_format_duration(wait, dur, sizeof(dur)));
+			st_error_hint(err, "look for a migration or a transaction left open (pg_stat_activity), "
+				      "then run the backup again");
+		} else {
+			st_error_wrap(err, "cannot lock %s for the row counts", sbuf_str(&names));
+		}
+	}
+	sbuf_release(&sql);
+	sbuf_release(&names);
+	return rc;
 }
 
 /* Tables of the database (schema.name) in the current transaction. */
@@ -169,17 +230,6 @@ static int pick_name(const struct backup_request *rq, const char *dir, char *nam
 	return st_error_set(err, ST_ECONFLICT, "cannot find a free backup name in '%s'", dir);
 }
 
-static void copy_str(char *dst, size_t size, const char *src)
-{
-	size_t n = src ? strlen(src) : 0;
-
-	if (n >= size)
-		n = size - 1;
-	if (n)
-		memcpy(dst, src, n);
-	dst[n] = '\0';
-}
-
 int backup_create(const struct backup_request *rq, struct backup_outcome *out, struct st_error *err)
 {
 	const struct st_config *cfg = rq->cfg;
@@ -198,6 +248,8 @@ int backup_create(const struct backup_request *rq, struct backup_outcome *out, s
 	char *password = NULL, *snapshot = NULL, *server_version = NULL;
 	char snap_arg[160], why[160];
 	const char *args[6];
+	char lock_arg[64];
+	double lock_wait = rq->lock_wait > 0 ? rq->lock_wait : LOCK_WAIT_DEFAULT;
 	int nargs = 0, vfd = -1, rc = 0, in_txn = 0, manifest_saved = 0;
 	double t0 = time_monotonic(), started = 0;
 	long long dbsize = 0;
@@ -255,6 +307,9 @@ int backup_create(const struct backup_request *rq, struct backup_outcome *out, s
 			if (has_table(m, COUNTED[i]))
 				counter.tables[counter.n++] = COUNTED[i];
 	counter.conn = conn;
+	counter.timeout = lock_wait;
+	if (counter.n > 0 && (rc = lock_counted(conn, &counter, lock_wait, err)) != 0)
+		goto out;
 	if (!snapshot && counter.n > 0) {
 		counter_main(&counter);
 		if ((rc = counter.rc) != 0) {
@@ -286,6 +341,10 @@ int backup_create(const struct backup_request *rq, struct backup_outcome *out, s
 		goto out;
 
 	if (snapshot && counter.n > 0) {
+		if (!(counter.cancel = PQgetCancel(pg_raw(conn)))) {
+			rc = st_error_set(err, ST_ENOMEM, "out of memory");
+			goto out;
+		}
 		if (pthread_create(&counter.thread, NULL, counter_main, &counter) != 0) {
 			rc = st_error_set(err, ST_EIO, "cannot start the row count thread");
 			goto out;
@@ -294,8 +353,9 @@ int backup_create(const struct backup_request *rq, struct backup_outcome *out, s
 	}
 
 	/* A table locked exclusively (a migration) must not hang the nightly
-	 * backup forever: give up, and say so, after five minutes. */
-	args[nargs++] = "--lock-wait-timeout=5min";
+	 * backup forever: give up, and say so, after lock_wait (5 minutes). */
+	snprintf(lock_arg, sizeof(lock_arg), "--lock-wait-timeout=%lld", (long long)(lock_wait * 1000.0));
+	args[nargs++] = lock_arg;
 	if (snapshot) {
 		snprintf(snap_arg, sizeof(snap_arg), "--snapshot=%s", snapshot);
 		args[nargs++] = snap_arg;
@@ -324,17 +384,10 @@ int backup_create(const struct backup_request *rq, struct backup_outcome *out, s
 	rc = pgtool_run(&run, err);
 	dump_progress(&d, 1);
 
+	/* The dump failed: do not wait for counts nobody needs. */
+	if (rc != 0 || run.exit_code != 0)
+		counter_stop(&counter);
 	if (counter.started) {
-		if (rc != 0 || run.exit_code != 0) {
-			/* The dump failed: do not wait for counts nobody needs. */
-			PGcancel *cancel = PQgetCancel(pg_raw(conn));
-			char ebuf[256];
-
-			if (cancel) {
-				PQcancel(cancel, ebuf, sizeof(ebuf));
-				PQfreeCancel(cancel);
-			}
-		}
 		pthread_join(counter.thread, NULL);
 		counter.started = 0;
 	}
@@ -390,9 +443,9 @@ int backup_create(const struct backup_request *rq, struct backup_outcome *out, s
 	}
 
 	m->format = BACKUP_MANIFEST_FORMAT;
-	copy_str(m->database, sizeof(m->database), db);
-	copy_str(m->server_version, sizeof(m->server_version), server_version);
-	copy_str(m->pg_dump_version, sizeof(m->pg_dump_version), sr.trailer.dumped_by);
+	text_copy(m->database, sizeof(m->database), db);
+	text_copy(m->server_version, sizeof(m->server_version), server_version);
+	text_copy(m->pg_dump_version, sizeof(m->pg_dump_version), sr.trailer.dumped_by);
 	m->kind = rq->kind;
 	m->codec = rq->codec;
 	m->level = rq->codec == BACKUP_CODEC_NONE ? 0 : rq->level ? rq->level : backup_codec_default_level(rq->codec);
@@ -401,8 +454,8 @@ int backup_create(const struct backup_request *rq, struct backup_outcome *out, s
 	memcpy(m->sha256, sr.sha256, sizeof(m->sha256));
 	m->started = started;
 	m->duration = time_monotonic() - t0;
-	copy_str(m->tool_version, sizeof(m->tool_version), ST_VERSION);
-	copy_str(m->via, sizeof(m->via), rq->via == CONFIG_VIA_LOCAL ? "local" : "exec");
+	text_copy(m->tool_version, sizeof(m->tool_version), ST_VERSION);
+	text_copy(m->via, sizeof(m->via), rq->via == CONFIG_VIA_LOCAL ? "local" : "exec");
 	m->verified = 1;
 	m->verified_at = time_wall();
 	m->snapshot_shared = snapshot != NULL;
@@ -413,25 +466,25 @@ int backup_create(const struct backup_request *rq, struct backup_outcome *out, s
 	out->verify_seconds = sr.verify_seconds;
 
 	/* Manifest first, then the rename that publishes the backup: a backup
-	 * under its final name always has its manifest. */
+	 * under its final name always has its manifest. A manifest whose save
+	 * failed after its own rename is removed below like any other. */
+	manifest_saved = 1;
 	if ((rc = backup_manifest_save(dir, m, err)) != 0)
 		goto out;
-	manifest_saved = 1;
-	rc = atomic_file_commit(af, err);
-	af = NULL;
-	if (rc == 0)
-		manifest_saved = 0;
-out:
-	if (counter.started) {
-		PGcancel *cancel = PQgetCancel(pg_raw(conn));
-		char ebuf[256];
+	{
+		int renamed = 0;
 
-		if (cancel) {
-			PQcancel(cancel, ebuf, sizeof(ebuf));
-			PQfreeCancel(cancel);
-		}
-		pthread_join(counter.thread, NULL);
+		rc = atomic_file_commit_renamed(af, &renamed, err);
+		af = NULL;
+		/* Once renamed the backup is published (only the directory sync
+		 * failed): removing its manifest would orphan it. */
+		if (renamed)
+			manifest_saved = 0;
 	}
+out:
+	counter_stop(&counter);
+	if (counter.cancel)
+		PQfreeCancel(counter.cancel);
 	backup_sink_free(sink);
 	if (vfd >= 0)
 		close(vfd);
@@ -506,26 +559,22 @@ int backup_metrics_render(const struct backup_report *r, const char *previous, s
 
 int backup_metrics_write(const char *path, const struct backup_report *r, struct st_error *err)
 {
-	struct sbuf out = SBUF_INIT, prev = SBUF_INIT;
-	char buf[4096];
-	FILE *f;
+	struct sbuf out = SBUF_INIT;
+	struct st_error rerr = { 0 };
+	char *prev = NULL;
 	int rc;
 
-	f = fopen(path, "r");
-	if (f) {
-		size_t n;
-
-		while ((n = fread(buf, 1, sizeof(buf), f)) > 0 && prev.len < 1024 * 1024)
-			sbuf_append(&prev, buf, n);
-		fclose(f);
-	}
-	rc = backup_metrics_render(r, prev.len ? sbuf_str(&prev) : NULL, &out, err);
+	/* The other kinds' lines of the previous file are kept; a file that
+	 * cannot be read (none yet) has none. */
+	if (text_read_file(path, 1024 * 1024, 0, "metrics file", &prev, NULL, &rerr) != 0)
+		prev = NULL;
+	rc = backup_metrics_render(r, prev && *prev ? prev : NULL, &out, err);
 	if (rc == 0)
 		rc = atomic_file_write_all(path, out.buf, out.len, 0644, err);
 	if (rc)
 		st_error_wrap(err, "cannot write metrics file '%s'", path);
 	sbuf_release(&out);
-	sbuf_release(&prev);
+	free(prev);
 	return rc;
 }
 

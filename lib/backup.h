@@ -19,10 +19,23 @@
  * with the dump. When the snapshot cannot be exported, the counts come from
  * a transaction just before the dump and the manifest says so
  * (counts_in_dump_snapshot: false); restores then compare tables only.
+ * The counted tables are locked (ACCESS SHARE) in that transaction before
+ * pg_dump starts, so a count never queues behind a migration's ACCESS
+ * EXCLUSIVE request; neither that lock, the counts nor pg_dump's locks
+ * wait longer than lock_wait.
  *
  * The password reaches pg_dump and psql only through their environment
  * (PGPASSWORD in the exec's Env, or the child's environment): never argv,
- * never a message, never the journal.
+ * never a message, never the journal. Two places still see it, by design of
+ * Docker and Linux, not of this tool: with via exec, a dockerd running with
+ * --debug logs the body of the exec request, Env included (it masks only
+ * JSON keys named like a password); and while the tool runs, its
+ * /proc/PID/environ is readable by the container's root and postgres users,
+ * who can read the database files anyway. A .pgpass would have to be
+ * written into the container first, and left there by a killed run; the
+ * environment leaves nothing behind. Where the debug log matters, run
+ * dockerd without --debug, or use via local (the password then stays in
+ * this host's process environment, readable by root and this user only).
  *
  * Restores load a dump into a NEW database (never the live one) by
  * streaming the decompressed file into `psql -X -v ON_ERROR_STOP=1`, and
@@ -84,6 +97,8 @@ struct backup_request {
 					     /usr/lib/postgresql/N/bin */
 	int lock;                         /* 1: take the backup lock in state_dir (and sweep);
 					     0: the caller holds it (a restore's safety backup) */
+	double lock_wait;                 /* seconds pg_dump and the row counts wait for a table
+					     another session locks (a migration); 0: 300 */
 	const char *command_line;         /* for the lock file; may be NULL */
 	backup_progress_fn progress;      /* may be NULL */
 	void *progress_ud;
@@ -143,7 +158,10 @@ void backup_check_release(struct backup_check *c);
 int backup_db_exists(struct pg_conn *conn, const char *name, int *exists, struct st_error *err);
 
 /* CREATE DATABASE name TEMPLATE template0, with the encoding and locale of
- * database like (when given and it exists). ST_ECONFLICT when name exists. */
+ * database like (when given and it exists): LC_COLLATE, LC_CTYPE and the
+ * locale provider with its locale (ICU_LOCALE and ICU_RULES, or
+ * BUILTIN_LOCALE). ST_ECONFLICT when name exists, or when a setting of like
+ * cannot be copied (longer than 63 bytes, unknown provider). */
 int backup_db_create(struct pg_conn *conn, const char *name, const char *like, struct st_error *err);
 
 /* DROP DATABASE IF EXISTS name WITH (FORCE). */

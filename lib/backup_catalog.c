@@ -3,6 +3,8 @@
  */
 #include "backup_catalog.h"
 #include "atomic_file.h"
+#include "text.h"
+#include "sbuf.h"
 #include "timeutil.h"
 
 #include <dirent.h>
@@ -16,17 +18,6 @@
 #include <unistd.h>
 
 static const char PREFIX[] = "backup_";
-
-/* Copies src into dst, truncated to fit. */
-static void copy_str(char *dst, size_t size, const char *src)
-{
-	size_t n = strlen(src);
-
-	if (n >= size)
-		n = size - 1;
-	memcpy(dst, src, n);
-	dst[n] = '\0';
-}
 
 const char *backup_kind_name(enum backup_kind kind)
 {
@@ -418,32 +409,103 @@ static int join_path(char *out, size_t size, const char *dir, const char *name, 
 	return 0;
 }
 
+int backup_manifest_parse(const char *data, size_t len, const char *what, struct backup_manifest *m,
+			  struct st_error *err)
+{
+	json_error_t jerr;
+	json_t *j;
+	int rc;
+
+	memset(m, 0, sizeof(*m));
+	if (len > BACKUP_MANIFEST_MAX)
+		return st_error_set(err, ST_EPROTO, "manifest '%s' is too large", what);
+	j = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!j)
+		return st_error_set(err, ST_EPROTO, "manifest '%s' is not valid JSON: %s (line %d)", what,
+				    jerr.text, jerr.line);
+	rc = backup_manifest_from_json(j, what, m, err);
+	json_decref(j);
+	return rc;
+}
+
+/* The whole of fd, which it closes (at most BACKUP_MANIFEST_MAX bytes). *text: caller
+ * frees. */
+static int read_manifest(int fd, const char *mname, char **text, size_t *len,
+			 struct st_error *err)
+{
+	struct sbuf sb = SBUF_INIT;
+	char buf[8192];
+	size_t n;
+	FILE *f;
+	int rc = 0;
+
+	*text = NULL;
+	*len = 0;
+	if (!(f = fdopen(fd, "rb"))) {
+		close(fd);
+		return st_error_set(err, ST_EIO, "cannot read manifest '%s': %s", mname, strerror(errno));
+	}
+	while ((n = fread(buf, 1, sizeof(buf), f)) > 0) {
+		if (sb.len + n > BACKUP_MANIFEST_MAX) {
+			rc = st_error_set(err, ST_EPROTO, "manifest '%s' is too large", mname);
+			goto out;
+		}
+		if (sbuf_append(&sb, buf, n)) {
+			rc = st_error_set(err, ST_ENOMEM, "out of memory reading manifest '%s'", mname);
+			goto out;
+		}
+	}
+	if (ferror(f)) {
+		rc = st_error_set(err, ST_EIO, "cannot read manifest '%s': %s", mname, strerror(errno));
+		goto out;
+	}
+	*len = sb.len;
+	*text = sbuf_detach(&sb);
+	if (!*text)
+		rc = st_error_set(err, ST_ENOMEM, "out of memory reading manifest '%s'", mname);
+out:
+	sbuf_release(&sb);
+	fclose(f);
+	return rc;
+}
+
 int backup_manifest_load(const char *dir, const char *name, struct backup_manifest *m,
 			 struct st_error *err)
 {
 	char mname[BACKUP_NAME_MAX + 8], path[4096];
-	json_error_t jerr;
-	json_t *j = NULL;
+	char *text = NULL;
+	size_t len = 0;
 	struct stat st;
-	int rc;
+	int fd, rc;
 
 	memset(m, 0, sizeof(*m));
 	if (!backup_manifest_name(name, mname, sizeof(mname)))
 		return st_error_set(err, ST_EUSAGE, "backup name too long: '%s'", name);
 	if ((rc = join_path(path, sizeof(path), dir, mname, err)) != 0)
 		return rc;
-	if (stat(path, &st) != 0)
+	/* Not followed through a symlink: a link to another file would have
+	 * its bytes quoted in the JSON error below (and it is not a manifest
+	 * this tool wrote: those are regular files, renamed into place). */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	if (fd < 0) {
+		if (errno == ELOOP)
+			return st_error_set(err, ST_EPROTO, "manifest '%s' is a symbolic link", mname);
 		return st_error_set(err, errno == ENOENT ? ST_ENOTFOUND : ST_EIO,
 				    errno == ENOENT ? "manifest '%s' is missing" : "cannot read manifest '%s': %s",
 				    mname, strerror(errno));
-	if (st.st_size > 16 * 1024 * 1024)
+	}
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return st_error_set(err, ST_EPROTO, "manifest '%s' is not a regular file", mname);
+	}
+	if (st.st_size > BACKUP_MANIFEST_MAX) {
+		close(fd);
 		return st_error_set(err, ST_EPROTO, "manifest '%s' is too large", mname);
-	j = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
-	if (!j)
-		return st_error_set(err, ST_EPROTO, "manifest '%s' is not valid JSON: %s (line %d)", mname,
-				    jerr.text, jerr.line);
-	rc = backup_manifest_from_json(j, mname, m, err);
-	json_decref(j);
+	}
+	if ((rc = read_manifest(fd, mname, &text, &len, err)) != 0)
+		return rc;
+	rc = backup_manifest_parse(text, len, mname, m, err);
+	free(text);
 	if (rc == 0 && strcmp(m->name, name) != 0) {
 		rc = st_error_set(err, ST_EPROTO, "manifest '%s' describes '%s', not '%s'", mname, m->name,
 				  name);
@@ -585,7 +647,7 @@ int backup_list(const char *dir, struct backup_listing *out, struct st_error *er
 			e->has_manifest = 1;
 			e->verified = manifest_matches(e);
 		} else {
-			copy_str(e->manifest_error, sizeof(e->manifest_error), merr.message);
+			text_copy(e->manifest_error, sizeof(e->manifest_error), merr.message);
 		}
 	}
 	if (errno != 0)
@@ -616,7 +678,7 @@ const char *backup_verdict_text(enum backup_verdict v)
 	switch (v) {
 	case BACKUP_KEEP_FOREIGN: return "kept: not a spilttea-ops backup";
 	case BACKUP_KEEP_NO_MANIFEST: return "kept: no readable manifest";
-	case BACKUP_KEEP_NEWEST: return "kept: among the newest verified of its kind (keep_min)";
+	case BACKUP_KEEP_NEWEST: return "kept: among the newest verified of its database and kind (keep_min)";
 	case BACKUP_KEEP_YOUNG: return "kept: younger than keep_days";
 	case BACKUP_DELETE_OLD: return "delete: older than keep_days";
 	}
@@ -633,7 +695,6 @@ void backup_retention_plan(const struct backup_entry *entries, size_t n, double 
 {
 	const double max_age = (double)policy->keep_days * 86400.0;
 	size_t i, j;
-	int kind;
 
 	for (i = 0; i < n; i++) {
 		const struct backup_entry *e = &entries[i];
@@ -647,11 +708,23 @@ void backup_retention_plan(const struct backup_entry *entries, size_t n, double 
 		else
 			verdicts[i] = BACKUP_KEEP_YOUNG;
 	}
-	/* Per kind, protect the keep_min newest verified: repeatedly pick the
-	 * newest unprotected one (n is small: a directory of backups). */
-	for (kind = 0; kind < BACKUP_KIND_COUNT; kind++) {
+	/* Per database (the manifest's) and kind, protect the keep_min newest
+	 * verified: repeatedly pick the newest unprotected one of the group (n
+	 * is small: a directory of backups). A group is handled once, from its
+	 * first member in the listing. */
+	for (i = 0; i < n; i++) {
+		const struct backup_entry *g = &entries[i];
 		long kept;
 
+		if (!g->ours || !g->has_manifest || !g->verified)
+			continue;
+		for (j = 0; j < i; j++)
+			if (entries[j].ours && entries[j].has_manifest && entries[j].verified &&
+			    entries[j].parsed.kind == g->parsed.kind &&
+			    !strcmp(entries[j].manifest.database, g->manifest.database))
+				break;
+		if (j < i)
+			continue;
 		for (kept = 0; kept < policy->keep_min; kept++) {
 			size_t best = n;
 
@@ -659,7 +732,9 @@ void backup_retention_plan(const struct backup_entry *entries, size_t n, double 
 				const struct backup_entry *e = &entries[j];
 
 				if (!e->ours || !e->has_manifest || !e->verified ||
-				    (int)e->parsed.kind != kind || verdicts[j] == BACKUP_KEEP_NEWEST)
+				    e->parsed.kind != g->parsed.kind ||
+				    strcmp(e->manifest.database, g->manifest.database) != 0 ||
+				    verdicts[j] == BACKUP_KEEP_NEWEST)
 					continue;
 				if (best == n || e->parsed.time > entries[best].parsed.time ||
 				    (e->parsed.time == entries[best].parsed.time &&

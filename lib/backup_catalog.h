@@ -13,9 +13,10 @@
  *
  * Retention (backup_retention_plan) is a pure function over a listing:
  *   - only files with this tool's name AND a readable manifest may go;
- *   - per kind (full, schema, data), the newest keep_min backups whose
- *     manifest says verified (and whose size matches it) are always kept,
- *     whatever their age;
+ *   - per database (the manifest's) and kind (full, schema, data), the
+ *     newest keep_min backups whose manifest says verified (and whose size
+ *     matches it) are always kept, whatever their age: fresh backups of a
+ *     scratch database never push out the live database's last good ones;
  *   - of the rest, those older than keep_days are deleted.
  * So a week of failed runs can never rotate out the last good backups, and
  * a file someone else put in the directory is never touched.
@@ -125,6 +126,17 @@ json_t *backup_manifest_to_json(const struct backup_manifest *m);
 int backup_manifest_from_json(const json_t *j, const char *what, struct backup_manifest *m,
 			      struct st_error *err);
 
+/* Largest manifest accepted (bytes). */
+#define BACKUP_MANIFEST_MAX (16 * 1024 * 1024)
+
+/* Parses the bytes of a manifest file (len bytes, need not be
+ * NUL-terminated; duplicate keys refused); what names it in errors. Pure:
+ * backup_manifest_load reads the file and calls it. ST_EPROTO when it is not
+ * JSON or not a valid manifest (backup_manifest_from_json). m must be
+ * released. */
+int backup_manifest_parse(const char *data, size_t len, const char *what, struct backup_manifest *m,
+			  struct st_error *err);
+
 /* Reads DIR/NAME.json. ST_ENOTFOUND when it does not exist, ST_EPROTO when
  * it is not a valid manifest, ST_EIO. m must be released. */
 int backup_manifest_load(const char *dir, const char *name, struct backup_manifest *m,
@@ -165,18 +177,18 @@ const struct backup_entry *backup_listing_find(const struct backup_listing *l, c
 
 struct backup_retention {
 	long keep_days;            /* >= 1 */
-	long keep_min;             /* >= 1, per kind */
+	long keep_min;             /* >= 1, per database and kind */
 };
 
 enum backup_verdict {
 	BACKUP_KEEP_FOREIGN,       /* not this tool's name: never touched */
 	BACKUP_KEEP_NO_MANIFEST,   /* this tool's name but no readable manifest: never deleted */
-	BACKUP_KEEP_NEWEST,        /* among the newest keep_min verified of its kind */
+	BACKUP_KEEP_NEWEST,        /* among the newest keep_min verified of its database and kind */
 	BACKUP_KEEP_YOUNG,         /* not older than keep_days */
 	BACKUP_DELETE_OLD,         /* older than keep_days and not protected */
 };
 
-/* One line of explanation for a verdict ("kept: newest 3 verified full"); static. */
+/* One line of explanation for a verdict; static. */
 const char *backup_verdict_text(enum backup_verdict v);
 int backup_verdict_deletes(enum backup_verdict v);
 

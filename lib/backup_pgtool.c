@@ -4,6 +4,7 @@
  */
 #include "backup_internal.h"
 #include "config.h"
+#include "text.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -26,29 +27,22 @@ extern char **environ;
 
 /* ---- stderr ------------------------------------------------------------ */
 
-static void copy_line(char *dst, const char *src)
-{
-	size_t n = strlen(src);
-
-	while (n > 0 && (src[n - 1] == '\r' || src[n - 1] == ' '))
-		n--;
-	if (n >= PGTOOL_LINE_KEEP)
-		n = PGTOOL_LINE_KEEP - 1;
-	memcpy(dst, src, n);
-	dst[n] = '\0';
-}
-
 static void stderr_line(struct pgtool_stderr *s)
 {
-	s->line[s->line_len < PGTOOL_LINE_KEEP - 1 ? s->line_len : PGTOOL_LINE_KEEP - 1] = '\0';
+	size_t n = s->line_len < PGTOOL_LINE_KEEP - 1 ? s->line_len : PGTOOL_LINE_KEEP - 1;
+
+	/* The line as kept: without a CRLF's CR and trailing blanks. */
+	while (n > 0 && (s->line[n - 1] == '\r' || s->line[n - 1] == ' '))
+		n--;
+	s->line[n] = '\0';
 	if (!s->line[0])
 		return;
 	if (!s->first_line[0])
-		copy_line(s->first_line, s->line);
+		text_copy(s->first_line, sizeof(s->first_line), s->line);
 	if (!s->error_line[0] &&
 	    (strstr(s->line, "error:") || strstr(s->line, "ERROR:") || strstr(s->line, "FATAL:") ||
 	     strstr(s->line, "fatal:") || strstr(s->line, "PANIC:")))
-		copy_line(s->error_line, s->line);
+		text_copy(s->error_line, sizeof(s->error_line), s->line);
 }
 
 void pgtool_stderr_feed(struct pgtool_stderr *s, const char *data, size_t len)

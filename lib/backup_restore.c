@@ -7,7 +7,9 @@
 #include "backup_internal.h"
 #include "config.h"
 #include "pg.h"
+#include "sbuf.h"
 #include "services.h"
+#include "text.h"
 #include "timeutil.h"
 
 #include <errno.h>
@@ -17,17 +19,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-static void copy_str(char *dst, size_t size, const char *src)
-{
-	size_t n = src ? strlen(src) : 0;
-
-	if (n >= size)
-		n = size - 1;
-	if (n)
-		memcpy(dst, src, n);
-	dst[n] = '\0';
-}
 
 /* ---- verify ------------------------------------------------------------ */
 
@@ -52,11 +43,11 @@ int backup_resolve(const char *dir, const char *file, struct backup_check *out, 
 			return st_error_set(err, ST_EUSAGE, "path too long: '%s'", file);
 		memcpy(out->dir, file, dl);
 		out->dir[dl] = '\0';
-		copy_str(out->name, sizeof(out->name), slash + 1);
-		copy_str(out->path, sizeof(out->path), file);
+		text_copy(out->name, sizeof(out->name), slash + 1);
+		text_copy(out->path, sizeof(out->path), file);
 	} else {
-		copy_str(out->dir, sizeof(out->dir), dir);
-		copy_str(out->name, sizeof(out->name), file);
+		text_copy(out->dir, sizeof(out->dir), dir);
+		text_copy(out->name, sizeof(out->name), file);
 		snprintf(out->path, sizeof(out->path), "%s/%s", dir, file);
 	}
 	if (backup_name_parse(out->name, NULL) != 0) {
@@ -78,7 +69,7 @@ static int save_verdict(struct backup_check *c, int ok, const char *why, struct 
 {
 	c->manifest.verified = ok;
 	c->manifest.verified_at = time_wall();
-	copy_str(c->manifest.verify_error, sizeof(c->manifest.verify_error), ok ? "" : why);
+	text_copy(c->manifest.verify_error, sizeof(c->manifest.verify_error), ok ? "" : why);
 	return backup_manifest_save(c->dir, &c->manifest, err);
 }
 
@@ -159,12 +150,78 @@ static int check_ident(const char *name, struct st_error *err)
 	return 0;
 }
 
+/* Appends " OPTION value" with value as a quoted identifier, which CREATE
+ * DATABASE takes for its options. An identifier longer than 63 bytes would be
+ * cut by the server with only a notice, so such a value is refused. */
+static int append_option(struct pg_conn *conn, struct sbuf *sql, const char *option, const char *value,
+			 const char *like, struct st_error *err)
+{
+	char *q = NULL;
+	int rc;
+
+	if (strlen(value) > 63)
+		return st_error_set(err, ST_ECONFLICT, "cannot copy %s '%.64s...' of database '%s': longer than 63 bytes",
+				    option, value, like);
+	if ((rc = pg_quote_ident(conn, value, &q, err)) != 0)
+		return rc;
+	if (sbuf_printf(sql, " %s %s", option, q) != 0)
+		rc = st_error_set(err, ST_ENOMEM, "out of memory");
+	free(q);
+	return rc;
+}
+
+/* The locale settings of database like, read through to_jsonb() so that the
+ * query works whatever columns the server's pg_database has: datlocprovider
+ * and daticulocale came with PostgreSQL 15, daticurules with 16, and 17
+ * renamed daticulocale to datlocale. */
+#define LOCALE_QUERY                                                                                           \
+	"SELECT d.encoding, d.datcollate, d.datctype, to_jsonb(d)->>'datlocprovider', "                        \
+	"coalesce(to_jsonb(d)->>'datlocale', to_jsonb(d)->>'daticulocale'), to_jsonb(d)->>'daticurules' "      \
+	"FROM pg_database d WHERE d.datname = $1"
+
+/* Appends the encoding and locale options of the database described by row 0
+ * of res (LOCALE_QUERY). */
+static int append_locale(struct pg_conn *conn, struct sbuf *sql, PGresult *res, const char *like,
+			 struct st_error *err)
+{
+	const char *provider = PQgetisnull(res, 0, 3) ? "c" : PQgetvalue(res, 0, 3);
+	const char *locale = PQgetisnull(res, 0, 4) ? "" : PQgetvalue(res, 0, 4);
+	long long enc;
+	int rc;
+
+	if (pg_parse_long(PQgetvalue(res, 0, 0), &enc) != 0)
+		return st_error_set(err, ST_EPROTO, "unexpected encoding of database '%s'", like);
+	if (sbuf_printf(sql, " ENCODING %lld", enc) != 0)
+		return st_error_set(err, ST_ENOMEM, "out of memory");
+	if ((rc = append_option(conn, sql, "LC_COLLATE", PQgetvalue(res, 0, 1), like, err)) != 0 ||
+	    (rc = append_option(conn, sql, "LC_CTYPE", PQgetvalue(res, 0, 2), like, err)) != 0)
+		return rc;
+	if (strcmp(provider, "c") == 0)
+		return 0;
+	if (strcmp(provider, "i") == 0) {
+		if (sbuf_puts(sql, " LOCALE_PROVIDER icu") != 0)
+			return st_error_set(err, ST_ENOMEM, "out of memory");
+		if ((rc = append_option(conn, sql, "ICU_LOCALE", locale, like, err)) != 0)
+			return rc;
+		if (!PQgetisnull(res, 0, 5) && *PQgetvalue(res, 0, 5))
+			rc = append_option(conn, sql, "ICU_RULES", PQgetvalue(res, 0, 5), like, err);
+		return rc;
+	}
+	if (strcmp(provider, "b") == 0) {
+		if (sbuf_puts(sql, " LOCALE_PROVIDER builtin") != 0)
+			return st_error_set(err, ST_ENOMEM, "out of memory");
+		return append_option(conn, sql, "BUILTIN_LOCALE", locale, like, err);
+	}
+	return st_error_set(err, ST_ECONFLICT, "database '%s' has locale provider '%s', unknown to spilttea-ops",
+			    like, provider);
+}
+
 int backup_db_create(struct pg_conn *conn, const char *name, const char *like, struct st_error *err)
 {
-	char *qname = NULL, *qcoll = NULL, *qctype = NULL, *sql = NULL;
+	struct sbuf sql = SBUF_INIT;
+	char *qname = NULL;
 	PGresult *res = NULL;
 	int exists = 0, rc;
-	size_t len;
 
 	if ((rc = check_ident(name, err)) != 0 || (rc = backup_db_exists(conn, name, &exists, err)) != 0)
 		goto out;
@@ -177,45 +234,24 @@ int backup_db_create(struct pg_conn *conn, const char *name, const char *like, s
 	if (like) {
 		const char *params[1] = { like };
 
-		if ((rc = pg_query(conn, "SELECT encoding, datcollate, datctype FROM pg_database WHERE datname = $1",
-				   1, params, 30, &res, err)) != 0)
+		if ((rc = pg_query(conn, LOCALE_QUERY, 1, params, 30, &res, err)) != 0)
 			goto out;
 	}
-	len = strlen(qname) + 256;
-	if (res && PQntuples(res) == 1) {
-		long long enc;
-
-		/* Same encoding and locale as the database it replaces. The encoding
-		 * is a number we format; locales go in as quoted identifiers. */
-		if (pg_parse_long(PQgetvalue(res, 0, 0), &enc) != 0 ||
-		    (rc = pg_quote_ident(conn, PQgetvalue(res, 0, 1), &qcoll, err)) != 0 ||
-		    (rc = pg_quote_ident(conn, PQgetvalue(res, 0, 2), &qctype, err)) != 0) {
-			if (!rc)
-				rc = st_error_set(err, ST_EPROTO, "unexpected encoding of database '%s'", like);
-			goto out;
-		}
-		len += strlen(qcoll) + strlen(qctype);
-		sql = malloc(len);
-		if (sql)
-			snprintf(sql, len, "CREATE DATABASE %s TEMPLATE template0 ENCODING %lld LC_COLLATE %s LC_CTYPE %s",
-				 qname, enc, qcoll, qctype);
-	} else {
-		sql = malloc(len);
-		if (sql)
-			snprintf(sql, len, "CREATE DATABASE %s TEMPLATE template0", qname);
-	}
-	if (!sql) {
+	if (sbuf_printf(&sql, "CREATE DATABASE %s TEMPLATE template0", qname) != 0) {
 		rc = st_error_set(err, ST_ENOMEM, "out of memory");
 		goto out;
 	}
-	if ((rc = pg_exec(conn, sql, 0, NULL, 0, err)) != 0)
+	/* Same encoding, collation, character classes and locale provider as
+	 * the database it replaces: a copy on another provider would sort and
+	 * compare text differently, and its indexes would follow. */
+	if (res && PQntuples(res) == 1 && (rc = append_locale(conn, &sql, res, like, err)) != 0)
+		goto out;
+	if ((rc = pg_exec(conn, sbuf_str(&sql), 0, NULL, 0, err)) != 0)
 		st_error_wrap(err, "cannot create database '%s'", name);
 out:
 	PQclear(res);
 	free(qname);
-	free(qcoll);
-	free(qctype);
-	free(sql);
+	sbuf_release(&sql);
 	return rc;
 }
 
@@ -356,7 +392,7 @@ int backup_db_inventory(const struct st_config *cfg, const char *dbname, struct 
 	int rc;
 
 	memset(out, 0, sizeof(*out));
-	copy_str(out->database, sizeof(out->database), dbname);
+	text_copy(out->database, sizeof(out->database), dbname);
 	if ((rc = services_pg_connect(cfg, dbname, BACKUP_APP_NAME, &conn, err)) != 0)
 		goto out;
 	if ((rc = pg_query(conn, tables_sql, 0, NULL, cfg->postgres.statement_timeout, &res, err)) != 0)
@@ -500,7 +536,7 @@ int backup_load(const struct backup_load_request *rq, struct st_error *err)
 	memset(&l, 0, sizeof(l));
 	memset(&run, 0, sizeof(run));
 	l.rq = rq;
-	fd = open(rq->path, O_RDONLY | O_CLOEXEC);
+	fd = open(rq->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0) {
 		rc = st_error_set(err, ST_EIO, "cannot open '%s': %s", rq->path, strerror(errno));
 		goto out;

@@ -3,6 +3,7 @@
  * read-back verifier, and the decompressing reader (see backup_stream.h).
  */
 #include "backup_stream.h"
+#include "text.h"
 #include "timeutil.h"
 
 #include <errno.h>
@@ -109,16 +110,6 @@ static int starts_with(const char *s, const char *prefix)
 	return strncmp(s, prefix, strlen(prefix)) == 0;
 }
 
-static void copy_field(char *dst, size_t size, const char *src)
-{
-	size_t n = strlen(src);
-
-	if (n >= size)
-		n = size - 1;
-	memcpy(dst, src, n);
-	dst[n] = '\0';
-}
-
 /* One finished line; t->line holds its prefix, t->line_len its length. */
 static void trailer_line(struct backup_trailer *t)
 {
@@ -136,11 +127,11 @@ static void trailer_line(struct backup_trailer *t)
 	}
 	if (t->lines < BACKUP_TRAILER_HEADER_LINES && whole) {
 		if (starts_with(l, DUMPED_FROM) && !t->dumped_from[0])
-			copy_field(t->dumped_from, sizeof(t->dumped_from), l + strlen(DUMPED_FROM));
+			text_copy(t->dumped_from, sizeof(t->dumped_from), l + strlen(DUMPED_FROM));
 		else if (starts_with(l, DUMPED_BY) && !t->dumped_by[0])
-			copy_field(t->dumped_by, sizeof(t->dumped_by), l + strlen(DUMPED_BY));
+			text_copy(t->dumped_by, sizeof(t->dumped_by), l + strlen(DUMPED_BY));
 		else if (starts_with(l, RESTRICT) && !t->restrict_key[0])
-			copy_field(t->restrict_key, sizeof(t->restrict_key), l + strlen(RESTRICT));
+			text_copy(t->restrict_key, sizeof(t->restrict_key), l + strlen(RESTRICT));
 	}
 	if (t->complete && whole && starts_with(l, UNRESTRICT)) {
 		if (t->after_unrestrict ||
@@ -209,7 +200,7 @@ int backup_trailer_ok(const struct backup_trailer *t, char *why, size_t size)
 	else if (t->restrict_key[0] && !t->after_unrestrict)
 		reason = "the dump has no \\unrestrict line after its completion trailer (truncated)";
 	if (why && size)
-		copy_field(why, size, reason ? reason : "");
+		text_copy(why, size, reason ? reason : "");
 	return reason == NULL;
 }
 
@@ -1095,7 +1086,9 @@ int backup_file_verify(const char *path, enum backup_codec codec, struct backup_
 
 	memset(res, 0, sizeof(*res));
 	base = base ? base + 1 : path;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* O_NOFOLLOW: a backup is a regular file (backup_resolve checked with
+	 * lstat); a symlink swapped in since is not followed. */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0) {
 		rc = st_error_set(err, errno == ENOENT ? ST_ENOTFOUND : ST_EIO, "cannot open '%s': %s",
 				  path, strerror(errno));

@@ -20,6 +20,10 @@
 #include "dockerignore.h"
 #include "sbuf.h"
 #include "tar.h"
+#include "text.h"
+
+/* The largest .dockerignore read, from the tree or from a commit. */
+#define DOCKERIGNORE_MAX (1 << 20)
 
 extern char **environ;
 
@@ -306,7 +310,7 @@ static int load_ignore(struct buildctx *bc, struct st_error *err)
 		}
 		argv[3] = spec;
 		/* Absent from the tree: nothing ignored. */
-		if (buildctx_git(bc->dir, argv, 1 << 20, &text, bc->cancel, &ignored) != 0) {
+		if (buildctx_git(bc->dir, argv, DOCKERIGNORE_MAX, &text, bc->cancel, &ignored) != 0) {
 			if (ignored.code == ST_EABORTED) {
 				if (err)
 					*err = ignored;
@@ -316,34 +320,19 @@ static int load_ignore(struct buildctx *bc, struct st_error *err)
 		}
 		len = strlen(text);
 	} else {
-		FILE *f;
-
 		if (asprintf(&path, "%s/.dockerignore", bc->dir) < 0) {
 			path = NULL;
 			rc = st_error_set(err, ST_ENOMEM, "out of memory");
 			goto out;
 		}
-		if (!(f = fopen(path, "r"))) {
-			if (errno != ENOENT)
-				rc = st_error_set(err, ST_EIO, "cannot read '%s': %s", path, strerror(errno));
+		/* None: nothing ignored. */
+		if ((rc = text_read_file(path, DOCKERIGNORE_MAX, 0, "file", &text, &len, err)) == ST_ENOTFOUND) {
+			st_error_clear(err);
+			rc = 0;
 			goto out;
 		}
-		{
-			struct sbuf sb = SBUF_INIT;
-			char buf[4096];
-			size_t r;
-
-			while ((r = fread(buf, 1, sizeof(buf), f)) > 0)
-				if (sbuf_append(&sb, buf, r) != 0)
-					break;
-			fclose(f);
-			len = sb.len;
-			text = sbuf_detach(&sb);
-			if (!text) {
-				rc = st_error_set(err, ST_ENOMEM, "out of memory");
-				goto out;
-			}
-		}
+		if (rc)
+			goto out;
 	}
 	rc = dockerignore_parse(bc->ref ? spec : path, text, len, &bc->ignore, err);
 out:

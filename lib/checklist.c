@@ -15,9 +15,11 @@
 #include <unistd.h>
 
 #include "docker.h"
+#include "envfile.h"
 #include "migrate.h"
 #include "pg.h"
 #include "services.h"
+#include "text.h"
 #include "timeutil.h"
 
 #define ENV_FILE_MAX (1024 * 1024)
@@ -64,62 +66,26 @@ int checklist_passed(const struct checklist_report *r)
 
 /* ---- env files ------------------------------------------------------------ */
 
-/* 1 when text sets name to a non-empty value (the last assignment wins). */
-static int env_has(const char *text, const char *name)
-{
-	const char *line = text;
-	size_t nlen = strlen(name);
-	int set = 0;
-
-	while (*line) {
-		const char *nl = strchr(line, '\n');
-		const char *end = nl ? nl : line + strlen(line);
-		const char *p = line, *v, *ve;
-
-		while (p < end && (*p == ' ' || *p == '\t'))
-			p++;
-		if (end - p > 7 && !strncmp(p, "export", 6) && (p[6] == ' ' || p[6] == '\t')) {
-			p += 7;
-			while (p < end && (*p == ' ' || *p == '\t'))
-				p++;
-		}
-		if (p < end && *p != '#' && (size_t)(end - p) > nlen && !strncmp(p, name, nlen)) {
-			v = p + nlen;
-			while (v < end && (*v == ' ' || *v == '\t'))
-				v++;
-			if (v < end && *v == '=') {
-				v++;
-				ve = end;
-				while (v < ve && (*v == ' ' || *v == '\t'))
-					v++;
-				while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t' || ve[-1] == '\r'))
-					ve--;
-				if (ve - v >= 2 && (*v == '"' || *v == '\'') && ve[-1] == *v) {
-					v++;
-					ve--;
-				}
-				set = ve > v;
-			}
-		}
-		line = nl ? nl + 1 : end;
-	}
-	return set;
-}
-
 size_t checklist_env_missing(const char *text, const char *const *required, size_t nrequired,
 			     char *missing, size_t size)
 {
+	struct envfile ef = ENVFILE_INIT;
 	size_t i, n = 0, len = 0;
 
 	if (size)
 		missing[0] = '\0';
+	/* Out of memory reads as an empty file: everything is reported missing. */
+	envfile_parse(text, strlen(text), &ef, NULL);
 	for (i = 0; i < nrequired; i++) {
-		if (env_has(text, required[i]))
+		const char *v = envfile_get(&ef, required[i]);
+
+		if (v && *v)
 			continue;
 		n++;
 		if (len < size)
 			len += (size_t)snprintf(missing + len, size - len, "%s%s", n > 1 ? ", " : "", required[i]);
 	}
+	envfile_release(&ef);
 	return n;
 }
 
@@ -383,31 +349,23 @@ static int check_env_files(struct run *r, struct st_error *err)
 		const struct config_env_file *ef = &r->cfg->checklist.env_files[i];
 		struct checklist_item it;
 		char title[sizeof(it.title)], missing[700];
-		FILE *f;
+		struct st_error e = { 0 };
 		char *text = NULL;
 		size_t n = 0, got;
 
 		snprintf(title, sizeof(title), "required variables in %s", ef->path);
 		item_init(&it, "machine", title);
 		snprintf(it.id, sizeof(it.id), "env.%s", ef->name);
-		f = fopen(ef->path, "r");
-		if (!f) {
-			fail(&it, "create it (runbook: Environment variables configured)", "cannot read '%s': %s",
-			     ef->path, strerror(errno));
-		} else {
-			text = malloc(ENV_FILE_MAX + 1);
-			if (!text) {
-				fclose(f);
+		if ((rc = text_read_file(ef->path, ENV_FILE_MAX, TEXT_READ_WIPE, "env file", &text, &n, &e)) != 0) {
+			if (rc == ST_ENOMEM)
 				return st_error_set(err, ST_ENOMEM, "out of memory");
-			}
-			while (n < ENV_FILE_MAX && (got = fread(text + n, 1, ENV_FILE_MAX - n, f)) > 0)
-				n += got;
-			text[n] = '\0';
-			fclose(f);
+			fail(&it, rc == ST_ENOTFOUND ? "create it (runbook: Environment variables configured)"
+						     : "make it a regular file this user can read",
+			     "%s", e.message);
+		} else {
 			got = checklist_env_missing(text, (const char *const *)ef->required.items, ef->required.count,
 						    missing, sizeof(missing));
-			explicit_bzero(text, n);
-			free(text);
+			text_free_wiped(text, n);
 			if (got)
 				fail(&it, "set them (values are never shown here)", "%zu of %zu missing or empty: %s",
 				     got, ef->required.count, missing);

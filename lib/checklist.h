@@ -69,10 +69,10 @@ int checklist_passed(const struct checklist_report *r);
 
 /* ---- pieces (pure, unit-tested) --------------------------------------------- */
 
-/* Names among required[] that text (a dotenv file) does not set to a
- * non-empty value, joined with ", " into missing (empty when none). A line
- * is NAME=VALUE, optionally after "export "; quotes around the value are
- * not part of it; '#' starts a comment line. Returns the count missing. */
+/* Names among required[] that text (a dotenv file, read by envfile.h as
+ * dotenv reads it: "JWT_SECRET= # set me" is empty) does not set to a
+ * non-empty value, joined with ", " into missing (empty when none).
+ * Returns the count missing. */
 size_t checklist_env_missing(const char *text, const char *const *required, size_t nrequired,
 			     char *missing, size_t size);
 

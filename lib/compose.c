@@ -12,8 +12,13 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "envfile.h"
 #include "sbuf.h"
+#include "text.h"
 #include "yamltree.h"
+
+/* A compose file is a few kilobytes; anything this large is not one. */
+#define COMPOSE_FILE_MAX (4 * 1024 * 1024)
 
 /* Loading state. */
 struct cload {
@@ -233,86 +238,28 @@ static int scalar_of(struct cload *c, const struct yt_node *n, const char *what,
 
 int compose_read_env_file(const char *path, json_t *obj, struct st_error *err)
 {
-	FILE *f = fopen(path, "r");
-	char *line = NULL;
-	size_t cap = 0;
-	ssize_t len;
-	int lineno = 0, rc = 0;
+	struct envfile ef = ENVFILE_INIT;
+	size_t i;
+	int rc;
 
-	if (!f)
-		return st_error_set(err, errno == ENOENT ? ST_ENOTFOUND : ST_EIO,
-				    "cannot read env file '%s': %s", path, strerror(errno));
-	while ((len = getline(&line, &cap, f)) >= 0) {
-		char *k = line, *eq, *v, *e;
+	if ((rc = envfile_load(path, &ef, err)) != 0)
+		return rc;
+	if (ef.bad_line) {
+		rc = st_error_set(err, ST_ECONFIG, "%s:%d: expected NAME=value", path, ef.bad_line);
+		goto out;
+	}
+	for (i = 0; i < ef.n; i++) {
+		const struct envfile_entry *e = &ef.entries[i];
+		/* "NAME" alone: its value from our environment, as docker does. */
+		const char *v = e->bare ? getenv(e->key) : e->value;
 
-		lineno++;
-		while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
-			line[--len] = '\0';
-		while (isspace((unsigned char)*k))
-			k++;
-		if (!*k || *k == '#')
-			continue;
-		if (!strncmp(k, "export ", 7))
-			for (k += 7; isspace((unsigned char)*k);)
-				k++;
-		eq = strchr(k, '=');
-		if (!eq) {
-			/* "NAME" alone: its value from our environment, as docker does. */
-			const char *ev;
-
-			for (e = k + strlen(k); e > k && isspace((unsigned char)e[-1]);)
-				*--e = '\0';
-			ev = getenv(k);
-			if (ev && json_object_set_new(obj, k, json_string(ev)))
-				goto nomem;
-			continue;
-		}
-		for (e = eq; e > k && isspace((unsigned char)e[-1]);)
-			e--;
-		*e = '\0';
-		if (!*k || strpbrk(k, " \t")) {
-			rc = st_error_set(err, ST_ECONFIG, "%s:%d: expected NAME=value", path, lineno);
+		if (v && json_object_set_new(obj, e->key, json_string(v))) {
+			rc = st_error_set(err, ST_ENOMEM, "out of memory reading '%s'", path);
 			goto out;
 		}
-		v = eq + 1;
-		while (isspace((unsigned char)*v))
-			v++;
-		if ((*v == '"' || *v == '\'') && (e = strrchr(v + 1, *v)) != NULL) {
-			char q = *v, *w, *r;
-
-			*e = '\0';
-			v++;
-			/* double quotes: \n \t \" \\ escapes; single quotes: literal */
-			for (r = w = v; q == '"' && *r; r++) {
-				if (*r == '\\' && r[1]) {
-					r++;
-					*w++ = *r == 'n' ? '\n' : *r == 't' ? '\t' : *r;
-				} else {
-					*w++ = *r;
-				}
-			}
-			if (q == '"')
-				*w = '\0';
-		} else {
-			/* unquoted: an inline comment starts at " #" */
-			char *hash = strstr(v, " #");
-
-			if (hash)
-				*hash = '\0';
-			for (e = v + strlen(v); e > v && isspace((unsigned char)e[-1]);)
-				*--e = '\0';
-		}
-		if (json_object_set_new(obj, k, json_string(v)))
-			goto nomem;
 	}
-	if (ferror(f))
-		rc = st_error_set(err, ST_EIO, "cannot read env file '%s'", path);
-	goto out;
-nomem:
-	rc = st_error_set(err, ST_ENOMEM, "out of memory reading '%s'", path);
 out:
-	free(line);
-	fclose(f);
+	envfile_release(&ef);
 	return rc;
 }
 
@@ -1391,8 +1338,7 @@ int compose_load(const char *path, const char *env_file, struct compose_project 
 {
 	char *dir = NULL, *text = NULL, *slash, *dotenv = NULL;
 	json_t *vars = NULL;
-	FILE *f = NULL;
-	long size;
+	size_t size = 0;
 	int rc = 0;
 
 	*out = NULL;
@@ -1415,18 +1361,11 @@ int compose_load(const char *path, const char *env_file, struct compose_project 
 		slash[1] = '\0';
 	else
 		*slash = '\0';
-	if (!(f = fopen(path, "r"))) {
-		rc = st_error_set(err, errno == ENOENT ? ST_ENOTFOUND : ST_EIO,
-				  "cannot read compose file '%s': %s", path, strerror(errno));
-		st_error_hint(err, "check compose_file in the configuration");
+	if ((rc = text_read_file(path, COMPOSE_FILE_MAX, 0, "compose file", &text, &size, err)) != 0) {
+		if (rc != ST_ENOMEM)
+			st_error_hint(err, "check compose_file in the configuration");
 		goto out;
 	}
-	if (fseek(f, 0, SEEK_END) != 0 || (size = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0 ||
-	    !(text = malloc((size_t)size + 1)) || fread(text, 1, (size_t)size, f) != (size_t)size) {
-		rc = st_error_set(err, text ? ST_EIO : ST_ENOMEM, "cannot read compose file '%s'", path);
-		goto out;
-	}
-	text[size] = '\0';
 	if (env_file) {
 		rc = compose_read_env_file(env_file, vars, err);
 	} else if (asprintf(&dotenv, "%s/.env", dir) >= 0) {
@@ -1438,10 +1377,8 @@ int compose_load(const char *path, const char *env_file, struct compose_project 
 	}
 	if (rc)
 		goto out;
-	rc = compose_load_buffer(path, dir, text, (size_t)size, vars, out, err);
+	rc = compose_load_buffer(path, dir, text, size, vars, out, err);
 out:
-	if (f)
-		fclose(f);
 	free(text);
 	free(dir);
 	free(dotenv);

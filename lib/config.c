@@ -176,6 +176,20 @@ static const char *valid_session_pattern(const char *v)
 	return NULL;
 }
 
+/* An iptables chain name (at most 28 characters): it becomes an argument
+ * of a root command, so nothing that could read as another option. */
+static const char *valid_chain(const char *v)
+{
+	const char *p;
+
+	for (p = v; *p; p++)
+		if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-", *p))
+			break;
+	if (*p || strlen(v) > 28 || v[0] == '-')
+		return "may contain only letters, digits, '_' and '-' (an iptables chain, at most 28 characters)";
+	return NULL;
+}
+
 /* ---- hooks (declared here, defined after the loader) -------------------- */
 
 static int hook_docker_host(struct loader *ld, const struct config_key *k, void *base, const char *path);
@@ -195,7 +209,11 @@ static int hook_log_patterns(struct loader *ld, const struct config_key *k, void
 /* ---- the schema --------------------------------------------------------- */
 
 static const char *const via_names[] = { "exec", "local", NULL };
+/* Indexed by enum backup_codec: CT_ENUM stores the index in the field. */
 static const char *const compress_names[] = { "gzip", "zstd", "none", NULL };
+_Static_assert(BACKUP_CODEC_GZIP == 0 && BACKUP_CODEC_ZSTD == 1 && BACKUP_CODEC_NONE == 2,
+	       "compress_names is indexed by enum backup_codec");
+_Static_assert(sizeof(enum backup_codec) == sizeof(int), "CT_ENUM fields are ints");
 
 #define N_OF(a) (sizeof(a) / sizeof((a)[0]))
 #define OFF(f) offsetof(struct st_config, f)
@@ -315,6 +333,7 @@ static const struct config_key top_keys[] = {
 	{ .key = "incident.failed_login_window", .type = CT_DURATION, .off = OFF(incident.failed_login_window), .def = "1h", .min = 1, .max = 366 * 86400.0 },
 	{ .key = "incident.restart_timeout", .type = CT_DURATION, .off = OFF(incident.restart_timeout), .def = "60s", .min = 1, .max = 3600 },
 	{ .key = "incident.trusted_proxies", .type = CT_LIST, .off = OFF(incident.trusted_proxies), .hook = hook_trusted_proxies },
+	{ .key = "incident.firewall_chain", .type = CT_STRING, .off = OFF(incident.firewall_chain), .def = "INPUT", .valid = valid_chain },
 
 	{ .key = "thresholds", .type = CT_SECTION },
 	THRESHOLD(api_response_seconds, "1", "2", 3600),
@@ -535,7 +554,14 @@ static int set_scalar(struct loader *ld, const struct config_key *k, void *base,
 			return yt_error_at(ld->err, ST_ECONFIG, node, "%s '%s' %s", path, text, why);
 		free(*str);
 		*str = k->type == CT_PATH ? resolve_path(ld->cfg->dir, text) : strdup(text);
-		return *str ? 0 : oom(ld);
+		if (!*str)
+			return oom(ld);
+		/* No file has a longer name: refused here, not by the first
+		 * open() far from the key that set it. */
+		if (k->type == CT_PATH && strlen(*str) >= PATH_MAX)
+			return yt_error_at(ld->err, ST_ECONFIG, node, "%s is longer than a path can be (%zu bytes, "
+					   "at most %d)", path, strlen(*str), PATH_MAX - 1);
+		return 0;
 	case CT_INT: {
 		long v;
 		errno = 0;
@@ -1493,26 +1519,86 @@ static char *config_dir_of(const char *path)
 	return dir;
 }
 
-int config_load_file(const char *path, const char *source, struct st_config **out,
-		     struct st_error *err)
+/* A file the configuration is read from must not be writable by anyone but
+ * its owner: whoever can write it chooses the commands, hosts and secret
+ * files spilttea-ops uses as root. Checked on the open descriptor that is
+ * then read, so the file cannot be swapped between check and read. */
+#define CONFIG_MAX_SIZE (4L * 1024 * 1024)
+
+static int read_config_file(const char *path, struct yt_doc **doc, struct st_error *err)
 {
-	struct st_config *cfg = NULL;
+	struct stat st;
+	char *data = NULL;
+	size_t len = 0;
+	ssize_t n;
+	int fd = -1, rc = 0;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0) {
+		rc = st_error_set(err, ST_ECONFIG, "cannot read '%s': %s", path, strerror(errno));
+		goto out;
+	}
+	if (fstat(fd, &st) != 0) {
+		rc = st_error_set(err, ST_ECONFIG, "cannot read '%s': %s", path, strerror(errno));
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		rc = st_error_set(err, ST_ECONFIG, "configuration file '%s' is not a regular file", path);
+		goto out;
+	}
+	if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+		rc = st_error_set(err, ST_ECONFIG,
+				  "configuration file '%s' is writable by %s (mode %04o); refusing to use it",
+				  path, (st.st_mode & S_IWOTH) ? "everyone" : "its group",
+				  (unsigned)(st.st_mode & 07777));
+		st_error_hint(err, "chmod go-w %s", path);
+		goto out;
+	}
+	if (st.st_size > CONFIG_MAX_SIZE) {
+		rc = st_error_set(err, ST_ECONFIG, "configuration file '%s' is too large (%lld bytes, at most %ld)",
+				  path, (long long)st.st_size, CONFIG_MAX_SIZE);
+		goto out;
+	}
+	data = malloc((size_t)st.st_size + 1);
+	if (!data) {
+		rc = st_error_set(err, ST_ENOMEM, "out of memory reading '%s'", path);
+		goto out;
+	}
+	/* Read at most what fstat saw (+1 to notice growth): a file that grows
+	 * while we read is refused rather than read without bound. */
+	while (len < (size_t)st.st_size + 1) {
+		n = read(fd, data + len, (size_t)st.st_size + 1 - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			rc = st_error_set(err, ST_ECONFIG, "cannot read '%s': %s", path, strerror(errno));
+			goto out;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	if (len > (size_t)st.st_size) {
+		rc = st_error_set(err, ST_ECONFIG, "configuration file '%s' changed while it was read", path);
+		st_error_hint(err, "run the command again");
+		goto out;
+	}
+	rc = yt_parse_buffer(path, data, len, doc, err);
+out:
+	if (fd >= 0)
+		close(fd);
+	free(data);
+	return rc;
+}
+
+/* Checks the parsed cfg->doc and fills cfg (config_load_file and
+ * config_load_buffer share it). Takes cfg: on success *out, else freed. */
+static int config_from_doc(struct st_config *cfg, const char *path, struct st_config **out,
+			   struct st_error *err)
+{
 	struct loader ld;
 	int rc = 0;
 
-	*out = NULL;
-	cfg = calloc(1, sizeof(*cfg));
-	if (!cfg || !(cfg->path = strdup(path))) {
-		rc = st_error_set(err, ST_ENOMEM, "out of memory loading '%s'", path);
-		goto out;
-	}
-	cfg->source = source;
-	rc = yt_parse_file(path, &cfg->doc, err);
-	if (rc) {
-		if (rc == ST_ENOTFOUND || rc == ST_EIO)
-			rc = err->code = ST_ECONFIG;
-		goto out;
-	}
 	cfg->dir = config_dir_of(path);
 	if (!cfg->dir) {
 		rc = st_error_set(err, ST_ECONFIG, "cannot resolve the directory of '%s': %s", path,
@@ -1544,6 +1630,54 @@ int config_load_file(const char *path, const char *source, struct st_config **ou
 out:
 	config_free(cfg);
 	return rc;
+}
+
+/* A config with path and source set, or NULL (error set) on ENOMEM. */
+static struct st_config *config_new(const char *path, const char *source, struct st_error *err)
+{
+	struct st_config *cfg = calloc(1, sizeof(*cfg));
+
+	if (!cfg || !(cfg->path = strdup(path))) {
+		free(cfg);
+		st_error_set(err, ST_ENOMEM, "out of memory loading '%s'", path);
+		return NULL;
+	}
+	cfg->source = source;
+	return cfg;
+}
+
+int config_load_file(const char *path, const char *source, struct st_config **out,
+		     struct st_error *err)
+{
+	struct st_config *cfg;
+	int rc;
+
+	*out = NULL;
+	if (!(cfg = config_new(path, source, err)))
+		return ST_ENOMEM;
+	rc = read_config_file(path, &cfg->doc, err);
+	if (rc) {
+		config_free(cfg);
+		return rc;
+	}
+	return config_from_doc(cfg, path, out, err);
+}
+
+int config_load_buffer(const char *path, const char *source, const char *data, size_t len,
+		       struct st_config **out, struct st_error *err)
+{
+	struct st_config *cfg;
+	int rc;
+
+	*out = NULL;
+	if (!(cfg = config_new(path, source, err)))
+		return ST_ENOMEM;
+	rc = yt_parse_buffer(path, data, len, &cfg->doc, err);
+	if (rc) {
+		config_free(cfg);
+		return rc;
+	}
+	return config_from_doc(cfg, path, out, err);
 }
 
 int config_load(const char *path_or_null, struct st_config **out, struct st_error *err)

@@ -25,6 +25,7 @@
 
 #include <stddef.h>
 
+#include "backup_stream.h"
 #include "error.h"
 #include "sbuf.h"
 #include "yamltree.h"
@@ -94,14 +95,13 @@ struct config_redis {
 };
 
 enum config_backup_via { CONFIG_VIA_EXEC = 0, CONFIG_VIA_LOCAL = 1 };
-enum config_compress { CONFIG_COMPRESS_GZIP = 0, CONFIG_COMPRESS_ZSTD = 1, CONFIG_COMPRESS_NONE = 2 };
 
 struct config_backup {
 	char *dir;               /* absolute; default <config dir>/backups */
 	long keep_days;          /* 7 */
 	long keep_min;           /* 3: never delete below this many backups */
 	int via;                 /* enum config_backup_via (default exec) */
-	int compress;            /* enum config_compress (default gzip) */
+	enum backup_codec compress; /* default gzip */
 };
 
 /* The reverse proxy in front of one service (blue/green deploys). The
@@ -172,6 +172,8 @@ struct config_incident {
 	double failed_login_window;    /* ... within this many seconds (3600) */
 	double restart_timeout;        /* recreated containers must be healthy within (60 s) */
 	struct config_list trusted_proxies; /* addresses/networks whose X-Forwarded-For is believed */
+	char *firewall_chain;          /* where block-ip inserts its rule ("INPUT"; "DOCKER-USER"
+					  for ports Docker publishes through its bridge) */
 };
 
 /* deploy and rollback: health gate, log scan, image retention. */
@@ -226,13 +228,23 @@ int config_find(const char *explicit_path, char **path_out, const char **source_
 
 /* Finds (config_find), parses and checks the configuration. On success *out
  * is the caller's (config_free). Errors: ST_ECONFIG with "file:line:column:
- * " and the dotted key; ST_ENOMEM. DOCKER_HOST, when set, replaces
- * docker.host. */
+ * " and the dotted key; ST_ECONFIG without a position when the file cannot
+ * be read, is not a regular file, is larger than 4 MiB, or is writable by
+ * its group or others (hint "chmod go-w FILE": whoever can write the file
+ * controls what spilttea-ops runs); ST_ENOMEM. DOCKER_HOST, when set,
+ * replaces docker.host. */
 int config_load(const char *path_or_null, struct st_config **out, struct st_error *err);
 
 /* Same as config_load for a known file; source is stored as given (static). */
 int config_load_file(const char *path, const char *source, struct st_config **out,
 		     struct st_error *err);
+
+/* Same as config_load_file for bytes already in memory (len bytes, need not
+ * be NUL-terminated): path names the file in errors, and its directory,
+ * which must exist, is the base of relative paths. Reads no file, so the
+ * fuzz target (tests/fuzz/fuzz_config.c) can feed any bytes. */
+int config_load_buffer(const char *path, const char *source, const char *data, size_t len,
+		       struct st_config **out, struct st_error *err);
 
 void config_free(struct st_config *cfg);
 

@@ -227,17 +227,6 @@ int deploy_remove_container(struct deploy_run *run, const char *container, struc
 
 /* ---- the health gate --------------------------------------------------------------- */
 
-static void copy_excerpt(char *dst, size_t size, const char *src, size_t len)
-{
-	size_t i, n = 0;
-
-	for (i = 0; i < len && n + 1 < size; i++)
-		dst[n++] = (src[i] == '\n' || src[i] == '\r' || src[i] == '\t') ? ' ' : src[i];
-	while (n > 0 && dst[n - 1] == ' ')
-		n--;
-	dst[n] = '\0';
-}
-
 int deploy_gate(struct deploy_run *run, struct deploy_target *t, const char *container,
 		const char *url, struct deploy_gate_report *rep, struct st_error *err)
 {
@@ -309,7 +298,7 @@ static int scan_line(void *ud, const struct docker_log_line *l, struct st_error 
 	snprintf(line, sizeof(line), "%.*s", (int)l->len, l->text);
 	for (i = 0; i < s->n; i++)
 		if (regexec(&s->re[i], line, 0, NULL, 0) == 0) {
-			copy_excerpt(s->hit, sizeof(s->hit), line, strlen(line));
+			text_one_line(s->hit, sizeof(s->hit), line, strlen(line), 0);
 			return 1;
 		}
 	return 0;

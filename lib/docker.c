@@ -243,11 +243,17 @@ static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_
 	return call->cancel && *call->cancel;
 }
 
+int docker_version_negotiate(const json_t *version, char *buf, size_t size, struct st_error *err)
+{
+	return docker_api_negotiate(json_string_value(json_object_get(version, "ApiVersion")),
+				    json_string_value(json_object_get(version, "MinAPIVersion")),
+				    DOCKER_API_MIN, DOCKER_API_MAX, buf, size, err);
+}
+
 static int negotiate(struct docker_client *c, char *buf, size_t size, struct st_error *err)
 {
 	struct docker_call call;
 	json_t *v = NULL;
-	const char *min;
 	int rc;
 
 	docker_call_init(&call, "GET", c->timeout);
@@ -258,9 +264,7 @@ static int negotiate(struct docker_client *c, char *buf, size_t size, struct st_
 	}
 	if ((rc = docker_call_json(c, &call, "read the docker version", &v, err)))
 		goto out;
-	min = json_string_value(json_object_get(v, "MinAPIVersion"));
-	rc = docker_api_negotiate(json_string_value(json_object_get(v, "ApiVersion")), min, DOCKER_API_MIN,
-				  DOCKER_API_MAX, buf, size, err);
+	rc = docker_version_negotiate(v, buf, size, err);
 out:
 	json_decref(v);
 	docker_call_release(&call);
@@ -272,14 +276,28 @@ int docker_api_version(struct docker_client *c, char *buf, size_t size, struct s
 	char v[sizeof(c->api_version)];
 	int rc;
 
+	char timed_out[sizeof(c->version_timeout)];
+
 	pthread_mutex_lock(&c->lock);
 	snprintf(buf, size, "%s", c->api_version);
+	snprintf(timed_out, sizeof(timed_out), "%s", c->version_timeout);
 	pthread_mutex_unlock(&c->lock);
 	if (buf[0])
 		return 0;
+	if (timed_out[0]) {
+		st_error_set(err, ST_ETIMEOUT, "%s (earlier in this run; not asked again)", timed_out);
+		return st_error_hint(err, "is dockerd hung? 'curl --unix-socket %s http://docker/_ping' "
+				     "should answer OK at once", c->socket_path);
+	}
 	/* Two threads may both negotiate the first time: same answer, harmless. */
-	if ((rc = negotiate(c, v, sizeof(v), err)))
+	if ((rc = negotiate(c, v, sizeof(v), err))) {
+		if (rc == ST_ETIMEOUT) {
+			pthread_mutex_lock(&c->lock);
+			snprintf(c->version_timeout, sizeof(c->version_timeout), "%s", err->message);
+			pthread_mutex_unlock(&c->lock);
+		}
 		return rc;
+	}
 	pthread_mutex_lock(&c->lock);
 	memcpy(c->api_version, v, sizeof(v));
 	pthread_mutex_unlock(&c->lock);

@@ -106,6 +106,11 @@ int docker_version(struct docker_client *c, double timeout, json_t **out, struct
 int docker_info(struct docker_client *c, double timeout, json_t **out, struct st_error *err);
 int docker_system_df(struct docker_client *c, double timeout, json_t **out, struct st_error *err);
 
+/* Picks the API version to speak from a GET /version answer (ApiVersion,
+ * MinAPIVersion) with docker_api_negotiate and this client's range. Pure.
+ * Writes "1.NN" into buf. 0, ST_EPROTO or ST_ESERVICE. */
+int docker_version_negotiate(const json_t *version, char *buf, size_t size, struct st_error *err);
+
 /* ---- containers ---- */
 
 /* Filters of a container list; NULL arrays are not applied. Docker matches
@@ -260,6 +265,11 @@ int docker_exec_create(struct docker_client *c, const char *container, const str
 		       int attach_stdin, char **id, struct st_error *err);
 int docker_exec_inspect(struct docker_client *c, const char *id, double timeout, json_t **out,
 			struct st_error *err);
+
+/* From an exec inspect answer: 1 with *code set once the process has ended
+ * (Running false and an integer ExitCode), 0 while it runs or when the
+ * answer does not say. Pure. */
+int docker_exec_exit_parse(const json_t *info, int *code);
 
 /* ---- images ---- */
 

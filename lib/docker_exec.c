@@ -128,19 +128,27 @@ int docker_exec_inspect(struct docker_client *c, const char *id, double timeout,
 	return rc;
 }
 
+int docker_exec_exit_parse(const json_t *info, int *code)
+{
+	const json_t *v = json_object_get(info, "ExitCode");
+
+	if (json_is_true(json_object_get(info, "Running")) || !json_is_integer(v))
+		return 0;
+	*code = (int)json_integer_value(v);
+	return 1;
+}
+
 /* The exit code, once the daemon has noticed the end of the process. */
 static int exec_exit_code(struct docker_client *c, const char *id, int *code, struct st_error *err)
 {
 	double deadline = time_monotonic() + EXEC_SETTLE_SECONDS, delay = 0.005;
-	json_t *info = NULL, *v;
+	json_t *info = NULL;
 	int rc;
 
 	for (;;) {
 		if ((rc = docker_exec_inspect(c, id, DOCKER_TIMEOUT_DEFAULT, &info, err)))
 			return rc;
-		v = json_object_get(info, "ExitCode");
-		if (!json_is_true(json_object_get(info, "Running")) && json_is_integer(v)) {
-			*code = (int)json_integer_value(v);
+		if (docker_exec_exit_parse(info, code)) {
 			json_decref(info);
 			return 0;
 		}

@@ -24,8 +24,13 @@ struct docker_client {
 	char *socket_path;      /* "/var/run/docker.sock" (owned) */
 	double timeout;         /* request default, seconds */
 	double stream_timeout;  /* stream default, <= 0 none */
-	pthread_mutex_t lock;   /* guards api_version */
+	pthread_mutex_t lock;   /* guards api_version and version_timeout */
 	char api_version[16];   /* "" until negotiated */
+	/* Why the version call timed out, "" when it has not: a daemon that
+	 * leaves /version unanswered is not asked again by this client (an
+	 * evidence snapshot or diagnose would otherwise wait the timeout once
+	 * per item). A refused or missing socket is still tried each time. */
+	char version_timeout[ST_ERROR_MESSAGE_MAX];
 	volatile sig_atomic_t *cancel; /* docker_client_set_cancel(); may be NULL */
 };
 

@@ -432,6 +432,12 @@ static int run_check(struct run *r, const struct runbook_step *st, int *held, ch
 	} else {
 		*held = 1;
 	}
+	/* Until the action runs, the step's result is what its check found,
+	 * so that its confirm can show it (runbook.h). */
+	if (*held && result && json_object_set(r->results, st->name, result)) {
+		rc = st_error_set(err, ST_ENOMEM, "out of memory");
+		goto out;
+	}
 	scrub(r, why, whysize);
 	jstep(r, st, call->action, ENGINE_PHASE_CHECK,
 	      *held ? ENGINE_RESULT_OK : st->on_fail == RUNBOOK_ON_FAIL_SKIP ? ENGINE_RESULT_SKIPPED
@@ -473,7 +479,7 @@ static int text_of(struct run *r, const char *tmpl, int redact, char *buf, size_
 
 static int run_confirm(struct run *r, const struct runbook_step *st, struct st_error *err)
 {
-	char prompt[512], word[128], answer[256];
+	char prompt[1024], word[128], answer[256];
 	double t0 = time_monotonic();
 	int rc = 0, asked;
 
@@ -856,10 +862,13 @@ static enum step_outcome run_step(struct run *r, size_t i, char *detail, size_t 
 	}
 	if (cancelled(r)) {
 		st_error_set(err, ST_EABORTED, "interrupted before step '%s'", st->name);
-		return STEP_ABORTED;
+		out = STEP_ABORTED;
+		goto out;
 	}
-	if (st->confirm && run_confirm(r, st, err) != 0)
-		return STEP_ABORTED;
+	if (st->confirm && run_confirm(r, st, err) != 0) {
+		out = STEP_ABORTED;
+		goto out;
+	}
 
 	t0 = time_monotonic();
 	if ((rc = prepare(r, &st->act, &args, &shown, err)) != 0) {
@@ -885,6 +894,10 @@ static enum step_outcome run_step(struct run *r, size_t i, char *detail, size_t 
 	if (st->verify && run_verify(r, st, attempts, err) != 0)
 		out = STEP_FAILED;
 out:
+	/* A step whose action did not run or failed has no result, not its
+	 * check's. */
+	if (out != STEP_DONE && !r->acted[i])
+		json_object_del(r->results, st->name);
 	if (out == STEP_FAILED && cancelled(r))
 		out = STEP_ABORTED;
 	json_decref(args);
@@ -1024,6 +1037,55 @@ static int check_options(const struct engine_options *opts, struct st_error *err
 	return 0;
 }
 
+/* The undo action of step name of runbook rb, or NULL. */
+static const char *undo_of(const struct runbook *rb, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < rb->nsteps; i++)
+		if (!strcmp(rb->steps[i].name, name))
+			return rb->steps[i].undo ? rb->steps[i].undo->action->name : NULL;
+	return NULL;
+}
+
+/* The lock was taken over from pid, which died holding it: its run (in the
+ * journal, a start and no end) stopped wherever it was, without undo. Say
+ * what it left done, and end it in the journal so that this is said once. */
+static void report_unfinished(struct run *r, long long pid)
+{
+	struct journal_unfinished u;
+	struct st_error jerr = { 0 };
+	struct sbuf what = SBUF_INIT;
+	char why[160];
+	size_t i;
+	int found = 0, same;
+
+	if (journal_find_unfinished(journal_path(r->journal), pid, &u, &found, &jerr) != 0) {
+		notice(r, "warning: cannot look for the run of pid %lld in the journal: %s", pid, jerr.message);
+		return;
+	}
+	if (!found)
+		return;
+	same = strcmp(u.runbook, r->rb->name) == 0;
+	for (i = 0; i < u.nsteps; i++) {
+		const char *undo = same ? undo_of(r->rb, u.steps[i]) : NULL;
+
+		sbuf_printf(&what, "%s%s%s%s%s", i ? ", " : "", u.steps[i], undo ? " (its undo " : "",
+			    undo ? undo : "", undo ? " never ran)" : "");
+	}
+	notice(r, "warning: run %s of '%s' (started %s) never finished: its process %lld died %s%s; "
+	       "check what it left (journal %s)", u.run, u.runbook[0] ? u.runbook : "?", u.time, pid,
+	       u.nsteps ? "after doing " : "before any step acted",
+	       u.nsteps ? (sbuf_str(&what)[0] ? sbuf_str(&what) : "(out of memory)") : "",
+	       journal_path(r->journal));
+	snprintf(why, sizeof(why), "its process %lld died before the run ended (found by run %s)", pid,
+		 r->jrun.id);
+	if (journal_end_unfinished(r->journal, &u, why, &jerr) != 0)
+		notice(r, "warning: %s", jerr.message);
+	sbuf_release(&what);
+	journal_unfinished_release(&u);
+}
+
 int engine_run(const struct runbook *rb, const json_t *params, const struct engine_options *opts,
 	       struct engine_report *report, struct st_error *err)
 {
@@ -1094,6 +1156,8 @@ int engine_run(const struct runbook *rb, const json_t *params, const struct engi
 		goto out;
 	}
 	snprintf(report->run_id, sizeof(report->run_id), "%s", r.jrun.id);
+	if (locks && takeover.stale && takeover.previous.pid > 0)
+		report_unfinished(&r, takeover.previous.pid);
 
 	for (i = 0; i < rb->nsteps && !stopped; i++) {
 		const struct runbook_step *st = &rb->steps[i];

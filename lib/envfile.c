@@ -4,14 +4,11 @@
  */
 #include "envfile.h"
 #include "atomic_file.h"
+#include "text.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #define ENVFILE_MAX_SIZE (16 * 1024 * 1024)
 
@@ -48,8 +45,12 @@ int envfile_key_valid(const char *name)
 	return 1;
 }
 
-/* Scans s[ls, ce) (one line without its ending). 1 when it assigns a
- * variable (ls filled), 0 for blank lines, comments and anything unreadable. */
+enum { LINE_NONE = 0, LINE_ASSIGN = 1, LINE_BARE = 2, LINE_BAD = 3 };
+
+/* Scans s[ls, ce) (one line without its ending): LINE_ASSIGN when it
+ * assigns a variable, LINE_BARE for a name alone (ls_out filled for both,
+ * without a value for LINE_BARE), LINE_NONE for blank lines and comments,
+ * LINE_BAD for anything else. */
 static int scan_line(const char *s, size_t ls, size_t ce, struct line_scan *ls_out)
 {
 	struct line_scan l;
@@ -59,7 +60,7 @@ static int scan_line(const char *s, size_t ls, size_t ce, struct line_scan *ls_o
 	while (p < ce && is_blank(s[p]))
 		p++;
 	if (p >= ce || s[p] == '#')
-		return 0;
+		return LINE_NONE;
 	if (ce - p > 7 && !memcmp(s + p, "export", 6) && is_blank(s[p + 6])) {
 		l.exported = 1;
 		p += 6;
@@ -71,11 +72,15 @@ static int scan_line(const char *s, size_t ls, size_t ce, struct line_scan *ls_o
 		p++;
 	l.key_end = p;
 	if (l.key_end == l.key)
-		return 0;
+		return LINE_BAD;
 	while (p < ce && is_blank(s[p]))
 		p++;
-	if (p >= ce || s[p] != '=')
-		return 0;
+	if (p >= ce) {
+		*ls_out = l;
+		return LINE_BARE;
+	}
+	if (s[p] != '=')
+		return LINE_BAD;
 	p++;
 	while (p < ce && is_blank(s[p]))
 		p++;
@@ -101,14 +106,15 @@ static int scan_line(const char *s, size_t ls, size_t ce, struct line_scan *ls_o
 	} else {
 		size_t e = p;
 
-		while (e < ce && !(s[e] == '#' && e > p && is_blank(s[e - 1])))
+		/* dotenv: the first '#' starts a comment, blank before it or not. */
+		while (e < ce && s[e] != '#')
 			e++;
 		while (e > p && is_blank(s[e - 1]))
 			e--;
 		l.value_end = e;
 	}
 	*ls_out = l;
-	return 1;
+	return LINE_ASSIGN;
 }
 
 /* Calls fn for each line: [ls, ce) its content, [ce, le) its ending
@@ -153,16 +159,42 @@ static char *dup_range(const char *s, size_t a, size_t b)
 	return r;
 }
 
+/* The text of a double-quoted value s[a, b) with \n \r \t \" \\ read;
+ * other backslashes stay. Caller frees. */
+static char *dup_unescaped(const char *s, size_t a, size_t b)
+{
+	char *r = malloc(b - a + 1), *w = r;
+	size_t i;
+
+	if (!r)
+		return NULL;
+	for (i = a; i < b; i++) {
+		char c = s[i];
+
+		if (c == '\\' && i + 1 < b && strchr("nrt\"\\", s[i + 1])) {
+			c = s[++i];
+			c = c == 'n' ? '\n' : c == 'r' ? '\r' : c == 't' ? '\t' : c;
+		}
+		*w++ = c;
+	}
+	*w = '\0';
+	return r;
+}
+
 static int parse_line(void *ud, const char *s, size_t ls, size_t ce, size_t le)
 {
 	struct parse_state *ps = ud;
 	struct envfile_entry *e;
 	struct line_scan l;
 	size_t a, b;
+	int kind;
 
 	(void)le;
 	ps->line++;
-	if (!scan_line(s, ls, ce, &l))
+	kind = scan_line(s, ls, ce, &l);
+	if (kind == LINE_BAD && !ps->ef->bad_line)
+		ps->ef->bad_line = ps->line;
+	if (kind != LINE_ASSIGN && kind != LINE_BARE)
 		return 0;
 	if (ps->ef->n == ps->cap) {
 		size_t ncap = ps->cap ? ps->cap * 2 : 16;
@@ -184,8 +216,11 @@ static int parse_line(void *ud, const char *s, size_t ls, size_t ce, size_t le)
 		a++;
 	}
 	e->key = dup_range(s, l.key, l.key_end);
-	e->value = dup_range(s, a, b);
-	if (!e->key || !e->value) {
+	if (kind == LINE_BARE)
+		e->bare = 1;
+	else
+		e->value = l.quote == '"' ? dup_unescaped(s, a, b) : dup_range(s, a, b);
+	if (!e->key || (!e->bare && !e->value)) {
 		free(e->key);
 		free(e->value);
 		return ST_ENOMEM;
@@ -203,6 +238,7 @@ int envfile_parse(const char *text, size_t len, struct envfile *out, struct st_e
 
 	out->entries = NULL;
 	out->n = 0;
+	out->bad_line = 0;
 	if (each_line(text, len, parse_line, &ps) != 0) {
 		envfile_release(out);
 		return st_error_set(err, ST_ENOMEM, "out of memory reading an env file");
@@ -215,7 +251,7 @@ const char *envfile_get(const struct envfile *ef, const char *key)
 	size_t i;
 
 	for (i = ef->n; i > 0; i--)
-		if (!strcmp(ef->entries[i - 1].key, key))
+		if (!ef->entries[i - 1].bare && !strcmp(ef->entries[i - 1].key, key))
 			return ef->entries[i - 1].value;
 	return NULL;
 }
@@ -237,67 +273,7 @@ void envfile_release(struct envfile *ef)
 	free(ef->entries);
 	ef->entries = NULL;
 	ef->n = 0;
-}
-
-/* Whole file into *buf (caller frees, zeroing it: it holds secrets). */
-static int read_whole(const char *path, char **buf, size_t *len, struct st_error *err)
-{
-	struct stat st;
-	char *b = NULL;
-	size_t got = 0;
-	int fd, rc = 0;
-
-	*buf = NULL;
-	*len = 0;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		if (errno == ENOENT)
-			return st_error_set(err, ST_ENOTFOUND, "env file '%s' does not exist", path);
-		return st_error_set(err, ST_EIO, "cannot read env file '%s': %s", path, strerror(errno));
-	}
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-		rc = st_error_set(err, ST_EIO, "env file '%s' is not a regular file", path);
-		goto out;
-	}
-	if (st.st_size > ENVFILE_MAX_SIZE) {
-		rc = st_error_set(err, ST_EIO, "env file '%s' is too large (%lld bytes)", path,
-				  (long long)st.st_size);
-		goto out;
-	}
-	b = malloc((size_t)st.st_size + 1);
-	if (!b) {
-		rc = st_error_set(err, ST_ENOMEM, "out of memory reading '%s'", path);
-		goto out;
-	}
-	for (;;) {
-		ssize_t n = read(fd, b + got, (size_t)st.st_size - got);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			rc = st_error_set(err, ST_EIO, "cannot read env file '%s': %s", path,
-					  strerror(errno));
-			goto out;
-		}
-		if (n == 0 || (got += (size_t)n) == (size_t)st.st_size)
-			break;
-	}
-	b[got] = '\0';
-	*buf = b;
-	*len = got;
-	b = NULL;
-out:
-	free(b);
-	close(fd);
-	return rc;
-}
-
-static void free_secret_buf(char *b, size_t len)
-{
-	if (b) {
-		explicit_bzero(b, len);
-		free(b);
-	}
+	ef->bad_line = 0;
 }
 
 int envfile_load(const char *path, struct envfile *out, struct st_error *err)
@@ -308,10 +284,11 @@ int envfile_load(const char *path, struct envfile *out, struct st_error *err)
 
 	out->entries = NULL;
 	out->n = 0;
-	if ((rc = read_whole(path, &text, &len, err)) != 0)
+	out->bad_line = 0;
+	if ((rc = text_read_file(path, ENVFILE_MAX_SIZE, TEXT_READ_WIPE, "env file", &text, &len, err)) != 0)
 		return rc;
 	rc = envfile_parse(text, len, out, err);
-	free_secret_buf(text, len);
+	text_free_wiped(text, len);
 	return rc;
 }
 
@@ -339,8 +316,8 @@ static const char *unwritable(const char *value, char q)
 			return "starts or ends with a blank, which an unquoted value loses";
 		if (n && (value[0] == '"' || value[0] == '\''))
 			return "starts with a quote";
-		if (strstr(value, " #") || strstr(value, "\t#"))
-			return "contains ' #', which starts a comment in an unquoted value";
+		if (strchr(value, '#'))
+			return "contains '#', which starts a comment in an unquoted value";
 		if (strchr(value, '$'))
 			return "contains '$', which docker compose expands in an unquoted value";
 		return NULL;
@@ -368,7 +345,7 @@ static int set_line(void *ud, const char *s, size_t ls, size_t ce, size_t le)
 	st->line++;
 	st->last_crlf = le > ce + 1;
 	st->ends_with_newline = le > ce;
-	if (!scan_line(s, ls, ce, &l) || l.key_end - l.key != klen ||
+	if (scan_line(s, ls, ce, &l) != LINE_ASSIGN || l.key_end - l.key != klen ||
 	    memcmp(s + l.key, st->key, klen) != 0)
 		return sbuf_append(st->out, s + ls, le - ls);
 	if (l.unterminated)
@@ -436,7 +413,7 @@ int envfile_update(const char *path, const char *key, const char *value, int app
 
 	if (replaced)
 		*replaced = 0;
-	if ((rc = read_whole(path, &text, &len, err)) != 0)
+	if ((rc = text_read_file(path, ENVFILE_MAX_SIZE, TEXT_READ_WIPE, "env file", &text, &len, err)) != 0)
 		return rc;
 	if ((rc = envfile_set(text, len, key, value, append, &out, &n, err)) != 0) {
 		st_error_wrap(err, "cannot update '%s'", path);
@@ -450,7 +427,7 @@ int envfile_update(const char *path, const char *key, const char *value, int app
 	if (replaced)
 		*replaced = n;
 out:
-	free_secret_buf(text, len);
+	text_free_wiped(text, len);
 	if (out.buf)
 		explicit_bzero(out.buf, out.cap);
 	sbuf_release(&out);

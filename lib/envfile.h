@@ -7,11 +7,22 @@
  *     # comment                      blank lines and comments
  *     export JWT_SECRET=abc          optional "export " prefix
  *     SMTP_PASSWORD="a b c"          double or single quotes
- *     AWS_REGION=eu-west-1 # note    unquoted: " #..." is a comment
+ *     AWS_REGION=eu-west-1 # note    unquoted: '#' starts a comment
+ *     FROM_ENV                       a name alone ("bare"): assigns nothing
+ *
+ * This is THE reader of such files (the checklist, compose's variables,
+ * secret rotation all use it), with the comment rule of dotenv, which the
+ * backend reads its .env with: in an unquoted value a '#' starts a comment
+ * wherever it is, so "JWT_SECRET= # set me" and "HASH=#x" assign "" (compose
+ * cuts only at " #", and Docker's --env-file not at all: a '#' belongs in
+ * quotes). In double quotes \n, \r, \t, \" and \\ are read as dotenv and
+ * compose read them; other backslashes, and everything in single quotes,
+ * are literal.
  *
  * Lines end with LF or CRLF; the last one may have no newline. The parser
  * is lenient (a line it cannot read is kept and skipped, never an error),
- * because a rewrite must never lose a line it does not understand.
+ * because a rewrite must never lose a line it does not understand; it
+ * notes the first such line for readers that refuse them.
  *
  * envfile_set() changes only the value of the lines assigning KEY: every
  * other byte (other lines, comments, order, the export prefix, the quote
@@ -30,18 +41,22 @@
 
 struct envfile_entry {
 	char *key;        /* owned */
-	char *value;      /* owned; quotes removed, trailing comment dropped */
+	char *value;      /* owned; quotes removed, escapes read, comment dropped;
+			     NULL for a bare name */
 	int line;         /* 1-based */
 	char quote;       /* '\0', '\'' or '"' */
 	int exported;     /* had "export " */
+	int bare;         /* a name alone on its line, without '=' */
 };
 
 struct envfile {
 	struct envfile_entry *entries;   /* in file order; a key may repeat (the last wins) */
 	size_t n;
+	int bad_line;     /* first line that is no assignment, bare name, comment or
+			     blank (1-based); 0 when there is none */
 };
 
-#define ENVFILE_INIT { NULL, 0 }
+#define ENVFILE_INIT { NULL, 0, 0 }
 
 /* 1 when name is a variable name this tool writes: [A-Za-z_][A-Za-z0-9_]*. */
 int envfile_key_valid(const char *name);
@@ -50,12 +65,15 @@ int envfile_key_valid(const char *name);
  * envfile_release(). 0 or ST_ENOMEM. */
 int envfile_parse(const char *text, size_t len, struct envfile *out, struct st_error *err);
 
-/* Value of the last assignment of key; borrowed; NULL when absent. */
+/* Value of the last assignment of key (bare names assign nothing);
+ * borrowed; NULL when absent. */
 const char *envfile_get(const struct envfile *ef, const char *key);
 
 void envfile_release(struct envfile *ef);
 
-/* Reads and parses the file at path. ST_ENOTFOUND when missing, ST_EIO. */
+/* Reads (text_read_file: a regular file, links followed, at most 16 MiB,
+ * its bytes wiped after parsing) and parses the file at path. ST_ENOTFOUND
+ * when missing, ST_EIO (unreadable, not a regular file, too large). */
 int envfile_load(const char *path, struct envfile *out, struct st_error *err);
 
 /*
@@ -66,7 +84,7 @@ int envfile_load(const char *path, struct envfile *out, struct st_error *err);
  * does not end with one; CRLF when the text's last line uses it).
  * Errors: ST_EUSAGE for an invalid key, or a value with a newline, CR or
  * NUL, or one the quote style of a line cannot hold literally (unquoted:
- * leading or trailing blanks, a leading quote, " #", '$'; double quotes:
+ * leading or trailing blanks, a leading quote, '#', '$'; double quotes:
  * '"', '\\', '$'; single quotes: '\''). ST_ENOMEM.
  */
 int envfile_set(const char *text, size_t len, const char *key, const char *value, int append,

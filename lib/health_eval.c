@@ -4,6 +4,7 @@
  */
 #include "health_eval.h"
 #include "docker_stream.h"
+#include "redact.h"
 #include "sbuf.h"
 #include "timeutil.h"
 
@@ -132,27 +133,7 @@ int health_eval_frontend(struct health_result *r, const char *url, long http_sta
 
 char *health_url_for_display(const char *url)
 {
-	const char *scheme_end = strstr(url, "://"), *host, *at, *slash, *cut;
-	struct sbuf sb = SBUF_INIT;
-	int rc;
-
-	if (!scheme_end)
-		return strdup(url);
-	host = scheme_end + 3;
-	slash = host + strcspn(host, "/?#");
-	at = memchr(host, '@', (size_t)(slash - host));
-	rc = sbuf_append(&sb, url, (size_t)(host - url));
-	if (!rc)
-		rc = at ? sbuf_append(&sb, at + 1, (size_t)(slash - at - 1))
-			: sbuf_append(&sb, host, (size_t)(slash - host));
-	cut = slash + strcspn(slash, "?#");
-	if (!rc)
-		rc = sbuf_append(&sb, slash, (size_t)(cut - slash));
-	if (rc) {
-		sbuf_release(&sb);
-		return NULL;
-	}
-	return sbuf_detach(&sb);
+	return redact_url(url, REDACT_URL_NO_USERINFO | REDACT_URL_NO_QUERY);
 }
 
 /* ---- containers ------------------------------------------------------- */

@@ -26,7 +26,8 @@ int health_eval_backend(struct health_result *r, const char *url, long http_stat
 			const struct health_threshold *th);
 
 /* url as shown in a summary: without user:password, query string and
- * fragment (where tokens live). Caller frees; NULL on ENOMEM. */
+ * fragment (where tokens live): redact_url() with REDACT_URL_NO_USERINFO and
+ * REDACT_URL_NO_QUERY. Caller frees; NULL on ENOMEM. */
 char *health_url_for_display(const char *url);
 
 /* frontend.reachable: any 2xx or 3xx answer is reachable; latency vs th. */

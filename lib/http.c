@@ -8,6 +8,7 @@
 
 #include <curl/curl.h>
 
+#include "redact.h"
 #include "text.h"
 #include "timeutil.h"
 #include "version.h"
@@ -32,27 +33,13 @@ int http_global_init(struct st_error *err)
  * user:password@ and without ?query or #fragment, on one line. */
 static void rough_url(const char *url, char *out, size_t size)
 {
-	const char *auth = strstr(url, "://"), *end, *at = NULL, *p;
-	char buf[512];
-	size_t n = 0, k;
+	char *shown = redact_url(url, REDACT_URL_NO_USERINFO | REDACT_URL_NO_QUERY);
 
-	auth = auth ? auth + 3 : url;
-	end = auth + strcspn(auth, "/?#");
-	for (p = auth; p < end; p++)
-		if (*p == '@')
-			at = p;
-	k = (size_t)(auth - url);
-	if (k >= sizeof(buf))
-		k = sizeof(buf) - 1;
-	memcpy(buf, url, k);
-	n = k;
-	p = at ? at + 1 : auth;
-	k = strcspn(p, "?#");
-	if (n + k >= sizeof(buf))
-		k = sizeof(buf) - 1 - n;
-	memcpy(buf + n, p, k);
-	buf[n + k] = '\0';
-	text_one_line(out, size, buf, n + k, 0);
+	if (shown)
+		text_one_line(out, size, shown, strlen(shown), 0);
+	else
+		text_copy(out, size, "(a URL)");
+	free(shown);
 }
 
 /* The URL as messages may show it: scheme://host[:port] plus, unless

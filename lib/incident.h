@@ -111,6 +111,26 @@ int incident_event(const char *state_dir, const char *id, const char *event, con
 #define INCIDENT_SUMS "SHA256SUMS"
 #define INCIDENT_COLLECTION "collection.json"
 
+struct redact_set;
+
+/*
+ * Hides secrets in a Docker document (container, image, volume inspect,
+ * lists, docker info) in place, before it becomes evidence that is handed
+ * to people who must not get working credentials from it:
+ *  - "Env" arrays: values of variables named like secrets, and passwords
+ *    of URLs ("postgres://app:***@db/app"); the names stay on record;
+ *  - command lines ("Cmd", "Entrypoint", "Args", "Test", "Shell" arrays,
+ *    "Command" strings), word by word: the word after -a, --requirepass,
+ *    --masterauth, --pass or an option named like a secret (--db-password),
+ *    and the value of NAME=VALUE words named like a secret;
+ *  - "Labels": values of labels named like secrets;
+ *  - then every string anywhere, by value: the secret values found above
+ *    (at least REDACT_MIN_TEXT bytes) and those in known (may be NULL; the
+ *    configuration's passwords), as "***".
+ * 0 or ST_ENOMEM.
+ */
+int incident_redact_inspect(json_t *doc, const struct redact_set *known, struct st_error *err);
+
 struct incident_snapshot_request {
 	const struct st_config *cfg;
 	struct services *svc;          /* Docker, Postgres and Redis clients; borrowed */
@@ -286,8 +306,10 @@ struct incident_recreate_opts {
 /*
  * Docker containers keep the environment they were created with: a restart
  * does not re-read an env file. So the container is recreated with the same
- * image, command, labels and host configuration and the changed variables:
- * stop it, rename it NAME-replaced-STAMP, create and start NAME, wait until
+ * image, command, labels and host configuration and the changed variables
+ * (the body deploy recreates a container with, compose_body_from_inspect,
+ * with the whole environment written out): stop it, rename it
+ * NAME-old-STAMP (like deploy's NAME-old-RELEASE), create and start NAME, wait until
  * it is ready (container_wait_ready: its healthcheck, else health_url), then
  * remove the old one (its logs saved to old_logs first: they would go with
  * it; when they cannot be saved the old container is kept, stopped, and
@@ -309,32 +331,53 @@ struct incident_top_ips_opts {
 	double timeout;
 };
 
-/* Requests per client address in container's logs (both streams):
- * {"container","since","lines":N,"requests":M,"distinct":K,
- *  "top":[{"ip","requests","percent"}]}. *out: caller decrefs. */
+/* Requests per client address in container's logs (both streams), in
+ * bounded memory (accesslog.h: IPv6 per /64; beyond the counter's capacity
+ * "approximate" is true, "distinct" an estimate and each count at most
+ * "overcount_max" above the true one):
+ * {"container","since","lines":N,"requests":M,"distinct":K,"approximate":B,
+ *  "top":[{"ip","requests","percent","overcount_max"}]}. *out: caller decrefs. */
 int incident_top_ips(struct docker_client *docker, const struct incident_top_ips_opts *o,
 		     json_t **out, struct st_error *err);
 
 /* Checks ip for blocking: an address (accesslog_ip_parse, strict), not
- * unspecified, loopback, multicast or broadcast, and not a trusted proxy
- * (blocking the proxy blocks everyone). Canonical text into canon
+ * unspecified, loopback, multicast or broadcast, not a trusted proxy
+ * (blocking the proxy blocks everyone), and not the client address of
+ * ssh_connection (the value of $SSH_CONNECTION or $SSH_CLIENT, "ADDR PORT
+ * ..."; NULL or "" when there is none): the operator would lock themself
+ * out. An IPv4-mapped IPv6 address (::ffff:203.0.113.7, how dual-stack
+ * servers log IPv4 clients) is the IPv4 address it carries: an ip6tables
+ * rule would never match its packets. Canonical text into canon
  * (ACCESSLOG_IP_MAX). Returns AF_INET / AF_INET6, or ST_EUSAGE. */
-int incident_block_check(const char *ip, const struct accesslog_trust *trust, char *canon,
-			 size_t size, struct st_error *err);
+int incident_block_check(const char *ip, const struct accesslog_trust *trust, const char *ssh_connection,
+			 char *canon, size_t size, struct st_error *err);
 
 /* The firewall command for canon (family from incident_block_check):
- * {"iptables"|"ip6tables", "-I", "INPUT", "-s", canon, "-j", "DROP", NULL}
+ * {"iptables"|"ip6tables", "-I", chain, "-s", canon, "-j", "DROP", NULL}
  * in argv (8 slots, borrowed strings), and as one line in text. The rule is
  * inserted first (-I): the runbook's -A appends it after any ACCEPT rule,
- * where it may never match. */
-void incident_block_argv(const char *canon, int family, const char *argv[8]);
-char *incident_block_text(const char *canon, int family, char *text, size_t size);
+ * where it may never match. chain is incident.firewall_chain: INPUT for
+ * this host's own ports, DOCKER-USER for ports Docker publishes through its
+ * bridge (forwarded packets never pass INPUT). */
+void incident_block_argv(const char *canon, int family, const char *chain, const char *argv[8]);
 
-/* Runs the rule (fork/exec of iptables found in PATH, no shell), unless
- * the same rule is already there (-C), then *already = 1. Needs root:
- * ST_EABORTED otherwise; ST_ENOTFOUND when iptables is not in PATH;
- * ST_EFAILED with iptables' message when it fails. */
-int incident_block_apply(const char *canon, int family, int *already, struct st_error *err);
+/* $SSH_CONNECTION, else $SSH_CLIENT (both start with the client's address),
+ * else NULL: what incident_block_check() must not block. Borrowed. */
+const char *incident_ssh_connection(void);
+char *incident_block_text(const char *canon, int family, const char *chain, char *text, size_t size);
+
+/* Seconds an iptables run may take (it waits up to 5 s for the xtables
+ * lock another program holds, -w 5). */
+#define INCIDENT_FIREWALL_TIMEOUT 30
+
+/* Runs the rule (fork/exec of iptables found in PATH, no shell, with -w 5),
+ * unless the same rule is already there (-C), then *already = 1. Each run
+ * is killed after timeout seconds (ST_ETIMEOUT); its stderr is read to the
+ * end whatever its size. Needs root: ST_EABORTED otherwise; ST_ENOTFOUND
+ * when iptables is not in PATH; ST_EFAILED with iptables' first line of
+ * stderr when it fails. */
+int incident_block_apply(const char *canon, int family, const char *chain, double timeout, int *already,
+			 struct st_error *err);
 
 /* ---- report (incident_report.c) ----------------------------------------- */
 

@@ -12,6 +12,7 @@
 #include "pg.h"
 #include "redis.h"
 #include "runbook.h"
+#include "text.h"
 #include "timeutil.h"
 
 #include <errno.h>
@@ -56,10 +57,7 @@ void incident_session_release(struct incident_session *s)
 	free_secret(s->secret);
 	for (i = 0; i < s->nsaved_files; i++) {
 		free(s->saved_files[i].path);
-		if (s->saved_files[i].content) {
-			explicit_bzero(s->saved_files[i].content, s->saved_files[i].len);
-			free(s->saved_files[i].content);
-		}
+		text_free_wiped(s->saved_files[i].content, s->saved_files[i].len);
 	}
 	free(s->saved_files);
 	for (i = 0; i < s->nsaved_env; i++) {
@@ -497,51 +495,23 @@ static int act_flushall(struct engine_call *call, const json_t *args, json_t **r
 
 /* ---- secrets ------------------------------------------------------------------------------ */
 
+/* Saved .env files are the secrets' own files: anything this large is not one. */
+#define SAVED_FILE_MAX (16 * 1024 * 1024)
+
 static int save_file(struct incident_session *s, const char *path, struct st_error *err)
 {
 	struct incident_saved_file *nf;
-	FILE *f;
 	char *buf = NULL;
-	size_t len = 0, cap = 0, n;
-	char chunk[4096];
+	size_t len = 0;
+	int rc;
 
-	f = fopen(path, "re");
-	if (!f)
-		return st_error_set(err, errno == ENOENT ? ST_ENOTFOUND : ST_EIO, "cannot read '%s': %s",
-				    path, strerror(errno));
-	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
-		if (len + n + 1 > cap) {
-			size_t ncap = (len + n + 1) * 2;
-			char *nb = malloc(ncap);
-			if (!nb) {
-				fclose(f);
-				if (buf) {
-					explicit_bzero(buf, len);
-					free(buf);
-				}
-				return oom(err);
-			}
-			if (buf) {
-				memcpy(nb, buf, len);
-				explicit_bzero(buf, len);
-				free(buf);
-			}
-			buf = nb;
-			cap = ncap;
-		}
-		memcpy(buf + len, chunk, n);
-		len += n;
-	}
-	explicit_bzero(chunk, sizeof(chunk));
-	fclose(f);
+	if ((rc = text_read_file(path, SAVED_FILE_MAX, TEXT_READ_WIPE, "file", &buf, &len, err)) != 0)
+		return rc;
 	nf = realloc(s->saved_files, (s->nsaved_files + 1) * sizeof(*nf));
 	if (!nf || !(nf[s->nsaved_files].path = strdup(path))) {
 		if (nf)
 			s->saved_files = nf;
-		if (buf) {
-			explicit_bzero(buf, len);
-			free(buf);
-		}
+		text_free_wiped(buf, len);
 		return oom(err);
 	}
 	s->saved_files = nf;
@@ -551,6 +521,37 @@ static int save_file(struct incident_session *s, const char *path, struct st_err
 	return 0;
 }
 
+/* Forgets the saved files from index keep on (zeroing their content). */
+static void drop_saved(struct incident_session *s, size_t keep)
+{
+	while (s->nsaved_files > keep) {
+		struct incident_saved_file *f = &s->saved_files[--s->nsaved_files];
+
+		free(f->path);
+		text_free_wiped(f->content, f->len);
+	}
+}
+
+static void release_texts(struct sbuf *texts, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (texts[i].buf)
+			explicit_bzero(texts[i].buf, texts[i].cap);
+		sbuf_release(&texts[i]);
+	}
+	free(texts);
+}
+
+/*
+ * The new value goes into every file or into none: each file is read and
+ * rewritten in memory first (a file that cannot take the value fails the
+ * step before anything is written), then written; when a write fails, the
+ * files written before it get their old content back. The failed step has
+ * no undo of its own (the engine undoes only steps that acted), so this is
+ * the only chance to leave the files consistent.
+ */
 static int act_env_set(struct engine_call *call, const json_t *args, json_t **result,
 		       struct st_error *err)
 {
@@ -558,7 +559,8 @@ static int act_env_set(struct engine_call *call, const json_t *args, json_t **re
 	const char *variable = arg_str(args, "variable"), *from_env = arg_str(args, "from_env");
 	const json_t *files = json_object_get(args, "files");
 	json_t *written = NULL, *f;
-	size_t i;
+	struct sbuf *texts = NULL;
+	size_t i, nfiles = json_array_size(files), first_saved = s->nsaved_files, done = 0;
 	int rc = 0;
 
 	if (!envfile_key_valid(variable))
@@ -579,17 +581,26 @@ static int act_env_set(struct engine_call *call, const json_t *args, json_t **re
 		if ((rc = incident_secret_generate(s->secret, err)) != 0)
 			return rc;
 	}
-	if (!(written = json_array()))
+	if (!(written = json_array()) || !(texts = calloc(nfiles ? nfiles : 1, sizeof(*texts))))
 		return oom(err);
+	/* In memory first. */
 	json_array_foreach(files, i, f) {
 		const char *path = json_string_value(f);
+		const struct incident_saved_file *saved;
 		size_t lines = 0;
 
-		if (!path)
-			continue;
-		if ((rc = save_file(s, path, err)) != 0 ||
-		    (rc = envfile_update(path, variable, s->secret, 0, &lines, err)) != 0)
+		if (!path) {
+			rc = st_error_set(err, ST_EUSAGE, "files[%zu] is not a path", i);
 			goto out;
+		}
+		if ((rc = save_file(s, path, err)) != 0)
+			goto out;
+		saved = &s->saved_files[s->nsaved_files - 1];
+		if ((rc = envfile_set(saved->content ? saved->content : "", saved->len, variable, s->secret, 0,
+				      &texts[i], &lines, err)) != 0) {
+			st_error_wrap(err, "cannot update '%s'", path);
+			goto out;
+		}
 		if (lines == 0) {
 			rc = st_error_set(err, ST_ECONFLICT, "'%s' no longer assigns %s", path, variable);
 			goto out;
@@ -599,7 +610,34 @@ static int act_env_set(struct engine_call *call, const json_t *args, json_t **re
 			goto out;
 		}
 	}
+	/* Then to disk, all or none. */
+	for (done = 0; done < nfiles; done++) {
+		const char *path = json_string_value(json_array_get(files, done));
+
+		if ((rc = atomic_file_write_all(path, texts[done].buf, texts[done].len,
+						0600 | ATOMIC_FILE_PRESERVE_MODE, err)) != 0)
+			break;
+	}
+	if (rc) {
+		size_t k, failed = 0;
+
+		for (k = 0; k < done; k++) {
+			const struct incident_saved_file *sv = &s->saved_files[first_saved + k];
+			struct st_error rerr = { 0 };
+
+			if (atomic_file_write_all(sv->path, sv->content ? sv->content : "", sv->len,
+						  0600 | ATOMIC_FILE_PRESERVE_MODE, &rerr) != 0)
+				failed++;
+		}
+		if (failed)
+			st_error_hint(err, "%zu of the %zu files written before it could not be put back: "
+				      "check them by hand", failed, done);
+		json_array_clear(written);
+	}
 out:
+	release_texts(texts, nfiles);
+	if (rc)
+		drop_saved(s, first_saved);
 	if (json_array_size(written) || rc == 0) {
 		json_t *paths = json_array(), *w;
 
@@ -823,12 +861,14 @@ static int act_block(struct engine_call *call, const json_t *args, json_t **resu
 
 	if ((rc = trust_of(s->cfg, &trust, err)) != 0)
 		return rc;
-	family = incident_block_check(arg_str(args, "ip"), &trust, canon, sizeof(canon), err);
+	family = incident_block_check(arg_str(args, "ip"), &trust, incident_ssh_connection(), canon,
+				      sizeof(canon), err);
 	accesslog_trust_release(&trust);
 	if (family < 0)
 		return family;
-	incident_block_text(canon, family, rule, sizeof(rule));
-	if (apply && (rc = incident_block_apply(canon, family, &already, err)) != 0)
+	incident_block_text(canon, family, s->cfg->incident.firewall_chain, rule, sizeof(rule));
+	if (apply && (rc = incident_block_apply(canon, family, s->cfg->incident.firewall_chain,
+						INCIDENT_FIREWALL_TIMEOUT, &already, err)) != 0)
 		return rc;
 	*result = json_pack("{s:s,s:s,s:b,s:b}", "ip", canon, "rule", rule, "applied", apply, "already",
 			    already);
@@ -1462,7 +1502,7 @@ int incident_rb_block_ip(const char *ip, int apply, struct sbuf *out, struct st_
 {
 	struct step_spec rule = { "rule", "The firewall rule that blocks the address", "incident.block_rule",
 				  NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0 };
-	struct step_spec add = { "apply", "Insert the rule into the INPUT chain", "incident.block_apply", NULL,
+	struct step_spec add = { "apply", "Insert the rule at the top of its chain (incident.firewall_chain)", "incident.block_apply", NULL,
 				 "Run '${steps.rule.rule}' on this host?", NULL, NULL, NULL, NULL, NULL, 0 };
 	int bad;
 

@@ -5,6 +5,7 @@
  */
 #include "incident.h"
 #include "atomic_file.h"
+#include "compose.h"
 #include "config.h"
 #include "container.h"
 #include "docker.h"
@@ -263,118 +264,51 @@ fail:
 	return NULL;
 }
 
-/* Anonymous volumes of the old container are handed to the new one, as
- * compose does, so a recreate loses no data kept in them. */
-static int keep_anonymous_volumes(const json_t *old, json_t *host, struct st_error *err)
-{
-	json_t *binds = json_object_get(host, "Binds"), *mounts = json_object_get(host, "Mounts");
-	json_t *m;
-	size_t i;
-
-	json_array_foreach(json_object_get(old, "Mounts"), i, m) {
-		const char *type = json_string_value(json_object_get(m, "Type"));
-		const char *vol = json_string_value(json_object_get(m, "Name"));
-		const char *dst = json_string_value(json_object_get(m, "Destination"));
-		int covered = 0;
-		size_t j;
-		json_t *b;
-		char spec[1024];
-
-		if (!type || strcmp(type, "volume") || !vol || !dst)
-			continue;
-		json_array_foreach(binds, j, b) {
-			const char *s = json_string_value(b);
-			const char *colon = s ? strchr(s, ':') : NULL;
-			size_t dl = strlen(dst);
-			if (colon && !strncmp(colon + 1, dst, dl) && (colon[1 + dl] == '\0' || colon[1 + dl] == ':'))
-				covered = 1;
-		}
-		json_array_foreach(mounts, j, b) {
-			const char *t = json_string_value(json_object_get(b, "Target"));
-			if (t && !strcmp(t, dst))
-				covered = 1;
-		}
-		if (covered)
-			continue;
-		snprintf(spec, sizeof(spec), "%s:%s%s", vol, dst,
-			 json_is_false(json_object_get(m, "RW")) ? ":ro" : "");
-		if (!json_is_array(binds)) {
-			binds = json_array();
-			if (!binds || json_object_set_new(host, "Binds", binds))
-				return oom(err);
-		}
-		if (json_array_append_new(binds, json_string(spec)))
-			return oom(err);
-	}
-	return 0;
-}
-
-/* The create body for a copy of the container described by old. */
+/* The create body for a copy of the container described by old, with
+ * set_env applied: the same body deploy recreates a container with when no
+ * compose file describes it (compose_body_from_inspect: host configuration,
+ * network endpoint, anonymous volumes bound by name, what is inherited from
+ * the image left to the image), except that the whole environment is
+ * written out, so that set_env can also remove a variable the image sets. */
 static int build_create(struct docker_client *docker, const json_t *old, const char *const *set_env,
 			json_t **out, struct st_error *err)
 {
-	static const char *const keep[] = {
-		"Cmd", "Entrypoint", "Labels", "WorkingDir", "User", "ExposedPorts", "Healthcheck",
-		"StopSignal", "StopTimeout", "Tty", "OpenStdin", "StdinOnce", "AttachStdin",
-		"AttachStdout", "AttachStderr", "Volumes", "Shell", NULL,
-	};
 	const json_t *conf = json_object_get(old, "Config");
 	const char *image_ref = json_string_value(json_object_get(conf, "Image"));
 	const char *image_id = json_string_value(json_object_get(old, "Image"));
-	const char *netmode;
-	json_t *body = json_object(), *host = NULL, *env = NULL, *img = NULL;
+	const char *image = image_id ? image_id : "";
+	json_t *body = NULL, *env = NULL, *img = NULL;
 	struct st_error ierr = { 0 };
-	size_t i;
-	int rc = 0;
+	int rc;
 
 	*out = NULL;
-	if (!body)
-		return oom(err);
-	for (i = 0; keep[i]; i++) {
-		json_t *v = json_object_get(conf, keep[i]);
-		if (v && !json_is_null(v) && json_object_set(body, keep[i], v)) {
-			rc = oom(err);
-			goto out;
-		}
-	}
 	/* The same image: by its name when the name still points at it (so
 	 * the container still says which release it runs), else by id. */
 	if (image_ref && docker_image_inspect(docker, image_ref, DOCKER_TIMEOUT_DEFAULT, &img, &ierr) == 0 &&
-	    image_id && !strcmp(json_string_value(json_object_get(img, "Id")) ? json_string_value(json_object_get(img, "Id")) : "", image_id))
-		rc = json_object_set_new(body, "Image", json_string(image_ref));
-	else
-		rc = json_object_set_new(body, "Image", json_string(image_id ? image_id : ""));
-	if (rc || !(env = new_env(json_object_get(conf, "Env"), set_env)) ||
-	    json_object_set(body, "Env", env) ||
-	    !(host = json_deep_copy(json_object_get(old, "HostConfig"))) ||
-	    json_object_set(body, "HostConfig", host)) {
+	    image_id && json_string_value(json_object_get(img, "Id")) &&
+	    !strcmp(json_string_value(json_object_get(img, "Id")), image_id)) {
+		image = image_ref;
+	} else {
+		json_decref(img);
+		img = NULL;
+		/* The image gone (only its id left): then nothing counts as
+		 * inherited, and everything is written out. */
+		if (image_id && (rc = docker_image_inspect(docker, image_id, DOCKER_TIMEOUT_DEFAULT, &img, err)) != 0) {
+			if (rc != ST_ENOTFOUND)
+				goto out;
+			st_error_clear(err);
+		}
+	}
+	if ((rc = compose_body_from_inspect(old, img, image, &body, err)) != 0)
+		goto out;
+	if (!(env = new_env(json_object_get(conf, "Env"), set_env)) || json_object_set_new(body, "Env", env)) {
 		rc = oom(err);
 		goto out;
-	}
-	if ((rc = keep_anonymous_volumes(old, host, err)) != 0)
-		goto out;
-	/* A user-defined network: the endpoint (aliases, fixed address) too. */
-	netmode = json_string_value(json_object_get(host, "NetworkMode"));
-	if (netmode && strcmp(netmode, "host") && strcmp(netmode, "none") && strcmp(netmode, "bridge") &&
-	    strcmp(netmode, "default") && strncmp(netmode, "container:", 10)) {
-		json_t *ep = json_object_get(json_object_get(json_object_get(old, "NetworkSettings"), "Networks"),
-					     netmode);
-		if (ep) {
-			json_t *nc = json_pack("{s:{s:{s:O*,s:O*}}}", "EndpointsConfig", netmode, "Aliases",
-					       json_object_get(ep, "Aliases"), "IPAMConfig",
-					       json_object_get(ep, "IPAMConfig"));
-			if (!nc || json_object_set_new(body, "NetworkingConfig", nc)) {
-				rc = oom(err);
-				goto out;
-			}
-		}
 	}
 	*out = body;
 	body = NULL;
 out:
 	json_decref(img);
-	json_decref(env);
-	json_decref(host);
 	json_decref(body);
 	return rc;
 }
@@ -460,7 +394,7 @@ int incident_recreate_container(struct docker_client *docker, const struct incid
 	if ((rc = build_create(docker, old, o->set_env, &body, err)) != 0)
 		goto out;
 	time_format_compact(time_wall(), stamp, sizeof(stamp));
-	snprintf(aside, sizeof(aside), "%s-replaced-%s", o->container, stamp);
+	snprintf(aside, sizeof(aside), "%s-old-%s", o->container, stamp);
 
 	if ((rc = docker_container_stop(docker, o->container, o->stop_grace, DOCKER_TIMEOUT_DEFAULT, err)) != 0)
 		goto out;

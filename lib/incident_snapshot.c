@@ -43,6 +43,7 @@ struct collect {
 	char dir[PATH_MAX];
 	json_t *artefacts;
 	size_t failed;
+	struct redact_set secrets;    /* the configuration's passwords */
 };
 
 static int cancelled(const struct collect *c)
@@ -109,11 +110,194 @@ static int record(struct collect *c, const char *what, const char *rel, unsigned
 	return 0;
 }
 
-/* Environment values of secret-named variables, and passwords in URLs, as
- * "***" in every "Env" array (container and image inspect): the evidence
- * gets handed to people who must not get working credentials from it. The
- * names stay, so what was set is still on record. */
-static int redact_env(json_t *v)
+/* The password of a URL's user:password@, into out; 0 when there is none. */
+static int url_password(const char *value, char *out, size_t size)
+{
+	const char *auth = strstr(value, "://"), *end, *at = NULL, *colon, *p;
+
+	if (!auth)
+		return 0;
+	auth += 3;
+	end = auth + strcspn(auth, "/?#");
+	for (p = auth; p < end; p++)
+		if (*p == '@')
+			at = p;
+	colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
+	if (!colon || (size_t)(at - colon - 1) >= size || at == colon + 1)
+		return 0;
+	memcpy(out, colon + 1, (size_t)(at - colon - 1));
+	out[at - colon - 1] = '\0';
+	return 1;
+}
+
+/* Adds a found secret to the set when it is long enough to be searched
+ * for inside other text (shorter ones are hidden where they were found). */
+static int add_found(struct redact_set *set, const char *value)
+{
+	return strlen(value) >= REDACT_MIN_TEXT ? redact_set_add(set, value) : 0;
+}
+
+/* "Env" arrays: NAME=*** for secret names, URL passwords masked; the
+ * values go into found. */
+static int redact_env_array(json_t *env, struct redact_set *found)
+{
+	json_t *e;
+	size_t i;
+
+	json_array_foreach(env, i, e) {
+		const char *entry = json_string_value(e);
+		const char *eq = entry ? strchr(entry, '=') : NULL;
+		char name[256], pw[512], *val = NULL, *joined;
+		size_t n;
+
+		if (!eq || (size_t)(eq - entry) >= sizeof(name))
+			continue;
+		memcpy(name, entry, (size_t)(eq - entry));
+		name[eq - entry] = '\0';
+		if (redact_name_is_secret(name)) {
+			if (add_found(found, eq + 1))
+				return -1;
+		} else {
+			if (url_password(eq + 1, pw, sizeof(pw)) && add_found(found, pw))
+				return -1;
+			if (!(val = actions_redact_url_password(eq + 1)))
+				return -1;
+		}
+		n = strlen(name) + strlen(val ? val : REDACTED) + 2;
+		joined = malloc(n);
+		if (!joined) {
+			free(val);
+			return -1;
+		}
+		snprintf(joined, n, "%s=%s", name, val ? val : REDACTED);
+		free(val);
+		if (json_array_set_new(env, i, json_string(joined))) {
+			free(joined);
+			return -1;
+		}
+		free(joined);
+	}
+	return 0;
+}
+
+/* 1 when word is an option whose value (the next word, or after '=') is a
+ * secret: -a (redis-cli), --requirepass, --masterauth, --pass, or any
+ * option named like a secret (--db-password, --api-key). */
+static int secret_option(const char *word, size_t len)
+{
+	static const char *const fixed[] = { "-a", "--requirepass", "--masterauth", "--pass" };
+	char name[128];
+	size_t i, skip;
+
+	for (i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
+		if (strlen(fixed[i]) == len && !memcmp(word, fixed[i], len))
+			return 1;
+	if (len < 3 || word[0] != '-')
+		return 0;
+	skip = word[1] == '-' ? 2 : 1;
+	if (len - skip >= sizeof(name))
+		return 0;
+	memcpy(name, word + skip, len - skip);
+	name[len - skip] = '\0';
+	return redact_name_is_secret(name);
+}
+
+/* One command-line word: 1 when it carries a secret after '=' (NAME=VALUE
+ * or --option=VALUE named like a secret); *value_at is where it starts. */
+static int secret_assignment(const char *word, size_t len, size_t *value_at)
+{
+	const char *eq = memchr(word, '=', len);
+	char name[128];
+	size_t nl;
+
+	if (!eq || eq == word)
+		return 0;
+	nl = (size_t)(eq - word);
+	*value_at = nl + 1;
+	if (word[0] == '-')
+		return secret_option(word, nl);
+	if (nl >= sizeof(name))
+		return 0;
+	memcpy(name, word, nl);
+	name[nl] = '\0';
+	return redact_name_is_secret(name);
+}
+
+/* The words of a command line in one string, with secrets as "***"; the
+ * values go into found. *out: caller frees; NULL on ENOMEM. */
+static char *redact_command(const char *text, struct redact_set *found)
+{
+	struct sbuf out = SBUF_INIT;
+	const char *p = text;
+	int hide_next = 0, bad = 0;
+
+	while (*p && !bad) {
+		size_t blanks = strspn(p, " \t"), len, at;
+		const char *w = p + blanks;
+
+		bad = sbuf_append(&out, p, blanks);
+		len = strcspn(w, " \t");
+		if (len == 0)
+			break;
+		if (hide_next) {
+			char *v = strndup(w, len);
+
+			bad = bad || !v || add_found(found, v) || sbuf_puts(&out, REDACTED);
+			free(v);
+			hide_next = 0;
+		} else if (secret_assignment(w, len, &at)) {
+			char *v = strndup(w + at, len - at);
+
+			bad = bad || !v || add_found(found, v) || sbuf_append(&out, w, at) || sbuf_puts(&out, REDACTED);
+			free(v);
+		} else {
+			hide_next = !memchr(w, '=', len) && secret_option(w, len);
+			bad = bad || sbuf_append(&out, w, len);
+		}
+		p = w + len;
+	}
+	if (bad) {
+		sbuf_release(&out);
+		return NULL;
+	}
+	return sbuf_detach(&out);
+}
+
+/* A command line as an array of words (Cmd, Entrypoint, Args, Test): a
+ * word after a secret option becomes "***", and each word is also read as
+ * a command line of its own ("sh -c '... --requirepass X'"). */
+static int redact_argv(json_t *arr, struct redact_set *found)
+{
+	json_t *e;
+	size_t i;
+	int hide_next = 0;
+
+	json_array_foreach(arr, i, e) {
+		const char *w = json_string_value(e);
+		char *r;
+
+		if (!w)
+			continue;
+		if (hide_next) {
+			hide_next = 0;
+			if (add_found(found, w) || json_array_set_new(arr, i, json_string(REDACTED)))
+				return -1;
+			continue;
+		}
+		hide_next = !strpbrk(w, " \t=") && secret_option(w, strlen(w));
+		if (!(r = redact_command(w, found)))
+			return -1;
+		if (strcmp(r, w) && json_array_set_new(arr, i, json_string(r))) {
+			free(r);
+			return -1;
+		}
+		free(r);
+	}
+	return 0;
+}
+
+/* Walks v: Env, command lines and labels as described in incident.h. */
+static int redact_walk(json_t *v, struct redact_set *found)
 {
 	const char *k;
 	json_t *m;
@@ -121,48 +305,56 @@ static int redact_env(json_t *v)
 
 	if (json_is_array(v)) {
 		json_array_foreach(v, i, m)
-			if (redact_env(m))
+			if (redact_walk(m, found))
 				return -1;
 		return 0;
 	}
 	if (!json_is_object(v))
 		return 0;
 	json_object_foreach(v, k, m) {
-		json_t *e;
+		int rc = 0;
 
-		if (strcmp(k, "Env") || !json_is_array(m)) {
-			if (redact_env(m))
-				return -1;
-			continue;
-		}
-		json_array_foreach(m, i, e) {
-			const char *entry = json_string_value(e);
-			const char *eq = entry ? strchr(entry, '=') : NULL;
-			char name[256], *val = NULL, *joined;
-			size_t n;
+		if (!strcmp(k, "Env") && json_is_array(m)) {
+			rc = redact_env_array(m, found);
+		} else if ((!strcmp(k, "Cmd") || !strcmp(k, "Entrypoint") || !strcmp(k, "Args") ||
+			    !strcmp(k, "Test") || !strcmp(k, "Shell")) && json_is_array(m)) {
+			rc = redact_argv(m, found);
+		} else if (!strcmp(k, "Command") && json_is_string(m)) {
+			char *r = redact_command(json_string_value(m), found);
 
-			if (!eq || (size_t)(eq - entry) >= sizeof(name))
-				continue;
-			memcpy(name, entry, (size_t)(eq - entry));
-			name[eq - entry] = '\0';
-			if (!redact_name_is_secret(name) && !(val = actions_redact_url_password(eq + 1)))
-				return -1;
-			n = strlen(name) + strlen(val ? val : "***") + 2;
-			joined = malloc(n);
-			if (!joined) {
-				free(val);
-				return -1;
-			}
-			snprintf(joined, n, "%s=%s", name, val ? val : "***");
-			free(val);
-			if (json_array_set_new(m, i, json_string(joined))) {
-				free(joined);
-				return -1;
-			}
-			free(joined);
+			rc = !r || json_string_set(m, r);
+			free(r);
+		} else if (!strcmp(k, "Labels") && json_is_object(m)) {
+			const char *lk;
+			json_t *lv;
+
+			json_object_foreach(m, lk, lv)
+				if (json_is_string(lv) && redact_name_is_secret(lk) &&
+				    (add_found(found, json_string_value(lv)) || json_string_set(lv, REDACTED)))
+					return -1;
+		} else {
+			rc = redact_walk(m, found);
 		}
+		if (rc)
+			return -1;
 	}
 	return 0;
+}
+
+int incident_redact_inspect(json_t *doc, const struct redact_set *known, struct st_error *err)
+{
+	struct redact_set found = REDACT_SET_INIT;
+	size_t i;
+	int rc = 0;
+
+	for (i = 0; known && i < known->n && rc == 0; i++)
+		rc = redact_set_add(&found, known->values[i]);
+	if (rc == 0 && redact_walk(doc, &found) != 0)
+		rc = ST_ENOMEM;
+	if (rc == 0)
+		rc = redact_set_scrub_json(&found, doc);
+	redact_set_release(&found);
+	return rc ? oom(err) : 0;
 }
 
 /* Writes a JSON value (environments redacted in place) to rel and records
@@ -178,8 +370,8 @@ static int put_json(struct collect *c, const char *what, const char *rel, json_t
 
 	if ((rc = rel_path(c, rel, path, sizeof(path), err)) != 0)
 		return rc;
-	if (redact_env(v) != 0)
-		return oom(err);
+	if ((rc = incident_redact_inspect(v, &c->secrets, err)) != 0)
+		return rc;
 	text = json_dumps(v, JSON_INDENT(2) | JSON_SORT_KEYS);
 	if (!text)
 		return oom(err);
@@ -463,7 +655,6 @@ static int collect_redis(struct collect *c, struct st_error *err)
  * configured (backup.via), verified end to end, with its manifest beside it. */
 static int collect_database(struct collect *c, struct st_error *err)
 {
-	static const char *const codecs[] = { "gzip", "zstd", "none" };
 	const struct st_config *cfg = c->rq->cfg;
 	struct backup_request rq;
 	struct backup_outcome out;
@@ -485,9 +676,8 @@ static int collect_database(struct collect *c, struct st_error *err)
 	rq.lock = 1;
 	rq.command_line = c->rq->command_line;
 	rq.cancel = c->rq->cancel;
-	if (cfg->backup.compress < 0 || cfg->backup.compress > 2 ||
-	    backup_codec_parse(codecs[cfg->backup.compress], &rq.codec, &berr) != 0 ||
-	    (rq.via == CONFIG_VIA_EXEC && services_docker(c->rq->svc, &d, &berr) != 0))
+	rq.codec = cfg->backup.compress;
+	if (rq.via == CONFIG_VIA_EXEC && services_docker(c->rq->svc, &d, &berr) != 0)
 		return record(c, "database dump (pg_dump, full)", "database", 0, &berr, err);
 	rq.docker = d;
 	rc = backup_create(&rq, &out, &berr);
@@ -880,7 +1070,9 @@ static int write_collection(struct collect *c, double started, struct st_error *
 		      "failed", (json_int_t)c->failed);
 	if (j && json_object_set_new(j, "redacted",
 				     json_string("inspect: values of environment variables named like "
-						 "secrets and passwords in URLs are shown as ***"))) {
+						 "secrets, passwords in URLs, secret options and labels in "
+						 "command lines, and every occurrence of those values and of "
+						 "the configured passwords are shown as ***"))) {
 		json_decref(j);
 		return oom(err);
 	}
@@ -891,6 +1083,28 @@ static int write_collection(struct collect *c, double started, struct st_error *
 	rc = atomic_file_write_all(path, text, strlen(text), 0600, err);
 	free(text);
 	json_decref(j);
+	return rc;
+}
+
+/* The configuration's passwords (postgres, redis), to be scrubbed from the
+ * evidence wherever Docker shows them. One that cannot be read is simply
+ * not known (the collection must go on). */
+static int known_secrets(const struct st_config *cfg, struct redact_set *set, struct st_error *err)
+{
+	const struct config_secret *refs[] = { &cfg->postgres.password, &cfg->redis.password };
+	size_t i;
+	int rc = 0;
+
+	for (i = 0; i < sizeof(refs) / sizeof(refs[0]) && rc == 0; i++) {
+		struct st_error serr = { 0 };
+		char *v = NULL;
+
+		if (refs[i]->kind == CONFIG_SECRET_NONE || config_read_secret(refs[i], &v, &serr) != 0)
+			continue;
+		if (redact_set_add(set, v) != 0)
+			rc = oom(err);
+		config_secret_free(v);
+	}
 	return rc;
 }
 
@@ -908,7 +1122,7 @@ int incident_snapshot_take(const struct incident_snapshot_request *rq,
 	c.rq = rq;
 	if (!(c.artefacts = json_array()))
 		return oom(err);
-	if ((rc = make_folder(&c, started, err)) != 0)
+	if ((rc = known_secrets(rq->cfg, &c.secrets, err)) != 0 || (rc = make_folder(&c, started, err)) != 0)
 		goto out;
 
 	if (services_docker(rq->svc, &d, &derr) != 0) {
@@ -949,6 +1163,7 @@ int incident_snapshot_take(const struct incident_snapshot_request *rq,
 			goto out;
 	}
 out:
+	redact_set_release(&c.secrets);
 	snprintf(out->dir, sizeof(out->dir), "%s", c.dir);
 	out->failed = c.failed;
 	out->artefacts = c.artefacts;

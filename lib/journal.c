@@ -308,3 +308,121 @@ out:
 	fclose(f);
 	return rc;
 }
+
+/* ---- unfinished runs -------------------------------------------------------- */
+
+void journal_unfinished_release(struct journal_unfinished *u)
+{
+	size_t i;
+
+	if (!u)
+		return;
+	for (i = 0; i < u->nsteps; i++)
+		free(u->steps[i]);
+	free(u->steps);
+	memset(u, 0, sizeof(*u));
+}
+
+struct unfinished_scan {
+	long long pid;
+	struct journal_unfinished *u;
+	int open;                   /* u describes a run without an end so far */
+	int oom;
+};
+
+static const char *rec_str(const json_t *rec, const char *key)
+{
+	const char *s = json_string_value(json_object_get(rec, key));
+
+	return s ? s : "";
+}
+
+static void unfinished_drop_step(struct journal_unfinished *u, const char *step)
+{
+	size_t i;
+
+	for (i = 0; i < u->nsteps; i++) {
+		if (strcmp(u->steps[i], step) == 0) {
+			free(u->steps[i]);
+			memmove(u->steps + i, u->steps + i + 1, (u->nsteps - i - 1) * sizeof(*u->steps));
+			u->nsteps--;
+			return;
+		}
+	}
+}
+
+static int unfinished_record(void *ud, const json_t *rec, size_t line)
+{
+	struct unfinished_scan *s = ud;
+	const char *type = rec_str(rec, "type"), *run = rec_str(rec, "run");
+	json_t *pid = json_object_get(rec, "pid");
+
+	(void)line;
+	if (!strcmp(type, "start")) {
+		if (!json_is_integer(pid) || json_integer_value(pid) != s->pid)
+			return 0;
+		journal_unfinished_release(s->u);
+		snprintf(s->u->run, sizeof(s->u->run), "%s", run);
+		snprintf(s->u->runbook, sizeof(s->u->runbook), "%s", rec_str(rec, "runbook"));
+		snprintf(s->u->time, sizeof(s->u->time), "%s", rec_str(rec, "time"));
+		s->open = 1;
+		return 0;
+	}
+	if (!s->open || strcmp(run, s->u->run) != 0)
+		return 0;
+	if (!strcmp(type, "end")) {
+		s->open = 0;
+	} else if (!strcmp(type, "step")) {
+		const char *step = rec_str(rec, "step"), *phase = rec_str(rec, "phase"),
+			   *result = rec_str(rec, "result");
+
+		if (!strcmp(phase, "act") && !strcmp(result, "ok") && !json_object_get(rec, "finding")) {
+			char **grown = realloc(s->u->steps, (s->u->nsteps + 1) * sizeof(*grown));
+
+			if (!grown || !(grown[s->u->nsteps] = strdup(step))) {
+				if (grown)
+					s->u->steps = grown;
+				s->oom = 1;
+				return 1;
+			}
+			s->u->steps = grown;
+			s->u->nsteps++;
+		} else if (!strcmp(phase, "undo") && !strcmp(result, "undone")) {
+			unfinished_drop_step(s->u, step);
+		}
+	}
+	return 0;
+}
+
+int journal_find_unfinished(const char *path, long long pid, struct journal_unfinished *out, int *found,
+			    struct st_error *err)
+{
+	struct unfinished_scan s = { pid, out, 0, 0 };
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	*found = 0;
+	rc = journal_foreach(path, unfinished_record, &s, NULL, err);
+	if (s.oom)
+		rc = st_error_set(err, ST_ENOMEM, "out of memory reading the journal");
+	if (rc == 0 && s.open)
+		*found = 1;
+	else
+		journal_unfinished_release(out);
+	return rc;
+}
+
+int journal_end_unfinished(struct journal *j, const struct journal_unfinished *u, const char *error,
+			   struct st_error *err)
+{
+	json_t *r = new_record("end", u->run);
+	int bad = 0;
+
+	if (r) {
+		bad |= put_str(r, "result", "aborted");
+		bad |= put_str(r, "code", st_code_name(ST_EABORTED));
+		if (error && *error)
+			bad |= put_str(r, "error", error);
+	}
+	return append_and_free(j, r, bad, err);
+}

@@ -18,6 +18,10 @@
  *   {"type":"end","run":"...","time":"...","result":"failed","code":"failed",
  *    "duration":3.2,"error":"step 'stop' failed: ..."}
  *
+ * A run whose process died has no end record until a later run under the
+ * same lock finds it (journal_find_unfinished) and writes one for it:
+ * result "aborted" and an error saying so, without duration.
+ *
  * Other modules add record types of their own (incident.h: "incident",
  * facts an incident command established); readers skip types they do not
  * know.
@@ -99,5 +103,28 @@ int journal_end(struct journal *j, const struct journal_run *run, const char *re
 typedef int (*journal_record_fn)(void *ud, const json_t *record, size_t line);
 int journal_foreach(const char *path, journal_record_fn fn, void *ud, size_t *malformed,
 		    struct st_error *err);
+
+/* A run that started and never ended: its process died (SIGKILL, a lost
+ * terminal's SIGHUP, a crash) between two steps or in one. */
+struct journal_unfinished {
+	char run[48];
+	char runbook[128];
+	char time[40];              /* of its start record */
+	char **steps;               /* steps whose action succeeded and that were not undone,
+				       in run order; owned (journal_unfinished_release) */
+	size_t nsteps;
+};
+
+/* Finds, in the journal at path, the last run whose start record has pid
+ * and that has no end record: *found 1 and out filled (release it), else
+ * *found 0. Errors as journal_foreach. */
+int journal_find_unfinished(const char *path, long long pid, struct journal_unfinished *out, int *found,
+			    struct st_error *err);
+void journal_unfinished_release(struct journal_unfinished *u);
+
+/* Writes the end record of a run another process started and left
+ * unfinished ("aborted", ST_EABORTED, error), so that it is reported once. */
+int journal_end_unfinished(struct journal *j, const struct journal_unfinished *u, const char *error,
+			   struct st_error *err);
 
 #endif

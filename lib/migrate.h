@@ -212,6 +212,10 @@ int migrate_resolve(const struct st_config *cfg, struct docker_client *d, struct
 
 /* ---- the pre-migration backup, for rollback db ----------------------------- */
 
+/* The lock migrate up and migrate resolve run under (lock.h); rollback db
+ * holds it too, so that no migration runs under a restore. */
+#define MIGRATE_LOCK "migrate"
+
 struct migrate_last {
 	char backup_path[4096];         /* "" when the run had none (--no-backup) */
 	char time[40];                  /* RFC 3339 of the run */

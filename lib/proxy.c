@@ -427,41 +427,7 @@ out:
 
 int proxy_read_upstream(const struct config_proxy *cfg, char **text, struct st_error *err)
 {
-	FILE *f = NULL;
-	struct sbuf sb = SBUF_INIT;
-	char buf[4096];
-	size_t n;
-	int rc = 0;
-
-	*text = NULL;
-	f = fopen(cfg->upstream_file, "r");
-	if (!f) {
-		rc = st_error_set(err, errno == ENOENT ? ST_ENOTFOUND : ST_EIO, "cannot read upstream file '%s': %s",
-				  cfg->upstream_file, strerror(errno));
-		goto out;
-	}
-	while ((n = fread(buf, 1, sizeof(buf), f)) > 0) {
-		if (sb.len + n > 1024 * 1024) {
-			rc = st_error_set(err, ST_EIO, "upstream file '%s' is larger than 1 MiB", cfg->upstream_file);
-			goto out;
-		}
-		if (sbuf_append(&sb, buf, n) != 0) {
-			rc = st_error_set(err, ST_ENOMEM, "out of memory");
-			goto out;
-		}
-	}
-	if (ferror(f)) {
-		rc = st_error_set(err, ST_EIO, "cannot read upstream file '%s'", cfg->upstream_file);
-		goto out;
-	}
-	*text = sbuf_detach(&sb);
-	if (!*text)
-		rc = st_error_set(err, ST_ENOMEM, "out of memory");
-out:
-	if (f)
-		fclose(f);
-	sbuf_release(&sb);
-	return rc;
+	return text_read_file(cfg->upstream_file, 1024 * 1024, 0, "upstream file", text, NULL, err);
 }
 
 int proxy_current_port(const struct config_proxy *cfg, long *port, struct st_error *err)

@@ -100,8 +100,8 @@ void proxy_log_count(const char *line, size_t len, const char *upstream, struct 
 
 /* ---- against the proxy container ---------------------------------------- */
 
-/* Reads cfg->upstream_file. *text: caller frees; ST_ENOTFOUND when the
- * file does not exist, ST_EIO. */
+/* Reads cfg->upstream_file (at most 1 MiB). *text: caller frees;
+ * ST_ENOTFOUND when the file does not exist, ST_EIO. */
 int proxy_read_upstream(const struct config_proxy *cfg, char **text, struct st_error *err);
 
 /* The port the upstream file routes to now (proxy_upstream_port over the

@@ -1,4 +1,5 @@
 #include "redact.h"
+#include "sbuf.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -250,4 +251,34 @@ void redact_set_release(struct redact_set *set)
 		free(set->values[i]);
 	free(set->values);
 	memset(set, 0, sizeof(*set));
+}
+
+/* ---- URLs ---------------------------------------------------------------- */
+
+char *redact_url(const char *url, unsigned flags)
+{
+	const char *scheme = strstr(url, "://");
+	const char *auth = scheme ? scheme + 3 : url, *end, *at = NULL, *colon, *p, *rest;
+	struct sbuf sb = SBUF_INIT;
+	int bad;
+
+	end = auth + strcspn(auth, "/?#");
+	for (p = auth; p < end; p++)
+		if (*p == '@')
+			at = p;
+	colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
+	bad = sbuf_append(&sb, url, (size_t)(auth - url));
+	rest = auth;
+	if (at && (flags & REDACT_URL_NO_USERINFO)) {
+		rest = at + 1;
+	} else if (at && colon && scheme) {
+		bad = bad || sbuf_append(&sb, auth, (size_t)(colon + 1 - auth)) || sbuf_puts(&sb, REDACTED);
+		rest = at;
+	}
+	bad = bad || sbuf_append(&sb, rest, flags & REDACT_URL_NO_QUERY ? strcspn(rest, "?#") : strlen(rest));
+	if (bad) {
+		sbuf_release(&sb);
+		return NULL;
+	}
+	return sbuf_detach(&sb);
 }

@@ -73,4 +73,25 @@ int redact_set_scrub_json(const struct redact_set *set, json_t *v);
 /* Frees the values and empties the set. */
 void redact_set_release(struct redact_set *set);
 
+/* ---- URLs ---------------------------------------------------------------- */
+
+enum {
+	/* Drop "user[:password]@" altogether (a URL shown in a message). */
+	REDACT_URL_NO_USERINFO = 1u << 0,
+	/* Drop "?query" and "#fragment" too (tokens travel there). */
+	REDACT_URL_NO_QUERY = 1u << 1,
+};
+
+/*
+ * The one way a URL is shown: without flags, "scheme://user:PASSWORD@host"
+ * becomes "scheme://user:***@host" (a value of DATABASE_URL in a result)
+ * and everything else is kept; flags drop more, as above. The authority
+ * ends at the first '/', '?' or '#' after "://", its userinfo at its LAST
+ * '@' (passwords may hold '@'). Text without "://" is kept as it is, except
+ * that REDACT_URL_NO_USERINFO still drops what precedes such an '@' (a URL
+ * missing its scheme) and REDACT_URL_NO_QUERY what follows '?' or '#'.
+ * Caller frees; NULL on ENOMEM.
+ */
+char *redact_url(const char *url, unsigned flags);
+
 #endif

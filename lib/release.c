@@ -11,7 +11,11 @@
 #include <string.h>
 
 #include "atomic_file.h"
+#include "text.h"
 #include "timeutil.h"
+
+/* A history keeps a few dozen releases: far below this. */
+#define RELEASE_HISTORY_MAX (16 * 1024 * 1024)
 
 #define RELEASES_DIR "releases"
 
@@ -348,8 +352,6 @@ int release_history_load(const char *state_dir, const char *service,
 			 struct release_history **out, struct st_error *err)
 {
 	char *path = NULL, *text = NULL;
-	FILE *f = NULL;
-	long size;
 	int rc = 0;
 
 	*out = NULL;
@@ -357,32 +359,16 @@ int release_history_load(const char *state_dir, const char *service,
 		return st_error_set(err, ST_EUSAGE, "'%s' is not a service name", service ? service : "");
 	if (!(path = history_path(state_dir, service)))
 		return st_error_set(err, ST_ENOMEM, "out of memory");
-	f = fopen(path, "r");
-	if (!f && errno != ENOENT) {
-		rc = st_error_set(err, ST_EIO, "cannot read release history '%s': %s", path,
-				  strerror(errno));
+	/* No file yet: an empty history. */
+	rc = text_read_file(path, RELEASE_HISTORY_MAX, 0, "release history", &text, NULL, err);
+	if (rc == ST_ENOTFOUND) {
+		st_error_clear(err);
+		rc = 0;
+	} else if (rc) {
 		goto out;
-	}
-	if (f) {
-		if (fseek(f, 0, SEEK_END) != 0 || (size = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0) {
-			rc = st_error_set(err, ST_EIO, "cannot read release history '%s': %s", path,
-					  strerror(errno));
-			goto out;
-		}
-		if (!(text = malloc((size_t)size + 1))) {
-			rc = st_error_set(err, ST_ENOMEM, "out of memory");
-			goto out;
-		}
-		if (fread(text, 1, (size_t)size, f) != (size_t)size) {
-			rc = st_error_set(err, ST_EIO, "cannot read release history '%s'", path);
-			goto out;
-		}
-		text[size] = '\0';
 	}
 	rc = release_history_parse(path, service, text, out, err);
 out:
-	if (f)
-		fclose(f);
 	free(text);
 	free(path);
 	return rc;

@@ -137,7 +137,8 @@ static int ref_check(void *ud, enum expr_ns ns, const char *path, size_t pathlen
 		if (i == ld->step)
 			return st_error_set(err, ST_ECONFIG,
 					    "'${steps.%.*s}' uses the result of step '%s' before it ran; "
-					    "only its verify, undo and finding can", (int)pathlen, path, name);
+					    "only its verify, undo and finding can (and its confirm, "
+					    "what its check found)", (int)pathlen, path, name);
 		return st_error_set(err, ST_ECONFIG,
 				    "'${steps.%.*s}' uses step '%s', which runs later", (int)pathlen, path,
 				    name);
@@ -585,8 +586,11 @@ static int load_step(struct loader *ld, const struct yt_node *n, struct runbook_
 				return yt_error_at(err, ST_ECONFIG, v, "on_fail must be abort or skip");
 		}
 	}
+	/* A confirm may show what the step's own check found. */
+	ld->allow_self = st->check != NULL;
 	if ((v = yt_map_get(n, "confirm")) != NULL && (rc = load_confirm(ld, st, v, err)) != 0)
 		return rc;
+	ld->allow_self = 0;
 	snprintf(what, sizeof(what), "step '%s'", st->name);
 	if ((rc = load_call(ld, n, what, 0, 0, &st->act, err)) != 0)
 		return rc;

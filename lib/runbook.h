@@ -73,7 +73,9 @@
  * Strings may hold ${config.a.b}, ${args.NAME} and ${steps.NAME.FIELD}
  * references (expr.h). At load, ${args.X} must name a declared parameter and
  * ${steps.X} a step that runs before (or, in verify and undo, the step
- * itself); ${config} keys are checked when the run resolves them.
+ * itself; in confirm, the step itself when it has a check: until its action
+ * ran, a step's result is its check's); ${config} keys are checked when the
+ * run resolves them.
  * Argument names and required arguments are checked against the action's
  * spec, and literal values against its types. An action flagged destructive
  * needs `confirm`. Every error names file:line:column.

@@ -1,4 +1,10 @@
 #include "text.h"
+#include "error.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <math.h>
 #include <stdio.h>
@@ -187,4 +193,103 @@ const void *text_path_walk(const void *root, const char *path, text_path_child_f
 		p += len + 1;
 	}
 	return cur;
+}
+
+/* ---- whole files ------------------------------------------------------ */
+
+void text_free_wiped(char *buf, size_t len)
+{
+	if (buf) {
+		explicit_bzero(buf, len);
+		free(buf);
+	}
+}
+
+/* Frees buf (cap bytes allocated), zeroing it first when wipe. */
+static void drop_buf(char *buf, size_t cap, int wipe)
+{
+	if (wipe)
+		text_free_wiped(buf, cap);
+	else
+		free(buf);
+}
+
+int text_read_file(const char *path, size_t max, unsigned flags, const char *what, char **out, size_t *len,
+		   struct st_error *err)
+{
+	const int wipe = (flags & TEXT_READ_WIPE) != 0;
+	struct stat st;
+	char *buf = NULL;
+	size_t cap = 0, got = 0;
+	int fd, rc = 0;
+
+	*out = NULL;
+	if (len)
+		*len = 0;
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0) {
+		if (errno == ENOENT)
+			return st_error_set(err, ST_ENOTFOUND, "%s '%s' does not exist", what, path);
+		return st_error_set(err, ST_EIO, "cannot read %s '%s': %s", what, path, strerror(errno));
+	}
+	if (fstat(fd, &st) != 0) {
+		rc = st_error_set(err, ST_EIO, "cannot read %s '%s': %s", what, path, strerror(errno));
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		rc = st_error_set(err, ST_EIO, "%s '%s' is not a regular file", what, path);
+		goto out;
+	}
+	if ((unsigned long long)st.st_size > max) {
+		rc = st_error_set(err, ST_EIO, "%s '%s' is larger than %zu bytes", what, path, max);
+		goto out;
+	}
+	/* The size is a first guess: the file may change while it is read,
+	 * and one byte more than max tells that it became too large. */
+	cap = (size_t)st.st_size + 2;
+	for (;;) {
+		ssize_t n;
+
+		if (!buf || got + 1 == cap) {
+			size_t ncap = buf ? cap * 2 : cap;
+			char *nb;
+
+			if (ncap > max + 2)
+				ncap = max + 2;
+			if (!(nb = malloc(ncap))) {
+				rc = st_error_set(err, ST_ENOMEM, "out of memory reading %s '%s'", what, path);
+				goto out;
+			}
+			if (buf) {
+				memcpy(nb, buf, got);
+				drop_buf(buf, cap, wipe);
+			}
+			buf = nb;
+			cap = ncap;
+		}
+		n = read(fd, buf + got, cap - 1 - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			rc = st_error_set(err, ST_EIO, "cannot read %s '%s': %s", what, path, strerror(errno));
+			goto out;
+		}
+		if (n == 0)
+			break;
+		got += (size_t)n;
+		if (got > max) {
+			rc = st_error_set(err, ST_EIO, "%s '%s' is larger than %zu bytes", what, path, max);
+			goto out;
+		}
+	}
+	buf[got] = '\0';
+	*out = buf;
+	if (len)
+		*len = got;
+	buf = NULL;
+out:
+	if (buf)
+		drop_buf(buf, cap, wipe);
+	close(fd);
+	return rc;
 }

@@ -74,4 +74,30 @@ const void *text_path_walk(const void *root, const char *path, text_path_child_f
  * lower-case one (a sentence, not an acronym). In place; NULL-safe. */
 void text_lower_first(char *s);
 
+/* ---- whole files ---- */
+
+struct st_error;
+
+enum {
+	/* The file holds secrets (.env): every buffer that held its bytes is
+	 * zeroed before it is freed, and the caller frees the result with
+	 * text_free_wiped(). */
+	TEXT_READ_WIPE = 1u << 0,
+};
+
+/*
+ * Reads the whole regular file at path (a symbolic link is followed) into
+ * *out, NUL-terminated; *len (may be NULL) gets its length (a NUL byte in
+ * the file stays in it). what names the file in messages ("env file",
+ * "release history"). Caller frees *out (text_free_wiped() with
+ * TEXT_READ_WIPE). Errors: ST_ENOTFOUND "WHAT 'PATH' does not exist",
+ * ST_EIO (cannot be read, not a regular file, larger than max bytes),
+ * ST_ENOMEM. The one reader of small files for every module.
+ */
+int text_read_file(const char *path, size_t max, unsigned flags, const char *what, char **out, size_t *len,
+		   struct st_error *err);
+
+/* Zeroes len bytes of buf (a secret) and frees it. NULL-safe. */
+void text_free_wiped(char *buf, size_t len);
+
 #endif

@@ -92,6 +92,13 @@ char *time_format_duration(double seconds, char *buf, size_t size)
 		snprintf(buf, size, "%.1fs", seconds);
 		return buf;
 	}
+	/* Past what a long holds (a duration typed as 99999999999999999999d
+	 * parses: it is finite) the cast would be undefined: whole days in
+	 * floating point instead. */
+	if (seconds >= 1e15) {
+		snprintf(buf, size, "%.0fd", floor(seconds / 86400));
+		return buf;
+	}
 	s = (long)seconds;
 	if (s < 3600)
 		snprintf(buf, size, "%ldm%02lds", s / 60, s % 60);

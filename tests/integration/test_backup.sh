@@ -161,7 +161,14 @@ ls "$bdir" | grep -qv "^$good" || fail "no safety backup next to $good"
 newdb=${db}_test_newserver
 q postgres "DROP DATABASE IF EXISTS $newdb" >/dev/null
 before=$(ls "$bdir" | wc -l)
-if st 0 "restore onto a new database" restore "$good" --database "$newdb" --yes; then
+# A backup of $db restored as another database: only when said so.
+if st 3 "restore of another database's backup" restore "$good" --database "$newdb" --yes; then
+  has "$err" "is a backup of database '$db', not of '$newdb'" "restore of another database's backup"
+  has "$err" "--from-database $db" "restore of another database's backup (hint)"
+  [[ $(dbs) == "$dbs0" ]] || fail "refused restore changed the databases: $(dbs)"
+  ok "a backup of another database is refused without --from-database"
+fi
+if st 0 "restore onto a new database" restore "$good" --database "$newdb" --from-database "$db" --yes; then
   [[ $(sums "$newdb") == "$sums0" ]] || fail "restore onto a new database: contents differ"
   [[ $(ls "$bdir" | wc -l) -eq $before ]] || fail "restore onto a new database took a safety backup"
   grep -q '"step":"safety-backup".*"result":"skipped"' "$tmp/state/journal.jsonl" ||
@@ -177,6 +184,16 @@ if st 0 "restore --dry-run" --dry-run restore "$good"; then
   [[ $(ls "$bdir" | sort) == "$before" && $(dbs) == "$dbs0" ]] || fail "dry-run changed something"
   has "$out" "backup.db_swap" "restore --dry-run"
   ok "restore --dry-run"
+fi
+# Without --yes and without a terminal: refused before anything changes; the
+# prompt it could not ask (in the hint) says when the backup was taken and how
+# long ago, that is what the restore throws away (review 2 item 20).
+if st 3 "restore without --yes" restore "$good"; then
+  has "$err" "no terminal to ask" "restore without --yes"
+  grep -qE "\(taken 20[0-9-]+T[0-9:.]+Z, [0-9][0-9a-z.]* ago\) over database '$db'\? What was written to it since is lost" "$err" ||
+    fail "restore's prompt does not say how old the backup is: $(cat "$err")"
+  [[ $(dbs) == "$dbs0" ]] || fail "refused restore changed the databases: $(dbs)"
+  ok "restore's prompt says how old the backup is"
 fi
 
 # --- refused: flipped byte, truncated, wrong checksum, missing manifest -----
@@ -285,6 +302,18 @@ else
   fi
 fi
 
+# A backup of another database never restores over the live one, and
+# does not count for it in retention.
+if st 0 "backup of another database" backup --database "$big" --kind schema; then
+  other=$(newest)
+  dbs1=$(dbs)
+  if st 3 "restore of $big's backup over $db" restore "$other" --yes; then
+    has "$err" "is a backup of database '$big', not of '$db'" "restore of $big's backup over $db"
+    [[ $(sums "$db") == "$sums0" && $(dbs) == "$dbs1" ]] || fail "refused restore changed the databases"
+    ok "another database's backup is refused for the live one"
+  fi
+fi
+
 # Two concurrent backups: the second exits 4 naming the first.
 setsid "$bin" -c "$cfg" backup --database "$big" --compress gzip --level 9 </dev/null >"$tmp/first.out" 2>&1 &
 pid=$!
@@ -296,6 +325,11 @@ done
 if st 4 "concurrent backup" backup --database "$big"; then
   has "$err" "locked by pid $pid" "concurrent backup"
   ok "second concurrent backup exits 4"
+fi
+# verify rewrites manifests: not while a backup sweeps and publishes.
+if st 4 "verify during a backup" backup verify "$good"; then
+  has "$err" "locked by pid $pid" "verify during a backup"
+  ok "verify waits for no backup: exits 4 while one runs"
 fi
 wait "$pid" || fail "first of two concurrent backups failed: $(cat "$tmp/first.out")"
 

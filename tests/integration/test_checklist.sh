@@ -118,6 +118,12 @@ sed "s|$ST_SANDBOX_DIR/backups|$out/backups|" "$SPILTTEA_OPS_CONFIG" >"$out/conf
 check "pending migration without a backup: exit 1" test $? = 1
 check "pending migration listed" grep -qE "^  ok +migrations.pending .*1 pending: $good" "$out/nob"
 check "backup item fails" grep -qE "^  FAIL +backup .*no verified full backup" "$out/nob"
+# A verified full backup of another database is no backup of this one.
+"$B" -c "$out/config2.yaml" backup --database postgres --quiet
+check "a backup of another database was taken" test $? = 0
+"$B" -c "$out/config2.yaml" deploy --checklist --attest "$all" >"$out/otherdb" 2>&1
+check "another database's backup does not satisfy the checklist: exit 1" test $? = 1
+check "backup item still fails" grep -qE "^  FAIL +backup .*no verified full backup" "$out/otherdb"
 "$B" -c "$out/config2.yaml" deploy --checklist --attest "$all" --backup >"$out/withb" 2>&1
 check "--backup takes one and the checklist passes" test $? = 0
 check "--backup: the backup exists and verifies" bash -c \

@@ -245,6 +245,10 @@ chmod 640 "$benv"
 cp "$benv" "$tmp/backend.env.before"
 old_secret=$(sed -n 's/^JWT_SECRET=//p' "$benv")
 old_cid=$(docker inspect -f '{{.Id}}' spilttea-backend)
+# What a recreate must keep (the body deploy recreates containers with); the
+# image by id: its tag may have moved since (Config.Image then becomes the id).
+shape() { docker inspect -f '{{.Image}} {{.HostConfig.NetworkMode}} {{.HostConfig.RestartPolicy.Name}} {{json .Config.Labels}} {{json .Config.Cmd}} {{json .Config.Healthcheck}} {{range .Mounts}}{{.Name}}:{{.Destination}} {{end}}' spilttea-backend; }
+old_shape=$(shape)
 env_hash() { docker inspect -f '{{range .Config.Env}}{{println .}}{{end}}' spilttea-backend |
   sed -n "s/^$1=//p" | tr -d '\n' | sha256sum | cut -c1-64; }
 # A backend that does not become ready in time (1 s: its healthcheck needs
@@ -259,7 +263,7 @@ cmp -s "$benv" "$tmp/backend.env.before" || fail "rotate-jwt not ready: the env 
 [[ $(docker inspect -f '{{.Id}}' spilttea-backend) == "$old_cid" ]] || fail "rotate-jwt not ready: not the old container"
 [[ $(env_hash JWT_SECRET) == $(printf '%s' "$old_secret" | sha256sum | cut -c1-64) ]] ||
   fail "rotate-jwt not ready: the backend lost its old secret"
-[[ -z $(docker ps -aq --filter name=spilttea-backend-replaced) ]] || fail "rotate-jwt not ready: a container left over"
+[[ -z $(docker ps -aq --filter name=spilttea-backend-old-) ]] || fail "rotate-jwt not ready: a container left over"
 wait_healthy || true
 run_st 0 "rotate-jwt" incident rotate-jwt --yes
 new_secret=$(sed -n 's/^JWT_SECRET=//p' "$benv")
@@ -272,12 +276,13 @@ diff <(grep -v '^JWT_SECRET=' "$tmp/backend.env.before") <(grep -v '^JWT_SECRET=
 [[ $(stat -c %a "$benv") == 640 ]] || fail "rotate-jwt: mode not kept ($(stat -c %a "$benv"))"
 new_cid=$(docker inspect -f '{{.Id}}' spilttea-backend)
 [[ $new_cid != "$old_cid" ]] || fail "rotate-jwt: backend not recreated"
+[[ $(shape) == "$old_shape" ]] || fail "rotate-jwt: the recreated backend differs: $(shape) (was $old_shape)"
 [[ $(docker inspect -f '{{.State.Health.Status}}' spilttea-backend) == healthy ]] || fail "rotate-jwt: backend not healthy"
 curl -sf "$ST_BACKEND_URL/health" >/dev/null || fail "rotate-jwt: /health does not answer"
 # The running backend has the new value: compare hashes, never the value.
 [[ $(env_hash JWT_SECRET) == $(printf '%s' "$new_secret" | sha256sum | cut -c1-64) ]] ||
   fail "rotate-jwt: the backend's JWT_SECRET is not the new one"
-[[ -z $(docker ps -aq --filter name=spilttea-backend-replaced) ]] || fail "rotate-jwt: old container left"
+[[ -z $(docker ps -aq --filter name=spilttea-backend-old-) ]] || fail "rotate-jwt: old container left"
 ls "$state/incidents/$id"/replaced-spilttea-backend-*.log >/dev/null 2>&1 || fail "rotate-jwt: old container's logs not kept"
 contains "$tmp/out" "recreated backend (spilttea-backend)" "rotate-jwt"
 # rotate-secret from the environment, without restarting.
@@ -313,7 +318,9 @@ python3 - "$tmp/out" <<'EOF' || fail "top-ips: counts"
 import json, sys
 o = json.load(open(sys.argv[1]))
 assert o["requests"] == 50 and o["distinct"] == 4 and o["lines"] == 54, o
-assert [(t["ip"], t["requests"]) for t in o["top"]] == [("203.0.113.7", 30), ("198.51.100.23", 12), ("2001:db8::5", 5)], o["top"]
+# IPv6 clients count per /64 (one host has 2^64 addresses).
+assert [(t["ip"], t["requests"]) for t in o["top"]] == [("203.0.113.7", 30), ("198.51.100.23", 12), ("2001:db8::/64", 5)], o["top"]
+assert not o["approximate"] and all(t["overcount_max"] == 0 for t in o["top"]), o
 EOF
 run_st 0 "top-ips text" incident top-ips --service seeded
 contains "$tmp/out" "50 requests from 4 addresses" "top-ips text"

@@ -152,6 +152,27 @@ check "--no-backup without --reason is a usage error (exit 2)" test $? = 2
 
 # rollback db restores the pre-migration backup (restore's swap).
 if "$B" help rollback >/dev/null 2>&1; then
+	# Never under a running migration: while the database's lock (the one
+	# migrate up holds) is taken, rollback db refuses (exit 4) and restores
+	# nothing (review 2 item 20).
+	mkdir -p "$ST_SANDBOX_DIR/state/locks"
+	flock -n -F "$ST_SANDBOX_DIR/state/locks/db:$ST_PG_DATABASE.lock" sleep 30 &
+	holder=$!
+	sleep 0.3
+	"$B" --yes rollback db >"$out/rb-locked" 2>&1
+	rc=$?
+	kill "$holder" 2>/dev/null
+	wait "$holder" 2>/dev/null
+	check "rollback db while the database lock is held exits 4" test "$rc" = 4
+	check "rollback db while locked says a migration runs" grep -q "cannot roll the database back while a migration runs" "$out/rb-locked"
+	check "rollback db while locked restored nothing" bash -c '! grep -q "restored into" "$1"' _ "$out/rb-locked"
+	# The prompt says how old the backup is: without a terminal, the
+	# refusal's hint shows it.
+	"$B" rollback db </dev/null >"$out/rb-prompt" 2>&1
+	rc=$?
+	check "rollback db without --yes and without a terminal exits 3" test "$rc" = 3
+	check "rollback db's prompt says when the backup was taken and how long ago" \
+		grep -qE "\(taken 20[0-9-]+T[0-9:.]+Z, [0-9][0-9a-z.]* ago\) over database 'spilttea'\? What was written to it since is lost" "$out/rb-prompt"
 	"$B" --yes rollback db >"$out/rb" 2>&1
 	rc=$?
 	check "rollback db exits 0" test "$rc" = 0

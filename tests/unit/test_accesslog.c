@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 
 #include "accesslog.h"
+#include "timeutil.h"
 #include "incident.h"
 
 static const char *client_of(const char *line, const struct accesslog_trust *t)
@@ -212,6 +213,67 @@ static void test_counter(void **state)
 	accesslog_counter_free(c);
 }
 
+/* A flood of distinct addresses (review 2 item 13): memory stays bounded
+ * (a fixed number of tracked addresses), a heavy hitter is still found
+ * with its count, the number of addresses is estimated, and IPv6 clients
+ * count per /64 (one host has 2^64 addresses to rotate through). */
+static void test_counter_bounded(void **state)
+{
+	struct accesslog_counter *c = NULL;
+	struct accesslog_count *top = NULL;
+	struct st_error err = { 0 };
+	size_t n = 0;
+	double t0;
+	int i;
+
+	(void)state;
+	assert_int_equal(accesslog_counter_new_bounded(64, &c, &err), 0);
+	t0 = time_monotonic();
+	for (i = 0; i < 200000; i++) {
+		char ip[64];
+
+		/* 200000 distinct /64s, and one address in every tenth line. */
+		snprintf(ip, sizeof(ip), "2001:db8:%x:%x::1", i / 65536, i % 65536);
+		assert_int_equal(accesslog_counter_add(c, ip, &err), 0);
+		if (i % 10 == 0)
+			assert_int_equal(accesslog_counter_add(c, "203.0.113.7", &err), 0);
+	}
+	assert_true(time_monotonic() - t0 < 10);
+	assert_int_equal(accesslog_counter_total(c), 220000);
+	assert_false(accesslog_counter_exact(c));
+	assert_true(accesslog_counter_tracked(c) <= 64);
+	/* An estimate: within 5 %. */
+	assert_true(accesslog_counter_distinct(c) > 190000 && accesslog_counter_distinct(c) < 210000);
+	assert_int_equal(accesslog_counter_top(c, 1, &top, &n, &err), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(top[0].ip, "203.0.113.7");
+	/* Never under its true count, over it by at most total / capacity. */
+	assert_true(top[0].count >= 20000 && top[0].count <= 20000 + 220000 / 64);
+	assert_true(top[0].error <= 220000 / 64);
+	free(top);
+	accesslog_counter_free(c);
+
+	/* IPv6 per /64; exact while the addresses fit. */
+	assert_int_equal(accesslog_counter_new(&c, &err), 0);
+	assert_int_equal(accesslog_counter_add(c, "2001:db8:1:2::1", &err), 0);
+	assert_int_equal(accesslog_counter_add(c, "2001:db8:1:2:ffff:ffff:ffff:9", &err), 0);
+	assert_int_equal(accesslog_counter_add(c, "2001:db8:1:3::1", &err), 0);
+	assert_int_equal(accesslog_counter_add(c, "::ffff:192.0.2.1", &err), 0);
+	assert_int_equal(accesslog_counter_add(c, "192.0.2.1", &err), 0);
+	assert_true(accesslog_counter_exact(c));
+	assert_int_equal(accesslog_counter_distinct(c), 3);
+	assert_int_equal(accesslog_counter_top(c, 0, &top, &n, &err), 0);
+	assert_int_equal(n, 3);
+	assert_string_equal(top[0].ip, "192.0.2.1");
+	assert_int_equal(top[0].count, 2);
+	assert_string_equal(top[1].ip, "2001:db8:1:2::/64");
+	assert_int_equal(top[1].count, 2);
+	assert_string_equal(top[2].ip, "2001:db8:1:3::/64");
+	assert_int_equal(top[2].error, 0);
+	free(top);
+	accesslog_counter_free(c);
+}
+
 static void test_block_check(void **state)
 {
 	const char *proxies[] = { "10.0.0.1" };
@@ -222,28 +284,63 @@ static void test_block_check(void **state)
 
 	(void)state;
 	assert_int_equal(accesslog_trust_parse(proxies, 1, &t, &err), 0);
-	assert_int_equal(incident_block_check("203.0.113.7", &t, canon, sizeof(canon), &err), AF_INET);
-	assert_string_equal(incident_block_text(canon, AF_INET, text, sizeof(text)),
+	assert_int_equal(incident_block_check("203.0.113.7", &t, NULL, canon, sizeof(canon), &err), AF_INET);
+	assert_string_equal(incident_block_text(canon, AF_INET, "INPUT", text, sizeof(text)),
 			    "iptables -I INPUT -s 203.0.113.7 -j DROP");
-	incident_block_argv(canon, AF_INET, argv);
+	incident_block_argv(canon, AF_INET, "INPUT", argv);
 	assert_string_equal(argv[0], "iptables");
 	assert_string_equal(argv[4], "203.0.113.7");
 	assert_null(argv[7]);
-	assert_int_equal(incident_block_check("2001:DB8::1", &t, canon, sizeof(canon), &err), AF_INET6);
-	assert_string_equal(incident_block_text(canon, AF_INET6, text, sizeof(text)),
+	assert_int_equal(incident_block_check("2001:DB8::1", &t, NULL, canon, sizeof(canon), &err), AF_INET6);
+	assert_string_equal(incident_block_text(canon, AF_INET6, "INPUT", text, sizeof(text)),
 			    "ip6tables -I INPUT -s 2001:db8::1 -j DROP");
-	assert_int_equal(incident_block_check("127.0.0.1", &t, canon, sizeof(canon), &err), ST_EUSAGE);
+	assert_int_equal(incident_block_check("127.0.0.1", &t, NULL, canon, sizeof(canon), &err), ST_EUSAGE);
 	assert_non_null(strstr(err.message, "loopback"));
-	assert_int_equal(incident_block_check("::1", &t, canon, sizeof(canon), &err), ST_EUSAGE);
-	assert_int_equal(incident_block_check("0.0.0.0", &t, canon, sizeof(canon), &err), ST_EUSAGE);
-	assert_int_equal(incident_block_check("224.0.0.1", &t, canon, sizeof(canon), &err), ST_EUSAGE);
-	assert_int_equal(incident_block_check("255.255.255.255", &t, canon, sizeof(canon), &err), ST_EUSAGE);
-	assert_int_equal(incident_block_check("10.0.0.1", &t, canon, sizeof(canon), &err), ST_EUSAGE);
+	assert_int_equal(incident_block_check("::1", &t, NULL, canon, sizeof(canon), &err), ST_EUSAGE);
+	assert_int_equal(incident_block_check("0.0.0.0", &t, NULL, canon, sizeof(canon), &err), ST_EUSAGE);
+	assert_int_equal(incident_block_check("224.0.0.1", &t, NULL, canon, sizeof(canon), &err), ST_EUSAGE);
+	assert_int_equal(incident_block_check("255.255.255.255", &t, NULL, canon, sizeof(canon), &err), ST_EUSAGE);
+	assert_int_equal(incident_block_check("10.0.0.1", &t, NULL, canon, sizeof(canon), &err), ST_EUSAGE);
 	assert_non_null(strstr(err.message, "trusted proxy"));
-	assert_int_equal(incident_block_check("1.2.3.4; iptables -F", &t, canon, sizeof(canon), &err), ST_EUSAGE);
-	assert_int_equal(incident_block_check("-F", &t, canon, sizeof(canon), &err), ST_EUSAGE);
-	assert_int_equal(incident_block_check("1.2.3.0/24", &t, canon, sizeof(canon), &err), ST_EUSAGE);
+	assert_int_equal(incident_block_check("1.2.3.4; iptables -F", &t, NULL, canon, sizeof(canon), &err), ST_EUSAGE);
+	assert_int_equal(incident_block_check("-F", &t, NULL, canon, sizeof(canon), &err), ST_EUSAGE);
+	assert_int_equal(incident_block_check("1.2.3.0/24", &t, NULL, canon, sizeof(canon), &err), ST_EUSAGE);
 	accesslog_trust_release(&t);
+}
+
+/* Review 2 item 11: an IPv4 client as a dual-stack server logs it, the
+ * operator's own SSH address, and the chain Docker's published ports need. */
+static void test_block_edge_cases(void **state)
+{
+	struct accesslog_trust t = ACCESSLOG_TRUST_INIT;
+	struct st_error err = { 0 };
+	char canon[ACCESSLOG_IP_MAX], text[256];
+	const char *ssh = "198.51.100.4 50022 10.0.0.5 22";
+
+	(void)state;
+	/* ::ffff:a.b.c.d is an IPv4 client: an ip6tables rule would never match it. */
+	assert_int_equal(incident_block_check("::ffff:203.0.113.7", &t, NULL, canon, sizeof(canon), &err),
+			 AF_INET);
+	assert_string_equal(canon, "203.0.113.7");
+	assert_string_equal(incident_block_text(canon, AF_INET, "INPUT", text, sizeof(text)),
+			    "iptables -I INPUT -s 203.0.113.7 -j DROP");
+	assert_int_equal(incident_block_check("::FFFF:127.0.0.1", &t, NULL, canon, sizeof(canon), &err),
+			 ST_EUSAGE);
+	assert_non_null(strstr(err.message, "loopback"));
+	/* The address this SSH session comes from: blocking it locks the operator out. */
+	assert_int_equal(incident_block_check("198.51.100.4", &t, ssh, canon, sizeof(canon), &err), ST_EUSAGE);
+	assert_non_null(strstr(err.message, "SSH"));
+	assert_int_equal(incident_block_check("::ffff:198.51.100.4", &t, ssh, canon, sizeof(canon), &err),
+			 ST_EUSAGE);
+	assert_int_equal(incident_block_check("198.51.100.4", &t, "::ffff:198.51.100.4 50022 ::1 22", canon,
+					      sizeof(canon), &err), ST_EUSAGE);
+	assert_int_equal(incident_block_check("2001:db8::5", &t, "2001:DB8::5 1 2001:db8::1 22", canon,
+					      sizeof(canon), &err), ST_EUSAGE);
+	assert_int_equal(incident_block_check("198.51.100.5", &t, ssh, canon, sizeof(canon), &err), AF_INET);
+	assert_int_equal(incident_block_check("198.51.100.5", &t, "", canon, sizeof(canon), &err), AF_INET);
+	/* Another chain (DOCKER-USER filters ports Docker publishes through its bridge). */
+	assert_string_equal(incident_block_text("198.51.100.5", AF_INET, "DOCKER-USER", text, sizeof(text)),
+			    "iptables -I DOCKER-USER -s 198.51.100.5 -j DROP");
 }
 
 int main(void)
@@ -255,7 +352,9 @@ int main(void)
 		cmocka_unit_test(test_forwarded_for),
 		cmocka_unit_test(test_trust_parse),
 		cmocka_unit_test(test_counter),
+		cmocka_unit_test(test_counter_bounded),
 		cmocka_unit_test(test_block_check),
+		cmocka_unit_test(test_block_edge_cases),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -3,11 +3,29 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <errno.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 
 #include "atomic_file.h"
 #include "testutil.h"
+
+/* fsync() of a directory fails while this is set (a full or failing disk
+ * after the rename): this definition takes the place of libc's for the
+ * whole test program. */
+static int fail_dir_fsync;
+
+int fsync(int fd)
+{
+	struct stat st;
+
+	if (fail_dir_fsync && fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+		errno = EIO;
+		return -1;
+	}
+	return (int)syscall(SYS_fsync, fd);
+}
 
 struct fx {
 	char *dir;
@@ -219,6 +237,87 @@ static void test_rename_failure_cleans_up(void **state)
 	assert_int_equal(count_partials(fx->dir), 0);
 }
 
+/* A symlinked .env (a deploy tool's shared/ directory): the link stays a
+ * link, the file it points to gets the new content with its own mode, and
+ * the temporary file is made beside the real file (same file system). */
+static void test_symlink_rewrites_the_target(void **state)
+{
+	struct fx *fx = *state;
+	struct st_error err = { 0 };
+	char real_dir[700], real[760], link2[700], dangling[700];
+	struct stat st;
+	char *got;
+
+	snprintf(real_dir, sizeof(real_dir), "%s/shared", fx->dir);
+	assert_int_equal(mkdir(real_dir, 0700), 0);
+	snprintf(real, sizeof(real), "%s/backend.env", real_dir);
+	tu_write(real, "JWT_SECRET=old\n");
+	assert_int_equal(chmod(real, 0640), 0);
+	assert_int_equal(symlink(real, fx->path), 0);
+	/* A link to a link: the last one is the file. */
+	snprintf(link2, sizeof(link2), "%s/second", fx->dir);
+	assert_int_equal(symlink("data.txt", link2), 0);
+
+	assert_int_equal(atomic_file_write_all(link2, "JWT_SECRET=new\n", 15,
+					       0600 | ATOMIC_FILE_PRESERVE_MODE, &err), 0);
+	assert_int_equal(lstat(fx->path, &st), 0);
+	assert_true(S_ISLNK(st.st_mode));
+	assert_int_equal(lstat(link2, &st), 0);
+	assert_true(S_ISLNK(st.st_mode));
+	got = tu_read(real);
+	assert_string_equal(got, "JWT_SECRET=new\n");
+	free(got);
+	assert_int_equal(tu_mode(real), 0640);
+	assert_int_equal(count_partials(fx->dir), 0);
+	assert_int_equal(count_partials(real_dir), 0);
+
+	/* A link to nothing is refused, not replaced by a file. */
+	snprintf(dangling, sizeof(dangling), "%s/dangling", fx->dir);
+	assert_int_equal(symlink("missing/target.env", dangling), 0);
+	assert_int_equal(atomic_file_write_all(dangling, "x", 1, 0600, &err), ST_EIO);
+	assert_non_null(strstr(err.message, "symbolic link"));
+	assert_int_equal(lstat(dangling, &st), 0);
+	assert_true(S_ISLNK(st.st_mode));
+}
+
+/* The rename happened but the directory could not be synced: the caller
+ * learns both that the commit failed and that the file is in place (a
+ * backup keeps its manifest then). */
+static void test_commit_reports_the_rename(void **state)
+{
+	struct fx *fx = *state;
+	struct st_error err = { 0 };
+	struct atomic_file *af = NULL;
+	int renamed = -1;
+	char *got;
+
+	assert_int_equal(atomic_file_open(fx->path, 0600, &af, &err), 0);
+	assert_int_equal(atomic_file_write(af, "new", 3, &err), 0);
+	fail_dir_fsync = 1;
+	assert_int_equal(atomic_file_commit_renamed(af, &renamed, &err), ST_EIO);
+	fail_dir_fsync = 0;
+	assert_non_null(strstr(err.message, "cannot sync directory"));
+	assert_int_equal(renamed, 1);
+	got = tu_read(fx->path);
+	assert_string_equal(got, "new");
+	free(got);
+
+	/* Before the rename: nothing in place, renamed says so. */
+	assert_int_equal(atomic_file_open(fx->path, 0600, &af, &err), 0);
+	assert_int_equal(unlink(fx->path), 0);
+	assert_int_equal(mkdir(fx->path, 0700), 0);
+	{
+		char inner[700];
+
+		snprintf(inner, sizeof(inner), "%s/keep", fx->path);
+		tu_write(inner, "k");
+	}
+	renamed = -1;
+	assert_int_equal(atomic_file_commit_renamed(af, &renamed, &err), ST_EIO);
+	assert_int_equal(renamed, 0);
+	assert_int_equal(count_partials(fx->dir), 0);
+}
+
 static void test_is_partial(void **state)
 {
 	(void)state;
@@ -259,6 +358,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_crash_before_commit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_missing_directory, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rename_failure_cleans_up, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_symlink_rewrites_the_target, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_commit_reports_the_rename, setup, teardown),
 		cmocka_unit_test(test_is_partial),
 		cmocka_unit_test_setup_teardown(test_mkdirs, setup, teardown),
 	};

@@ -468,6 +468,39 @@ static void test_retention_per_kind_and_bounds(void **state)
 	plan(s, 0, 7, 3, NOW, v);
 }
 
+/* Review 2 item 5: two fresh backups of a scratch database must not make
+ * the live database's old backups deletable. keep_min is per database and
+ * kind. */
+static void test_retention_per_database(void **state)
+{
+	static const struct spec s[] = {
+		{ "backup_20261001_020000.sql.gz", 1, 1 },
+		{ "backup_20261002_020000.sql.gz", 1, 1 },
+		{ "backup_20261003_020000.sql.gz", 1, 1 },
+		{ "backup_20261004_020000.sql.gz", 1, 1 },
+		{ "backup_20261126_010000.sql.gz", 1, 1 },
+		{ "backup_20261126_020000.sql.gz", 1, 1 },
+		{ "backup_20261126_030000.sql.gz", 1, 1 },
+		{ "backup_20261126_040000.sql.gz", 1, 1 },
+	};
+	struct backup_retention p = { 7, 3 };
+	struct backup_entry *e = entries_of(s, N(s));
+	enum backup_verdict v[N(s)];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < N(s); i++)
+		strcpy(e[i].manifest.database, i < 4 ? "spilttea" : "scratch");
+	backup_retention_plan(e, N(s), NOW, &p, v);
+	free(e);
+	assert_int_equal(v[0], BACKUP_DELETE_OLD);
+	for (i = 1; i <= 3; i++)
+		assert_int_equal(v[i], BACKUP_KEEP_NEWEST);
+	assert_int_equal(v[4], BACKUP_KEEP_YOUNG);
+	for (i = 5; i <= 7; i++)
+		assert_int_equal(v[i], BACKUP_KEEP_NEWEST);
+}
+
 /* Invariants over random listings. */
 static void test_retention_random(void **state)
 {
@@ -502,6 +535,8 @@ static void test_retention_random(void **state)
 			s[i].verified = (r >> 9) % 3 != 0;
 		}
 		e = entries_of(s, n);
+		for (i = 0; i < n; i++)
+			strcpy(e[i].manifest.database, (seed >> (i % 20)) & 1 ? "a" : "b");
 		backup_retention_plan(e, n, NOW, &p, v);
 		for (i = 0; i < n; i++) {
 			long newer = 0;
@@ -513,9 +548,11 @@ static void test_retention_random(void **state)
 			assert_true(NOW - (double)e[i].parsed.time > p.keep_days * DAY);
 			if (!e[i].verified)
 				continue;
-			/* A deleted verified backup has keep_min newer verified ones of its kind, all kept. */
+			/* A deleted verified backup has keep_min newer verified ones of its
+			 * database and kind, all kept. */
 			for (j = 0; j < n; j++)
 				if (j != i && e[j].verified && e[j].parsed.kind == e[i].parsed.kind &&
+				    !strcmp(e[j].manifest.database, e[i].manifest.database) &&
 				    (e[j].parsed.time > e[i].parsed.time ||
 				     (e[j].parsed.time == e[i].parsed.time && strcmp(e[j].name, e[i].name) > 0))) {
 					newer++;
@@ -537,6 +574,7 @@ int main(void)
 		cmocka_unit_test(test_retention_mixed),
 		cmocka_unit_test(test_retention_foreign_and_missing_manifest),
 		cmocka_unit_test(test_retention_per_kind_and_bounds),
+		cmocka_unit_test(test_retention_per_database),
 		cmocka_unit_test(test_retention_random),
 	};
 

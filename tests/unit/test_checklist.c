@@ -29,14 +29,20 @@ static void test_env_missing(void **state)
 		"JWT_SECRET_OLD=zzz\n"
 		"AWS_KEY=1\n"
 		"AWS_KEY=\n"          /* the last assignment wins */
-		"SMTP_PASSWORD=s3cret";
+		"SMTP_PASSWORD=s3cret\n"
+		"JWT_PLACEHOLDER= # set me\n"   /* dotenv reads "" */
+		"HASHED=#x";
 	static const char *const req[] = { "NODE_ENV", "JWT_SECRET", "DATABASE_URL", "EMPTY", "QUOTED_EMPTY",
-					   "QUOTED", "COMMENTED", "AWS_KEY", "SMTP_PASSWORD", "JWT", "REDIS_URL" };
+					   "QUOTED", "COMMENTED", "AWS_KEY", "SMTP_PASSWORD", "JWT", "REDIS_URL",
+					   "JWT_PLACEHOLDER", "HASHED" };
 	char missing[256];
 
 	(void)state;
 	assert_int_equal(checklist_env_missing(env, req, 11, missing, sizeof(missing)), 6);
 	assert_string_equal(missing, "EMPTY, QUOTED_EMPTY, COMMENTED, AWS_KEY, JWT, REDIS_URL");
+	assert_int_equal(checklist_env_missing(env, req, 13, missing, sizeof(missing)), 8);
+	assert_string_equal(missing, "EMPTY, QUOTED_EMPTY, COMMENTED, AWS_KEY, JWT, REDIS_URL, JWT_PLACEHOLDER, "
+			    "HASHED");
 	assert_int_equal(checklist_env_missing(env, req, 3, missing, sizeof(missing)), 0);
 	assert_string_equal(missing, "");
 	/* The list is cut, the count is not. */

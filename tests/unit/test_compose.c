@@ -309,7 +309,7 @@ static void test_env_file_reader(void **state)
 	snprintf(path, sizeof(path), "%s/x.env", dir);
 	f = fopen(path, "w");
 	fputs("# comment\n\nA=1\nB = two words \nC='single $x # kept'\nD=\"dq\\nnl\"\n"
-	      "export E=e\nF=a=b\nST_TEST_FROM_ENV\n", f);
+	      "export E=e\nF=a=b\nST_TEST_FROM_ENV\nG= # set me\nH=a#b\n", f);
 	fclose(f);
 	setenv("ST_TEST_FROM_ENV", "yes", 1);
 	assert_int_equal(compose_read_env_file(path, o, &err), 0);
@@ -320,6 +320,9 @@ static void test_env_file_reader(void **state)
 	assert_string_equal(json_string_value(json_object_get(o, "E")), "e");
 	assert_string_equal(json_string_value(json_object_get(o, "F")), "a=b");
 	assert_string_equal(json_string_value(json_object_get(o, "ST_TEST_FROM_ENV")), "yes");
+	/* The same comment rule as every other reader of env files (dotenv's). */
+	assert_string_equal(json_string_value(json_object_get(o, "G")), "");
+	assert_string_equal(json_string_value(json_object_get(o, "H")), "a");
 
 	f = fopen(path, "w");
 	fputs("GOOD=1\nBAD KEY=2\n", f);

@@ -239,7 +239,7 @@ static void test_defaults(void **state)
 	assert_int_equal(cfg->backup.keep_days, 7);
 	assert_int_equal(cfg->backup.keep_min, 3);
 	assert_int_equal(cfg->backup.via, CONFIG_VIA_EXEC);
-	assert_int_equal(cfg->backup.compress, CONFIG_COMPRESS_GZIP);
+	assert_int_equal(cfg->backup.compress, BACKUP_CODEC_GZIP);
 	assert_true(cfg->health.timeout == 5);
 	assert_true(cfg->health.log_window == 300);
 	assert_int_equal(cfg->health.containers.count, 1);
@@ -275,7 +275,8 @@ static void test_values_override_defaults(void **state)
 	assert_int_equal(cfg->backup.keep_days, 30);
 	assert_int_equal(cfg->backup.keep_min, 5);
 	assert_int_equal(cfg->backup.via, CONFIG_VIA_LOCAL);
-	assert_int_equal(cfg->backup.compress, CONFIG_COMPRESS_ZSTD);
+	assert_int_equal(cfg->backup.compress, BACKUP_CODEC_ZSTD);
+	assert_string_equal(backup_codec_name(cfg->backup.compress), "zstd");
 	assert_true(cfg->health.timeout == 1.5);
 	assert_true(cfg->health.log_window == 3600);
 	assert_true(cfg->thresholds.disk_percent.warn == 70);
@@ -432,13 +433,15 @@ static void test_incident_keys(void **state)
 	assert_true(cfg->incident.failed_login_window == 3600);
 	assert_true(cfg->incident.restart_timeout == 60);
 	assert_int_equal(cfg->incident.trusted_proxies.count, 0);
+	assert_string_equal(cfg->incident.firewall_chain, "INPUT");
 	assert_null(config_service(cfg, "postgres")->env_file);
 	config_free(cfg);
 
 	/* env files are paths: relative ones are made absolute like state_dir. */
 	cfg = load_ok(L_STATE "services:\n  backend: { container: b, env_file: backend/.env }\n" L_PG L_REDIS
 		      "env_files: [./.env, /etc/spilttea/.env]\n"
-		      "incident: { session_pattern: 'session:*', failed_logins: 10, trusted_proxies: [10.0.0.0/8, '::1'] }\n");
+		      "incident: { session_pattern: 'session:*', failed_logins: 10, trusted_proxies: [10.0.0.0/8, '::1'],\n"
+		      "            firewall_chain: DOCKER-USER }\n");
 	snprintf(want, sizeof(want), "%s/.env", tmpdir);
 	assert_string_equal(cfg->env_files.items[0], want);
 	assert_string_equal(cfg->env_files.items[1], "/etc/spilttea/.env");
@@ -447,6 +450,7 @@ static void test_incident_keys(void **state)
 	assert_string_equal(cfg->incident.session_pattern, "session:*");
 	assert_int_equal(cfg->incident.failed_logins, 10);
 	assert_int_equal(cfg->incident.trusted_proxies.count, 2);
+	assert_string_equal(cfg->incident.firewall_chain, "DOCKER-USER");
 	config_free(cfg);
 
 	load_fail(MINIMAL "incident: { session_pattern: '*' }\n", 11, 30,
@@ -454,6 +458,9 @@ static void test_incident_keys(void **state)
 	load_fail(MINIMAL "incident:\n  trusted_proxies: [10.0.0.1, 10.0.0.0/33]\n", 12, 31,
 		  "incident.trusted_proxies[1]: '10.0.0.0/33' is not an IP address or network (like 10.0.0.1 or "
 		  "10.0.0.0/8)");
+	load_fail(MINIMAL "incident:\n  firewall_chain: 'INPUT -j ACCEPT'\n", 12, 19,
+		  "incident.firewall_chain 'INPUT -j ACCEPT' may contain only letters, digits, '_' and '-' "
+		  "(an iptables chain, at most 28 characters)");
 	load_fail(MINIMAL "incident:\n  failed_logins: -1\n", 12, 18,
 		  "incident.failed_logins must be between 0 and 1000000, not '-1'");
 }
@@ -1002,6 +1009,169 @@ static void test_command(void **state)
 	}
 }
 
+/* A configuration anyone but its owner can write is refused before it is
+ * parsed: the group/world bits are checked on the descriptor that is read. */
+static void test_writable_file_refused(void **state)
+{
+	static const mode_t bad[] = { 0664, 0646, 0666, 0620, 0602, 0777 };
+	struct st_config *cfg = NULL;
+	struct st_error err = { 0 };
+	char want[BIG];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		st_error_clear(&err);
+		write_at(cfgpath, MINIMAL, bad[i]);
+		assert_int_equal(config_load_file(cfgpath, "--config", &cfg, &err), ST_ECONFIG);
+		assert_null(cfg);
+		snprintf(want, sizeof(want), "configuration file '%s' is writable by %s (mode %04o); refusing to use it",
+			 cfgpath, (bad[i] & 02) ? "everyone" : "its group", (unsigned)bad[i]);
+		assert_string_equal(err.message, want);
+		snprintf(want, sizeof(want), "chmod go-w %s", cfgpath);
+		assert_string_equal(err.hint, want);
+	}
+	/* Through config_load (the search order) as well. */
+	st_error_clear(&err);
+	assert_int_equal(config_load(cfgpath, &cfg, &err), ST_ECONFIG);
+	assert_non_null(strstr(err.message, "is writable by everyone"));
+	/* Readable by all is fine, so is owner-only and read-only. */
+	for (i = 0; i < 3; i++) {
+		static const mode_t good[] = { 0644, 0600, 0444 };
+
+		write_at(cfgpath, MINIMAL, good[i]);
+		if (config_load_file(cfgpath, "--config", &cfg, &err) != 0)
+			fail_msg("mode %04o: %s", (unsigned)good[i], err.message);
+		config_free(cfg);
+		cfg = NULL;
+	}
+	/* A symlink is judged by the file it points at. */
+	write_at(in_tmp("real.yaml"), MINIMAL, 0666);
+	assert_int_equal(symlink("real.yaml", in_tmp("link.yaml")), 0);
+	assert_int_equal(config_load_file(in_tmp("link.yaml"), "--config", &cfg, &err), ST_ECONFIG);
+	assert_non_null(strstr(err.message, "is writable by everyone (mode 0666)"));
+}
+
+/* Not a file, too large, binary bytes, huge values: clear errors, no crash. */
+static void test_odd_files_and_values(void **state)
+{
+	struct st_config *cfg = NULL;
+	struct st_error err = { 0 };
+	char want[BIG];
+	char *big;
+	size_t n;
+
+	(void)state;
+	/* A directory and a FIFO (opened without blocking). */
+	assert_int_equal(mkdir(in_tmp("d.yaml"), 0700), 0);
+	assert_int_equal(config_load_file(in_tmp("d.yaml"), "--config", &cfg, &err), ST_ECONFIG);
+	snprintf(want, sizeof(want), "%s/d.yaml' is not a regular file", tmpdir);
+	assert_non_null(strstr(err.message, want));
+	assert_int_equal(mkfifo(in_tmp("f.yaml"), 0600), 0);
+	assert_int_equal(config_load_file(in_tmp("f.yaml"), "--config", &cfg, &err), ST_ECONFIG);
+	assert_non_null(strstr(err.message, "is not a regular file"));
+
+	/* Over 4 MiB: refused before it is read. */
+	n = 5u * 1024 * 1024;
+	big = malloc(n + 1);
+	assert_non_null(big);
+	memset(big, '#', n);
+	big[n] = '\0';
+	write_at(cfgpath, big, 0600);
+	assert_int_equal(config_load_file(cfgpath, "--config", &cfg, &err), ST_ECONFIG);
+	assert_non_null(strstr(err.message, "is too large (5242880 bytes, at most 4194304)"));
+
+	/* A 3 MiB value in a key that takes any string loads unchanged. */
+	n = 3u * 1024 * 1024;
+	{
+		struct sbuf b = SBUF_INIT;
+		char *v = malloc(n + 1);
+
+		assert_non_null(v);
+		memset(v, 'x', n);
+		v[n] = '\0';
+		sbuf_printf(&b, L_STATE "services:\n  postgres:\n    container: pg\n    image: %s\n" L_PG L_REDIS, v);
+		write_at(cfgpath, b.buf, 0600);
+		if (config_load_file(cfgpath, "--config", &cfg, &err) != 0)
+			fail_msg("3 MiB value: %s", err.message);
+		assert_int_equal(strlen(config_service(cfg, "postgres")->image), n);
+		config_free(cfg);
+		cfg = NULL;
+		sbuf_release(&b);
+		free(v);
+	}
+	/* The same in a path: no file has such a name. */
+	{
+		struct sbuf b = SBUF_INIT;
+		char *v = malloc(PATH_MAX + 1);
+
+		assert_non_null(v);
+		memset(v, 'p', PATH_MAX);
+		v[0] = '/';
+		v[PATH_MAX] = '\0';
+		sbuf_printf(&b, MINIMAL "runbooks_dir: %s\n", v);
+		write_at(cfgpath, b.buf, 0600);
+		assert_int_equal(config_load_file(cfgpath, "--config", &cfg, &err), ST_ECONFIG);
+		snprintf(want, sizeof(want), "%s:11:15: runbooks_dir is longer than a path can be (%d bytes, at most %d)",
+			 cfgpath, PATH_MAX, PATH_MAX - 1);
+		assert_string_equal(err.message, want);
+		v[PATH_MAX - 1] = '\0';
+		sbuf_reset(&b);
+		sbuf_printf(&b, MINIMAL "runbooks_dir: %s\n", v);
+		write_at(cfgpath, b.buf, 0600);
+		if (config_load_file(cfgpath, "--config", &cfg, &err) != 0)
+			fail_msg("PATH_MAX - 1: %s", err.message);
+		config_free(cfg);
+		cfg = NULL;
+		sbuf_release(&b);
+		free(v);
+	}
+	free(big);
+
+	/* A raw NUL byte, a NUL escape, invalid UTF-8, a C0 control byte. */
+	{
+		static const char raw_nul[] = L_STATE "services:\n  postgres:\n    container: p\0g\n" L_PG L_REDIS;
+		int fd = open(cfgpath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+
+		assert_true(fd >= 0);
+		assert_int_equal(write(fd, raw_nul, sizeof(raw_nul) - 1), (ssize_t)(sizeof(raw_nul) - 1));
+		close(fd);
+		assert_int_equal(config_load_file(cfgpath, "--config", &cfg, &err), ST_ECONFIG);
+		assert_int_equal(strncmp(err.message, cfgpath, strlen(cfgpath)), 0);
+		assert_null(cfg);
+	}
+	load_fail(L_STATE "services:\n  postgres:\n    container: \"p\\0g\"\n" L_PG L_REDIS, 4, 16,
+		  "scalar contains a NUL byte");
+	write_at(cfgpath, L_STATE "services:\n  postgres:\n    container: p\xff\xfeg\n" L_PG L_REDIS, 0600);
+	assert_int_equal(config_load_file(cfgpath, "--config", &cfg, &err), ST_ECONFIG);
+	assert_int_equal(strncmp(err.message, cfgpath, strlen(cfgpath)), 0);
+	write_at(cfgpath, L_STATE "services:\n  postgres:\n    container: p\x01g\n" L_PG L_REDIS, 0600);
+	assert_int_equal(config_load_file(cfgpath, "--config", &cfg, &err), ST_ECONFIG);
+	assert_int_equal(strncmp(err.message, cfgpath, strlen(cfgpath)), 0);
+}
+
+/* The command line: exit 2, the message and the chmod hint on stderr. */
+static void test_writable_file_command(void **state)
+{
+	static struct run r;
+	char want[BIG];
+
+	(void)state;
+	if (!getenv("ST_BINARY"))
+		skip();
+	write_at(cfgpath, MINIMAL, 0664);
+	run_binary(&r, tmpdir, (const char *const[]){ "--config", cfgpath, "config", "check", NULL });
+	assert_int_equal(r.status, 2);
+	assert_string_equal(r.out, "");
+	snprintf(want, sizeof(want),
+		 "error: configuration file '%s' is writable by its group (mode 0664); refusing to use it\n"
+		 "hint: chmod go-w %s\n", cfgpath, cfgpath);
+	assert_string_equal(r.err, want);
+	assert_int_equal(chmod(cfgpath, 0644), 0);
+	run_binary(&r, tmpdir, (const char *const[]){ "--config", cfgpath, "config", "check", NULL });
+	assert_int_equal(r.status, 0);
+}
+
 /* deploy: defaults, the compose file path, log patterns checked as regexes. */
 static void test_deploy_keys(void **state)
 {
@@ -1052,6 +1222,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_out_of_range, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_missing_required, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_empty_or_odd_documents, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_writable_file_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_odd_files_and_values, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_writable_file_command, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_health_containers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_deploy_keys, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_secret_keys, setup, teardown),

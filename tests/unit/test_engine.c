@@ -1141,6 +1141,112 @@ static void test_stale_lock_is_reported(void **state)
 			       "stale lock from pid 4194305 (not running), taking it over"));
 }
 
+/* A run killed between steps (SIGKILL, a lost terminal) leaves its lock file
+ * and a journal run without an end. The next run under the lock says what
+ * that run left done and never undid, and ends it in the journal so that
+ * this is said once (review 2 item 20: a restore killed after stopping the
+ * backend left it stopped, and the next restore said nothing). */
+static void test_unfinished_run_is_reported_once(void **state)
+{
+	struct fx *fx = *state;
+	json_t *all, *r;
+	char path[600];
+	size_t i, ends = 0;
+
+	load(fx,
+	     "name: t\nlock: backup\nsteps:\n"
+	     "  - name: a\n    action: t.do\n    args: { id: a }\n"
+	     "    undo: { action: t.do, args: { id: undo-a } }\n"
+	     "  - name: stop\n    action: t.do\n    args: { id: s }\n"
+	     "    undo: { action: t.look, args: { id: undo-s } }\n"
+	     "  - name: swap\n    action: t.do\n    args: { id: w }\n"
+	     "    undo: { action: t.do, args: { id: undo-w } }\n"
+	     "  - { name: b, action: t.do, args: { id: b } }\n", NULL);
+	snprintf(path, sizeof(path), "%s/locks", fx->dir);
+	assert_int_equal(mkdir(path, 0700), 0);
+	snprintf(path, sizeof(path), "%s/locks/backup.lock", fx->dir);
+	tu_write(path, "pid=4194305\nstarted=1700000000\ncommand=spilttea-ops restore x\n");
+	snprintf(path, sizeof(path), "%s/journal.jsonl", fx->dir);
+	/* An earlier run of the same pid that ended, then the one that died
+	 * after 'stop' (its 'swap' was undone before it died). */
+	tu_write(path,
+		 "{\"type\":\"start\",\"run\":\"r1\",\"time\":\"2026-11-01T00:00:00.000Z\",\"pid\":4194305,\"runbook\":\"t\"}\n"
+		 "{\"type\":\"step\",\"run\":\"r1\",\"step\":\"a\",\"phase\":\"act\",\"result\":\"ok\"}\n"
+		 "{\"type\":\"end\",\"run\":\"r1\",\"result\":\"ok\"}\n"
+		 "{\"type\":\"start\",\"run\":\"r2\",\"time\":\"2026-11-28T02:00:00.000Z\",\"pid\":4194305,\"runbook\":\"t\"}\n"
+		 "{\"type\":\"step\",\"run\":\"r2\",\"step\":\"a\",\"phase\":\"act\",\"result\":\"ok\"}\n"
+		 "{\"type\":\"step\",\"run\":\"other\",\"step\":\"x\",\"phase\":\"act\",\"result\":\"ok\"}\n"
+		 "{\"type\":\"step\",\"run\":\"r2\",\"step\":\"stop\",\"phase\":\"act\",\"result\":\"ok\"}\n"
+		 "{\"type\":\"step\",\"run\":\"r2\",\"step\":\"swap\",\"phase\":\"check\",\"result\":\"ok\"}\n"
+		 "{\"type\":\"step\",\"run\":\"r2\",\"step\":\"swap\",\"phase\":\"act\",\"result\":\"ok\"}\n"
+		 "{\"type\":\"step\",\"run\":\"r2\",\"step\":\"swap\",\"phase\":\"undo\",\"result\":\"undone\"}\n");
+	assert_int_equal(run(fx), 0);
+	assert_non_null(strstr(sbuf_str(&fx->ui_rec.notices),
+			       "warning: run r2 of 't' (started 2026-11-28T02:00:00.000Z) never finished: its "
+			       "process 4194305 died after doing a (its undo t.do never ran), stop (its undo "
+			       "t.look never ran); check what it left (journal "));
+	/* r2 now has an end record, written by this run. */
+	all = journal_records(fx);
+	json_array_foreach(all, i, r) {
+		if (strcmp(json_string_value(json_object_get(r, "type")), "end") ||
+		    strcmp(json_string_value(json_object_get(r, "run")), "r2"))
+			continue;
+		ends++;
+		assert_string_equal(json_string_value(json_object_get(r, "result")), "aborted");
+		assert_non_null(strstr(json_string_value(json_object_get(r, "error")),
+				       "its process 4194305 died before the run ended (found by run "));
+	}
+	json_decref(all);
+	assert_int_equal(ends, 1);
+
+	/* The same stale lock again: nothing left to report. */
+	sbuf_reset(&fx->ui_rec.notices);
+	snprintf(path, sizeof(path), "%s/locks/backup.lock", fx->dir);
+	tu_write(path, "pid=4194305\nstarted=1700000000\ncommand=spilttea-ops restore x\n");
+	assert_int_equal(run(fx), 0);
+	assert_non_null(strstr(sbuf_str(&fx->ui_rec.notices), "stale lock from pid 4194305"));
+	assert_null(strstr(sbuf_str(&fx->ui_rec.notices), "never finished"));
+}
+
+/* A confirm may show what the step's check found: until the action runs,
+ * the step's result is the check's; afterwards the action's. A step whose
+ * action failed has neither: a later step using it fails as for a step
+ * that did not run. */
+static void test_confirm_shows_what_the_check_found(void **state)
+{
+	struct fx *fx = *state;
+
+	load(fx,
+	     "name: t\nsteps:\n"
+	     "  - name: wipe\n"
+	     "    check: { action: t.look, args: { result: { age: 3d04h } } }\n"
+	     "    confirm: \"Wipe a backup ${steps.wipe.age} old?\"\n"
+	     "    action: t.destroy\n    args: { id: w }\n"
+	     "  - { name: next, action: t.do, args: { id: \"${steps.wipe.id}\" } }\n"
+	     "  - name: broken\n"
+	     "    check: { action: t.look, args: { result: { id: from-check } } }\n"
+	     "    action: t.do\n    args: { id: x, fail: true }\n    continue_on_error: true\n"
+	     "  - { name: after, action: t.do, args: { id: \"${steps.broken.id}\" } }\n", NULL);
+	fx->ui_rec.answer = "yes";
+	assert_int_equal(run(fx), ST_EFAILED);
+	assert_string_equal(fx->ui_rec.last_prompt, "Wipe a backup 3d04h old?");
+	/* 'after' cannot run: broken has no result (and not its check's). */
+	assert_non_null(strstr(fx->err.message, "step 'broken' has no result (it did not run)"));
+	ASSERT_LOG("check:wipe|act:wipe:w|act:next:w|check:broken|act:broken:x");
+}
+
+static void test_confirm_uses_own_result_only_after_a_check(void **state)
+{
+	struct fx *fx = *state;
+	struct st_error err = { 0 };
+	const char *text = "name: t\nsteps:\n"
+			   "  - name: wipe\n    confirm: \"Wipe ${steps.wipe.age}?\"\n"
+			   "    action: t.destroy\n    args: { id: w }\n";
+
+	assert_int_not_equal(runbook_load_buffer(fx->reg, "t.yaml", text, strlen(text), &fx->rb, &err), 0);
+	assert_non_null(strstr(err.message, "uses the result of step 'wipe' before it ran"));
+}
+
 static void test_interrupt_stops_and_undoes(void **state)
 {
 	struct fx *fx = *state;
@@ -1343,6 +1449,9 @@ int main(void)
 		T(test_lock_list_from_params),
 		T(test_lock_name_resolving_to_garbage),
 		T(test_stale_lock_is_reported),
+		T(test_unfinished_run_is_reported_once),
+		T(test_confirm_shows_what_the_check_found),
+		T(test_confirm_uses_own_result_only_after_a_check),
 		T(test_interrupt_stops_and_undoes),
 		T(test_interrupted_sleep),
 		T(test_params),

@@ -79,7 +79,8 @@ static void test_parse(void **state)
 	assert_string_equal(envfile_get(&ef, "SINGLE"), "x\"y");
 	assert_string_equal(envfile_get(&ef, "EMPTY"), "");
 	assert_string_equal(envfile_get(&ef, "DUP"), "2");
-	assert_string_equal(envfile_get(&ef, "HASH"), "#notacomment");
+	/* dotenv's rule: '#' starts a comment wherever it is in an unquoted value. */
+	assert_string_equal(envfile_get(&ef, "HASH"), "");
 	assert_string_equal(envfile_get(&ef, "LAST"), "no newline");
 	assert_null(envfile_get(&ef, "not"));
 	assert_null(envfile_get(&ef, "MISSING"));
@@ -87,6 +88,46 @@ static void test_parse(void **state)
 	assert_int_equal(ef.entries[1].exported, 1);
 	assert_int_equal(ef.entries[1].line, 4);
 	assert_int_equal(ef.entries[2].quote, '"');
+	envfile_release(&ef);
+}
+
+/* The one parser: what dotenv (the backend), the checklist and compose's
+ * variables read out of the same lines (review 2 item 10). */
+static void test_parse_like_dotenv(void **state)
+{
+	static const char text[] =
+		"JWT_SECRET= # set me\n"
+		"A=abc#def\n"
+		"B=\"x # y\"#c\n"
+		"C=\"l1\\nl2\\t\\\"q\\\" \\\\ \\$\"\n"
+		"D='l1\\n'\n"
+		"FROM_ENV\n"
+		"  export   SPACED  \r\n"
+		"BAD KEY=2\n"
+		"E=e\n";
+	struct envfile ef = ENVFILE_INIT;
+	struct st_error err = { 0 };
+
+	(void)state;
+	assert_int_equal(envfile_parse(text, strlen(text), &ef, &err), 0);
+	assert_string_equal(envfile_get(&ef, "JWT_SECRET"), "");
+	assert_string_equal(envfile_get(&ef, "A"), "abc");
+	assert_string_equal(envfile_get(&ef, "B"), "x # y");
+	assert_string_equal(envfile_get(&ef, "C"), "l1\nl2\t\"q\" \\ \\$");
+	assert_string_equal(envfile_get(&ef, "D"), "l1\\n");
+	assert_string_equal(envfile_get(&ef, "E"), "e");
+	/* A name alone assigns nothing (compose takes it from its environment). */
+	assert_null(envfile_get(&ef, "FROM_ENV"));
+	assert_null(envfile_get(&ef, "SPACED"));
+	assert_int_equal(ef.n, 8);
+	assert_string_equal(ef.entries[5].key, "FROM_ENV");
+	assert_true(ef.entries[5].bare);
+	assert_null(ef.entries[5].value);
+	assert_int_equal(ef.entries[5].line, 6);
+	assert_true(ef.entries[6].bare);
+	assert_false(ef.entries[7].bare);
+	/* The first line that is none of these, for readers that refuse it. */
+	assert_int_equal(ef.bad_line, 8);
 	envfile_release(&ef);
 }
 
@@ -179,7 +220,8 @@ static void test_set_refuses_ambiguous_values(void **state)
 {
 	(void)state;
 	set_fails("K=1\n", "K", "two\nlines", "line break");
-	set_fails("K=1\n", "K", "a #b", "' #'");
+	set_fails("K=1\n", "K", "a #b", "'#'");
+	set_fails("K=1\n", "K", "a#b", "'#'");
 	set_fails("K=1\n", "K", " lead", "blank");
 	set_fails("K=1\n", "K", "$HOME", "'$'");
 	set_fails("K=1\n", "K", "'q", "starts with a quote");
@@ -187,6 +229,7 @@ static void test_set_refuses_ambiguous_values(void **state)
 	set_fails("K=\"1\"\n", "K", "a\\b", "double-quoted");
 	set_fails("K='1'\n", "K", "it's", "single quote");
 	set_fails("K=\"multi\nline\"\n", "K", "x", "multi-line");
+	set_fails("K= 1\n", "K", "#x", "starts a comment");
 	set_fails("K=1\n", "1K", "x", "not a variable name");
 	set_fails("K=1\n", "K-X", "x", "not a variable name");
 	/* What the line's quotes can carry is fine. */
@@ -261,6 +304,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_parse),
+		cmocka_unit_test(test_parse_like_dotenv),
 		cmocka_unit_test(test_set_keeps_everything_else),
 		cmocka_unit_test(test_set_quotes_export_comments),
 		cmocka_unit_test(test_set_line_endings),

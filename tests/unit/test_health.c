@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "health.h"
+#include "testutil.h"
 #include "timeutil.h"
 
 /* ---- a report to render ----------------------------------------------- */
@@ -608,27 +609,32 @@ static void add_task(struct health_task *t, const char *a, const char *b, double
 
 static void test_run_concurrent_and_timeout(void **state)
 {
+	/* Every duration times k: under Valgrind the threads' own work takes a
+	 * good part of a second, which would blur 0.2 s against 0.4 s. */
+	const double k = tu_time_scale();
 	struct health_task tasks[3];
-	struct health_run_opts opts = { 0.4, NULL, NULL };
+	struct health_run_opts opts = { 0.4 * k, NULL, NULL };
 	struct health_report rep;
 	struct st_error err;
 	json_t *prev, *next = NULL;
 	double t0, took;
 	atomic_int freed = 0;
+	char summary[64];
+	int waited;
 
 	(void)state;
 	prev = json_pack("{s:{s:i}, s:{s:i}}", "fast", "n", 1, "other", "kept", 1);
-	add_task(&tasks[0], "a.one", "a.two", 0.2, HEALTH_OK, "fast", &freed);
-	add_task(&tasks[1], "b.one", NULL, 0.25, HEALTH_WARNING, NULL, &freed);
-	add_task(&tasks[2], "c.stuck", NULL, 1.2, HEALTH_OK, "stuck", &freed);
+	add_task(&tasks[0], "a.one", "a.two", 0.2 * k, HEALTH_OK, "fast", &freed);
+	add_task(&tasks[1], "b.one", NULL, 0.25 * k, HEALTH_WARNING, NULL, &freed);
+	add_task(&tasks[2], "c.stuck", NULL, 1.2 * k, HEALTH_OK, "stuck", &freed);
 	opts.prev_state = prev;
 	t0 = time_monotonic();
 	assert_int_equal(health_run(tasks, 3, &opts, &rep, &next, &err), 0);
 	took = time_monotonic() - t0;
 	/* concurrent: 0.2 + 0.25 would be 0.45 in series; the stuck one is cut
-	 * at its deadline plus the grace period, not after 1.2 s */
-	assert_true(took >= 0.4);
-	assert_true(took < 0.4 + 0.25 + 0.2);
+	 * at its deadline plus the grace period (0.25 s), not after 1.2 s */
+	assert_true(took >= 0.4 * k);
+	assert_true(took < 0.4 * k + 0.25 + 0.2 * k);
 	assert_int_equal(rep.n, 4);
 	assert_int_equal(rep.abandoned, 1);
 	/* the process knows a thread it gave up on still runs (health: _exit) */
@@ -636,11 +642,12 @@ static void test_run_concurrent_and_timeout(void **state)
 	assert_string_equal(rep.results[0].name, "a.one");
 	assert_string_equal(rep.results[1].name, "a.two");
 	assert_int_equal(rep.results[0].status, HEALTH_OK);
-	assert_true(rep.results[0].duration >= 0.19 && rep.results[0].duration < 0.4);
+	assert_true(rep.results[0].duration >= 0.19 * k && rep.results[0].duration < 0.4 * k);
 	assert_int_equal(rep.results[2].status, HEALTH_WARNING);
 	assert_string_equal(rep.results[3].name, "c.stuck");
 	assert_int_equal(rep.results[3].status, HEALTH_CRITICAL);
-	assert_string_equal(rep.results[3].summary, "timed out after 0.4s");
+	snprintf(summary, sizeof(summary), "timed out after %gs", 0.4 * k);
+	assert_string_equal(rep.results[3].summary, summary);
 	assert_int_equal(rep.status, HEALTH_CRITICAL);
 	/* state: the finished task's entry replaced (it saw its previous entry),
 	 * the others kept, the abandoned task's never written */
@@ -652,8 +659,10 @@ static void test_run_concurrent_and_timeout(void **state)
 	json_decref(next);
 	json_decref(prev);
 	health_report_release(&rep);
-	/* let the abandoned thread finish: it frees its own slot (ASan checks) */
-	time_sleep(1.0);
+	/* let the abandoned thread finish: it frees its own slot (ASan and
+	 * Valgrind check); it sleeps 1.2 s from the start, 10 s is plenty */
+	for (waited = 0; waited < 1000 && atomic_load(&freed) < 3; waited++)
+		time_sleep(0.01);
 	assert_int_equal(freed, 3);
 	assert_int_equal(health_abandoned_running(), 0);
 }

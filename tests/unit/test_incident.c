@@ -4,14 +4,18 @@
  * builds, the evidence manifest and archive, and the report (journal
  * reading and Markdown rendering) from a canned journal.
  */
+#include <arpa/inet.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -19,8 +23,34 @@
 #include "incident.h"
 #include "incident_actions.h"
 #include "journal.h"
+#include "redact.h"
 #include "runbook.h"
+#include "timeutil.h"
 #include "testutil.h"
+
+/* fsync() of a temporary file of an env file whose name holds
+ * fail_fsync_of fails (a disk error while the second of two files is
+ * written): this definition takes the place of libc's in this program. */
+static const char *fail_fsync_of;
+
+int fsync(int fd)
+{
+	char link[64], target[1024];
+	ssize_t n;
+
+	if (fail_fsync_of) {
+		snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+		n = readlink(link, target, sizeof(target) - 1);
+		if (n > 0) {
+			target[n] = '\0';
+			if (strstr(target, fail_fsync_of) && strstr(target, ".partial")) {
+				errno = EIO;
+				return -1;
+			}
+		}
+	}
+	return (int)syscall(SYS_fsync, fd);
+}
 
 static int setup(void **state)
 {
@@ -196,6 +226,163 @@ static struct runbook *load(const struct sbuf *yaml)
 		fail_msg("%s\n%s", err.message, sbuf_str(yaml));
 	engine_registry_free(reg);
 	return rb;
+}
+
+/* Runs the rotation runbook for JWT_SECRET over files (no restarts),
+ * confirmed; returns the number of failed steps (the run stops at one). */
+static size_t rotate_files(const char *dir, char **files, size_t n)
+{
+	struct st_config *cfg = config_in(dir);
+	struct incident_rotate_plan plan;
+	struct incident_session sess;
+	struct engine_registry *reg = NULL;
+	struct engine_options eo;
+	struct engine_report rep;
+	struct st_error err = { 0 };
+	struct sbuf y = SBUF_INIT;
+	struct runbook *rb;
+	json_t *params = NULL;
+	char state[1024];
+	size_t failed;
+
+	memset(&plan, 0, sizeof(plan));
+	plan.files = files;
+	plan.nfiles = n;
+	assert_int_equal(incident_rb_rotate(cfg, "JWT_SECRET", NULL, &plan, 0, &y, &err), 0);
+	rb = load(&y);
+	assert_int_equal(incident_registry(&reg, &err), 0);
+	assert_int_equal(engine_params_parse(rb, 0, NULL, &params, &err), 0);
+	snprintf(state, sizeof(state), "%s/state", dir);
+	incident_session_init(&sess, cfg, "INC-20261127-000000");
+	memset(&eo, 0, sizeof(eo));
+	eo.state_dir = state;
+	eo.command_line = "test";
+	eo.incident = sess.id;
+	eo.assume_yes = 1;
+	eo.config = cfg;
+	eo.services = &sess.svc;
+	memset(&rep, 0, sizeof(rep));
+	failed = engine_run(rb, params, &eo, &rep, &err) != 0 ? 1 : rep.failed;
+	incident_session_release(&sess);
+	json_decref(params);
+	runbook_free(rb);
+	engine_registry_free(reg);
+	sbuf_release(&y);
+	config_free(cfg);
+	return failed;
+}
+
+/* Review 2 item 6: the secret goes into every file or into none. A file
+ * that cannot take it, or a write that fails half way, must leave the
+ * files written before it as they were (the failed step has no undo). */
+static void test_env_set_all_or_nothing(void **state)
+{
+	const char *dir = *state;
+	char a[600], b[600], *files[2], *text;
+
+	snprintf(a, sizeof(a), "%s/a.env", dir);
+	snprintf(b, sizeof(b), "%s/b.env", dir);
+	files[0] = a;
+	files[1] = b;
+
+	/* The second file's value cannot be rewritten (a multi-line value). */
+	tu_write(a, "A=1\nJWT_SECRET=old-a\n");
+	tu_write(b, "JWT_SECRET=\"multi\nline\"\n");
+	assert_int_equal(rotate_files(dir, files, 2), 1);
+	text = tu_read(a);
+	assert_string_equal(text, "A=1\nJWT_SECRET=old-a\n");
+	free(text);
+	text = tu_read(b);
+	assert_string_equal(text, "JWT_SECRET=\"multi\nline\"\n");
+	free(text);
+
+	/* Writing the second file fails: the first is put back. */
+	tu_write(b, "JWT_SECRET=old-b\n");
+	fail_fsync_of = "/.b.env.";
+	assert_int_equal(rotate_files(dir, files, 2), 1);
+	fail_fsync_of = NULL;
+	text = tu_read(a);
+	assert_string_equal(text, "A=1\nJWT_SECRET=old-a\n");
+	free(text);
+	text = tu_read(b);
+	assert_string_equal(text, "JWT_SECRET=old-b\n");
+	free(text);
+
+	/* And when both can be written, both are. */
+	assert_int_equal(rotate_files(dir, files, 2), 0);
+	text = tu_read(a);
+	assert_non_null(strstr(text, "A=1\nJWT_SECRET="));
+	assert_null(strstr(text, "old-a"));
+	free(text);
+	text = tu_read(b);
+	assert_null(strstr(text, "old-b"));
+	free(text);
+}
+
+/* Review 2 item 9: evidence hides secrets wherever Docker shows them, not
+ * only in Env: command lines, health checks, labels, and any string that
+ * holds a known secret's value. */
+static void test_redact_inspect(void **state)
+{
+	static const char doc[] =
+		"{\"Path\": \"redis-server\","
+		" \"Args\": [\"--requirepass\", \"literal-pw-1\", \"--port\", \"6379\"],"
+		" \"Config\": {"
+		"  \"Env\": [\"REDIS_PASSWORD=envsecret42\", \"DATABASE_URL=postgres://app:dbpw7788@db/app\","
+		"           \"PLAIN=visible\", \"API_TOKEN=x\"],"
+		"  \"Cmd\": [\"sh\", \"-c\", \"exec redis-server --requirepass envsecret42 --masterauth m4ster\"],"
+		"  \"Entrypoint\": [\"app\", \"--db-password=inline99\", \"--verbose\"],"
+		"  \"Healthcheck\": {\"Test\": [\"CMD-SHELL\", \"redis-cli -a $REDIS_PASSWORD ping\"]},"
+		"  \"Labels\": {\"com.example.api_key\": \"label-key-5\", \"maintainer\": \"ops\"},"
+		"  \"Hostname\": \"h\", \"Note\": \"connects with dbpw7788 and cfgsecret99\""
+		" },"
+		" \"Command\": \"postgres -c password=cfgsecret99 -a short\""
+		"}";
+	struct redact_set known = REDACT_SET_INIT;
+	struct st_error err = { 0 };
+	json_error_t jerr;
+	json_t *j = json_loads(doc, 0, &jerr), *cfg;
+	char *text;
+
+	(void)state;
+	assert_non_null(j);
+	assert_int_equal(redact_set_add(&known, "cfgsecret99"), 0);
+	assert_int_equal(incident_redact_inspect(j, &known, &err), 0);
+	text = json_dumps(j, JSON_SORT_KEYS | JSON_COMPACT);
+	/* No secret survives anywhere. */
+	assert_null(strstr(text, "literal-pw-1"));
+	assert_null(strstr(text, "envsecret42"));
+	assert_null(strstr(text, "dbpw7788"));
+	assert_null(strstr(text, "m4ster"));
+	assert_null(strstr(text, "inline99"));
+	assert_null(strstr(text, "label-key-5"));
+	assert_null(strstr(text, "cfgsecret99"));
+	free(text);
+	/* What is not secret stays readable. */
+	cfg = json_object_get(j, "Config");
+	assert_string_equal(json_string_value(json_array_get(json_object_get(j, "Args"), 0)), "--requirepass");
+	assert_string_equal(json_string_value(json_array_get(json_object_get(j, "Args"), 1)), "***");
+	assert_string_equal(json_string_value(json_array_get(json_object_get(j, "Args"), 3)), "6379");
+	assert_string_equal(json_string_value(json_array_get(json_object_get(cfg, "Env"), 0)), "REDIS_PASSWORD=***");
+	assert_string_equal(json_string_value(json_array_get(json_object_get(cfg, "Env"), 1)),
+			    "DATABASE_URL=postgres://app:***@db/app");
+	assert_string_equal(json_string_value(json_array_get(json_object_get(cfg, "Env"), 2)), "PLAIN=visible");
+	assert_string_equal(json_string_value(json_array_get(json_object_get(cfg, "Env"), 3)), "API_TOKEN=***");
+	assert_string_equal(json_string_value(json_array_get(json_object_get(cfg, "Cmd"), 2)),
+			    "exec redis-server --requirepass *** --masterauth ***");
+	assert_string_equal(json_string_value(json_array_get(json_object_get(cfg, "Entrypoint"), 1)),
+			    "--db-password=***");
+	assert_string_equal(json_string_value(json_array_get(json_object_get(cfg, "Entrypoint"), 2)), "--verbose");
+	assert_string_equal(json_string_value(json_array_get(
+				    json_object_get(json_object_get(cfg, "Healthcheck"), "Test"), 1)),
+			    "redis-cli -a *** ping");
+	assert_string_equal(json_string_value(json_object_get(json_object_get(cfg, "Labels"), "maintainer")), "ops");
+	assert_string_equal(json_string_value(json_object_get(cfg, "Note")), "connects with *** and ***");
+	assert_string_equal(json_string_value(json_object_get(j, "Command")), "postgres -c password=*** -a ***");
+	/* The short secret-named value is hidden in Env, not searched for elsewhere. */
+	assert_string_equal(json_string_value(json_object_get(cfg, "Hostname")), "h");
+	json_decref(j);
+	redact_set_release(&known);
 }
 
 static void test_runbooks(void **state)
@@ -552,6 +739,73 @@ static void test_env_files(void **state)
 	config_free(cfg);
 }
 
+/* ---- the firewall command ----------------------------------------------------------- */
+
+/* A stand-in iptables in a directory put first in PATH. */
+static void fake_iptables(const char *dir, const char *body)
+{
+	char path[600], text[2048];
+
+	snprintf(path, sizeof(path), "%s/iptables", dir);
+	snprintf(text, sizeof(text), "#!/bin/sh\necho \"$*\" >>%s/calls\n%s\n", dir, body);
+	tu_write(path, text);
+	assert_int_equal(chmod(path, 0755), 0);
+}
+
+/* iptables that writes more than a pipe holds to stderr must not hang the
+ * run (the old runner stopped reading at 511 bytes and then waited for
+ * the child, which waited for the pipe), and one that never ends (the
+ * xtables lock held by another program) is stopped at the timeout
+ * (review 2 item 16). Needs root, as incident_block_apply does. */
+static void test_block_apply_runner(void **state)
+{
+	const char *dir = *state;
+	char *old_path = getenv("PATH") ? strdup(getenv("PATH")) : NULL, path[700], calls[600], *text;
+	struct st_error err = { 0 };
+	int already = -1;
+	double t0;
+
+	assert_int_equal(geteuid(), 0);
+	snprintf(path, sizeof(path), "%s:/usr/bin:/bin", dir);
+	setenv("PATH", path, 1);
+	snprintf(calls, sizeof(calls), "%s/calls", dir);
+	/* A failing test would otherwise hang here for good. */
+	alarm(60);
+
+	fake_iptables(dir, "i=0\nwhile [ $i -lt 4000 ]; do echo \"iptables: complaint $i about the rule\" >&2; "
+			   "i=$((i+1)); done\nexit 1");
+	assert_int_equal(incident_block_apply("203.0.113.7", AF_INET, "DOCKER-USER", 20, &already, &err),
+			 ST_EFAILED);
+	assert_int_equal(already, 0);
+	assert_non_null(strstr(err.message, "iptables -I DOCKER-USER -s 203.0.113.7 -j DROP failed (exit 1): "
+					    "iptables: complaint 0 about the rule"));
+	text = tu_read(calls);
+	/* -C first, then -I, each waiting at most a few seconds for the xtables lock. */
+	assert_string_equal(text, "-w 5 -C DOCKER-USER -s 203.0.113.7 -j DROP\n"
+				  "-w 5 -I DOCKER-USER -s 203.0.113.7 -j DROP\n");
+	free(text);
+	unlink(calls);
+
+	fake_iptables(dir, "exec sleep 30");
+	t0 = time_monotonic();
+	assert_int_equal(incident_block_apply("203.0.113.7", AF_INET, "INPUT", 1, &already, &err), ST_ETIMEOUT);
+	assert_true(time_monotonic() - t0 < 5);
+	assert_non_null(strstr(err.message, "did not finish within 1 s"));
+
+	/* The rule exists: -C answers 0 and nothing is inserted. */
+	unlink(calls);
+	fake_iptables(dir, "exit 0");
+	assert_int_equal(incident_block_apply("203.0.113.7", AF_INET, "INPUT", 20, &already, &err), 0);
+	assert_int_equal(already, 1);
+	text = tu_read(calls);
+	assert_string_equal(text, "-w 5 -C INPUT -s 203.0.113.7 -j DROP\n");
+	free(text);
+	alarm(0);
+	if (old_path)
+		setenv("PATH", old_path, 1);
+	free(old_path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -559,11 +813,14 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_open_close, setup, teardown),
 		cmocka_unit_test(test_user_ids),
 		cmocka_unit_test(test_secret),
+		cmocka_unit_test(test_redact_inspect),
 		cmocka_unit_test_setup_teardown(test_runbooks, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_env_set_all_or_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_env_files, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sums_and_archive, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_report_load, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_report_render, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_block_apply_runner, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

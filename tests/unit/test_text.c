@@ -6,7 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "error.h"
 #include "text.h"
+#include "testutil.h"
 
 static void test_utf8_seq_and_valid(void **state)
 {
@@ -91,6 +93,85 @@ static void test_one_line(void **state)
 	assert_string_equal(buf, "FATAL: no");
 }
 
+/* text_read_file: the one whole-file reader (review 2 item 30). */
+static void test_read_file(void **state)
+{
+	struct st_error err = { 0 };
+	char *dir = tu_mkdtemp(), path[600], link[600], *text = NULL;
+	size_t len = 99;
+	FILE *f;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/missing.env", dir);
+	assert_int_equal(text_read_file(path, 100, 0, "env file", &text, &len, &err), ST_ENOTFOUND);
+	assert_null(text);
+	assert_int_equal(len, 0);
+	assert_non_null(strstr(err.message, "env file '"));
+	assert_non_null(strstr(err.message, "/missing.env' does not exist"));
+
+	/* A directory is not a regular file. */
+	assert_int_equal(text_read_file(dir, 100, 0, "env file", &text, &len, &err), ST_EIO);
+	assert_non_null(strstr(err.message, "is not a regular file"));
+
+	/* Empty: "" and length 0, not NULL. */
+	snprintf(path, sizeof(path), "%s/empty", dir);
+	tu_write(path, "");
+	assert_int_equal(text_read_file(path, 100, TEXT_READ_WIPE, "file", &text, &len, &err), 0);
+	assert_non_null(text);
+	assert_string_equal(text, "");
+	assert_int_equal(len, 0);
+	text_free_wiped(text, len);
+
+	/* Every byte, a NUL included, and a terminating NUL after them. */
+	snprintf(path, sizeof(path), "%s/bytes", dir);
+	f = fopen(path, "wb");
+	assert_non_null(f);
+	assert_int_equal(fwrite("A=1\0B=2\n", 1, 8, f), 8);
+	fclose(f);
+	assert_int_equal(text_read_file(path, 8, 0, "file", &text, &len, &err), 0);
+	assert_int_equal(len, 8);
+	assert_memory_equal(text, "A=1\0B=2\n", 9);
+	free(text);
+
+	/* One byte over max is refused, at max it is read. */
+	assert_int_equal(text_read_file(path, 7, 0, "release history", &text, &len, &err), ST_EIO);
+	assert_null(text);
+	assert_non_null(strstr(err.message, "release history '"));
+	assert_non_null(strstr(err.message, "' is larger than 7 bytes"));
+
+	/* A symbolic link is followed (a release layout's shared .env). */
+	snprintf(link, sizeof(link), "%s/link", dir);
+	assert_int_equal(symlink(path, link), 0);
+	assert_int_equal(text_read_file(link, 100, 0, "file", &text, NULL, &err), 0);
+	assert_string_equal(text, "A=1");
+	free(text);
+
+	/* A regular file whose size says 0 (procfs): the buffer, sized from
+	 * the size, grows as the bytes come. */
+	assert_int_equal(text_read_file("/proc/self/status", 1 << 20, TEXT_READ_WIPE, "file", &text, &len, &err), 0);
+	assert_true(len > 100);
+	assert_int_equal(strncmp(text, "Name:", 5), 0);
+	assert_int_equal(strlen(text), len);
+	text_free_wiped(text, len);
+
+	/* A large file, in one piece. */
+	snprintf(path, sizeof(path), "%s/big", dir);
+	f = fopen(path, "wb");
+	assert_non_null(f);
+	for (int i = 0; i < 100000; i++)
+		fputc('a' + i % 26, f);
+	fclose(f);
+	assert_int_equal(text_read_file(path, 100000, TEXT_READ_WIPE, "file", &text, &len, &err), 0);
+	assert_int_equal(len, 100000);
+	assert_int_equal(text[99999], 'a' + 99999 % 26);
+	assert_int_equal(text[100000], '\0');
+	text_free_wiped(text, len);
+	text_free_wiped(NULL, 0);
+
+	tu_rmtree(dir);
+	free(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -99,6 +180,7 @@ int main(void)
 		cmocka_unit_test(test_repair),
 		cmocka_unit_test(test_copy),
 		cmocka_unit_test(test_one_line),
+		cmocka_unit_test(test_read_file),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -41,6 +41,15 @@ static void test_formats(void **state)
 	assert_string_equal(time_format_duration(12.34, buf, sizeof(buf)), "12.3s");
 	assert_string_equal(time_format_duration(245, buf, sizeof(buf)), "4m05s");
 	assert_string_equal(time_format_duration(3 * 3600 + 12 * 60, buf, sizeof(buf)), "3h12m");
+	/* Durations a long cannot hold (they parse: finite) print as days,
+	 * not as a wrapped negative number. */
+	assert_string_equal(time_format_duration(2e15, buf, sizeof(buf)), "23148148148d");
+	{
+		double big;
+
+		assert_int_equal(time_parse_duration("99999999999999999999d", &big), 0);
+		assert_string_equal(time_format_duration(big, buf, sizeof(buf)), "100000000000000000000d");
+	}
 }
 
 static void test_format_duration_exact(void **state)

@@ -11,6 +11,14 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#if defined(__has_include)
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#endif
+#endif
+#ifndef RUNNING_ON_VALGRIND
+#define RUNNING_ON_VALGRIND 0
+#endif
 
 /* A fresh directory under $TMPDIR or /tmp; caller frees and removes it. */
 static inline char *tu_mkdtemp(void)
@@ -105,6 +113,16 @@ static inline mode_t tu_mode(const char *path)
 	struct stat st;
 
 	return stat(path, &st) == 0 ? (st.st_mode & 07777) : (mode_t)-1;
+}
+
+/* Factor for the durations a test plays with when their ratios matter
+ * (a 0.2 s task against a 0.4 s deadline), and for wall-clock bounds meant
+ * as "well before the timeout": 1 normally, 5 under Valgrind (ctest -T
+ * memcheck), where the code runs tens of times slower and threads take
+ * turns on one core. */
+static inline double tu_time_scale(void)
+{
+	return RUNNING_ON_VALGRIND ? 5.0 : 1.0;
 }
 
 #endif
