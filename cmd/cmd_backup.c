@@ -526,6 +526,32 @@ out:
 
 /* ---- test-restore ------------------------------------------------------ */
 
+/* A test-restore creates and drops a database: journaled like a backup,
+ * one step, so an interrupted or failed one is on record. */
+static void test_restore_journal(struct ctx *ctx, const char *file, int rc, const struct backup_test_result *res,
+				 const struct st_error *failure, struct take_journal *tj)
+{
+	struct journal_step step;
+	struct st_error err = { 0 };
+	json_t *args = NULL;
+
+	if (!tj->j)
+		return;
+	memset(&step, 0, sizeof(step));
+	args = json_pack("{s:s,s:s}", "file", file, "database", res->database);
+	step.step = "test-restore";
+	step.action = "backup.test_restore";
+	step.phase = "act";
+	step.result = rc == 0 ? "ok" : rc == ST_EABORTED ? "aborted" : "failed";
+	step.duration = res->seconds;
+	step.args = args;
+	step.error = rc ? failure->message : NULL;
+	if ((journal_step(tj->j, &tj->run, &step, &err) != 0 ||
+	     journal_end(tj->j, &tj->run, step.result, rc, step.error, &err) != 0) && !ctx->quiet)
+		fprintf(stderr, "note: %s\n", err.message);
+	json_decref(args);
+}
+
 static int do_test_restore(struct ctx *ctx, const char *dir, const char *file)
 {
 	struct backup_test_result res;
@@ -533,10 +559,23 @@ static int do_test_restore(struct ctx *ctx, const char *dir, const char *file)
 	struct progress_state ps = { 0 };
 	struct st_error err = { 0 };
 	struct cmd_signals sig;
+	struct take_journal tj;
 	volatile sig_atomic_t *cancel;
 	int rc = 0;
 
 	memset(&res, 0, sizeof(res));
+	memset(&tj, 0, sizeof(tj));
+	tj.params = json_pack("{s:s,s:s}", "file", file, "dir", dir ? dir : ctx->config->backup.dir);
+	tj.run.runbook = "backup-test-restore";
+	tj.run.command_line = ctx->command_line;
+	tj.run.params = tj.params;
+	if (journal_open(ctx->config->state_dir, &tj.j, &err) != 0 || journal_start(tj.j, &tj.run, &err) != 0) {
+		if (!ctx->quiet)
+			fprintf(stderr, "note: %s\n", err.message);
+		journal_close(tj.j);
+		tj.j = NULL;
+		st_error_clear(&err);
+	}
 	if (ctx->config->backup.via == CONFIG_VIA_EXEC)
 		rc = services_docker_open(ctx->config, &docker, &err);
 	cancel = cmd_signals_catch(&sig);
@@ -545,6 +584,9 @@ static int do_test_restore(struct ctx *ctx, const char *dir, const char *file)
 					 !ctx->quiet && isatty(STDERR_FILENO) ? cmd_backup_progress : NULL, &ps,
 					 cancel, &res, &err);
 	cmd_signals_restore(&sig);
+	test_restore_journal(ctx, file, rc, &res, &err, &tj);
+	journal_close(tj.j);
+	json_decref(tj.params);
 	if (ps.shown)
 		fputs("\r\033[K", stderr);
 	if (rc) {

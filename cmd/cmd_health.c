@@ -39,7 +39,8 @@ static const char usage[] =
 	"  --check NAME     a check id, or its group ('postgres'); repeatable\n"
 	"  --format FMT     text (default), json, nagios, prometheus\n"
 	"  --output FILE    write atomically, mode 0644 (node_exporter textfile)\n"
-	"  --watch SECONDS  run again every SECONDS until interrupted\n"
+	"  --watch SECONDS  run again every SECONDS until interrupted (SIGINT, SIGTERM,\n"
+	"                   SIGHUP end it after the round in progress, with its status)\n"
 	"  -q               text: one status line, and only when not all is OK\n"
 	"  -v               details (top queries, last error lines); nagios: long output\n"
 	"\n"
@@ -103,6 +104,8 @@ int cmd_health(int argc, char **argv, struct ctx *ctx)
 	struct st_error err;
 	double watch = 0;
 	size_t n_select = 0;
+	struct cmd_signals sig;
+	volatile sig_atomic_t *stop = NULL;
 	int status = NAGIOS_UNKNOWN, i, gave_up = 0;
 
 	memset(&rep, 0, sizeof(rep));
@@ -159,6 +162,11 @@ int cmd_health(int argc, char **argv, struct ctx *ctx)
 	ro.color = ctx->color_stdout && !output && fmt == HEALTH_FORMAT_TEXT;
 	ro.verbose = ctx->verbose;
 	ro.tool_version = ST_VERSION;
+	/* --watch ends on a signal after the round in progress (bounded by
+	 * health.timeout), so --output never leaves a temporary file behind and
+	 * the exit status is the last round's. A second signal kills. */
+	if (watch > 0)
+		stop = cmd_signals_catch(&sig);
 
 	for (;;) {
 		double t0 = time_monotonic();
@@ -215,12 +223,17 @@ int cmd_health(int argc, char **argv, struct ctx *ctx)
 			status = NAGIOS_UNKNOWN;
 		free(text);
 		health_report_release(&rep);
-		if (watch <= 0 || !ctx->config)
+		if (watch <= 0 || !ctx->config || *stop)
 			break;
-		if (watch > time_monotonic() - t0)
-			time_sleep(watch - (time_monotonic() - t0));
+		if (watch > time_monotonic() - t0 &&
+		    time_sleep_cancellable(watch - (time_monotonic() - t0), stop) != 0)
+			break;
+		if (*stop)
+			break;
 	}
 out:
+	if (stop)
+		cmd_signals_restore(&sig);
 	health_report_release(&rep);
 	free(select);
 	/* A check given up on may still be inside OpenSSL: exit()'s atexit

@@ -48,7 +48,7 @@ static const char migrate_usage[] =
 	"\n"
 	"exit status: 0 done (status: up to date), 1 a step failed (status: failed or\n"
 	"pending migrations), 2 usage or configuration error, 3 aborted (a failed\n"
-	"migration is recorded), 4 another migrate holds the lock\n"
+	"migration is recorded, or interrupted), 4 another migrate holds the lock\n"
 	"\n"
 	"examples:\n"
 	"  spilttea-ops migrate status\n"

@@ -173,11 +173,19 @@ static int act_db_drop(struct engine_call *call, const json_t *args, json_t **re
 	const char *name = arg_str(args, "name");
 	int rc, owned = 0;
 
-	if ((rc = admin_connect(call, &conn, &owned, err)) == 0 && (rc = backup_db_drop(conn, name, err)) == 0) {
+	if ((rc = admin_connect(call, &conn, &owned, err)) == 0)
+		rc = backup_db_drop(conn, name, err);
+	actions_pg_done(conn, owned);
+	/* Mostly an undo after a failed load: when that failure was the server
+	 * crashing, it refuses connections until its recovery ends. */
+	if (rc != 0 && rc != ST_EUSAGE && call->services) {
+		st_error_clear(err);
+		rc = backup_db_drop_retry(call->services->cfg, name, BACKUP_DROP_WAIT, err);
+	}
+	if (rc == 0) {
 		*result = json_pack("{s:s,s:b}", "database", name, "dropped", 1);
 		rc = *result ? 0 : actions_oom(err);
 	}
-	actions_pg_done(conn, owned);
 	return rc;
 }
 

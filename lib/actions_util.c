@@ -1,6 +1,7 @@
 #include "actions_util.h"
 #include "config.h"
 #include "expr.h"
+#include "proxy.h"
 #include "redact.h"
 #include "services.h"
 #include "text.h"
@@ -386,6 +387,42 @@ static const char *service_url(const struct st_config *cfg, const char *name)
 	return svc->url ? svc->url : svc->health_url;
 }
 
+/* The proxy in front of service name (proxy.service, with a url), else NULL. */
+static const struct config_proxy *fronting_proxy(const struct st_config *cfg, const char *name)
+{
+	const struct config_proxy *px = cfg ? &cfg->proxy : NULL;
+
+	if (!px || !px->container || !px->url || !px->service || strcmp(px->service, name))
+		return NULL;
+	return px;
+}
+
+/* The port of an origin from actions_url_origin ("http://h:3001" -> 3001),
+ * 0 when it has none (the scheme's default). */
+static long origin_port(const char *origin)
+{
+	const char *colon = strrchr(origin + strcspn(origin, ":") + 3, ':');
+
+	if (!colon || strchr(colon, ']'))
+		return 0;
+	return strtol(colon + 1, NULL, 10);
+}
+
+/* Whether an origin names one of the proxy's blue/green ports that the proxy
+ * does not route to now (a blue/green deploy moved the service away). An
+ * upstream file that cannot be read tells nothing: 0. */
+static int inactive_colour(const struct config_proxy *px, const char *origin)
+{
+	struct st_error ignored = { 0 };
+	long port = origin_port(origin), active;
+
+	if (!port || (port != px->blue_port && port != px->green_port))
+		return 0;
+	if (proxy_current_port(px, &active, &ignored) != 0)
+		return 0;
+	return port != active;
+}
+
 int actions_env_extras(const struct engine_call *call, json_t *summary, const json_t *origins,
 		       const char *names_like, struct st_error *err)
 {
@@ -423,9 +460,10 @@ int actions_env_extras(const struct engine_call *call, json_t *summary, const js
 		const char *want = json_string_value(v);
 		const char *value = json_string_value(json_object_get(vars, k));
 		const char *expected_url;
-		char have_o[512], want_o[512];
+		const struct config_proxy *px = NULL;
+		char have_o[512], want_o[512], proxy_o[512];
 		json_t *entry;
-		int same;
+		int same, have_ok, inactive = 0;
 
 		if (!want || !*want) {
 			rc = st_error_set(err, ST_EUSAGE, "origins.%s must be a service name or a URL", k);
@@ -441,14 +479,29 @@ int actions_env_extras(const struct engine_call *call, json_t *summary, const js
 			rc = st_error_set(err, ST_EUSAGE, "'%s' is not an http(s) URL", expected_url);
 			goto out;
 		}
-		same = value && actions_url_origin(value, have_o, sizeof(have_o)) == 0 &&
-		       !strcmp(have_o, want_o);
+		/* Behind a proxy (blue/green), the proxy's origin is the one that
+		 * stays valid: it is expected, and the service's own origin is
+		 * accepted only while the proxy routes to that port. */
+		if (!strstr(want, "://") && (px = fronting_proxy(call ? call->config : NULL, want)) &&
+		    actions_url_origin(px->url, proxy_o, sizeof(proxy_o)) != 0) {
+			rc = st_error_set(err, ST_ECONFIG, "proxy url '%s' is not an http(s) URL", px->url);
+			st_error_hint(err, "correct proxy.url in the configuration");
+			goto out;
+		}
+		have_ok = value && actions_url_origin(value, have_o, sizeof(have_o)) == 0;
+		same = have_ok && !strcmp(have_o, want_o);
+		if (px && same && strcmp(have_o, proxy_o) && inactive_colour(px, have_o)) {
+			same = 0;
+			inactive = 1;
+		}
+		if (px && have_ok && !strcmp(have_o, proxy_o))
+			same = 1;
 		if (!same)
 			mismatches++;
-		entry = json_pack("{s:s?,s:s?,s:s,s:s,s:b}", "value", value, "origin",
-				  value && actions_url_origin(value, have_o, sizeof(have_o)) == 0 ? have_o
-												  : NULL,
-				  "expected", want_o, "expected_from", want, "same", same);
+		entry = json_pack("{s:s?,s:s?,s:s,s:s,s:b,s:b}", "value", value, "origin",
+				  have_ok ? have_o : NULL, "expected", px ? proxy_o : want_o,
+				  "expected_from", px ? "proxy" : want, "same", same, "inactive_port",
+				  inactive);
 		if (!entry || json_object_set_new(checked, k, entry))
 			goto nomem;
 	}

@@ -110,9 +110,14 @@ json_t *actions_env_summary(const json_t *env, const json_t *require);
  *   "A, B" or "none"} - names only;
  *   origins (may be NULL): object NAME -> a configured service (its url,
  *   else its health_url) or a URL; adds {origins: {NAME: {value, origin,
- *   expected, expected_from, same}}, origin_mismatches} where same says
- *   whether NAME's value has the expected origin (actions_url_origin). An
- *   unset NAME is a mismatch.
+ *   expected, expected_from, same, inactive_port}}, origin_mismatches} where
+ *   same says whether NAME's value has the expected origin
+ *   (actions_url_origin). An unset NAME is a mismatch. When the configured
+ *   proxy fronts the service (proxy.service, proxy.url), the proxy's origin
+ *   is expected (expected_from "proxy") and the service's own origin counts
+ *   only while the proxy routes to its port: one of proxy.blue_port /
+ *   green_port that the upstream file does not name is a mismatch
+ *   (inactive_port true).
  * 0, ST_EUSAGE (bad origins), ST_ECONFIG (a service without URL), ST_ENOMEM.
  */
 int actions_env_extras(const struct engine_call *call, json_t *summary, const json_t *origins,

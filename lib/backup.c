@@ -408,8 +408,7 @@ int backup_create(const struct backup_request *rq, struct backup_outcome *out, s
 	}
 	if (run.exit_code != 0) {
 		rc = st_error_set(err, ST_ESERVICE, "pg_dump failed (exit %d): %s", run.exit_code,
-				  run.err_out.error_line[0] ? run.err_out.error_line
-				  : run.err_out.first_line[0] ? run.err_out.first_line : "no message");
+				  pgtool_failure(&run, why, sizeof(why)));
 		goto out;
 	}
 	if (run.err_out.error_line[0]) {

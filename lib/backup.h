@@ -67,6 +67,9 @@ struct pg_conn;
 /* Longest live database name a restore handles: NAME_pre_restore_STAMP
  * must fit PostgreSQL's 63-byte identifiers. */
 #define BACKUP_DBNAME_MAX 35
+/* Seconds an undo or a test-restore waits for a recovering server to drop
+ * its scratch database. */
+#define BACKUP_DROP_WAIT 20.0
 
 /* ---- progress ---------------------------------------------------------- */
 
@@ -166,6 +169,13 @@ int backup_db_create(struct pg_conn *conn, const char *name, const char *like, s
 
 /* DROP DATABASE IF EXISTS name WITH (FORCE). */
 int backup_db_drop(struct pg_conn *conn, const char *name, struct st_error *err);
+
+/* backup_db_drop() on a connection of its own to BACKUP_MAINTENANCE_DB,
+ * tried again every 0.5 s for up to wait_s seconds while it fails: a
+ * server recovering from a crash refuses connections for a moment, and an
+ * undo or cleanup must not leave a scratch database behind because of
+ * that. The last error when it never succeeds. */
+int backup_db_drop_retry(const struct st_config *cfg, const char *name, double wait_s, struct st_error *err);
 
 /* Terminates every other session connected to name; *count (may be NULL). */
 int backup_db_terminate(struct pg_conn *conn, const char *name, int *count, struct st_error *err);

@@ -61,6 +61,12 @@ struct pgtool_run {
  * when it could not be run or a callback stopped it. */
 int pgtool_run(struct pgtool_run *r, struct st_error *err);
 
+/* Why the tool failed, for a message: its first error line, else its
+ * first line, else, when it died by a signal (exit 128+N: docker exec's
+ * status when the container is killed under it), which one. Borrowed from
+ * r, or buf. */
+const char *pgtool_failure(const struct pgtool_run *r, char *buf, size_t size);
+
 /* The directory of the newest /usr/lib/postgresql/N/bin holding tool, into
  * out. ST_ENOTFOUND with a hint when there is none. */
 int pgtool_find_bin(const char *tool, char *out, size_t size, struct st_error *err);

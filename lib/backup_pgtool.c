@@ -85,6 +85,20 @@ void pgtool_stderr_finish(struct pgtool_stderr *s)
 
 /* ---- finding binaries and the password ---------------------------------- */
 
+const char *pgtool_failure(const struct pgtool_run *r, char *buf, size_t size)
+{
+	if (r->err_out.error_line[0])
+		return r->err_out.error_line;
+	if (r->err_out.first_line[0])
+		return r->err_out.first_line;
+	if (r->exit_code > 128 && r->exit_code < 160)
+		snprintf(buf, size, "killed by signal %d without a message (was the postgres container stopped, "
+			 "or its server killed?)", r->exit_code - 128);
+	else
+		snprintf(buf, size, "no message");
+	return buf;
+}
+
 int pgtool_find_bin(const char *tool, char *out, size_t size, struct st_error *err)
 {
 	static const char base[] = "/usr/lib/postgresql";

@@ -269,6 +269,25 @@ int backup_db_drop(struct pg_conn *conn, const char *name, struct st_error *err)
 	return rc;
 }
 
+int backup_db_drop_retry(const struct st_config *cfg, const char *name, double wait_s, struct st_error *err)
+{
+	double deadline = time_monotonic() + wait_s;
+	struct pg_conn *conn = NULL;
+	int rc;
+
+	if ((rc = check_ident(name, err)) != 0)
+		return rc;
+	for (;;) {
+		if ((rc = services_pg_connect(cfg, BACKUP_MAINTENANCE_DB, BACKUP_APP_NAME, &conn, err)) == 0)
+			rc = backup_db_drop(conn, name, err);
+		pg_close(conn);
+		conn = NULL;
+		if (rc == 0 || time_monotonic() + 0.5 > deadline)
+			return rc;
+		time_sleep(0.5);
+	}
+}
+
 int backup_db_terminate(struct pg_conn *conn, const char *name, int *count, struct st_error *err)
 {
 	const char *params[1] = { name };
@@ -564,10 +583,11 @@ int backup_load(const struct backup_load_request *rq, struct st_error *err)
 		goto out;
 	}
 	if (run.exit_code != 0 || run.err_out.error_line[0]) {
+		char why[200];
+
 		rc = st_error_set(err, ST_EFAILED, "psql failed loading '%s' into '%s' (exit %d): %s",
 				  rq->manifest->name, rq->database, run.exit_code,
-				  run.err_out.error_line[0] ? run.err_out.error_line
-				  : run.err_out.first_line[0] ? run.err_out.first_line : "no message");
+				  pgtool_failure(&run, why, sizeof(why)));
 		goto out;
 	}
 	if (!run.stdin_complete || l.failed) {
@@ -634,9 +654,17 @@ out:
 	if (created) {
 		struct st_error derr = { 0 };
 
-		if (backup_db_drop(admin, out->database, &derr) != 0 && rc == 0) {
-			*err = derr;
-			rc = derr.code;
+		/* After a server crash the admin connection is gone and new ones
+		 * are refused until recovery ends: wait for it rather than leave
+		 * the scratch database behind. */
+		if (backup_db_drop(admin, out->database, &derr) != 0 &&
+		    backup_db_drop_retry(cfg, out->database, BACKUP_DROP_WAIT, &derr) != 0) {
+			if (rc == 0) {
+				*err = derr;
+				rc = derr.code;
+			}
+			st_error_hint(err, "the scratch database '%s' is left: spilttea-ops restore cleanup "
+				      "--database %s", out->database, chk.manifest.database);
 		}
 	}
 	pg_close(admin);

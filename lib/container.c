@@ -395,8 +395,13 @@ int container_wait(struct docker_client *d, const char *container, const struct 
 		int ready = 1, probe = 1;
 
 		if (container &&
-		    (rc = look(d, container, o, have_probe, &base_restarts, r, &ready, &probe, err)) != 0)
+		    (rc = look(d, container, o, have_probe, &base_restarts, r, &ready, &probe, err)) != 0) {
+			/* A daemon that does not answer is ST_ETIMEOUT too, and the
+			 * reason of an earlier round (or none) would hide it. */
+			if (rc == ST_ETIMEOUT)
+				snprintf(r->reason, sizeof(r->reason), "%.700s", err->message);
 			goto out;
+		}
 		if (!container)
 			r->method = CONTAINER_READY_HTTP;
 		if (probe) {

@@ -1071,17 +1071,10 @@ static int act_op(struct engine_call *call, const json_t *args, json_t **result,
 	return o->act(run, t, result, err);
 }
 
-static int act_undo(struct engine_call *call, const json_t *args, json_t **result,
-		    struct st_error *err)
+static int undo_once(struct deploy_run *run, struct deploy_target *t, const char *op, struct st_error *err)
 {
-	struct deploy_run *run;
-	struct deploy_target *t = call_target(call, args, &run, err);
-	const char *op = json_string_value(json_object_get(args, "op"));
 	const struct deploy_op *o;
 
-	(void)result;
-	if (!t)
-		return ST_EUSAGE;
 	if (!strcmp(op, "image"))
 		return op_image_undo(run, t, err);
 	if (!strcmp(op, "record"))
@@ -1089,6 +1082,40 @@ static int act_undo(struct engine_call *call, const json_t *args, json_t **resul
 	if (!(o = find_op(t, op)) || !o->undo)
 		return st_error_set(err, ST_EUSAGE, "strategy '%s' has no undo for '%s'", t->strategy->name, op);
 	return o->undo(run, t, err);
+}
+
+/* An undo puts the previous release back: when it fails because the
+ * daemon did not answer at all (stopped, restarting, hung: no HTTP status),
+ * it is tried again every second for up to deploy.health_timeout rather
+ * than leaving the service down. Undos are written to be run again (each
+ * clears what it has done). */
+static int act_undo(struct engine_call *call, const json_t *args, json_t **result,
+		    struct st_error *err)
+{
+	struct deploy_run *run;
+	struct deploy_target *t = call_target(call, args, &run, err);
+	const char *op = json_string_value(json_object_get(args, "op"));
+	double deadline;
+	char dur[32];
+	int rc, told = 0;
+
+	(void)result;
+	if (!t || !op)
+		return ST_EUSAGE;
+	deadline = time_monotonic() + run->cfg->deploy.health_timeout;
+	for (;;) {
+		st_error_clear(err);
+		rc = undo_once(run, t, op, err);
+		if (rc == 0 || (rc != ST_ETIMEOUT && rc != ST_ESERVICE) || err->http_status != 0 ||
+		    time_monotonic() + 1 > deadline)
+			break;
+		if (!told++)
+			deploy_notice(run, "undo of '%s-%s': %s; trying again for up to %s", t->service, op,
+				      err->message,
+				      time_format_duration(deadline - time_monotonic(), dur, sizeof(dur)));
+		time_sleep(1);
+	}
+	return rc;
 }
 
 static const struct engine_action deploy_actions[] = {

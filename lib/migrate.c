@@ -633,7 +633,7 @@ static void step_end(struct up_run *u, int rc, const struct st_error *err, json_
 		js.step = u->step;
 		js.action = "migrate.up";
 		js.phase = "act";
-		js.result = rc == 0 ? "ok" : "failed";
+		js.result = rc == 0 ? "ok" : rc == ST_EABORTED ? "aborted" : "failed";
 		js.duration = time_monotonic() - u->t_step;
 		js.args = args;
 		js.error = rc == 0 ? NULL : err->message;
@@ -979,7 +979,7 @@ int migrate_resolve(const struct st_config *cfg, struct docker_client *d, struct
 		js.step = "resolve";
 		js.action = "migrate.resolve";
 		js.phase = "act";
-		js.result = rc == 0 ? "ok" : "failed";
+		js.result = rc == 0 ? "ok" : rc == ST_EABORTED ? "aborted" : "failed";
 		js.duration = time_monotonic() - t0;
 		js.args = args;
 		js.error = rc == 0 ? NULL : err->message;

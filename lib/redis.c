@@ -169,7 +169,12 @@ int redis_connect(const struct redis_params *params, struct redis_conn **out, st
 		rc = send_argv(c, "AUTH", argc, argv, NULL, &reply, err);
 		if (rc) {
 			st_error_wrap(err, "cannot connect to redis at '%s'", c->label);
-			st_error_hint(err, "check the redis password (password_file or password_env in the configuration)");
+			/* Only a refused AUTH is about the password; a server that
+			 * never answered (hung, paused, overloaded) keeps the
+			 * transport's hint. */
+			if (rc == ST_ESERVICE && !c->broken)
+				st_error_hint(err, "check the redis password (password_file or password_env in the "
+					      "configuration)");
 			goto out;
 		}
 		freeReplyObject(reply);

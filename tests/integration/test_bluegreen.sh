@@ -87,6 +87,14 @@ check "good deploy exits 0" test "$rc" = 0
 check "the proxy moved to the other port ($p0 -> $p1)" test -n "$p1" -a "$p1" != "$p0"
 check "spilttea-backend listens there" test "$(backend_port)" = "$p1"
 check "no blue/green container left beside it" test -z "$(leftovers)"
+# The sandbox's health_url and VITE_API_URL go through the proxy, the one
+# address that stays valid: after the move they still point at the backend.
+check "health --check backend.health exits 0 on the other port" "$B" health --check backend.health
+"$B" diagnose frontend-network --format json >"$tmp/diag.json" 2>&1
+check "diagnose frontend-network: backend-health and api-url ok on the other port" python3 -c '
+import json, sys
+f = {x["check"]: x["status"] for i in json.load(open(sys.argv[1]))["issues"] for x in i["findings"]}
+assert f["backend-health"] == "ok" and f["api-url"] == "ok", f' "$tmp/diag.json"
 check "0 failed requests during the deploy ($(load_field sent) sent)" test "$(load_field failed)" = 0
 check "the load saw the new upstream answer" python3 -c '
 import json, sys

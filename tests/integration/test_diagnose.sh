@@ -149,7 +149,9 @@ wait_healthy spilttea-backend
 docker stop -t 5 spilttea-backend >/dev/null
 run_st 1 "backend stopped" diagnose frontend-network --format json
 jq_is "$(finding frontend-network backend-health .status)" problem "backend stopped: backend-health"
-jq_is "$(finding frontend-network backend-health .evidence.status)" 0 "backend stopped: no answer"
+# health_url goes through the proxy (it stays valid across blue/green
+# deploys): with the backend stopped, the proxy answers 502.
+jq_is "$(finding frontend-network backend-health .evidence.status)" 502 "backend stopped: the proxy answers 502"
 run_st 0 "backend stopped, --fix --yes" diagnose frontend-network --fix --yes --format json
 jq_is '.fixes[0].runbook + " " + .fixes[0].result' "start-after-db done" "backend stopped, --fix"
 jq_is "$(after_finding frontend-network backend-health .status)" ok "backend stopped, --fix: checked again"
@@ -223,11 +225,34 @@ write_config "$tmp/cors.yaml" spilttea-backend "$tmp/cors.env" "$tmp/frontend.en
 run_st 1 "wrong URLs" -c "$tmp/cors.yaml" diagnose frontend-network --format json
 jq_is "$(finding frontend-network api-url .status)" problem "wrong URLs: api-url (localhost is not 127.0.0.1)"
 jq_is "$(finding frontend-network api-url '.evidence["origins.VITE_API_URL"].expected')" \
-  "http://127.0.0.1:$backend_port" "wrong URLs: the backend's origin"
+  "$ST_PROXY_URL" "wrong URLs: the backend is reached through its proxy"
 jq_is "$(finding frontend-network cors-env-file .status)" problem "wrong URLs: cors-env-file"
 jq_is "$(finding frontend-network cors-container .status)" ok "wrong URLs: the running backend is right"
 jq_is "$(finding frontend-network backend-health .status)" ok "wrong URLs: backend healthy"
 no_secrets "wrong URLs"
+
+# --- VITE_API_URL with a blue/green proxy: the proxy's URL is right; a
+# backend port counts only while the proxy routes to it -----------------
+run_any() { setsid -w "$bin" "$@" </dev/null >"$tmp/out" 2>"$tmp/err" || true; }
+run_any diagnose frontend-network --format json
+jq_is "$(finding frontend-network api-url .status)" ok "sandbox VITE_API_URL (the proxy) is right"
+active_port=$(sed -n 's/.*server 127\.0\.0\.1:\([0-9]*\);.*/\1/p' "$ST_SANDBOX_DIR/proxy/upstream.conf")
+green_port=$(sed -n 's/^  green_port: //p' "$SPILTTEA_OPS_CONFIG")
+blue_port=$(sed -n 's/^  blue_port: //p' "$SPILTTEA_OPS_CONFIG")
+[[ $active_port == "$blue_port" ]] && idle_port=$green_port || idle_port=$blue_port
+[[ -n $active_port && -n $idle_port ]] || fail "proxy: active ($active_port) / idle ($idle_port) port unknown"
+# An older configuration: health_url at a backend port, not the proxy.
+for port in "$active_port" "$idle_port"; do
+  printf 'VITE_API_URL=http://127.0.0.1:%s\n' "$port" >"$tmp/vite-$port.env"
+  write_config "$tmp/vite-$port.yaml" spilttea-backend "$ST_SANDBOX_DIR/backend.env" "$tmp/vite-$port.env" \
+    "http://127.0.0.1:$port/health"
+done
+run_any -c "$tmp/vite-$active_port.yaml" diagnose frontend-network --format json
+jq_is "$(finding frontend-network api-url .status)" ok "VITE_API_URL at the port the proxy routes to"
+run_any -c "$tmp/vite-$idle_port.yaml" diagnose frontend-network --format json
+jq_is "$(finding frontend-network api-url .status)" problem "VITE_API_URL at the port the proxy left"
+jq_is "$(finding frontend-network api-url '.evidence["origins.VITE_API_URL"].inactive_port')" true \
+  "VITE_API_URL at the port the proxy left: said so"
 
 # --- connection pool: an idle session, and connections above the threshold
 mkfifo "$tmp/fifo"

@@ -501,6 +501,91 @@ static void test_env_extras(void **state)
 	json_decref(env);
 }
 
+/* Behind a blue/green proxy the proxy's origin is the address to use; the
+ * service's own port counts only while the proxy routes to it. */
+static void check_origin(const struct engine_call *call, const char *value, int same, int inactive)
+{
+	char line[300];
+	json_t *env, *sum, *origins, *o;
+	struct st_error err = { 0 };
+
+	snprintf(line, sizeof(line), "VITE_API_URL=%s", value);
+	env = json_pack("[s]", line);
+	sum = actions_env_summary(env, NULL);
+	origins = json_pack("{s:s}", "VITE_API_URL", "backend");
+	assert_int_equal(actions_env_extras(call, sum, origins, NULL, &err), 0);
+	o = json_object_get(json_object_get(sum, "origins"), "VITE_API_URL");
+	assert_int_equal(json_is_true(json_object_get(o, "same")), same);
+	assert_int_equal(json_is_true(json_object_get(o, "inactive_port")), inactive);
+	assert_int_equal(json_integer_value(json_object_get(sum, "origin_mismatches")), !same);
+	assert_string_equal(json_string_value(json_object_get(o, "expected")), "http://127.0.0.1:8080");
+	assert_string_equal(json_string_value(json_object_get(o, "expected_from")), "proxy");
+	json_decref(origins);
+	json_decref(sum);
+	json_decref(env);
+}
+
+static void test_env_extras_proxy(void **state)
+{
+	struct st_config *cfg = NULL;
+	struct st_error err = { 0 };
+	struct engine_call call;
+	char *dir = tu_mkdtemp(), path[600], up[600], conf[2048];
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/c.yaml", dir);
+	snprintf(up, sizeof(up), "%s/upstream.conf", dir);
+	snprintf(conf, sizeof(conf),
+		 "state_dir: /tmp\nservices:\n"
+		 "  backend: { container: b, health_url: 'http://127.0.0.1:4001/health' }\n"
+		 "proxy:\n  container: px\n  url: http://127.0.0.1:8080\n  upstream_file: %s\n"
+		 "  upstream_template: 'upstream be { server {host}:{port}; }'\n"
+		 "  blue_port: 4001\n  green_port: 4002\n"
+		 "postgres: { host: h, user: u, database: d }\nredis: { host: h }\n", up);
+	tu_write(path, conf);
+	assert_int_equal(config_load_file(path, "--config", &cfg, &err), 0);
+	memset(&call, 0, sizeof(call));
+	call.config = cfg;
+
+	/* No upstream file yet: the proxy and the configured port both count. */
+	check_origin(&call, "http://127.0.0.1:8080/api", 1, 0);
+	check_origin(&call, "http://127.0.0.1:4001", 1, 0);
+	check_origin(&call, "http://localhost:8080", 0, 0);
+
+	/* The proxy routes to blue (4001), the configured port. */
+	tu_write(up, "upstream be { server 127.0.0.1:4001; }\n");
+	check_origin(&call, "http://127.0.0.1:8080", 1, 0);
+	check_origin(&call, "http://127.0.0.1:4001/", 1, 0);
+	check_origin(&call, "http://127.0.0.1:4002", 0, 0);
+
+	/* A blue/green deploy moved it to green: the configured blue port is
+	 * stale, the proxy still right. */
+	tu_write(up, "upstream be { server 127.0.0.1:4002; }\n");
+	check_origin(&call, "http://127.0.0.1:8080", 1, 0);
+	check_origin(&call, "http://127.0.0.1:4001", 0, 1);
+	check_origin(&call, "http://127.0.0.1:4002", 0, 0);
+	config_free(cfg);
+	cfg = NULL;
+
+	/* health_url through the proxy (the sandbox's): only the proxy counts. */
+	snprintf(conf, sizeof(conf),
+		 "state_dir: /tmp\nservices:\n"
+		 "  backend: { container: b, health_url: 'http://127.0.0.1:8080/health' }\n"
+		 "proxy:\n  container: px\n  url: http://127.0.0.1:8080\n  upstream_file: %s\n"
+		 "  upstream_template: 'upstream be { server {host}:{port}; }'\n"
+		 "  blue_port: 4001\n  green_port: 4002\n"
+		 "postgres: { host: h, user: u, database: d }\nredis: { host: h }\n", up);
+	tu_write(path, conf);
+	assert_int_equal(config_load_file(path, "--config", &cfg, &err), 0);
+	call.config = cfg;
+	check_origin(&call, "http://127.0.0.1:8080", 1, 0);
+	check_origin(&call, "http://127.0.0.1:4001", 0, 0);
+	check_origin(&call, "http://127.0.0.1:4002", 0, 0);
+	config_free(cfg);
+	tu_rmtree(dir);
+	free(dir);
+}
+
 /* ---- text shaping ---- */
 
 static void test_text_and_tail(void **state)
@@ -817,6 +902,7 @@ int main(void)
 		cmocka_unit_test(test_redact_url),
 		cmocka_unit_test(test_env_summary),
 		cmocka_unit_test(test_url_origin),
+		cmocka_unit_test(test_env_extras_proxy),
 		cmocka_unit_test(test_env_extras),
 		cmocka_unit_test(test_envfile_read),
 		cmocka_unit_test(test_text_and_tail),
