@@ -329,8 +329,9 @@ struct set_state {
 	const char *value;
 	struct sbuf *out;
 	size_t replaced;
-	int last_crlf;              /* the last line ended with CRLF */
-	int ends_with_newline;
+	int crlf;                   /* the last line ending seen was CRLF (or a lone CR) */
+	int ends_with_newline;      /* the text ends with '\n' */
+	int ends_with_cr;           /* the text ends with a lone '\r' (read as a line end) */
 	struct st_error *err;
 	int line;
 };
@@ -343,8 +344,10 @@ static int set_line(void *ud, const char *s, size_t ls, size_t ce, size_t le)
 	size_t klen = strlen(st->key);
 
 	st->line++;
-	st->last_crlf = le > ce + 1;
-	st->ends_with_newline = le > ce;
+	if (le > ce)
+		st->crlf = s[ce] == '\r';
+	st->ends_with_newline = le > ce && s[le - 1] == '\n';
+	st->ends_with_cr = le > ce && s[le - 1] == '\r';
 	if (scan_line(s, ls, ce, &l) != LINE_ASSIGN || l.key_end - l.key != klen ||
 	    memcmp(s + l.key, st->key, klen) != 0)
 		return sbuf_append(st->out, s + ls, le - ls);
@@ -357,8 +360,16 @@ static int set_line(void *ud, const char *s, size_t ls, size_t ce, size_t le)
 				    why, st->line);
 	if (sbuf_append(st->out, s + ls, l.value - ls) ||
 	    (l.quote && sbuf_append(st->out, &l.quote, 1)) || sbuf_puts(st->out, st->value) ||
-	    (l.quote && sbuf_append(st->out, &l.quote, 1)) ||
-	    sbuf_append(st->out, s + l.value_end, le - l.value_end))
+	    (l.quote && sbuf_append(st->out, &l.quote, 1)))
+		return ST_ENOMEM;
+	/* An unquoted value right before its comment ("HASH=#x", "K= # set
+	 * me"): compose cuts a comment only at " #" and would read the '#' on
+	 * as part of the new value, so a blank goes in between. */
+	if (!l.quote && l.value_end < ce && s[l.value_end] == '#' &&
+	    !is_blank(*st->value ? st->value[strlen(st->value) - 1] : s[l.value - 1]) &&
+	    sbuf_append(st->out, " ", 1))
+		return ST_ENOMEM;
+	if (sbuf_append(st->out, s + l.value_end, le - l.value_end))
 		return ST_ENOMEM;
 	st->replaced++;
 	return 0;
@@ -393,8 +404,12 @@ int envfile_set(const char *text, size_t len, const char *key, const char *value
 	if (st.replaced == 0 && append) {
 		if ((why = unwritable(value, '\0')))
 			return st_error_set(err, ST_EUSAGE, "the new value of '%s' %s", key, why);
-		if ((!st.ends_with_newline && sbuf_puts(out, st.last_crlf ? "\r\n" : "\n")) ||
-		    sbuf_printf(out, "%s=%s%s", key, value, st.last_crlf ? "\r\n" : "\n"))
+		/* A last line without '\n' gets one first: "\n" after a lone '\r'
+		 * (which ends a line only at the end of the text: "A=1\rK=v"
+		 * would be one line assigning A), else the file's ending. */
+		if ((!st.ends_with_newline &&
+		     sbuf_puts(out, st.ends_with_cr || !st.crlf ? "\n" : "\r\n")) ||
+		    sbuf_printf(out, "%s=%s%s", key, value, st.crlf ? "\r\n" : "\n"))
 			return st_error_set(err, ST_ENOMEM, "out of memory rewriting an env file");
 		st.replaced = 1;
 	}

@@ -81,7 +81,10 @@ int envfile_load(const char *path, struct envfile *out, struct st_error *err);
  * value, as described above. *replaced (may be NULL) gets the number of
  * lines changed. When key is not assigned anywhere and append is set, a
  * line "key=value" is added at the end (after a line ending when the text
- * does not end with one; CRLF when the text's last line uses it).
+ * does not end with '\n'; CRLF when the text's last line ending is CRLF or
+ * a lone CR ending the text, which gets its '\n'). An unquoted value
+ * written right before a '#' comment gets a blank between them, as
+ * compose reads a comment only after a blank.
  * Errors: ST_EUSAGE for an invalid key, or a value with a newline, CR or
  * NUL, or one the quote style of a line cannot hold literally (unquoted:
  * leading or trailing blanks, a leading quote, '#', '$'; double quotes:

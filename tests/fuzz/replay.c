@@ -41,6 +41,9 @@ static int replay_file(const char *path)
 		fprintf(stderr, "replay: cannot read '%s'\n", path);
 		goto out;
 	}
+	/* Named first: a crash or a failed check ends the process without a
+	 * word about which input it was. */
+	fprintf(stderr, "replay: %s\n", path);
 	/* An exact-size copy, so ASan sees a read past the input's end. */
 	{
 		unsigned char *exact = malloc(len ? len : 1);

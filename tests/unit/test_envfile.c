@@ -216,6 +216,64 @@ static void test_set_line_endings(void **state)
 	free(out);
 }
 
+/* Found by fuzz/envfile: a lone CR ending the text ends its last line, so
+ * appending after it must complete it to CRLF; "A=1\rK=v\n" would be one
+ * line assigning A "1\rK=v" (tests/fuzz/regress/envfile/append-after-*). */
+static void test_set_appends_after_lone_cr(void **state)
+{
+	struct envfile ef = ENVFILE_INIT;
+	struct st_error err = { 0 };
+	size_t n;
+	char *out;
+
+	(void)state;
+	out = set("A=1\r", "JWT_SECRET", "new", 1, &n);
+	assert_int_equal(n, 1);
+	assert_string_equal(out, "A=1\r\nJWT_SECRET=new\r\n");
+	assert_int_equal(envfile_parse(out, strlen(out), &ef, &err), 0);
+	assert_string_equal(envfile_get(&ef, "A"), "1");
+	assert_string_equal(envfile_get(&ef, "JWT_SECRET"), "new");
+	envfile_release(&ef);
+	free(out);
+	out = set("A=1\n\r", "JWT_SECRET", "new", 1, &n);
+	assert_string_equal(out, "A=1\n\r\nJWT_SECRET=new\r\n");
+	free(out);
+	out = set("\r", "JWT_SECRET", "new", 1, &n);
+	assert_string_equal(out, "\r\nJWT_SECRET=new\r\n");
+	free(out);
+	/* A CRLF file whose last line has no ending: the file's ending. */
+	out = set("A=1\r\nB=2", "JWT_SECRET", "new", 1, &n);
+	assert_string_equal(out, "A=1\r\nB=2\r\nJWT_SECRET=new\r\n");
+	free(out);
+}
+
+/* Found by fuzz/envfile: "K= # set me" set to v gave "K= v# set me",
+ * which compose (it cuts comments only at " #") reads as "v# set me".
+ * (tests/fuzz/regress/envfile/value-before-hash-comment) */
+static void test_set_keeps_blank_before_comment(void **state)
+{
+	size_t n;
+	char *out;
+
+	(void)state;
+	out = set("JWT_SECRET= # set me\n", "JWT_SECRET", "v", 0, &n);
+	assert_string_equal(out, "JWT_SECRET= v # set me\n");
+	free(out);
+	out = set("HASH=#x\r\n", "HASH", "v", 0, &n);
+	assert_string_equal(out, "HASH=v #x\r\n");
+	free(out);
+	out = set("HASH=#x\n", "HASH", "", 0, &n);
+	assert_string_equal(out, "HASH= #x\n");
+	free(out);
+	out = set("K=old #c\n", "K", "new", 0, &n);
+	assert_string_equal(out, "K=new #c\n");
+	free(out);
+	/* Setting it again changes nothing. */
+	out = set("K=v #c\nHASH= #x\n", "HASH", "", 0, &n);
+	assert_string_equal(out, "K=v #c\nHASH= #x\n");
+	free(out);
+}
+
 static void test_set_refuses_ambiguous_values(void **state)
 {
 	(void)state;
@@ -308,6 +366,8 @@ int main(void)
 		cmocka_unit_test(test_set_keeps_everything_else),
 		cmocka_unit_test(test_set_quotes_export_comments),
 		cmocka_unit_test(test_set_line_endings),
+		cmocka_unit_test(test_set_appends_after_lone_cr),
+		cmocka_unit_test(test_set_keeps_blank_before_comment),
 		cmocka_unit_test(test_set_refuses_ambiguous_values),
 		cmocka_unit_test_setup_teardown(test_update_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_load, setup, teardown),
