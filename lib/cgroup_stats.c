@@ -87,7 +87,7 @@ int cgroup_parse_keyed(const char *text, const char *key, uint64_t *value)
 int cgroup_parse_proc_stat(const char *text, long ticks_per_second, uint64_t *ns)
 {
 	const char *p = text;
-	uint64_t total = 0;
+	uint64_t total = 0, t, q, r;
 	int i;
 
 	/* the aggregate line comes first: "cpu  user nice system idle ..." */
@@ -104,15 +104,21 @@ int cgroup_parse_proc_stat(const char *text, long ticks_per_second, uint64_t *ns
 			return ST_EPROTO;
 		errno = 0;
 		v = strtoull(p, &end, 10);
-		if (errno || (*end != ' ' && *end != '\n'))
+		if (errno || (*end != ' ' && *end != '\n') || total + v < total)
 			return ST_EPROTO;
 		total += v;
 		p = end;
 	}
-	/* as the daemon: ticks * 1e9 / ticks_per_second, without overflow for
-	 * any realistic uptime */
-	*ns = total / (uint64_t)ticks_per_second * 1000000000u +
-	      total % (uint64_t)ticks_per_second * 1000000000u / (uint64_t)ticks_per_second;
+	/* as the daemon: ticks * 1e9 / ticks_per_second, exactly (floor), or
+	 * ST_EPROTO when that does not fit in 64 bits rather than a wrapped
+	 * figure */
+	t = (uint64_t)ticks_per_second;
+	q = total / t;
+	r = total % t;
+	if (t > UINT64_MAX / 1000000000u || q > UINT64_MAX / 1000000000u ||
+	    q * 1000000000u > UINT64_MAX - r * 1000000000u / t)
+		return ST_EPROTO;
+	*ns = q * 1000000000u + r * 1000000000u / t;
 	return 0;
 }
 

@@ -45,8 +45,9 @@ int cgroup_stats_read(const char *container_id, const struct cgroup_roots *roots
 
 /* Host CPU time in ns as the daemon computes system_cpu_usage: the sum of
  * the first seven fields of /proc/stat's "cpu" line, in clock ticks,
- * converted with ticks_per_second. text is /proc/stat's content.
- * 0 with *ns set, or ST_EPROTO. */
+ * converted with ticks_per_second (floor of ticks * 1e9 / rate). text is
+ * /proc/stat's content. 0 with *ns set, or ST_EPROTO (no such line, or a
+ * sum or result beyond 64 bits, or a rate above 2^64 / 1e9). */
 int cgroup_parse_proc_stat(const char *text, long ticks_per_second, uint64_t *ns);
 
 /* The value of KEY in a "key value\n" file (memory.stat, cpu.stat).

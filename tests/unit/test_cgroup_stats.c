@@ -65,6 +65,31 @@ static void test_proc_stat(void **state)
 	assert_int_equal(cgroup_parse_proc_stat(proc_stat, 0, &ns), ST_EPROTO);
 }
 
+/* Found by fuzz/cgroup_stats (tests/fuzz/regress/cgroup_stats/): a sum of
+ * the fields beyond 64 bits wrapped into a small, wrong CPU time. Figures
+ * that do not fit are refused; the largest that fit are exact. */
+static void test_proc_stat_overflow(void **state)
+{
+	uint64_t ns = 42;
+
+	(void)state;
+	assert_int_equal(cgroup_parse_proc_stat("cpu  18446744073709551615 1 0 0 0 0 0\n", 1000000000L,
+						&ns), ST_EPROTO);
+	assert_int_equal(cgroup_parse_proc_stat("cpu  1844674407371 0 0 0 0 0 0\n", 100, &ns), ST_EPROTO);
+	assert_int_equal(cgroup_parse_proc_stat("cpu  1 0 0 0 0 0 0\n", 20000000000L, &ns), ST_EPROTO);
+	assert_true(ns == 42);
+	assert_int_equal(cgroup_parse_proc_stat("cpu  18446744073709551615 0 0 0 0 0 0\n",
+						1000000000L, &ns), 0);
+	assert_true(ns == UINT64_MAX);
+	/* 18446744073 ticks at 1 per second: 18446744073000000000 ns fits. */
+	assert_int_equal(cgroup_parse_proc_stat("cpu  18446744073 0 0 0 0 0 0\n", 1, &ns), 0);
+	assert_true(ns == 18446744073000000000ull);
+	assert_int_equal(cgroup_parse_proc_stat("cpu  18446744074 0 0 0 0 0 0\n", 1, &ns), ST_EPROTO);
+	/* floor(7 * 1e9 / 3) */
+	assert_int_equal(cgroup_parse_proc_stat("cpu  1 1 1 1 1 1 1\n", 3, &ns), 0);
+	assert_true(ns == 2333333333ull);
+}
+
 static void test_keyed(void **state)
 {
 	uint64_t v = 0;
@@ -176,6 +201,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_proc_stat),
+		cmocka_unit_test(test_proc_stat_overflow),
 		cmocka_unit_test(test_keyed),
 		cmocka_unit_test(test_v1_cgroupfs),
 		cmocka_unit_test(test_v1_systemd_and_v2),
