@@ -22,17 +22,13 @@
 # containers are put back on their original images before the test ends.
 # Prints the figures: time of a deploy, time to detect a broken one.
 set -euo pipefail
-
-bin=${ST_BINARY:?run through ctest, which sets ST_BINARY}
-src=${ST_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-: "${ST_SANDBOX_DIR:?integration tests need the sandbox: scripts/sandbox up; set -a; . .sandbox/env; set +a}"
-: "${ST_BACKEND_URL:?}" "${ST_FRONTEND_URL:?}" "${DOCKER_HOST:?}" "${ST_PG_PORT:?}" "${ST_REDIS_PORT:?}"
-: "${ST_PG_PASSWORD_FILE:?}" "${ST_REDIS_PASSWORD_FILE:?}"
+# shellcheck source=tests/integration/lib.sh
+. "$(dirname "$0")/lib.sh"
+need ST_SANDBOX_DIR ST_BACKEND_URL ST_FRONTEND_URL DOCKER_HOST ST_PG_PORT ST_REDIS_PORT \
+  ST_PG_PASSWORD_FILE ST_REDIS_PASSWORD_FILE
 
 tmp=$(mktemp -d /tmp/spilttea-test-deploy.XXXXXX)
 state=$tmp/state
-failures=0
-fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
 note() { echo "# $*"; }
 
 image_of() { docker inspect --format '{{.Image}}' "$1"; }

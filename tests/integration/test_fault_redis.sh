@@ -19,8 +19,7 @@ set -euo pipefail
 state=$tmp/state
 journal=$state/journal.jsonl
 cfg=$tmp/config.yaml
-sed "s|^state_dir: .*|state_dir: \"$state\"|" "$SPILTTEA_OPS_CONFIG" >"$cfg"
-chmod 600 "$cfg"
+config_copy "$cfg" "$state"
 prefix=spilttea-test-faults
 redis() { timeout 10 docker exec spilttea-redis redis-cli "$@"; }
 pong() { [[ $(redis PING 2>/dev/null) == PONG ]]; }

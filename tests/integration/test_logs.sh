@@ -7,15 +7,12 @@
 # /status/500 request is found as an error on both streams, and --follow
 # streams a new one as it happens.
 set -euo pipefail
-
-bin=${ST_BINARY:?run through ctest, which sets ST_BINARY}
-: "${SPILTTEA_OPS_CONFIG:?integration tests need the sandbox: scripts/sandbox up; set -a; . .sandbox/env; set +a}"
-: "${ST_BACKEND_URL:?}"
+# shellcheck source=tests/integration/lib.sh
+. "$(dirname "$0")/lib.sh"
+need SPILTTEA_OPS_CONFIG ST_BACKEND_URL
 tmp=$(mktemp -d /tmp/spilttea-test-logs.XXXXXX)
 test_container=spilttea-test-logs
 follow_pid=
-failures=0
-fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
 cleanup() {
   if [[ -n $follow_pid ]]; then kill "$follow_pid" 2>/dev/null || true; fi
   docker rm -f "$test_container" >/dev/null 2>&1 || true

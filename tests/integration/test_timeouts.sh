@@ -9,18 +9,15 @@
 # redis. Every command runs under timeout(1): a hang is a failure with its
 # own message, never a stuck ctest.
 set -euo pipefail
-
-bin=${ST_BINARY:?run through ctest, which sets ST_BINARY}
-: "${ST_SANDBOX_DIR:?integration tests need the sandbox: scripts/sandbox up, then set -a; . .sandbox/env; set +a}"
-: "${SPILTTEA_OPS_CONFIG:?}"
+# shellcheck source=tests/integration/lib.sh
+. "$(dirname "$0")/lib.sh"
+need ST_SANDBOX_DIR SPILTTEA_OPS_CONFIG
 sb=$ST_SANDBOX_DIR
 real_docker_host=${DOCKER_HOST:-}
 
 tmp=$(mktemp -d /tmp/spilttea-test-timeouts.XXXXXX)
 cfg=$tmp/config.yaml
 state=$tmp/state
-failures=0
-fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
 hole_pid=
 
 cleanup() {
