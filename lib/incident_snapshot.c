@@ -406,9 +406,9 @@ static int put_docker(struct collect *c, struct docker_client *d, const char *wh
 /* How a Docker object is named in the evidence: the file name under its
  * folder and the "what" of its artefact. */
 enum docker_label {
-	LABEL_NAMES,   /* Names[0] without its '/', else the id */
-	LABEL_DIGEST,     /* the id without "sha256:", 12 digits in "what" */
-	LABEL_ID,               /* the id as it is */
+	LABEL_NAMES,    /* Names[0] without its '/', else the id */
+	LABEL_DIGEST,   /* the id without "sha256:", 12 digits in "what" */
+	LABEL_ID,       /* the id as it is */
 };
 
 typedef int (*docker_list_fn)(struct docker_client *d, double timeout, json_t **out,
