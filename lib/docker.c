@@ -79,6 +79,40 @@ void docker_client_set_cancel(struct docker_client *c, volatile sig_atomic_t *ca
 	c->cancel = cancel;
 }
 
+void docker_client_set_fail_fast(struct docker_client *c, int on)
+{
+	pthread_mutex_lock(&c->lock);
+	c->fail_fast = on;
+	memset(&c->unreachable, 0, sizeof(c->unreachable));
+	pthread_mutex_unlock(&c->lock);
+}
+
+/* With fail fast: ST_EUNREACHABLE into err when an earlier request got no
+ * answer, else 0. */
+static int check_unreachable(struct docker_client *c, struct st_error *err)
+{
+	struct st_error first;
+
+	pthread_mutex_lock(&c->lock);
+	first = c->unreachable;
+	pthread_mutex_unlock(&c->lock);
+	if (!first.code)
+		return 0;
+	st_error_set(err, ST_EUNREACHABLE, "docker unreachable: %s", first.message);
+	if (first.hint[0])
+		st_error_hint(err, "%s", first.hint);
+	return ST_EUNREACHABLE;
+}
+
+/* With fail fast: remembers the first request that got no answer. */
+static void note_unreachable(struct docker_client *c, const struct st_error *err)
+{
+	pthread_mutex_lock(&c->lock);
+	if (c->fail_fast && !c->unreachable.code && err)
+		c->unreachable = *err;
+	pthread_mutex_unlock(&c->lock);
+}
+
 int docker_cancelled(const struct docker_client *c)
 {
 	return c->cancel && *c->cancel;
@@ -326,7 +360,7 @@ int docker_call_run(struct docker_client *c, struct docker_call *call, const cha
 	char ver[16], errbuf[CURL_ERROR_SIZE];
 	struct sbuf url = SBUF_INIT;
 	struct curl_slist *hdrs = NULL, *h2;
-	CURLcode res;
+	CURLcode res = CURLE_OK;
 	long os_errno = 0;
 	int rc = 0;
 
@@ -340,8 +374,12 @@ int docker_call_run(struct docker_client *c, struct docker_call *call, const cha
 		rc = st_error_set(err, ST_EABORTED, "interrupted");
 		goto wrap;
 	}
-	if (!call->unversioned && (rc = docker_api_version(c, ver, sizeof(ver), err)))
+	if ((rc = check_unreachable(c, err)) != 0)
+		goto out;
+	if (!call->unversioned && (rc = docker_api_version(c, ver, sizeof(ver), err))) {
+		/* The version call below noted it already. */
 		goto wrap;
+	}
 	if (sbuf_puts(&url, "http://docker") ||
 	    (!call->unversioned && sbuf_printf(&url, "/v%s", ver)) ||
 	    sbuf_puts(&url, sbuf_str(&call->path)) ||
@@ -428,6 +466,12 @@ int docker_call_run(struct docker_client *c, struct docker_call *call, const cha
 wrap:
 	if (rc)
 		wrap_what(err, what);
+	/* No answer at all: a refused or missing socket, or a deadline before
+	 * the status line. */
+	if (rc && call->h && call->status == 0 &&
+	    (res == CURLE_COULDNT_CONNECT || res == CURLE_OPERATION_TIMEDOUT) && !call->cb_rc)
+		note_unreachable(c, err);
+out:
 	curl_slist_free_all(hdrs);
 	if (call->h)
 		curl_easy_cleanup(call->h);

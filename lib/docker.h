@@ -79,6 +79,14 @@ void docker_client_set_timeouts(struct docker_client *c, double request, double 
  * sets it per step: NULL while undoing). */
 void docker_client_set_cancel(struct docker_client *c, volatile sig_atomic_t *cancel);
 
+/* Fail fast (diagnose, services_set_fail_fast): once a request could not
+ * connect or timed out before any HTTP answer, every later request of c
+ * fails at once with ST_EUNREACHABLE, "docker unreachable: <that error>",
+ * instead of waiting out its own timeout again. Off by default (a deploy
+ * that waits for a restarting daemon must retry). Setting it either way
+ * forgets what was learnt. Thread-safe. */
+void docker_client_set_fail_fast(struct docker_client *c, int on);
+
 /* "unix:///var/run/docker.sock"; borrowed, lives as long as c. */
 const char *docker_client_host(const struct docker_client *c);
 

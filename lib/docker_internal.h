@@ -32,6 +32,10 @@ struct docker_client {
 	 * per item). A refused or missing socket is still tried each time. */
 	char version_timeout[ST_ERROR_MESSAGE_MAX];
 	volatile sig_atomic_t *cancel; /* docker_client_set_cancel(); may be NULL */
+	/* docker_client_set_fail_fast(); under lock: the first request that
+	 * got no answer at all (code 0 until one did). */
+	int fail_fast;
+	struct st_error unreachable;
 };
 
 /* 1 when c's calls are to stop (docker_client_set_cancel). */

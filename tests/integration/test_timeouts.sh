@@ -132,8 +132,31 @@ gives_up 8 1 "$to" "logs backend" logs backend --since 1m
 gives_up 12 1 "$to" "migrate status" migrate status
 gives_up 12 1,3 "$to" "run restart-backend" -y run restart-backend
 gives_up 12 1 "$to" "restore cleanup" -y restore cleanup
-gives_up 30 1 "$to" "diagnose" diagnose
-gives_up 30 1 "$to" "diagnose json" diagnose --format json
+# diagnose fails fast: the first check of a service waits out its
+# timeout (docker 2s, postgres 2s, redis 1s; plus two 5s HTTP probes),
+# every later one is "not checked: <service> unreachable" at once. Waiting
+# per check took 26s here; the bound is the sum of one timeout per service
+# and probe (~15s) with room for a loaded machine.
+gives_up 24 1 "$to" "diagnose" diagnose
+for svc in docker postgres redis; do
+  grep -q "not checked: .*$svc unreachable: " "$tmp/out" ||
+    fail "diagnose: no check reported as '$svc unreachable'"
+done
+gives_up 24 1 "$to" "diagnose json" diagnose --format json
+python3 - "$tmp/out" <<'EOF' || fail "diagnose json: unreachable checks are not skipped with their reason"
+import json, sys
+d = json.load(open(sys.argv[1]))
+reasons = [s["reason"] for i in d["issues"] for s in i["skipped"]]
+assert any(r.startswith("postgres unreachable: cannot connect to postgres") for r in reasons), reasons
+# An issue whose checks were all skipped so is not "ok".
+assert all(i["status"] != "ok" for i in d["issues"]), [(i["id"], i["status"]) for i in d["issues"]]
+EOF
+# The overall deadline: checks not started within --timeout are not
+# checked; the one running ends within its own timeout (at most the 5s of
+# an HTTP probe here).
+gives_up 14 1 "$to" "diagnose --timeout 3s" diagnose --timeout 3s
+grep -q "not checked: not started: the run's deadline (3s) passed" "$tmp/out" ||
+  fail "diagnose --timeout 3s: no check reported as not started"
 
 # ---- round 2: the real Docker daemon; Postgres, Redis, URLs black holes --
 sed -i "s|^  host: \"unix://.*|  host: \"$real_docker_host\"|" "$cfg"

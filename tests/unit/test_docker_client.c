@@ -329,6 +329,48 @@ static void test_refused_and_timeout(void **state)
 	fake_stop(&f);
 }
 
+/* Fail fast (diagnose): after one request got no answer, the next fail at
+ * once with ST_EUNREACHABLE quoting it, unversioned or not; turning it off
+ * forgets it. A refused socket counts too. */
+static void test_fail_fast(void **state)
+{
+	struct docker_client *c = NULL;
+	struct st_error err;
+	json_t *out = NULL;
+	struct fake f;
+	double t0;
+
+	(void)state;
+	fake_start(&f, NULL, 1);
+	assert_int_equal(docker_client_new(f.host, &c, &err), 0);
+	docker_client_set_fail_fast(c, 1);
+	assert_int_equal(docker_ping(c, 0.3, &err), ST_ETIMEOUT);
+	t0 = time_monotonic();
+	assert_int_equal(docker_ping(c, 0.3, &err), ST_EUNREACHABLE);
+	assert_string_equal(err.message, "docker unreachable: cannot ping docker: docker did not finish within 0.3s");
+	assert_int_equal(docker_container_inspect(c, "x", 0.3, &out, &err), ST_EUNREACHABLE);
+	assert_true(time_monotonic() - t0 < 0.2 * tu_time_scale());
+	assert_null(out);
+	docker_client_set_fail_fast(c, 0);
+	t0 = time_monotonic();
+	assert_int_equal(docker_ping(c, 0.3, &err), ST_ETIMEOUT);
+	assert_true(time_monotonic() - t0 >= 0.25);
+	assert_int_equal(docker_ping(c, 0.3, &err), ST_ETIMEOUT);
+	docker_client_free(c);
+	fake_stop(&f);
+	/* Refused: remembered with its hint. */
+	fake_start(&f, NULL, 0);
+	assert_int_equal(docker_client_new(f.host, &c, &err), 0);
+	docker_client_set_fail_fast(c, 1);
+	assert_int_equal(docker_ping(c, 30, &err), ST_ESERVICE);
+	assert_int_equal(docker_container_inspect(c, "x", 30, &out, &err), ST_EUNREACHABLE);
+	assert_non_null(strstr(err.message, "docker unreachable: cannot ping docker: "));
+	assert_non_null(strstr(err.message, "connection refused"));
+	assert_non_null(strstr(err.hint, "dockerd"));
+	docker_client_free(c);
+	fake_stop(&f);
+}
+
 static void test_permission_denied(void **state)
 {
 	struct fake f;
@@ -855,6 +897,7 @@ int main(void)
 		cmocka_unit_test(test_host_selection),
 		cmocka_unit_test(test_missing_socket_fails_fast),
 		cmocka_unit_test(test_refused_and_timeout),
+		cmocka_unit_test(test_fail_fast),
 		cmocka_unit_test(test_permission_denied),
 		cmocka_unit_test(test_errors_and_paths),
 		cmocka_unit_test(test_request_lines),
