@@ -1,5 +1,6 @@
 #include "docker_internal.h"
 #include "http.h"
+#include "timeutil.h"
 
 #include <errno.h>
 #include <math.h>
@@ -72,6 +73,33 @@ void docker_client_set_timeouts(struct docker_client *c, double request, double 
 {
 	c->timeout = request > 0 ? request : DOCKER_DEFAULT_REQUEST_TIMEOUT;
 	c->stream_timeout = stream > 0 ? stream : 0;
+}
+
+void docker_client_set_stream_idle(struct docker_client *c, double idle, const char *key)
+{
+	c->stream_idle = idle > 0 ? idle : 0;
+	c->stream_idle_key = key;
+}
+
+double docker_idle(double idle, double dflt)
+{
+	if (idle > 0)
+		return idle;
+	if (idle < 0)
+		return 0;
+	return dflt > 0 ? dflt : 0;
+}
+
+int docker_stall_error(const struct docker_client *c, double idle, const char *key,
+		       struct st_error *err)
+{
+	st_error_set(err, ST_ETIMEOUT, "stalled: no data from docker for %gs", idle);
+	if (key)
+		return st_error_hint(err, "is dockerd hung? 'curl --unix-socket %s http://docker/_ping' "
+				     "should answer OK at once; if the command is legitimately silent "
+				     "for longer, raise %s", c->socket_path, key);
+	return st_error_hint(err, "is dockerd hung? 'curl --unix-socket %s http://docker/_ping' "
+			     "should answer OK at once; then try again", c->socket_path);
 }
 
 void docker_client_set_cancel(struct docker_client *c, volatile sig_atomic_t *cancel)
@@ -221,6 +249,8 @@ static size_t on_write(char *ptr, size_t size, size_t nmemb, void *ud)
 	int rc;
 
 	curl_easy_getinfo(call->h, CURLINFO_RESPONSE_CODE, &call->status);
+	if (call->idle > 0)
+		call->last_activity = time_monotonic();
 	if (call->on_data && call->status >= 200 && call->status < 300) {
 		rc = call->on_data(call->data_ud, ptr, n, call->err);
 		if (rc) {
@@ -264,17 +294,30 @@ static size_t on_read(char *buf, size_t size, size_t nitems, void *ud)
 }
 
 /* libcurl calls this at least once a second, also while nothing arrives:
- * non-zero aborts the transfer. */
+ * non-zero aborts the transfer. Bytes either way are progress; none for
+ * call->idle seconds is a stall. */
 static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
 		       curl_off_t ulnow)
 {
 	struct docker_call *call = ud;
 
 	(void)dltotal;
-	(void)dlnow;
 	(void)ultotal;
-	(void)ulnow;
-	return call->cancel && *call->cancel;
+	if (call->cancel && *call->cancel)
+		return 1;
+	if (call->idle > 0) {
+		double now = time_monotonic();
+
+		if (dlnow != call->last_dl || ulnow != call->last_ul) {
+			call->last_dl = dlnow;
+			call->last_ul = ulnow;
+			call->last_activity = now;
+		} else if (now - call->last_activity >= call->idle) {
+			call->stalled = 1;
+			return 1;
+		}
+	}
+	return 0;
 }
 
 int docker_version_negotiate(const json_t *version, char *buf, size_t size, struct st_error *err)
@@ -368,6 +411,8 @@ int docker_call_run(struct docker_client *c, struct docker_call *call, const cha
 	call->status = 0;
 	call->cb_rc = 0;
 	call->cancel = c->cancel;
+	call->stalled = 0;
+	call->last_dl = call->last_ul = 0;
 	sbuf_reset(&call->resp);
 	errbuf[0] = '\0';
 	if (docker_cancelled(c)) {
@@ -409,7 +454,7 @@ int docker_call_run(struct docker_client *c, struct docker_call *call, const cha
 	curl_easy_setopt(call->h, CURLOPT_UNIX_SOCKET_PATH, c->socket_path);
 	curl_easy_setopt(call->h, CURLOPT_PROXY, "");
 	curl_easy_setopt(call->h, CURLOPT_NOSIGNAL, 1L);
-	if (call->cancel) {
+	if (call->cancel || call->idle > 0) {
 		curl_easy_setopt(call->h, CURLOPT_XFERINFOFUNCTION, on_progress);
 		curl_easy_setopt(call->h, CURLOPT_XFERINFODATA, call);
 		curl_easy_setopt(call->h, CURLOPT_NOPROGRESS, 0L);
@@ -440,6 +485,7 @@ int docker_call_run(struct docker_client *c, struct docker_call *call, const cha
 	} else if (strcmp(call->method, "GET")) {
 		curl_easy_setopt(call->h, CURLOPT_CUSTOMREQUEST, call->method);
 	}
+	call->last_activity = time_monotonic();
 	res = curl_easy_perform(call->h);
 	curl_easy_getinfo(call->h, CURLINFO_RESPONSE_CODE, &call->status);
 	curl_easy_getinfo(call->h, CURLINFO_OS_ERRNO, &os_errno);
@@ -447,6 +493,10 @@ int docker_call_run(struct docker_client *c, struct docker_call *call, const cha
 		rc = call->cb_rc;
 	} else if (res == CURLE_ABORTED_BY_CALLBACK && call->cancel && *call->cancel) {
 		rc = st_error_set(err, ST_EABORTED, "interrupted");
+	} else if (res == CURLE_ABORTED_BY_CALLBACK && call->stalled) {
+		rc = docker_stall_error(c, call->idle, call->idle_key, err);
+		if (err)
+			err->http_status = (int)call->status;
 	} else if (call->status >= 400) {
 		rc = docker_http_error(call->status, call->resp.buf, call->resp.len, err);
 	} else if (res == CURLE_COULDNT_CONNECT) {
@@ -928,6 +978,10 @@ int docker_container_logs(struct docker_client *c, const char *name, const struc
 		o = &defaults;
 	snprintf(what, sizeof(what), "read logs of container '%s'", name);
 	docker_call_init(&call, "GET", docker_timeout(c, o->timeout, 1));
+	/* A log read that is not followed streams a file the daemon has: a
+	 * pause as long as a whole API call means it stalled. */
+	call.idle = docker_idle(o->idle_timeout, o->follow ? 0 : c->timeout);
+	call.idle_key = o->idle_timeout == 0 && !o->follow ? "docker.timeout" : NULL;
 	memset(&lc, 0, sizeof(lc));
 	/* A container with a TTY logs without frames; only inspect tells. */
 	if ((rc = docker_container_inspect(c, name, DOCKER_TIMEOUT_DEFAULT, &info, err))) {

@@ -15,6 +15,8 @@ int services_docker_open(const struct st_config *cfg, struct docker_client **out
 	/* Streams (exec, logs, build) stay unlimited: a default would cut a
 	 * multi-hour backup or restore short. Callers bound their own. */
 	docker_client_set_timeouts(*out, cfg->docker.timeout, DOCKER_TIMEOUT_NONE);
+	/* but a stream that goes silent for longer than this has stalled. */
+	docker_client_set_stream_idle(*out, cfg->docker.stream_idle_timeout, "docker.stream_idle_timeout");
 	return 0;
 }
 
