@@ -128,7 +128,7 @@ long long actions_arg_int(const json_t *args, const char *name, long long def)
 
 	if (json_is_integer(v))
 		return json_integer_value(v);
-	return json_is_real(v) ? (long long)json_real_value(v) : def;
+	return json_is_real(v) ? text_double_to_ll(json_real_value(v)) : def;
 }
 
 int actions_arg_range(const json_t *args, const char *name, long long def, long long min,

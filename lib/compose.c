@@ -398,6 +398,10 @@ int compose_parse_duration(const char *text, double *seconds)
 		total += v;
 		any = 1;
 	}
+	/* Docker keeps durations as int64 nanoseconds (about 292 years): a
+	 * longer one would overflow when converted for the API. */
+	if (!(total <= 9e9))
+		return -1;
 	*seconds = total;
 	return 0;
 }

@@ -134,7 +134,7 @@ int compose_body(const struct compose_service *svc, const char *image, json_t **
 		 struct st_error *err);
 
 /* Parses a compose duration ("1m30s", "500ms", "2s", "1h") into seconds.
- * 0 or -1. */
+ * 0 or -1 (malformed, or longer than Docker's int64 nanoseconds hold). */
 int compose_parse_duration(const char *text, double *seconds);
 
 #endif

@@ -1,5 +1,6 @@
 #include "docker_stats.h"
 #include "docker_stream.h"
+#include "text.h"
 
 #include <string.h>
 
@@ -12,7 +13,7 @@ static int get_u64(const json_t *o, const char *key, uint64_t *out)
 		return 1;
 	}
 	if (json_is_real(v) && json_real_value(v) >= 0) {
-		*out = (uint64_t)json_real_value(v);
+		*out = text_double_to_u64(json_real_value(v));
 		return 1;
 	}
 	return 0;

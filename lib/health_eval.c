@@ -6,6 +6,7 @@
 #include "docker_stream.h"
 #include "redact.h"
 #include "sbuf.h"
+#include "text.h"
 #include "timeutil.h"
 
 #include <ctype.h>
@@ -38,6 +39,15 @@ static double jnum(const json_t *obj, const char *key)
 	const json_t *v = json_object_get(obj, key);
 
 	return json_is_number(v) ? json_number_value(v) : 0;
+}
+
+/* A count from a daemon's answer or our state file, never negative, so
+ * differences of two counts cannot overflow. */
+static long long jcount(const json_t *obj, const char *key)
+{
+	long long n = text_double_to_ll(jnum(obj, key));
+
+	return n > 0 ? n : 0;
 }
 
 static const char *jstr(const json_t *obj, const char *key)
@@ -167,8 +177,8 @@ int health_eval_container(struct health_result *r, const char *container, const 
 	const char *status = jstr(st, "Status");
 	const char *hstatus = json_is_object(health) ? jstr(health, "Status") : "";
 	const char *id = jstr(inspect, "Id");
-	long long restarts = (long long)jnum(inspect, "RestartCount");
-	long long exit_code = (long long)jnum(st, "ExitCode");
+	long long restarts = jcount(inspect, "RestartCount");
+	long long exit_code = text_double_to_ll(jnum(st, "ExitCode"));
 	int running = json_is_true(json_object_get(st, "Running"));
 	double started = 0, finished = 0, since;
 	char label[512], up[32], probe[200], extra[128] = "";
@@ -231,18 +241,18 @@ int health_eval_container(struct health_result *r, const char *container, const 
 	}
 	if (!strcmp(hstatus, "unhealthy")) {
 		rc = health_result_set(r, HEALTH_CRITICAL, "running but unhealthy (%lld failed probes): %s",
-				       (long long)jnum(health, "FailingStreak"),
+				       jcount(health, "FailingStreak"),
 				       last_probe_output(health, probe, sizeof(probe)));
 		return rc;
 	}
 	if (!strcmp(hstatus, "starting"))
 		return health_result_set(r, HEALTH_WARNING, "running, health check still starting, up %s",
 					 up);
-	if (prev && !strcmp(jstr(prev, "id"), id) && restarts > (long long)jnum(prev, "restart_count"))
+	if (prev && !strcmp(jstr(prev, "id"), id) && restarts > jcount(prev, "restart_count"))
 		return health_result_set(r, HEALTH_WARNING,
 					 "running%s, but restarted %lld time(s) since the previous check (%lld in all), up %s",
 					 *hstatus ? ", healthy" : "",
-					 restarts - (long long)jnum(prev, "restart_count"), restarts, up);
+					 restarts - jcount(prev, "restart_count"), restarts, up);
 	return health_result_set(r, HEALTH_OK, "running, %s, up %s, %lld restart%s",
 				 *hstatus ? hstatus : "no healthcheck", up, restarts,
 				 restarts == 1 ? "" : "s");
@@ -370,7 +380,7 @@ int health_eval_df(struct health_result *r, const json_t *df)
 {
 	static const char *const types[] = { "images", "containers", "volumes", "build_cache" };
 	const json_t *arr, *e;
-	double total[4] = { 0 }, recl[4] = { 0 }, used_images = 0, all = 0, all_recl = 0;
+	double total[4] = { 0 }, recl[4] = { 0 }, used_images = 0, all_recl = 0;
 	size_t i, counts[4] = { 0 };
 	struct health_metric *m;
 	char label[64], a[32], b[32], c[32], d[32], rr[32];
@@ -427,7 +437,6 @@ int health_eval_df(struct health_result *r, const json_t *df)
 	for (k = 0; k < 4; k++) {
 		json_t *row;
 
-		all += total[k];
 		all_recl += recl[k];
 		snprintf(label, sizeof(label), "docker.%s", types[k]);
 		m = health_result_add_metric(r, label, total[k], HEALTH_UNIT_BYTES,
@@ -446,7 +455,8 @@ int health_eval_df(struct health_result *r, const json_t *df)
 			goto nomem;
 		th_minmax(m, 1, 0, 1, total[k]);
 		row = json_pack("{s:I, s:I, s:I}", "count", (json_int_t)counts[k], "size_bytes",
-				(json_int_t)total[k], "reclaimable_bytes", (json_int_t)recl[k]);
+				(json_int_t)text_double_to_ll(total[k]), "reclaimable_bytes",
+				(json_int_t)text_double_to_ll(recl[k]));
 		if (!row || json_object_set_new(details, types[k], row))
 			goto nomem;
 	}
@@ -634,7 +644,7 @@ int health_eval_redis_evictions(struct health_result *r, long long evicted, cons
 				const char *policy, const json_t *prev, json_t **state)
 {
 	struct health_metric *m;
-	long long grown = 0;
+	long long grown = 0, before = -1;
 
 	*state = json_pack("{s:s, s:I}", "run_id", run_id ? run_id : "", "evicted_keys",
 			   (json_int_t)evicted);
@@ -646,7 +656,9 @@ int health_eval_redis_evictions(struct health_result *r, long long evicted, cons
 	if (!m)
 		return ST_ENOMEM;
 	if (prev && run_id && *run_id && !strcmp(jstr(prev, "run_id"), run_id))
-		grown = evicted - (long long)jnum(prev, "evicted_keys");
+		before = jcount(prev, "evicted_keys");
+	if (before >= 0 && evicted > before)
+		grown = evicted - before;
 	if (grown > 0)
 		return health_result_set(r, HEALTH_WARNING,
 					 "%lld keys evicted since the previous check (%lld since start, policy %s): memory is full",

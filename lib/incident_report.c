@@ -6,6 +6,7 @@
  */
 #include "incident.h"
 #include "journal.h"
+#include "text.h"
 #include "timeutil.h"
 
 #include <dirent.h>
@@ -345,7 +346,7 @@ static const char *jstr(const json_t *o, const char *k)
 static long long jint(const json_t *o, const char *k)
 {
 	const json_t *v = json_object_get(o, k);
-	return json_is_integer(v) ? (long long)json_integer_value(v) : (long long)json_number_value(v);
+	return json_is_integer(v) ? (long long)json_integer_value(v) : text_double_to_ll(json_number_value(v));
 }
 
 static int list_strings(struct sbuf *out, const json_t *arr)

@@ -24,7 +24,8 @@ int sbuf_grow(struct sbuf *sb, size_t extra);
 int sbuf_append(struct sbuf *sb, const void *data, size_t len);
 int sbuf_puts(struct sbuf *sb, const char *s);
 int sbuf_printf(struct sbuf *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-int sbuf_vprintf(struct sbuf *sb, const char *fmt, va_list ap);
+int sbuf_vprintf(struct sbuf *sb, const char *fmt, va_list ap)
+	__attribute__((format(printf, 2, 0)));
 void sbuf_reset(struct sbuf *sb);          /* len = 0, keeps the allocation */
 void sbuf_release(struct sbuf *sb);        /* frees and zeroes */
 /* Hands the string to the caller (caller frees) and leaves sb empty.

@@ -2,6 +2,7 @@
 #include "error.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -154,6 +155,28 @@ void text_lower_first(char *s)
 {
 	if (s && s[0] >= 'A' && s[0] <= 'Z' && s[1] >= 'a' && s[1] <= 'z')
 		s[0] = (char)(s[0] - 'A' + 'a');
+}
+
+uint64_t text_double_to_u64(double v)
+{
+	if (!(v > 0))
+		return 0;
+	/* 2^64: the first double above UINT64_MAX. */
+	if (v >= 18446744073709551616.0)
+		return UINT64_MAX;
+	return (uint64_t)v;
+}
+
+long long text_double_to_ll(double v)
+{
+	if (isnan(v))
+		return 0;
+	/* +-2^63, exactly representable. */
+	if (v >= 9223372036854775808.0)
+		return LLONG_MAX;
+	if (v <= -9223372036854775808.0)
+		return LLONG_MIN;
+	return (long long)v;
 }
 
 char *text_format_number(double v, char *buf, size_t size)

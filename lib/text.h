@@ -11,6 +11,7 @@
 #define ST_TEXT_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* The replacement character U+FFFD in UTF-8, for bytes that are not text. */
 #define TEXT_REPLACEMENT "\xef\xbf\xbd"
@@ -52,6 +53,12 @@ enum {
  * result is cut at a character boundary to fit size.
  */
 void text_one_line(char *dst, size_t size, const char *src, size_t len, unsigned flags);
+
+/* v as an integer, clamped to the type's range, NaN as 0. Numbers from
+ * JSON answers and state files are not trusted to fit, and converting an
+ * out-of-range double is undefined behaviour in C. */
+uint64_t text_double_to_u64(double v);
+long long text_double_to_ll(double v);
 
 /* The shortest text that strtod() reads back as v ("30", "0.25", "1e+20");
  * returns buf. */

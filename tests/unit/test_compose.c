@@ -398,6 +398,10 @@ static void test_durations(void **state)
 	assert_true(d == 2.5);
 	assert_int_equal(compose_parse_duration("10", &d), 0);
 	assert_int_equal(compose_parse_duration("1m30", &d), -1);
+	/* Beyond Docker's int64 nanoseconds: refused, not overflowed. */
+	assert_int_equal(compose_parse_duration("1e300s", &d), -1);
+	assert_int_equal(compose_parse_duration("3000000h", &d), -1);
+	assert_int_equal(compose_parse_duration("1000000h", &d), 0);
 	assert_int_equal(compose_parse_duration("x", &d), -1);
 	assert_int_equal(compose_parse_duration("", &d), -1);
 }

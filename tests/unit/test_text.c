@@ -3,6 +3,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <limits.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -94,6 +96,27 @@ static void test_one_line(void **state)
 }
 
 /* text_read_file: the one whole-file reader (review 2 item 30). */
+/* Daemon numbers out of an integer's range clamp instead of being UB
+ * (CI's fuzzer found 6.8e125 as a container's memory usage). */
+static void test_double_to_integer(void **state)
+{
+	(void)state;
+	assert_true(text_double_to_u64(6.8272e125) == UINT64_MAX);
+	assert_true(text_double_to_u64(18446744073709551616.0) == UINT64_MAX);
+	assert_true(text_double_to_u64(18446744073709549568.0) == 18446744073709549568ull);
+	assert_true(text_double_to_u64(-1.0) == 0);
+	assert_true(text_double_to_u64(NAN) == 0);
+	assert_true(text_double_to_u64(-INFINITY) == 0);
+	assert_true(text_double_to_u64(INFINITY) == UINT64_MAX);
+	assert_true(text_double_to_u64(1234.9) == 1234);
+	assert_true(text_double_to_ll(1e300) == LLONG_MAX);
+	assert_true(text_double_to_ll(-1e300) == LLONG_MIN);
+	assert_true(text_double_to_ll(9223372036854775808.0) == LLONG_MAX);
+	assert_true(text_double_to_ll(-9223372036854775808.0) == LLONG_MIN);
+	assert_true(text_double_to_ll(NAN) == 0);
+	assert_true(text_double_to_ll(-42.7) == -42);
+}
+
 static void test_read_file(void **state)
 {
 	struct st_error err = { 0 };
@@ -180,6 +203,7 @@ int main(void)
 		cmocka_unit_test(test_repair),
 		cmocka_unit_test(test_copy),
 		cmocka_unit_test(test_one_line),
+		cmocka_unit_test(test_double_to_integer),
 		cmocka_unit_test(test_read_file),
 	};
 
