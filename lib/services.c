@@ -98,7 +98,7 @@ static int unreachable_error(const struct st_error *err)
 /* Remembers the first such failure of a service (when failing fast). */
 static void note_down(const struct services *s, struct st_error *down, const struct st_error *err)
 {
-	if (s->fail_fast && !down->code && unreachable_error(err))
+	if (s->fail_fast && err && !down->code && unreachable_error(err))
 		*down = *err;
 }
 
