@@ -121,6 +121,21 @@ release_field() { # SERVICE INDEX FIELD (index from the end: -1 newest)
 }
 now() { date +%s.%N; }
 secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
+# wait_healthy CONTAINER...: until each one's healthcheck says healthy (a
+# sandbox just brought up, or a test before this one that restarted a
+# container, can leave postgres "starting"; a deploy then fails its
+# dependency check). Bounded: 120s for all, then the test fails loudly.
+wait_healthy() {
+	local c st deadline=$((SECONDS + 120))
+	for c in "$@"; do
+		while st=$(docker inspect --format '{{if .State.Health}}{{.State.Health.Status}}{{else}}{{.State.Status}}{{end}}' "$c" 2>/dev/null) &&
+			[[ $st != healthy && $st != running ]] && ((SECONDS < deadline)); do
+			sleep 0.5
+		done
+		[[ $st == healthy || $st == running ]] || { echo "FAIL: $c is '${st:-missing}', not healthy, after 120s" >&2; exit 1; }
+	done
+}
+wait_healthy spilttea-postgres spilttea-redis spilttea-backend spilttea-frontend
 
 # v1 carries a .dockerignore'd file; its build fails if the file got in.
 context "$tmp/v1" v1 $'COPY . /ctx/\nRUN test -e /ctx/kept.txt && test ! -e /ctx/secret.txt && test ! -e /ctx/logs/a.log\n'
@@ -361,6 +376,7 @@ grep -q 'DATABASE_URL\|JWT_SECRET' "$state/journal.jsonl" && fail "journal holds
 compose_extra="compose_file: \"$src/sandbox/docker-compose.yml\"
 compose_env_file: \"$ST_SANDBOX_DIR/compose.env\""
 mkcfg "$tmp/compose.yaml" "$src/sandbox/backend" "$compose_extra"
+wait_healthy spilttea-postgres spilttea-redis
 # build: comes from the compose file for the frontend, from services: for the backend
 run_st 0 "deploy all --dry-run (compose)" -c "$tmp/compose.yaml" deploy all --dry-run
 grep -n '^deploy ' "$tmp/out" | cut -d' ' -f2 | tr '\n' ' ' >"$tmp/order"
