@@ -12,6 +12,7 @@
 #include "../lib/expr.h"
 #include "../lib/sbuf.h"
 #include "../lib/services.h"
+#include "../lib/timeutil.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +22,7 @@
 
 static const char diagnose_usage[] =
 	"usage: spilttea-ops diagnose [ISSUE...] [key=value ...] [--since D] [--fix]\n"
+	"                             [--timeout D]\n"
 	"       spilttea-ops diagnose --list\n"
 	"\n"
 	"Checks for the runbook's Common Issues and prints what it finds, with the\n"
@@ -44,6 +46,10 @@ static const char diagnose_usage[] =
 	"                 kill-idle-connections, clear-cache, analyze-post,\n"
 	"                 restart-backend), and check those issues again\n"
 	"  --list         list the issues and their runbooks\n"
+	"  --timeout D    checks not started within D (default 60s) are reported as\n"
+	"                 not checked; one already running ends within its own\n"
+	"                 timeouts. A service that times out or refuses is not tried\n"
+	"                 again: its other checks are not checked ('unreachable')\n"
 	"  --format FMT   text (a table, default) or json (one object)\n"
 	"  -v             evidence of the checks that are ok, too\n"
 	"  -n, --dry-run  print the plans of the runbooks; run nothing\n"
@@ -90,9 +96,15 @@ static void col_step_end(void *ud, const struct engine_step_event *ev)
 {
 	struct collect *c = ud;
 
-	if (ev->result == ENGINE_RESULT_SKIPPED && ev->step->finding &&
-	    diag_issue_add_skipped(c->issue, ev->step->name, ev->step->description,
-				   ev->detail ? ev->detail : "") != 0)
+	if (ev->result != ENGINE_RESULT_SKIPPED || !ev->step->finding)
+		return;
+	/* Not checked because its service is unreachable or time ran out:
+	 * as bad as a check that could not run. */
+	if (ev->code ? diag_issue_add_unchecked(c->issue, ev->step->name, ev->step->description,
+						ev->detail ? ev->detail : "",
+						(enum engine_finding_status)ev->step->finding->severity)
+		     : diag_issue_add_skipped(c->issue, ev->step->name, ev->step->description,
+					      ev->detail ? ev->detail : ""))
 		c->rc = ST_ENOMEM;
 }
 
@@ -120,7 +132,12 @@ struct diag_run {
 	char **words;              /* key=value */
 	unsigned char *used;       /* words[i] declared by some runbook */
 	char *since;               /* "since=Ns" replacing the user's when checking again, or NULL */
+	double timeout;            /* --timeout: checks start within this many seconds */
 };
+
+/* Checks not started within this of a diagnosis are reported as not
+ * checked (--timeout). */
+#define DIAGNOSE_DEFAULT_TIMEOUT 60.0
 
 #define MAX_WORDS 32
 
@@ -170,6 +187,9 @@ static int diagnose_all(struct diag_run *d, struct runbook **rbs, const char *co
 {
 	size_t i;
 	int rc = 0;
+	/* One deadline for the whole diagnosis; a check that is running when
+	 * it passes still ends within its own timeouts. */
+	double deadline = time_monotonic() + d->timeout;
 
 	for (i = 0; i < n && !cmd_interrupted; i++) {
 		const struct diag_issue_def *def = diag_issue_def(ids[i]);
@@ -197,6 +217,8 @@ static int diagnose_all(struct diag_run *d, struct runbook **rbs, const char *co
 		ui.finding = col_finding;
 		base_options(d, &opts);
 		opts.ui = &ui;
+		opts.deadline = deadline;
+		opts.deadline_s = d->timeout;
 		if (engine_params_parse(rbs[i], argc, argv, &params, &err) == 0 &&
 		    engine_run(rbs[i], params, &opts, &report, &err) == 0) {
 			snprintf(col.issue->run_id, sizeof(col.issue->run_id), "%s", report.run_id);
@@ -384,7 +406,10 @@ int cmd_diagnose(int argc, char **argv, struct ctx *ctx)
 	memset(&d, 0, sizeof(d));
 	memset(&rep, 0, sizeof(rep));
 	d.ctx = ctx;
+	d.timeout = DIAGNOSE_DEFAULT_TIMEOUT;
 	services_init(&d.services, ctx->config);
+	/* A dead service is reported once, not waited for by every check. */
+	services_set_fail_fast(&d.services, 1);
 	if (argc >= 2 && !strcmp(argv[1], "--help")) {
 		fputs(diagnose_usage, stdout);
 		return ST_EXIT_OK;
@@ -425,6 +450,13 @@ int cmd_diagnose(int argc, char **argv, struct ctx *ctx)
 			d.words[d.nwords++] = since_words[i];
 			if (sbuf_printf(&command, " %s", since_words[i]))
 				goto nomem;
+		} else if (!strcmp(a, "--timeout") || !strncmp(a, "--timeout=", 10)) {
+			const char *v = a[9] == '=' ? a + 10 : (i + 1 < (size_t)argc ? argv[++i] : NULL);
+
+			if (!v || time_parse_duration(v, &d.timeout) != 0 || d.timeout <= 0) {
+				status = cmd_usage_error(ctx, "option '--timeout' needs a duration such as 30s or 2m");
+				goto out;
+			}
 		} else if (!strcmp(a, "--")) {
 			continue;
 		} else if (a[0] == '-') {
@@ -566,11 +598,14 @@ int cmd_diagnose(int argc, char **argv, struct ctx *ctx)
 	}
 
 	if (rep.fix_requested && rep.nfixes) {
+		/* Fixes start services and wait for them: they retry. */
+		services_set_fail_fast(&d.services, 0);
 		for (i = 0; i < rep.nfixes && !cmd_interrupted; i++)
 			run_fix(&d, &rep.fixes[i]);
 		/* A fix may have restarted a service under our connections. */
 		services_release(&d.services);
 		services_init(&d.services, ctx->config);
+		services_set_fail_fast(&d.services, 1);
 		/* Logs from before and during the fixes tell nothing about their
 		 * outcome: checked again, the logs are read from now on. */
 		if (asprintf(&d.since, "since=2s") < 0) {

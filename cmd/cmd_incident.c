@@ -277,14 +277,12 @@ fail:
 	return rc == ST_ENOTFOUND ? ST_EXIT_ABORTED : cmd_exit_status(rc);
 }
 
-/* Runs yaml under incident id with sess. steps: show step progress lines
+/* Runs rb under incident id with sess. steps: show step progress lines
  * (mutating commands); read-only ones print only their findings. Returns
  * the exit status (0, or what failed, already printed). */
-static int run_incident(struct ctx *ctx, const char *id, const struct sbuf *yaml,
+static int run_incident(struct ctx *ctx, const char *id, const struct runbook *rb,
 			struct incident_session *sess, int steps)
 {
-	struct engine_registry *reg = NULL;
-	struct runbook *rb = NULL;
 	struct engine_options eo;
 	struct engine_report rep;
 	struct engine_ui ui;
@@ -294,10 +292,9 @@ static int run_incident(struct ctx *ctx, const char *id, const struct sbuf *yaml
 	json_t *params = NULL;
 	int status = ST_EXIT_OK, rc;
 
-	if (incident_registry(&reg, &err) != 0 || incident_runbook_load(reg, yaml, &rb, &err) != 0 ||
-	    engine_params_parse(rb, 0, NULL, &params, &err) != 0) {
+	if (engine_params_parse(rb, 0, NULL, &params, &err) != 0) {
 		/* The runbook is built here, not written by the operator: one
-		 * that does not load is our failure, not a usage error. */
+		 * the engine refuses is our failure, not a usage error. */
 		cmd_print_error(ctx, &err);
 		status = ST_EXIT_FAILED;
 		goto out;
@@ -335,8 +332,6 @@ static int run_incident(struct ctx *ctx, const char *id, const struct sbuf *yaml
 	cmd_signals_restore(&sig);
 out:
 	json_decref(params);
-	runbook_free(rb);
-	engine_registry_free(reg);
 	return status;
 }
 
@@ -386,9 +381,9 @@ static void print_warning(const json_t *out)
 		fprintf(stderr, "warning: not journaled: %s\n", js(out, "journal_warning"));
 }
 
-/* Common tail: a buffer to build in, the session, the run. */
+/* Common tail: the runbook built, the session, the run. */
 struct job {
-	struct sbuf yaml;
+	struct runbook *rb;
 	struct incident_session sess;
 	char id[INCIDENT_ID_MAX + 32];
 	int json;
@@ -438,9 +433,9 @@ static int sub_start(struct ctx *ctx, struct opts *o, struct job *j)
 		}
 	}
 	session_setup(&j->sess, ctx, j->id);
-	if (incident_rb_start(o->title, &j->yaml, &err) != 0)
+	if (incident_rb_start(o->title, &j->rb, &err) != 0)
 		return build_failed(ctx, &err);
-	status = run_incident(ctx, j->id, &j->yaml, &j->sess, 0);
+	status = run_incident(ctx, j->id, j->rb, &j->sess, 0);
 	out = incident_session_output(&j->sess, "open");
 	if (status == 0 && out && !ctx->quiet) {
 		printf("opened incident %s%s%s\n  folder: %s\n", js(out, "id"), *js(out, "title") ? ": " : "",
@@ -527,9 +522,9 @@ static int sub_snapshot(struct ctx *ctx, struct opts *o, struct job *j)
 	if ((status = only(ctx, "snapshot", o, "a", 0)) || (status = resolve(ctx, o, 1, j->id, sizeof(j->id))))
 		return status;
 	session_setup(&j->sess, ctx, j->id);
-	if (incident_rb_snapshot(o->archive, &j->yaml, &err) != 0)
+	if (incident_rb_snapshot(o->archive, &j->rb, &err) != 0)
 		return build_failed(ctx, &err);
-	status = run_incident(ctx, j->id, &j->yaml, &j->sess, 0);
+	status = run_incident(ctx, j->id, j->rb, &j->sess, 0);
 	out = incident_session_output(&j->sess, "snapshot");
 	if (out && j->json)
 		print_json(out);
@@ -548,9 +543,9 @@ static int sub_contain(struct ctx *ctx, struct opts *o, struct job *j)
 	if ((status = only(ctx, "contain", o, "", 0)) || (status = resolve(ctx, o, 1, j->id, sizeof(j->id))))
 		return status;
 	session_setup(&j->sess, ctx, j->id);
-	if (incident_rb_contain(ctx->config, &j->yaml, &err) != 0)
+	if (incident_rb_contain(ctx->config, &j->rb, &err) != 0)
 		return build_failed(ctx, &err);
-	status = run_incident(ctx, j->id, &j->yaml, &j->sess, 1);
+	status = run_incident(ctx, j->id, j->rb, &j->sess, 1);
 	if (ctx->quiet || ctx->dry_run)
 		return status;
 	snap = incident_session_output(&j->sess, "snapshot");
@@ -645,9 +640,9 @@ static int sub_investigate(struct ctx *ctx, struct opts *o, struct job *j)
 	io.recent = o->recent > 0 ? o->recent : 86400;
 	io.limit = o->have_limit ? o->limit : 20;
 	session_setup(&j->sess, ctx, j->id);
-	if (incident_rb_investigate(&io, &j->yaml, &err) != 0)
+	if (incident_rb_investigate(&io, &j->rb, &err) != 0)
 		return build_failed(ctx, &err);
-	status = run_incident(ctx, j->id, &j->yaml, &j->sess, 0);
+	status = run_incident(ctx, j->id, j->rb, &j->sess, 0);
 	out = incident_session_output(&j->sess, "investigate");
 	if (!out || ctx->quiet)
 		return status;
@@ -686,9 +681,9 @@ static int sub_lock_users(struct ctx *ctx, struct opts *o, struct job *j)
 	if ((status = resolve(ctx, o, 1, j->id, sizeof(j->id))))
 		return status;
 	session_setup(&j->sess, ctx, j->id);
-	if (incident_rb_lock_users((const char *const *)o->pos, (size_t)o->npos, &j->yaml, &err) != 0)
+	if (incident_rb_lock_users((const char *const *)o->pos, (size_t)o->npos, &j->rb, &err) != 0)
 		return build_failed(ctx, &err);
-	status = run_incident(ctx, j->id, &j->yaml, &j->sess, 1);
+	status = run_incident(ctx, j->id, j->rb, &j->sess, 1);
 	out = incident_session_output(&j->sess, "lock");
 	find = incident_session_output(&j->sess, "find");
 	if (j->json) {
@@ -740,9 +735,9 @@ static int sub_flush(struct ctx *ctx, struct opts *o, struct job *j)
 	if ((status = resolve(ctx, o, 1, j->id, sizeof(j->id))))
 		return status;
 	session_setup(&j->sess, ctx, j->id);
-	if (incident_rb_flush_sessions(pattern, o->all, &j->yaml, &err) != 0)
+	if (incident_rb_flush_sessions(pattern, o->all, &j->rb, &err) != 0)
 		return build_failed(ctx, &err);
-	status = run_incident(ctx, j->id, &j->yaml, &j->sess, 1);
+	status = run_incident(ctx, j->id, j->rb, &j->sess, 1);
 	out = incident_session_output(&j->sess, o->all ? "flushall" : "flush");
 	if (!out || ctx->quiet)
 		return status;
@@ -804,11 +799,11 @@ static int sub_rotate(struct ctx *ctx, struct opts *o, struct job *j, int jwt)
 		goto out;
 	}
 	session_setup(&j->sess, ctx, j->id);
-	if (incident_rb_rotate(ctx->config, variable, o->from_env, &plan, !o->no_restart, &j->yaml, &err) != 0) {
+	if (incident_rb_rotate(ctx->config, variable, o->from_env, &plan, !o->no_restart, &j->rb, &err) != 0) {
 		status = build_failed(ctx, &err);
 		goto out;
 	}
-	status = run_incident(ctx, j->id, &j->yaml, &j->sess, 1);
+	status = run_incident(ctx, j->id, j->rb, &j->sess, 1);
 	if (ctx->quiet || ctx->dry_run)
 		goto out;
 	w = incident_session_output(&j->sess, plan.nfiles ? "write" : "generate");
@@ -864,9 +859,9 @@ static int sub_top_ips(struct ctx *ctx, struct opts *o, struct job *j)
 		return status;
 	session_setup(&j->sess, ctx, j->id);
 	if (incident_rb_top_ips(service, o->have_since ? o->since : 3600, o->have_limit ? (size_t)o->limit : 20,
-				&j->yaml, &err) != 0)
+				&j->rb, &err) != 0)
 		return build_failed(ctx, &err);
-	status = run_incident(ctx, j->id, &j->yaml, &j->sess, 0);
+	status = run_incident(ctx, j->id, j->rb, &j->sess, 0);
 	out = incident_session_output(&j->sess, "count");
 	if (!out || ctx->quiet)
 		return status;
@@ -919,9 +914,9 @@ static int sub_block_ip(struct ctx *ctx, struct opts *o, struct job *j)
 	if ((status = resolve(ctx, o, 1, j->id, sizeof(j->id))))
 		return status;
 	session_setup(&j->sess, ctx, j->id);
-	if (incident_rb_block_ip(canon, o->apply, &j->yaml, &err) != 0)
+	if (incident_rb_block_ip(canon, o->apply, &j->rb, &err) != 0)
 		return build_failed(ctx, &err);
-	status = run_incident(ctx, j->id, &j->yaml, &j->sess, o->apply);
+	status = run_incident(ctx, j->id, j->rb, &j->sess, o->apply);
 	out = incident_session_output(&j->sess, o->apply ? "apply" : "rule");
 	if (!out)
 		out = incident_session_output(&j->sess, "rule");
@@ -961,9 +956,9 @@ static int sub_report(struct ctx *ctx, struct opts *o, struct job *j)
 	if (status)
 		return status;
 	session_setup(&j->sess, ctx, j->id);
-	if (incident_rb_report(o->output, &j->yaml, &err) != 0)
+	if (incident_rb_report(o->output, &j->rb, &err) != 0)
 		return build_failed(ctx, &err);
-	status = run_incident(ctx, j->id, &j->yaml, &j->sess, 0);
+	status = run_incident(ctx, j->id, j->rb, &j->sess, 0);
 	out = incident_session_output(&j->sess, "report");
 	if (!out)
 		return status;
@@ -985,9 +980,9 @@ static int sub_close(struct ctx *ctx, struct opts *o, struct job *j)
 	if ((status = only(ctx, "close", o, "", 0)) || (status = resolve(ctx, o, 0, j->id, sizeof(j->id))))
 		return status;
 	session_setup(&j->sess, ctx, j->id);
-	if (incident_rb_close(&j->yaml, &err) != 0)
+	if (incident_rb_close(&j->rb, &err) != 0)
 		return build_failed(ctx, &err);
-	status = run_incident(ctx, j->id, &j->yaml, &j->sess, 0);
+	status = run_incident(ctx, j->id, j->rb, &j->sess, 0);
 	out = incident_session_output(&j->sess, "close");
 	if (out && status == 0 && !ctx->quiet) {
 		printf("closed incident %s\n  report: spilttea-ops incident report --incident %s\n", js(out, "id"),
@@ -1059,7 +1054,7 @@ int cmd_incident(int argc, char **argv, struct ctx *ctx)
 out:
 	if (j.sess.cfg)
 		incident_session_release(&j.sess);
-	sbuf_release(&j.yaml);
+	runbook_free(j.rb);
 	free(o.pos);
 	return status;
 }

@@ -53,7 +53,7 @@ _spilttea_ops_options() {
 	restore) echo '--database --from-database --keep-old' ;;
 	logs) echo '--since --tail -f --follow --summary --errors --warnings --db --auth --cors --s3
 		--email --view' ;;
-	diagnose) echo '--since --fix --list' ;;
+	diagnose) echo '--since --fix --list --timeout' ;;
 	db)
 		case $2 in
 		size) echo '--schema' ;;
@@ -204,7 +204,7 @@ _spilttea_ops() {
 			--kind | --dir | --compress | --level | --database | --metrics-file | --at | \
 			--title | --id | --since | --threshold | --recent | --limit | --pattern | \
 			--service | --from-env | --to-backup | --attest | --reason | --rolled-back | \
-			--applied | --tail | --min | --older-than | --table | --schema) ((i++)); continue ;;
+			--applied | --tail | --min | --older-than | --table | --schema | --timeout) ((i++)); continue ;;
 		--) continue ;;
 		-*) continue ;;
 		esac

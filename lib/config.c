@@ -262,6 +262,7 @@ static const struct config_key top_keys[] = {
 	{ .key = "docker", .type = CT_SECTION },
 	{ .key = "docker.host", .type = CT_STRING, .off = OFF(docker.host), .def = "unix:///var/run/docker.sock", .valid = valid_docker_host, .hook = hook_docker_host },
 	{ .key = "docker.timeout", .type = CT_DURATION, .off = OFF(docker.timeout), .def = "30s", .min = 0.001, .max = 3600 },
+	{ .key = "docker.stream_idle_timeout", .type = CT_DURATION, .off = OFF(docker.stream_idle_timeout), .def = "10m", .min = 0, .max = 86400 },
 
 	{ .key = "services", .type = CT_MAPOF, .flags = K_REQUIRED, .off = OFF(services), .count_off = OFF(n_services), .items = &service_table, .valid = valid_service_name },
 

@@ -73,6 +73,8 @@ struct config_docker {
 	char *host;              /* "unix:///var/run/docker.sock"; DOCKER_HOST wins when set */
 	int host_from_env;       /* 1 when host came from DOCKER_HOST */
 	double timeout;          /* seconds per API call (default 30) */
+	double stream_idle_timeout; /* seconds an exec or build stream may stay silent
+				       (default 10m; 0: no limit) */
 };
 
 struct config_postgres {

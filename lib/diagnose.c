@@ -129,6 +129,15 @@ int diag_issue_add_skipped(struct diag_issue *is, const char *check, const char 
 	return d->check && d->title && d->reason ? 0 : ST_ENOMEM;
 }
 
+int diag_issue_add_unchecked(struct diag_issue *is, const char *check, const char *title,
+			     const char *reason, enum engine_finding_status severity)
+{
+	int rc = diag_issue_add_skipped(is, check, title, reason);
+
+	raise_status(is, severity);
+	return rc;
+}
+
 int diag_issue_set_error(struct diag_issue *is, const char *error)
 {
 	free(is->error);

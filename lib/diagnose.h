@@ -12,7 +12,10 @@
  *            error when it could not check, evidence (result fields), the
  *            fix in words, and the safe automatic fix (a runbook and its
  *            parameters) when there is one
- *   skipped  checks that did not run, with why (an unset configuration key)
+ *   skipped  checks that did not run, with why: an unset configuration key;
+ *            or, raising the status like a check that could not run, a
+ *            service found unreachable by an earlier check of the run
+ *            ("postgres unreachable: ...") or the run's deadline
  *   fixes    the distinct safe fixes that the findings that are not ok
  *            name, in the order found; --fix runs them and records how
  *            each went; the issues are then checked again ("after")
@@ -115,6 +118,12 @@ int diag_issue_add_finding(struct diag_issue *is, const struct engine_finding *f
 /* Records a check that did not run. 0 or ST_ENOMEM. */
 int diag_issue_add_skipped(struct diag_issue *is, const char *check, const char *title,
 			   const char *reason);
+
+/* Records a check that could not run (its service found unreachable
+ * earlier, the deadline passed) as skipped, and raises the issue's status
+ * to severity, as a check whose action failed would. 0 or ST_ENOMEM. */
+int diag_issue_add_unchecked(struct diag_issue *is, const char *check, const char *title,
+			     const char *reason, enum engine_finding_status severity);
 
 /* The runbook could not run: status problem with this error. 0 or ST_ENOMEM. */
 int diag_issue_set_error(struct diag_issue *is, const char *error);

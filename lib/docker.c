@@ -1,5 +1,6 @@
 #include "docker_internal.h"
 #include "http.h"
+#include "timeutil.h"
 
 #include <errno.h>
 #include <math.h>
@@ -74,9 +75,70 @@ void docker_client_set_timeouts(struct docker_client *c, double request, double 
 	c->stream_timeout = stream > 0 ? stream : 0;
 }
 
+void docker_client_set_stream_idle(struct docker_client *c, double idle, const char *key)
+{
+	c->stream_idle = idle > 0 ? idle : 0;
+	c->stream_idle_key = key;
+}
+
+double docker_idle(double idle, double dflt)
+{
+	if (idle > 0)
+		return idle;
+	if (idle < 0)
+		return 0;
+	return dflt > 0 ? dflt : 0;
+}
+
+int docker_stall_error(const struct docker_client *c, double idle, const char *key,
+		       struct st_error *err)
+{
+	st_error_set(err, ST_ETIMEOUT, "stalled: no data from docker for %gs", idle);
+	if (key)
+		return st_error_hint(err, "is dockerd hung? 'curl --unix-socket %s http://docker/_ping' "
+				     "should answer OK at once; if the command is legitimately silent "
+				     "for longer, raise %s", c->socket_path, key);
+	return st_error_hint(err, "is dockerd hung? 'curl --unix-socket %s http://docker/_ping' "
+			     "should answer OK at once; then try again", c->socket_path);
+}
+
 void docker_client_set_cancel(struct docker_client *c, volatile sig_atomic_t *cancel)
 {
 	c->cancel = cancel;
+}
+
+void docker_client_set_fail_fast(struct docker_client *c, int on)
+{
+	pthread_mutex_lock(&c->lock);
+	c->fail_fast = on;
+	memset(&c->unreachable, 0, sizeof(c->unreachable));
+	pthread_mutex_unlock(&c->lock);
+}
+
+/* With fail fast: ST_EUNREACHABLE into err when an earlier request got no
+ * answer, else 0. */
+static int check_unreachable(struct docker_client *c, struct st_error *err)
+{
+	struct st_error first;
+
+	pthread_mutex_lock(&c->lock);
+	first = c->unreachable;
+	pthread_mutex_unlock(&c->lock);
+	if (!first.code)
+		return 0;
+	st_error_set(err, ST_EUNREACHABLE, "docker unreachable: %s", first.message);
+	if (first.hint[0])
+		st_error_hint(err, "%s", first.hint);
+	return ST_EUNREACHABLE;
+}
+
+/* With fail fast: remembers the first request that got no answer. */
+static void note_unreachable(struct docker_client *c, const struct st_error *err)
+{
+	pthread_mutex_lock(&c->lock);
+	if (c->fail_fast && !c->unreachable.code && err)
+		c->unreachable = *err;
+	pthread_mutex_unlock(&c->lock);
 }
 
 int docker_cancelled(const struct docker_client *c)
@@ -187,6 +249,8 @@ static size_t on_write(char *ptr, size_t size, size_t nmemb, void *ud)
 	int rc;
 
 	curl_easy_getinfo(call->h, CURLINFO_RESPONSE_CODE, &call->status);
+	if (call->idle > 0)
+		call->last_activity = time_monotonic();
 	if (call->on_data && call->status >= 200 && call->status < 300) {
 		rc = call->on_data(call->data_ud, ptr, n, call->err);
 		if (rc) {
@@ -230,17 +294,30 @@ static size_t on_read(char *buf, size_t size, size_t nitems, void *ud)
 }
 
 /* libcurl calls this at least once a second, also while nothing arrives:
- * non-zero aborts the transfer. */
+ * non-zero aborts the transfer. Bytes either way are progress; none for
+ * call->idle seconds is a stall. */
 static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
 		       curl_off_t ulnow)
 {
 	struct docker_call *call = ud;
 
 	(void)dltotal;
-	(void)dlnow;
 	(void)ultotal;
-	(void)ulnow;
-	return call->cancel && *call->cancel;
+	if (call->cancel && *call->cancel)
+		return 1;
+	if (call->idle > 0) {
+		double now = time_monotonic();
+
+		if (dlnow != call->last_dl || ulnow != call->last_ul) {
+			call->last_dl = dlnow;
+			call->last_ul = ulnow;
+			call->last_activity = now;
+		} else if (now - call->last_activity >= call->idle) {
+			call->stalled = 1;
+			return 1;
+		}
+	}
+	return 0;
 }
 
 int docker_version_negotiate(const json_t *version, char *buf, size_t size, struct st_error *err)
@@ -326,7 +403,7 @@ int docker_call_run(struct docker_client *c, struct docker_call *call, const cha
 	char ver[16], errbuf[CURL_ERROR_SIZE];
 	struct sbuf url = SBUF_INIT;
 	struct curl_slist *hdrs = NULL, *h2;
-	CURLcode res;
+	CURLcode res = CURLE_OK;
 	long os_errno = 0;
 	int rc = 0;
 
@@ -334,14 +411,20 @@ int docker_call_run(struct docker_client *c, struct docker_call *call, const cha
 	call->status = 0;
 	call->cb_rc = 0;
 	call->cancel = c->cancel;
+	call->stalled = 0;
+	call->last_dl = call->last_ul = 0;
 	sbuf_reset(&call->resp);
 	errbuf[0] = '\0';
 	if (docker_cancelled(c)) {
 		rc = st_error_set(err, ST_EABORTED, "interrupted");
 		goto wrap;
 	}
-	if (!call->unversioned && (rc = docker_api_version(c, ver, sizeof(ver), err)))
+	if ((rc = check_unreachable(c, err)) != 0)
+		goto out;
+	if (!call->unversioned && (rc = docker_api_version(c, ver, sizeof(ver), err))) {
+		/* The version call below noted it already. */
 		goto wrap;
+	}
 	if (sbuf_puts(&url, "http://docker") ||
 	    (!call->unversioned && sbuf_printf(&url, "/v%s", ver)) ||
 	    sbuf_puts(&url, sbuf_str(&call->path)) ||
@@ -371,7 +454,7 @@ int docker_call_run(struct docker_client *c, struct docker_call *call, const cha
 	curl_easy_setopt(call->h, CURLOPT_UNIX_SOCKET_PATH, c->socket_path);
 	curl_easy_setopt(call->h, CURLOPT_PROXY, "");
 	curl_easy_setopt(call->h, CURLOPT_NOSIGNAL, 1L);
-	if (call->cancel) {
+	if (call->cancel || call->idle > 0) {
 		curl_easy_setopt(call->h, CURLOPT_XFERINFOFUNCTION, on_progress);
 		curl_easy_setopt(call->h, CURLOPT_XFERINFODATA, call);
 		curl_easy_setopt(call->h, CURLOPT_NOPROGRESS, 0L);
@@ -402,6 +485,7 @@ int docker_call_run(struct docker_client *c, struct docker_call *call, const cha
 	} else if (strcmp(call->method, "GET")) {
 		curl_easy_setopt(call->h, CURLOPT_CUSTOMREQUEST, call->method);
 	}
+	call->last_activity = time_monotonic();
 	res = curl_easy_perform(call->h);
 	curl_easy_getinfo(call->h, CURLINFO_RESPONSE_CODE, &call->status);
 	curl_easy_getinfo(call->h, CURLINFO_OS_ERRNO, &os_errno);
@@ -409,6 +493,10 @@ int docker_call_run(struct docker_client *c, struct docker_call *call, const cha
 		rc = call->cb_rc;
 	} else if (res == CURLE_ABORTED_BY_CALLBACK && call->cancel && *call->cancel) {
 		rc = st_error_set(err, ST_EABORTED, "interrupted");
+	} else if (res == CURLE_ABORTED_BY_CALLBACK && call->stalled) {
+		rc = docker_stall_error(c, call->idle, call->idle_key, err);
+		if (err)
+			err->http_status = (int)call->status;
 	} else if (call->status >= 400) {
 		rc = docker_http_error(call->status, call->resp.buf, call->resp.len, err);
 	} else if (res == CURLE_COULDNT_CONNECT) {
@@ -428,6 +516,12 @@ int docker_call_run(struct docker_client *c, struct docker_call *call, const cha
 wrap:
 	if (rc)
 		wrap_what(err, what);
+	/* No answer at all: a refused or missing socket, or a deadline before
+	 * the status line. */
+	if (rc && call->h && call->status == 0 &&
+	    (res == CURLE_COULDNT_CONNECT || res == CURLE_OPERATION_TIMEDOUT) && !call->cb_rc)
+		note_unreachable(c, err);
+out:
 	curl_slist_free_all(hdrs);
 	if (call->h)
 		curl_easy_cleanup(call->h);
@@ -884,6 +978,10 @@ int docker_container_logs(struct docker_client *c, const char *name, const struc
 		o = &defaults;
 	snprintf(what, sizeof(what), "read logs of container '%s'", name);
 	docker_call_init(&call, "GET", docker_timeout(c, o->timeout, 1));
+	/* A log read that is not followed streams a file the daemon has: a
+	 * pause as long as a whole API call means it stalled. */
+	call.idle = docker_idle(o->idle_timeout, o->follow ? 0 : c->timeout);
+	call.idle_key = o->idle_timeout == 0 && !o->follow ? "docker.timeout" : NULL;
 	memset(&lc, 0, sizeof(lc));
 	/* A container with a TTY logs without frames; only inspect tells. */
 	if ((rc = docker_container_inspect(c, name, DOCKER_TIMEOUT_DEFAULT, &info, err))) {

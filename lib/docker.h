@@ -19,6 +19,14 @@
  * means the client's stream timeout (none unless set). A missing or refused
  * socket fails at once, whatever the timeout.
  *
+ * Stalls: a stream also has an idle timeout (idle_timeout in its options):
+ * when the daemon sends nothing (and, for uploads and stdin, takes
+ * nothing) for that long, the call fails with ST_ETIMEOUT "... stalled: no
+ * data from docker for Ns" and a hint naming the setting to raise. 0 picks
+ * the default: log reads (not followed) the client's request timeout;
+ * exec and build the client's stream idle timeout
+ * (docker_client_set_stream_idle; none unless set). < 0: none.
+ *
  * Errors: 0 or a negative ST_E* code, with err filled: message names what
  * failed ("cannot inspect container 'web': No such container: web") and
  * carries the daemon's own text (the "message" field of its JSON error body,
@@ -73,11 +81,25 @@ void docker_client_free(struct docker_client *c);
  * exec/logs/build streams (<= 0 none, the default). Call before sharing. */
 void docker_client_set_timeouts(struct docker_client *c, double request, double stream);
 
+/* Default idle timeout of exec and build streams (<= 0 none, the
+ * default), and the configuration key that sets it, named in the hint of
+ * a stall (NULL: none). key is borrowed: a string literal. Call before
+ * sharing. */
+void docker_client_set_stream_idle(struct docker_client *c, double idle, const char *key);
+
 /* Flag (set by a signal handler) that interrupts every call of c while it
  * is non-zero; NULL: calls are not interruptible. Borrowed: it must
  * outlive its use. Set it from the thread that uses the client (a run
  * sets it per step: NULL while undoing). */
 void docker_client_set_cancel(struct docker_client *c, volatile sig_atomic_t *cancel);
+
+/* Fail fast (diagnose, services_set_fail_fast): once a request could not
+ * connect or timed out before any HTTP answer, every later request of c
+ * fails at once with ST_EUNREACHABLE, "docker unreachable: <that error>",
+ * instead of waiting out its own timeout again. Off by default (a deploy
+ * that waits for a restarting daemon must retry). Setting it either way
+ * forgets what was learnt. Thread-safe. */
+void docker_client_set_fail_fast(struct docker_client *c, int on);
 
 /* "unix:///var/run/docker.sock"; borrowed, lives as long as c. */
 const char *docker_client_host(const struct docker_client *c);
@@ -190,6 +212,8 @@ struct docker_logs_opts {
 	int follow;             /* keep streaming until the container stops or on_line says stop */
 	size_t max_line;        /* longer lines come in pieces (0: 1 MiB) */
 	double timeout;         /* whole call; 0: the client's stream timeout */
+	double idle_timeout;    /* stalled after this long without data; 0: the client's
+				   request timeout (none with follow); < 0: none */
 };
 
 /* GET /containers/{name}/logs, demultiplexed and reassembled into lines
@@ -232,6 +256,8 @@ struct docker_exec_opts {
 	docker_read_fn stdin_read;   /* NULL: no stdin */
 	void *stdin_ud;
 	double timeout;              /* whole run; 0: the client's stream timeout */
+	double idle_timeout;         /* stalled after this long with no output and no stdin
+					taken; 0: the client's stream idle timeout; < 0: none */
 };
 
 struct docker_exec_result {
@@ -297,6 +323,8 @@ struct docker_build_opts {
 	docker_progress_fn on_progress; /* build output text as it comes, may be NULL */
 	void *ud;
 	double timeout;                 /* whole build; 0: the client's stream timeout */
+	double idle_timeout;            /* stalled after this long with no progress either way;
+					   0: the client's stream idle timeout; < 0: none */
 };
 
 /*

@@ -24,6 +24,8 @@ struct exec_out {
 	const struct docker_exec_opts *o;
 	struct docker_exec_result *res;
 	struct docker_demux demux;
+	double idle;                 /* resolved idle timeout, 0 none */
+	const char *idle_key;        /* the setting behind it, or NULL */
 };
 
 static int exec_chunk(void *ud, int stream, const char *data, size_t len, int frame_start,
@@ -180,6 +182,8 @@ static int start_plain(struct docker_client *c, const char *id, struct exec_out 
 	call.content_type = "application/json";
 	call.on_data = exec_data;
 	call.data_ud = x;
+	call.idle = x->idle;
+	call.idle_key = x->idle_key;
 	if ((rc = docker_call_run(c, &call, what, err)))
 		goto out;
 	if ((rc = docker_demux_finish(&x->demux, err)))
@@ -367,13 +371,20 @@ static int hijack_run(struct docker_client *c, const char *id, struct exec_out *
 	const struct docker_exec_opts *o = x->o;
 	struct docker_exec_result *res = x->res;
 	double deadline = timeout > 0 ? time_monotonic() + timeout : 0;
+	double open_deadline = deadline, last_activity;
 	struct sbuf head = SBUF_INIT;
 	char *in = NULL, *out = NULL;
 	size_t head_len = 0, out_len = 0, out_off = 0;
 	int fd = -1, rc, in_eof = 0, stdin_done = 0;
 
-	if ((rc = hijack_connect(c, &fd, err)) || (rc = hijack_open(c, fd, id, deadline, &head, &head_len, err)))
+	/* The daemon answers the upgrade at once: silence as long as the
+	 * idle timeout is a stall already. */
+	if (x->idle > 0 && (!open_deadline || time_monotonic() + x->idle < open_deadline))
+		open_deadline = time_monotonic() + x->idle;
+	if ((rc = hijack_connect(c, &fd, err)) ||
+	    (rc = hijack_open(c, fd, id, open_deadline, &head, &head_len, err)))
 		goto out;
+	last_activity = time_monotonic();
 	if ((rc = docker_demux_feed(&x->demux, head.buf + head_len, head.len - head_len, err)))
 		goto out;
 	sbuf_release(&head);
@@ -414,6 +425,12 @@ static int hijack_run(struct docker_client *c, const char *id, struct exec_out *
 			rc = st_error_set(err, ST_ETIMEOUT, "not finished within %.1fs", timeout);
 			goto out;
 		}
+		/* Nothing came and nothing was taken: a stalled daemon (or a
+		 * command blocked for longer than allowed, e.g. on a lock). */
+		if (x->idle > 0 && time_monotonic() - last_activity >= x->idle) {
+			rc = docker_stall_error(c, x->idle, x->idle_key, err);
+			goto out;
+		}
 		n = poll(&p, 1, poll_wait(deadline));
 		if (n < 0 && errno != EINTR) {
 			rc = st_error_set(err, ST_EIO, "poll failed: %s", strerror(errno));
@@ -425,6 +442,7 @@ static int hijack_run(struct docker_client *c, const char *id, struct exec_out *
 			ssize_t r = recv(fd, in, EXEC_BUF, 0);
 
 			if (r > 0) {
+				last_activity = time_monotonic();
 				if ((rc = docker_demux_feed(&x->demux, in, (size_t)r, err)))
 					goto out;
 			} else if (r == 0 || errno == ECONNRESET) {
@@ -442,6 +460,7 @@ static int hijack_run(struct docker_client *c, const char *id, struct exec_out *
 			ssize_t w = send(fd, out + out_off, out_len - out_off, MSG_NOSIGNAL | MSG_DONTWAIT);
 
 			if (w > 0) {
+				last_activity = time_monotonic();
 				out_off += (size_t)w;
 				res->stdin_bytes += (uint64_t)w;
 			} else if (w < 0 && (errno == EPIPE || errno == ECONNRESET)) {
@@ -494,6 +513,8 @@ int docker_exec(struct docker_client *c, const char *container, const struct doc
 		goto out;
 	x.o = o;
 	x.res = res;
+	x.idle = docker_idle(o->idle_timeout, c->stream_idle);
+	x.idle_key = o->idle_timeout == 0 ? c->stream_idle_key : NULL;
 	docker_demux_init(&x.demux, 0, exec_chunk, &x);
 	if (o->stdin_read) {
 		if ((rc = hijack_run(c, id, &x, timeout, err)))

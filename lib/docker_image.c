@@ -189,6 +189,8 @@ int docker_image_build(struct docker_client *c, const struct docker_build_opts *
 		st_error_wrap(err, "cannot %s", what);
 		goto out;
 	}
+	call.idle = docker_idle(o->idle_timeout, c->stream_idle);
+	call.idle_key = o->idle_timeout == 0 ? c->stream_idle_key : NULL;
 	call.content_type = "application/x-tar";
 	call.upload = read;
 	call.upload_ud = read_ud;

@@ -24,6 +24,8 @@ struct docker_client {
 	char *socket_path;      /* "/var/run/docker.sock" (owned) */
 	double timeout;         /* request default, seconds */
 	double stream_timeout;  /* stream default, <= 0 none */
+	double stream_idle;     /* exec/build idle default, <= 0 none */
+	const char *stream_idle_key; /* the setting behind stream_idle, or NULL */
 	pthread_mutex_t lock;   /* guards api_version and version_timeout */
 	char api_version[16];   /* "" until negotiated */
 	/* Why the version call timed out, "" when it has not: a daemon that
@@ -32,6 +34,10 @@ struct docker_client {
 	 * per item). A refused or missing socket is still tried each time. */
 	char version_timeout[ST_ERROR_MESSAGE_MAX];
 	volatile sig_atomic_t *cancel; /* docker_client_set_cancel(); may be NULL */
+	/* docker_client_set_fail_fast(); under lock: the first request that
+	 * got no answer at all (code 0 until one did). */
+	int fail_fast;
+	struct st_error unreachable;
 };
 
 /* 1 when c's calls are to stop (docker_client_set_cancel). */
@@ -54,6 +60,9 @@ struct docker_call {
 	docker_read_fn upload;   /* streamed request body (chunked) instead of body */
 	void *upload_ud;
 	double timeout;          /* resolved: > 0 seconds, else no limit */
+	double idle;             /* resolved: > 0 seconds without data in either
+				    direction is a stall, else no limit */
+	const char *idle_key;    /* the setting to raise, for the hint; may be NULL */
 	docker_data_fn on_data;  /* 2xx body goes here instead of resp */
 	void *data_ud;
 	/* results */
@@ -64,6 +73,9 @@ struct docker_call {
 	struct st_error *err;
 	int cb_rc;
 	volatile sig_atomic_t *cancel;
+	double last_activity;    /* time_monotonic() of the last bytes either way */
+	curl_off_t last_dl, last_ul;
+	int stalled;             /* the progress callback stopped it for idling */
 };
 
 void docker_call_init(struct docker_call *call, const char *method, double timeout);
@@ -87,6 +99,16 @@ int docker_call_json(struct docker_client *c, struct docker_call *call, const ch
 
 /* Request timeout in effect: see docker.h. stream selects the stream default. */
 double docker_timeout(const struct docker_client *c, double timeout, int stream);
+
+/* Idle timeout in effect: idle > 0 itself, < 0 none (0), else the
+ * default dflt. */
+double docker_idle(double idle, double dflt);
+
+/* err for a stream that stalled: ST_ETIMEOUT "stalled: no data from docker
+ * for Ns" with a hint naming key (may be NULL) and how to check the
+ * daemon. */
+int docker_stall_error(const struct docker_client *c, double idle, const char *key,
+		       struct st_error *err);
 
 /* The negotiated version into buf (negotiating first if needed). */
 int docker_api_version(struct docker_client *c, char *buf, size_t size, struct st_error *err);

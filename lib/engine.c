@@ -189,6 +189,8 @@ struct run {
 	struct journal *journal;
 	struct journal_run jrun;
 	unsigned char *acted;     /* acted[i]: step i's act succeeded */
+	int skip_code;            /* why the last step was skipped: ST_EUNREACHABLE,
+				     ST_ETIMEOUT (deadline), else 0 */
 };
 
 static void notice(struct run *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -607,6 +609,7 @@ static void ui_end(struct run *r, size_t i, enum engine_phase phase, enum engine
 	ev.duration = duration;
 	ev.attempts = attempts;
 	ev.detail = detail;
+	ev.code = res == ENGINE_RESULT_SKIPPED ? r->skip_code : 0;
 	r->ui->step_end(r->ui->ud, &ev);
 }
 
@@ -729,8 +732,21 @@ static enum step_outcome run_finding(struct run *r, size_t i, char *detail, size
 		return STEP_SKIPPED;
 	}
 	why[0] = '\0';
-	if (invoke(r, st, &st->act, ENGINE_PHASE_ACT, 1, args, &result, err) != 0)
+	if (invoke(r, st, &st->act, ENGINE_PHASE_ACT, 1, args, &result, err) != 0) {
+		/* Its service timed out or refused earlier in this run (fail
+		 * fast): not checked, rather than waiting out the same timeout
+		 * once more. */
+		if (err->code == ST_EUNREACHABLE && !cancelled(r)) {
+			snprintf(detail, dsize, "%s", err->message);
+			st_error_clear(err);
+			r->skip_code = ST_EUNREACHABLE;
+			jstep(r, st, st->act.action, ENGINE_PHASE_ACT, ENGINE_RESULT_SKIPPED,
+			      time_monotonic() - t0, shown, detail, 0);
+			out = STEP_SKIPPED;
+			goto out;
+		}
 		goto fail;
+	}
 	if (json_object_set(r->results, st->name, result))
 		goto nomem;
 	if (f->expect) {
@@ -1174,7 +1190,18 @@ int engine_run(const struct runbook *rb, const json_t *params, const struct engi
 		}
 		ui_start(&r, i, ENGINE_PHASE_ACT);
 		st_error_clear(&serr);
-		o = run_step(&r, i, detail, sizeof(detail), &attempts, &serr);
+		r.skip_code = 0;
+		if (opts->deadline > 0 && time_monotonic() >= opts->deadline) {
+			/* Past the run's deadline: the step is not started. */
+			snprintf(detail, sizeof(detail), "not started: the run's deadline (%gs) passed",
+				 opts->deadline_s);
+			r.skip_code = ST_ETIMEOUT;
+			jstep(&r, st, st->act.action, ENGINE_PHASE_ACT, ENGINE_RESULT_SKIPPED, 0, NULL,
+			      detail, 0);
+			o = STEP_SKIPPED;
+		} else {
+			o = run_step(&r, i, detail, sizeof(detail), &attempts, &serr);
+		}
 		switch (o) {
 		case STEP_DONE:
 			report->ok++;

@@ -212,6 +212,10 @@ struct engine_step_event {
 	double duration;              /* step_end only, seconds */
 	int attempts;                 /* verify polls made, 0 when no verify ran */
 	const char *detail;           /* why skipped/failed/aborted (redacted), or NULL */
+	int code;                     /* a skip that is a failure to check: ST_EUNREACHABLE (its
+					 service timed out or refused earlier in the run, see
+					 services_set_fail_fast) or ST_ETIMEOUT (the run's
+					 deadline passed); 0 for other skips and results */
 };
 
 enum engine_finding_status {
@@ -274,6 +278,12 @@ struct engine_options {
 	volatile sig_atomic_t *cancel;/* set by a signal handler; may be NULL */
 	const struct engine_ui *ui;   /* may be NULL: nothing shown, nobody asked */
 	int keep_results;             /* hand the act results to engine_report.results */
+	/* Steps not started by this time_monotonic() instant are skipped
+	 * (engine_step_event.code ST_ETIMEOUT); 0: none. For read-only runs
+	 * (diagnose): a step started before it may still run to its own
+	 * timeouts. deadline_s is the budget it came from, for the message. */
+	double deadline;
+	double deadline_s;
 };
 
 struct engine_report {

@@ -98,6 +98,7 @@ const char *st_code_name(int code)
 	case ST_ENOMEM: return "out of memory";
 	case ST_EFAILED: return "failed";
 	case ST_ECONFLICT: return "conflict";
+	case ST_EUNREACHABLE: return "unreachable";
 	default: return "unknown";
 	}
 }

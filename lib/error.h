@@ -26,6 +26,8 @@ enum st_code {
 	ST_ENOMEM = -10,
 	ST_EFAILED = -11,    /* a step or check failed */
 	ST_ECONFLICT = -12,  /* state does not allow the action (already exists, running...) */
+	ST_EUNREACHABLE = -13, /* not tried: the service timed out or refused earlier in this
+				  run (services_set_fail_fast); the message quotes that error */
 };
 
 #define ST_ERROR_MESSAGE_MAX 1024

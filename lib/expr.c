@@ -722,3 +722,53 @@ out:
 	json_decref(right);
 	return rc;
 }
+
+int expr_quote(const char *text, struct sbuf *out)
+{
+	const char *p = text;
+
+	while (p && *p) {
+		const char *hit = strstr(p, "${");
+
+		if (!hit)
+			return sbuf_puts(out, p);
+		if (sbuf_append(out, p, (size_t)(hit - p)) || sbuf_puts(out, "$${"))
+			return -1;
+		p = hit + 2;
+	}
+	return 0;
+}
+
+json_t *expr_quote_json(const json_t *v)
+{
+	json_t *r = NULL, *e;
+
+	if (json_is_string(v)) {
+		struct sbuf b = SBUF_INIT;
+
+		if (expr_quote(json_string_value(v), &b) == 0)
+			r = json_string(sbuf_str(&b));
+		sbuf_release(&b);
+	} else if (json_is_array(v)) {
+		size_t i;
+
+		r = json_array();
+		json_array_foreach(v, i, e)
+			if (!r || json_array_append_new(r, expr_quote_json(e))) {
+				json_decref(r);
+				return NULL;
+			}
+	} else if (json_is_object(v)) {
+		const char *k;
+
+		r = json_object();
+		json_object_foreach((json_t *)v, k, e)
+			if (!r || json_object_set_new(r, k, expr_quote_json(e))) {
+				json_decref(r);
+				return NULL;
+			}
+	} else {
+		r = json_deep_copy(v);
+	}
+	return r;
+}

@@ -125,4 +125,15 @@ char *expr_to_text(const json_t *v);
 /* Parses a number from a JSON number or a numeric string; 0 on success. */
 int expr_number(const json_t *v, double *out);
 
+struct sbuf;
+
+/* Appends text to out with every "${" written "$${": a template whose
+ * value is text itself, for values that must not be read as references
+ * (command-line input placed in a runbook built in C). 0, or -1 on ENOMEM. */
+int expr_quote(const char *text, struct sbuf *out);
+
+/* A copy of v with every string in it quoted (expr_quote): templates that
+ * resolve (expr_resolve) to v. Caller frees (json_decref); NULL on ENOMEM. */
+json_t *expr_quote_json(const json_t *v);
+
 #endif

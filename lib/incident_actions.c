@@ -8,6 +8,7 @@
 #include "config.h"
 #include "docker.h"
 #include "envfile.h"
+#include "expr.h"
 #include "lock.h"
 #include "pg.h"
 #include "redis.h"
@@ -1036,99 +1037,10 @@ const struct engine_action incident_actions[] = {
 	{ NULL, NULL, NULL, 0, NULL },
 };
 
-int incident_registry(struct engine_registry **out, struct st_error *err)
-{
-	int rc;
-
-	if ((rc = engine_registry_new(0, out, err)) != 0)
-		return rc;
-	if ((rc = engine_registry_add(*out, incident_actions, err)) != 0) {
-		engine_registry_free(*out);
-		*out = NULL;
-	}
-	return rc;
-}
-
 /* ---- runbooks ------------------------------------------------------------------------------------ */
 
-int incident_template_escape(const char *text, struct sbuf *out)
-{
-	const char *p = text;
-
-	while (p && *p) {
-		const char *hit = strstr(p, "${");
-
-		if (!hit)
-			return sbuf_puts(out, p);
-		if (sbuf_append(out, p, (size_t)(hit - p)) || sbuf_puts(out, "$${"))
-			return -1;
-		p = hit + 2;
-	}
-	return 0;
-}
-
-/* A JSON value with every string's "${" escaped, as YAML flow text. */
-static json_t *escaped_copy(const json_t *v)
-{
-	if (json_is_string(v)) {
-		struct sbuf b = SBUF_INIT;
-		json_t *r;
-
-		if (incident_template_escape(json_string_value(v), &b)) {
-			sbuf_release(&b);
-			return NULL;
-		}
-		r = json_string(sbuf_str(&b));
-		sbuf_release(&b);
-		return r;
-	}
-	if (json_is_array(v)) {
-		json_t *r = json_array(), *e;
-		size_t i;
-
-		json_array_foreach(v, i, e)
-			if (!r || json_array_append_new(r, escaped_copy(e))) {
-				json_decref(r);
-				return NULL;
-			}
-		return r;
-	}
-	if (json_is_object(v)) {
-		json_t *r = json_object(), *e;
-		const char *k;
-
-		json_object_foreach((json_t *)v, k, e)
-			if (!r || json_object_set_new(r, k, escaped_copy(e))) {
-				json_decref(r);
-				return NULL;
-			}
-		return r;
-	}
-	return json_deep_copy(v);
-}
-
-/* A JSON string as a YAML double-quoted scalar (JSON escapes are YAML's). */
-static int yaml_str(struct sbuf *out, const char *s)
-{
-	json_t *j = json_string(s ? s : "");
-	char *t = j ? json_dumps(j, JSON_ENCODE_ANY) : NULL;
-	int rc = t ? sbuf_puts(out, t) : -1;
-
-	free(t);
-	json_decref(j);
-	return rc;
-}
-
-static int yaml_json(struct sbuf *out, const json_t *v)
-{
-	json_t *e = escaped_copy(v);
-	char *t = e ? json_dumps(e, JSON_ENCODE_ANY | JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-	int rc = t ? sbuf_puts(out, t) : -1;
-
-	free(t);
-	json_decref(e);
-	return rc;
-}
+/* Where an incident runbook says it comes from (the plan's "source:"). */
+#define INCIDENT_RB_SOURCE "(incident runbook)"
 
 struct step_spec {
 	const char *name;
@@ -1144,11 +1056,41 @@ struct step_spec {
 	int continue_on_error;
 };
 
-static int rb_header(struct sbuf *out, const char *name, const char *description, const char *lock)
+/* Borrowed from incident_actions[]; NULL when name is not one of them. */
+static const struct engine_action *incident_action(const char *name)
 {
-	if (sbuf_printf(out, "name: %s\ndescription: ", name) || yaml_str(out, description) ||
-	    sbuf_puts(out, "\n") || (lock && sbuf_printf(out, "lock: %s\n", lock)) ||
-	    sbuf_puts(out, "steps:\n"))
+	const struct engine_action *a;
+
+	for (a = incident_actions; a->name; a++)
+		if (!strcmp(a->name, name))
+			return a;
+	return NULL;
+}
+
+/* A call of action with literal args (quoted, so a "${" in a value stays
+ * text) and expect; 0, or -1 with err filled for an unknown action and
+ * left alone on ENOMEM. */
+static int make_call(struct runbook_call *c, const char *action, const json_t *args,
+		     const json_t *expect, struct st_error *err)
+{
+	if (!(c->action = incident_action(action))) {
+		st_error_set(err, ST_EFAILED, "incident runbook uses unknown action '%s'", action);
+		st_error_hint(err, "this is a bug in spilttea-ops: please report it with the command line");
+		return -1;
+	}
+	c->args = args ? expr_quote_json(args) : json_object();
+	if (!c->args || (expect && !(c->expect = expr_quote_json(expect))))
+		return -1;
+	return 0;
+}
+
+static int rb_header(struct runbook **out, const char *name, const char *description, const char *lock)
+{
+	struct runbook *rb = calloc(1, sizeof(*rb));
+
+	*out = rb;
+	if (!rb || !(rb->name = strdup(name)) || !(rb->description = strdup(description)) ||
+	    !(rb->source = strdup(INCIDENT_RB_SOURCE)) || (lock && runbook_add_lock(rb, lock, NULL)))
 		return -1;
 	return 0;
 }
@@ -1156,87 +1098,92 @@ static int rb_header(struct sbuf *out, const char *name, const char *description
 /* The header of a runbook that stops or recreates services: the incident
  * lock and each service's (svc:NAME, lock.h), so a deploy, migrate,
  * restore or restart of the same container cannot run meanwhile. */
-static int rb_header_services(struct sbuf *out, const char *name, const char *description,
+static int rb_header_services(struct runbook **out, const char *name, const char *description,
 			      const char *const *services, size_t n)
 {
 	char lock[LOCK_NAME_MAX];
 	size_t i;
 
-	if (sbuf_printf(out, "name: %s\ndescription: ", name) || yaml_str(out, description) ||
-	    sbuf_printf(out, "\nlock: [%s", INCIDENT_LOCK))
+	if (rb_header(out, name, description, INCIDENT_LOCK))
 		return -1;
 	for (i = 0; i < n; i++)
-		if (lock_name_service(lock, sizeof(lock), services[i], NULL) != 0 || sbuf_puts(out, ", ") ||
-		    yaml_str(out, lock))
+		if (lock_name_service(lock, sizeof(lock), services[i], NULL) != 0 ||
+		    runbook_add_lock(*out, lock, NULL) != 0)
 			return -1;
-	return sbuf_puts(out, "]\nsteps:\n") ? -1 : 0;
+	return 0;
 }
 
-static int rb_step(struct sbuf *out, const struct step_spec *s)
+/* Appends the step s describes to rb. */
+static int rb_step(struct runbook *rb, const struct step_spec *s, struct st_error *err)
 {
-	struct sbuf d = SBUF_INIT;
-	int rc = 0;
+	struct runbook_step *steps = realloc(rb->steps, (rb->nsteps + 1) * sizeof(*steps)), *st;
 
-	rc = sbuf_printf(out, "  - name: %s\n    action: %s\n", s->name, s->action);
-	if (!rc && s->description) {
-		rc = incident_template_escape(s->description, &d) || sbuf_puts(out, "    description: ") ||
-		     yaml_str(out, sbuf_str(&d)) || sbuf_puts(out, "\n");
+	if (!steps)
+		return -1;
+	rb->steps = steps;
+	st = &steps[rb->nsteps++];
+	memset(st, 0, sizeof(*st));
+	st->verify_timeout = RUNBOOK_VERIFY_TIMEOUT;
+	st->verify_interval = RUNBOOK_VERIFY_INTERVAL;
+	st->continue_on_error = s->continue_on_error;
+	if (!(st->name = strdup(s->name)) || (s->description && !(st->description = strdup(s->description))) ||
+	    make_call(&st->act, s->action, s->args, NULL, err))
+		return -1;
+	if (s->check_action) {
+		st->on_fail = RUNBOOK_ON_FAIL_SKIP;
+		if (!(st->check = calloc(1, sizeof(*st->check))) ||
+		    make_call(st->check, s->check_action, NULL, s->check_expect, err))
+			return -1;
 	}
-	if (!rc && s->args)
-		rc = sbuf_puts(out, "    args: ") || yaml_json(out, s->args) || sbuf_puts(out, "\n");
-	if (!rc && s->check_action) {
-		rc = sbuf_printf(out, "    check:\n      action: %s\n      on_fail: skip\n", s->check_action);
-		if (!rc && s->check_expect)
-			rc = sbuf_puts(out, "      expect: ") || yaml_json(out, s->check_expect) ||
-			     sbuf_puts(out, "\n");
-	}
-	if (!rc && s->confirm) {
-		if (s->confirm_word)
-			rc = sbuf_puts(out, "    confirm:\n      prompt: ") || yaml_str(out, s->confirm) ||
-			     sbuf_printf(out, "\n      type: %s\n", s->confirm_word);
-		else
-			rc = sbuf_puts(out, "    confirm: ") || yaml_str(out, s->confirm) || sbuf_puts(out, "\n");
-	}
-	if (!rc && s->undo_action) {
-		rc = sbuf_printf(out, "    undo:\n      action: %s\n", s->undo_action);
-		if (!rc && s->undo_args)
-			rc = sbuf_puts(out, "      args: ") || yaml_json(out, s->undo_args) || sbuf_puts(out, "\n");
-	}
-	if (!rc && s->continue_on_error)
-		rc = sbuf_puts(out, "    continue_on_error: true\n");
-	sbuf_release(&d);
-	return rc;
+	if (s->confirm && (!(st->confirm = strdup(s->confirm)) ||
+			   (s->confirm_word && !(st->confirm_word = strdup(s->confirm_word)))))
+		return -1;
+	if (s->undo_action && (!(st->undo = calloc(1, sizeof(*st->undo))) ||
+			       make_call(st->undo, s->undo_action, s->undo_args, NULL, err)))
+		return -1;
+	return 0;
 }
 
-static int built(int failed, struct st_error *err)
+/* Hands rb to *out, or frees it when building failed. */
+static int built(int failed, struct runbook *rb, struct runbook **out, struct st_error *err)
 {
-	return failed ? oom(err) : 0;
+	*out = NULL;
+	if (failed) {
+		runbook_free(rb);
+		return err->code ? err->code : oom(err);
+	}
+	*out = rb;
+	return 0;
 }
 
-int incident_rb_start(const char *title, struct sbuf *out, struct st_error *err)
+int incident_rb_start(const char *title, struct runbook **out, struct st_error *err)
 {
+	struct runbook *rb = NULL;
 	struct step_spec s = { "open", "Open the incident (its folder, the current incident)",
 			       "incident.open", NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0 };
 	int bad;
 
 	s.args = json_pack("{s:s}", "title", title ? title : "");
-	bad = !s.args || rb_header(out, "incident-start", "Open an incident", INCIDENT_LOCK) ||
-	      rb_step(out, &s);
+	bad = !s.args || rb_header(&rb, "incident-start", "Open an incident", INCIDENT_LOCK) ||
+	      rb_step(rb, &s, err);
 	json_decref(s.args);
-	return built(bad, err);
+	return built(bad, rb, out, err);
 }
 
-int incident_rb_close(struct sbuf *out, struct st_error *err)
+int incident_rb_close(struct runbook **out, struct st_error *err)
 {
+	struct runbook *rb = NULL;
 	struct step_spec s = { "close", "Close the incident", "incident.close", NULL, NULL, NULL, NULL,
 			       NULL, NULL, NULL, 0 };
+	int bad = rb_header(&rb, "incident-close", "Close the open incident", INCIDENT_LOCK) ||
+		  rb_step(rb, &s, err);
 
-	return built(rb_header(out, "incident-close", "Close the open incident", INCIDENT_LOCK) ||
-		     rb_step(out, &s), err);
+	return built(bad, rb, out, err);
 }
 
-int incident_rb_snapshot(int archive, struct sbuf *out, struct st_error *err)
+int incident_rb_snapshot(int archive, struct runbook **out, struct st_error *err)
 {
+	struct runbook *rb = NULL;
 	struct step_spec s = { "snapshot",
 			       "Collect logs, inspect data, a database dump, Redis INFO and the journal",
 			       "incident.snapshot", NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0 };
@@ -1244,14 +1191,15 @@ int incident_rb_snapshot(int archive, struct sbuf *out, struct st_error *err)
 
 	s.args = json_pack("{s:b}", "archive", archive);
 	bad = !s.args ||
-	      rb_header(out, "incident-snapshot", "Collect evidence before anything changes", INCIDENT_LOCK) ||
-	      rb_step(out, &s);
+	      rb_header(&rb, "incident-snapshot", "Collect evidence before anything changes", INCIDENT_LOCK) ||
+	      rb_step(rb, &s, err);
 	json_decref(s.args);
-	return built(bad, err);
+	return built(bad, rb, out, err);
 }
 
-int incident_rb_contain(const struct st_config *cfg, struct sbuf *out, struct st_error *err)
+int incident_rb_contain(const struct st_config *cfg, struct runbook **out, struct st_error *err)
 {
+	struct runbook *rb = NULL;
 	struct step_spec s;
 	struct sbuf prompt = SBUF_INIT, names = SBUF_INIT;
 	const char **order = NULL;
@@ -1275,11 +1223,11 @@ int incident_rb_contain(const struct st_config *cfg, struct sbuf *out, struct st
 	}
 	for (i = 0; i < n && !bad; i++)
 		bad = sbuf_printf(&names, "%s%s", i ? (i + 1 == n ? " and " : ", ") : "", order[i]);
-	bad = bad || sbuf_puts(&prompt, "Stop ") || incident_template_escape(sbuf_str(&names), &prompt) ||
+	bad = bad || sbuf_puts(&prompt, "Stop ") || expr_quote(sbuf_str(&names), &prompt) ||
 	      sbuf_puts(&prompt, "? Containers are stopped, not removed (they, their logs and volumes stay "
 				 "for forensics); the site is down until they are started again.");
 
-	bad = bad || rb_header_services(out, "incident-contain",
+	bad = bad || rb_header_services(&rb, "incident-contain",
 					"Stop all services without losing evidence (snapshot first)", order, n);
 	memset(&s, 0, sizeof(s));
 	s.name = "snapshot";
@@ -1288,7 +1236,7 @@ int incident_rb_contain(const struct st_config *cfg, struct sbuf *out, struct st
 	s.args = json_pack("{s:b,s:b}", "archive", 0, "allow_partial", 1);
 	s.check_action = "incident.has_snapshot";
 	s.check_expect = json_pack("{s:b}", "exists", 0);
-	bad = bad || !s.args || !s.check_expect || rb_step(out, &s);
+	bad = bad || !s.args || !s.check_expect || rb_step(rb, &s, err);
 	json_decref(s.args);
 	json_decref(s.check_expect);
 	for (i = 0; i < n && !bad; i++) {
@@ -1305,7 +1253,7 @@ int incident_rb_contain(const struct st_config *cfg, struct sbuf *out, struct st
 		 * keep the others running. */
 		s.confirm = i == 0 ? sbuf_str(&prompt) : NULL;
 		s.continue_on_error = 1;
-		bad = bad || !s.args || rb_step(out, &s);
+		bad = bad || !s.args || rb_step(rb, &s, err);
 		json_decref(s.args);
 		sbuf_release(&name);
 		sbuf_release(&desc);
@@ -1313,12 +1261,13 @@ int incident_rb_contain(const struct st_config *cfg, struct sbuf *out, struct st
 	sbuf_release(&prompt);
 	sbuf_release(&names);
 	free(order);
-	return built(bad, err);
+	return built(bad, rb, out, err);
 }
 
-int incident_rb_investigate(const struct incident_investigate_opts *o, struct sbuf *out,
+int incident_rb_investigate(const struct incident_investigate_opts *o, struct runbook **out,
 			    struct st_error *err)
 {
+	struct runbook *rb = NULL;
 	struct step_spec s = { "investigate",
 			       "Failed logins per user, new accounts, new posts and reports",
 			       "incident.investigate", NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0 };
@@ -1329,14 +1278,15 @@ int incident_rb_investigate(const struct incident_investigate_opts *o, struct sb
 	snprintf(r, sizeof(r), "%.3fs", o->recent);
 	s.args = json_pack("{s:s,s:I,s:s,s:I}", "window", w, "threshold", (json_int_t)o->threshold,
 			   "recent", r, "limit", (json_int_t)o->limit);
-	bad = !s.args || rb_header(out, "incident-investigate", "Investigate a suspected breach", NULL) ||
-	      rb_step(out, &s);
+	bad = !s.args || rb_header(&rb, "incident-investigate", "Investigate a suspected breach", NULL) ||
+	      rb_step(rb, &s, err);
 	json_decref(s.args);
-	return built(bad, err);
+	return built(bad, rb, out, err);
 }
 
-int incident_rb_lock_users(const char *const *ids, size_t n, struct sbuf *out, struct st_error *err)
+int incident_rb_lock_users(const char *const *ids, size_t n, struct runbook **out, struct st_error *err)
 {
+	struct runbook *rb = NULL;
 	struct step_spec find = { "find", "Look the users up", "incident.find_users", NULL, NULL, NULL,
 				  NULL, NULL, NULL, NULL, 0 };
 	struct step_spec lock = { "lock", "Set password 'LOCKED' and \"isActive\" false, in one transaction",
@@ -1353,16 +1303,17 @@ int incident_rb_lock_users(const char *const *ids, size_t n, struct sbuf *out, s
 	find.args = json_pack("{s:O}", "ids", arr);
 	lock.args = json_pack("{s:O}", "ids", arr);
 	bad = bad || !find.args || !lock.args ||
-	      rb_header(out, "incident-lock-users", "Lock suspicious user accounts", INCIDENT_LOCK) ||
-	      rb_step(out, &find) || rb_step(out, &lock);
+	      rb_header(&rb, "incident-lock-users", "Lock suspicious user accounts", INCIDENT_LOCK) ||
+	      rb_step(rb, &find, err) || rb_step(rb, &lock, err);
 	json_decref(find.args);
 	json_decref(lock.args);
 	json_decref(arr);
-	return built(bad, err);
+	return built(bad, rb, out, err);
 }
 
-int incident_rb_flush_sessions(const char *pattern, int all, struct sbuf *out, struct st_error *err)
+int incident_rb_flush_sessions(const char *pattern, int all, struct runbook **out, struct st_error *err)
 {
+	struct runbook *rb = NULL;
 	struct step_spec count = { "count", "Count the session keys (SCAN)", "incident.count_keys", NULL,
 				   NULL, NULL, NULL, NULL, NULL, NULL, 0 };
 	struct step_spec flush = { "flush", "Delete the session keys (SCAN + UNLINK)",
@@ -1376,28 +1327,30 @@ int incident_rb_flush_sessions(const char *pattern, int all, struct sbuf *out, s
 				       "FLUSHALL deletes EVERY key in Redis: sessions, cache and rate limits.",
 				       "FLUSHALL", NULL, NULL, NULL, NULL, 0 };
 
-		return built(rb_header(out, "incident-flushall", "Clear all sessions (Redis FLUSHALL)",
-				       INCIDENT_LOCK) || rb_step(out, &s), err);
+		bad = rb_header(&rb, "incident-flushall", "Clear all sessions (Redis FLUSHALL)", INCIDENT_LOCK) ||
+		      rb_step(rb, &s, err);
+		return built(bad, rb, out, err);
 	}
 	count.args = json_pack("{s:s}", "pattern", pattern);
 	flush.args = json_pack("{s:s}", "pattern", pattern);
 	bad = !count.args || !flush.args || sbuf_puts(&prompt, "Delete ${steps.count.keys} key(s) matching '") ||
-	      incident_template_escape(pattern, &prompt) ||
+	      expr_quote(pattern, &prompt) ||
 	      sbuf_puts(&prompt, "'? Everyone logged in must log in again.");
 	flush.confirm = sbuf_str(&prompt);
 	bad = bad ||
-	      rb_header(out, "incident-flush-sessions", "Clear login sessions from Redis", INCIDENT_LOCK) ||
-	      rb_step(out, &count) || rb_step(out, &flush);
+	      rb_header(&rb, "incident-flush-sessions", "Clear login sessions from Redis", INCIDENT_LOCK) ||
+	      rb_step(rb, &count, err) || rb_step(rb, &flush, err);
 	json_decref(count.args);
 	json_decref(flush.args);
 	sbuf_release(&prompt);
-	return built(bad, err);
+	return built(bad, rb, out, err);
 }
 
 int incident_rb_rotate(const struct st_config *cfg, const char *variable, const char *from_env,
-		       const struct incident_rotate_plan *plan, int restart, struct sbuf *out,
+		       const struct incident_rotate_plan *plan, int restart, struct runbook **out,
 		       struct st_error *err)
 {
+	struct runbook *rb = NULL;
 	struct step_spec s;
 	struct sbuf prompt = SBUF_INIT, desc = SBUF_INIT;
 	json_t *files = json_array(), *services = json_array();
@@ -1408,7 +1361,7 @@ int incident_rb_rotate(const struct st_config *cfg, const char *variable, const 
 		bad = json_array_append_new(files, json_string(plan->files[i]));
 	for (i = 0; i < plan->nservices && !bad; i++)
 		bad = json_array_append_new(services, json_string(plan->services[i]));
-	bad = bad || rb_header_services(out, "incident-rotate-secret", "Rotate a secret in the env files and "
+	bad = bad || rb_header_services(&rb, "incident-rotate-secret", "Rotate a secret in the env files and "
 					"the containers that use it", (const char *const *)plan->services,
 					restart ? plan->nservices : 0);
 	if (plan->nfiles && !bad) {
@@ -1417,7 +1370,7 @@ int incident_rb_rotate(const struct st_config *cfg, const char *variable, const 
 		      sbuf_printf(&prompt, "Replace %s in ", variable);
 		for (i = 0; i < plan->nfiles && !bad; i++)
 			bad = sbuf_puts(&prompt, i ? ", " : "") ||
-			      incident_template_escape(plan->files[i], &prompt);
+			      expr_quote(plan->files[i], &prompt);
 		bad = bad || sbuf_printf(&prompt, " with %s?", from_env ? "the value of $" : "a new random value");
 		if (from_env)
 			bad = bad || sbuf_puts(&prompt, from_env);
@@ -1431,7 +1384,7 @@ int incident_rb_rotate(const struct st_config *cfg, const char *variable, const 
 		s.confirm = sbuf_str(&prompt);
 		s.undo_action = "incident.env_restore";
 		s.undo_args = json_pack("{s:s}", "variable", variable);
-		bad = bad || !s.args || !s.undo_args || rb_step(out, &s);
+		bad = bad || !s.args || !s.undo_args || rb_step(rb, &s, err);
 		json_decref(s.args);
 		json_decref(s.undo_args);
 	} else if (!bad) {
@@ -1446,7 +1399,7 @@ int incident_rb_rotate(const struct st_config *cfg, const char *variable, const 
 		bad = sbuf_printf(&prompt, "Give %s a new value (it is in no env file, so it lasts only as "
 					   "long as the recreated containers)?", variable);
 		s.confirm = sbuf_str(&prompt);
-		bad = bad || !s.args || rb_step(out, &s);
+		bad = bad || !s.args || rb_step(rb, &s, err);
 		json_decref(s.args);
 	}
 	for (i = 0; restart && i < plan->nservices && !bad; i++) {
@@ -1468,7 +1421,7 @@ int incident_rb_rotate(const struct st_config *cfg, const char *variable, const 
 		s.undo_action = "incident.recreate";
 		s.undo_args = json_pack("{s:s,s:s,s:b}", "service", plan->services[i], "variable", variable,
 					"restore", 1);
-		bad = bad || !s.args || !s.undo_args || rb_step(out, &s);
+		bad = bad || !s.args || !s.undo_args || rb_step(rb, &s, err);
 		json_decref(s.args);
 		json_decref(s.undo_args);
 		sbuf_release(&name);
@@ -1479,12 +1432,13 @@ int incident_rb_rotate(const struct st_config *cfg, const char *variable, const 
 	sbuf_release(&desc);
 	json_decref(files);
 	json_decref(services);
-	return built(bad, err);
+	return built(bad, rb, out, err);
 }
 
-int incident_rb_top_ips(const char *service, double since, size_t limit, struct sbuf *out,
+int incident_rb_top_ips(const char *service, double since, size_t limit, struct runbook **out,
 			struct st_error *err)
 {
+	struct runbook *rb = NULL;
 	struct step_spec s = { "count", "Count requests per client address in the logs",
 			       "incident.top_ips", NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0 };
 	char w[32];
@@ -1492,14 +1446,15 @@ int incident_rb_top_ips(const char *service, double since, size_t limit, struct 
 
 	snprintf(w, sizeof(w), "%.3fs", since);
 	s.args = json_pack("{s:s,s:s,s:I}", "service", service, "since", w, "limit", (json_int_t)limit);
-	bad = !s.args || rb_header(out, "incident-top-ips", "Requests per client address", NULL) ||
-	      rb_step(out, &s);
+	bad = !s.args || rb_header(&rb, "incident-top-ips", "Requests per client address", NULL) ||
+	      rb_step(rb, &s, err);
 	json_decref(s.args);
-	return built(bad, err);
+	return built(bad, rb, out, err);
 }
 
-int incident_rb_block_ip(const char *ip, int apply, struct sbuf *out, struct st_error *err)
+int incident_rb_block_ip(const char *ip, int apply, struct runbook **out, struct st_error *err)
 {
+	struct runbook *rb = NULL;
 	struct step_spec rule = { "rule", "The firewall rule that blocks the address", "incident.block_rule",
 				  NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0 };
 	struct step_spec add = { "apply", "Insert the rule at the top of its chain (incident.firewall_chain)", "incident.block_apply", NULL,
@@ -1509,33 +1464,24 @@ int incident_rb_block_ip(const char *ip, int apply, struct sbuf *out, struct st_
 	rule.args = json_pack("{s:s}", "ip", ip);
 	add.args = json_pack("{s:s}", "ip", ip);
 	bad = !rule.args || !add.args ||
-	      rb_header(out, "incident-block-ip", "Block a client address at the firewall",
+	      rb_header(&rb, "incident-block-ip", "Block a client address at the firewall",
 			apply ? INCIDENT_LOCK : NULL) ||
-	      rb_step(out, &rule) || (apply && rb_step(out, &add));
+	      rb_step(rb, &rule, err) || (apply && rb_step(rb, &add, err));
 	json_decref(rule.args);
 	json_decref(add.args);
-	return built(bad, err);
+	return built(bad, rb, out, err);
 }
 
-int incident_rb_report(const char *output, struct sbuf *out, struct st_error *err)
+int incident_rb_report(const char *output, struct runbook **out, struct st_error *err)
 {
+	struct runbook *rb = NULL;
 	struct step_spec s = { "report", "Render the post-incident report from the journal",
 			       "incident.report", NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0 };
 	int bad;
 
 	s.args = output ? json_pack("{s:s}", "output", output) : json_object();
-	bad = !s.args || rb_header(out, "incident-report", "The post-incident report", NULL) ||
-	      rb_step(out, &s);
+	bad = !s.args || rb_header(&rb, "incident-report", "The post-incident report", NULL) ||
+	      rb_step(rb, &s, err);
 	json_decref(s.args);
-	return built(bad, err);
-}
-
-int incident_runbook_load(const struct engine_registry *reg, const struct sbuf *yaml,
-			  struct runbook **out, struct st_error *err)
-{
-	int rc = runbook_load_buffer(reg, "(incident runbook)", sbuf_str(yaml), yaml->len, out, err);
-
-	if (rc)
-		st_error_hint(err, "this is a bug in spilttea-ops: please report it with the command line");
-	return rc;
+	return built(bad, rb, out, err);
 }

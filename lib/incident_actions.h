@@ -3,12 +3,12 @@
  * incident.* engine actions, the session they share, and the runbooks each
  * subcommand runs.
  *
- * Every subcommand builds a small runbook (YAML text, loaded by the normal
- * loader, so --dry-run shows its plan like any runbook) from the actions
- * below and runs it through engine_run() with engine_options.incident set:
+ * Every subcommand builds a small struct runbook in C (as deploy does; so
+ * --dry-run shows its plan like any runbook's) from the actions below and
+ * runs it through engine_run() with engine_options.incident set:
  * journal, lock ("incident" for anything that changes something),
- * confirmations and --dry-run come from the engine. The actions live in a
- * registry of their own (incident_registry()) because they share one
+ * confirmations and --dry-run come from the engine. The actions are not
+ * in the built-in registry (actions.c) because they share one
  * struct incident_session around engine_options.services: the clients,
  * the incident id, what each step found (for the command to print) and,
  * during a rotation, the new secret (never in a result, an argument or the
@@ -23,7 +23,6 @@
 
 #include "engine.h"
 #include "incident.h"
-#include "sbuf.h"
 #include "services.h"
 
 struct runbook;
@@ -69,43 +68,33 @@ const json_t *incident_session_output(const struct incident_session *s, const ch
 /* The incident.* actions (engine_registry_add() table). */
 extern const struct engine_action incident_actions[];
 
-/* A registry with only the incident.* actions. *out: caller frees
- * (engine_registry_free). */
-int incident_registry(struct engine_registry **out, struct st_error *err);
-
-/* "${" in text as "$${" (a literal for the runbook loader), appended to out. */
-int incident_template_escape(const char *text, struct sbuf *out);
-
 /*
- * The runbook of each subcommand, as YAML text appended to out; load it
- * with incident_runbook_load(). Values from the command line must already
- * be checked (ids, addresses, variable names); they are written as
- * literals, never as templates.
+ * The runbook of each subcommand, built in C like deploy's (source
+ * "(incident runbook)", actions from incident_actions[]). Values from the
+ * command line must already be checked (ids, addresses, variable names);
+ * they are placed as literals (expr_quote), never as templates. *out:
+ * caller frees (runbook_free). Errors: ST_ENOMEM; ST_EFAILED when a
+ * step names an action that is not in incident_actions[] (a bug).
  */
-int incident_rb_start(const char *title, struct sbuf *out, struct st_error *err);
-int incident_rb_close(struct sbuf *out, struct st_error *err);
-int incident_rb_snapshot(int archive, struct sbuf *out, struct st_error *err);
+int incident_rb_start(const char *title, struct runbook **out, struct st_error *err);
+int incident_rb_close(struct runbook **out, struct st_error *err);
+int incident_rb_snapshot(int archive, struct runbook **out, struct st_error *err);
 /* Snapshot unless the incident has evidence, then stop frontend, backend
  * and every other configured service, one confirmation for all. */
-int incident_rb_contain(const struct st_config *cfg, struct sbuf *out, struct st_error *err);
-int incident_rb_investigate(const struct incident_investigate_opts *o, struct sbuf *out,
+int incident_rb_contain(const struct st_config *cfg, struct runbook **out, struct st_error *err);
+int incident_rb_investigate(const struct incident_investigate_opts *o, struct runbook **out,
 			    struct st_error *err);
-int incident_rb_lock_users(const char *const *ids, size_t n, struct sbuf *out, struct st_error *err);
+int incident_rb_lock_users(const char *const *ids, size_t n, struct runbook **out, struct st_error *err);
 /* all: FLUSHALL with the typed confirmation "FLUSHALL"; else SCAN + UNLINK of pattern. */
-int incident_rb_flush_sessions(const char *pattern, int all, struct sbuf *out, struct st_error *err);
+int incident_rb_flush_sessions(const char *pattern, int all, struct runbook **out, struct st_error *err);
 /* from_env NULL: a generated value. restart: recreate plan->services. */
 int incident_rb_rotate(const struct st_config *cfg, const char *variable, const char *from_env,
-		       const struct incident_rotate_plan *plan, int restart, struct sbuf *out,
+		       const struct incident_rotate_plan *plan, int restart, struct runbook **out,
 		       struct st_error *err);
-int incident_rb_top_ips(const char *service, double since, size_t limit, struct sbuf *out,
+int incident_rb_top_ips(const char *service, double since, size_t limit, struct runbook **out,
 			struct st_error *err);
-int incident_rb_block_ip(const char *ip, int apply, struct sbuf *out, struct st_error *err);
+int incident_rb_block_ip(const char *ip, int apply, struct runbook **out, struct st_error *err);
 /* output: a file to write the report to (0600), NULL for the session output only. */
-int incident_rb_report(const char *output, struct sbuf *out, struct st_error *err);
-
-/* Loads yaml (from an incident_rb_* builder) with reg. *out: caller frees
- * (runbook_free). A failure here is a bug: ST_ECONFIG with the position. */
-int incident_runbook_load(const struct engine_registry *reg, const struct sbuf *yaml,
-			  struct runbook **out, struct st_error *err);
+int incident_rb_report(const char *output, struct runbook **out, struct st_error *err);
 
 #endif

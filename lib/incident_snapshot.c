@@ -403,68 +403,95 @@ static int put_docker(struct collect *c, struct docker_client *d, const char *wh
 
 /* ---- docker ---------------------------------------------------------------- */
 
-static int collect_containers(struct collect *c, struct docker_client *d, struct st_error *err)
+/* How a Docker object is named in the evidence: the file name under its
+ * folder and the "what" of its artefact. */
+enum docker_label {
+	LABEL_NAMES,    /* Names[0] without its '/', else the id */
+	LABEL_DIGEST,   /* the id without "sha256:", 12 digits in "what" */
+	LABEL_ID,       /* the id as it is */
+};
+
+typedef int (*docker_list_fn)(struct docker_client *d, double timeout, json_t **out,
+			      struct st_error *err);
+typedef int (*docker_inspect_fn)(struct docker_client *d, const char *id, double timeout,
+				 json_t **out, struct st_error *err);
+
+/* One kind of Docker object: list it into DIR/list.json, then inspect
+ * each listed one into DIR/<name>.json. */
+struct docker_kind {
+	const char *dir;              /* folder in the evidence, and the list's path */
+	const char *noun;             /* "container": "container list", "inspect of container X" */
+	docker_list_fn list;
+	const char *items;            /* the list answer's array member; NULL: the answer itself */
+	const char *id_field;         /* what the inspect call is given */
+	docker_inspect_fn inspect;
+	enum docker_label label;
+};
+
+static int list_containers(struct docker_client *d, double timeout, json_t **out,
+			       struct st_error *err)
 {
 	struct docker_container_filter f = { 1, NULL, NULL, NULL };
-	struct st_error derr = { 0 };
-	json_t *list = NULL, *item;
-	size_t i;
-	int rc;
 
-	if ((rc = ensure_subdir(c, "containers", err)) != 0)
-		return rc;
-	if (docker_container_list(d, &f, DOCKER_TIMEOUT_DEFAULT, &list, &derr) != 0)
-		return record(c, "container list", "containers/list.json", 0, &derr, err);
-	if ((rc = put_json(c, "container list", "containers/list.json", list, err)) != 0)
-		goto out;
-	json_array_foreach(list, i, item) {
+	return docker_container_list(d, &f, timeout, out, err);
+}
+
+static int list_images(struct docker_client *d, double timeout, json_t **out, struct st_error *err)
+{
+	return docker_image_list(d, 0, NULL, timeout, out, err);
+}
+
+static const struct docker_kind docker_kinds[] = {
+	{ "containers", "container", list_containers, NULL, "Id", docker_container_inspect, LABEL_NAMES },
+	{ "images", "image", list_images, NULL, "Id", docker_image_inspect, LABEL_DIGEST },
+	{ "volumes", "volume", docker_volume_list, "Volumes", "Name", docker_volume_inspect, LABEL_ID },
+};
+
+/* The file (without ".json") and the artefact's "what" of one listed item. */
+static void docker_item_names(const struct docker_kind *k, const json_t *item, const char *id,
+			      char *file, size_t file_size, char *what, size_t what_size)
+{
+	const char *shown = id;
+
+	if (k->label == LABEL_NAMES) {
 		const char *name = json_string_value(json_array_get(json_object_get(item, "Names"), 0));
-		const char *id = json_string_value(json_object_get(item, "Id"));
-		char file[300], rel[400], what[400];
-		json_t *v = NULL;
 
-		if (cancelled(c)) {
-			rc = st_error_set(err, ST_EABORTED, "interrupted while collecting evidence");
-			goto out;
-		}
-		if (!id)
-			continue;
 		if (name && *name == '/')
 			name++;
-		safe_name(name && *name ? name : id, file, sizeof(file));
-		snprintf(rel, sizeof(rel), "containers/%s.json", file);
-		snprintf(what, sizeof(what), "inspect of container %s", name ? name : id);
-		st_error_clear(&derr);
-		if (docker_container_inspect(d, id, DOCKER_TIMEOUT_DEFAULT, &v, &derr) != 0)
-			rc = record(c, what, rel, 0, &derr, err);
-		else
-			rc = put_json(c, what, rel, v, err);
-		json_decref(v);
-		if (rc)
-			goto out;
+		safe_name(name && *name ? name : id, file, file_size);
+		snprintf(what, what_size, "inspect of %s %s", k->noun, name ? name : id);
+		return;
 	}
-out:
-	json_decref(list);
-	return rc;
+	if (k->label == LABEL_DIGEST) {
+		shown = strncmp(id, "sha256:", 7) ? id : id + 7;
+		safe_name(shown, file, file_size);
+		snprintf(what, what_size, "inspect of %s %.12s", k->noun, shown);
+		return;
+	}
+	safe_name(shown, file, file_size);
+	snprintf(what, what_size, "inspect of %s %s", k->noun, shown);
 }
 
-static int collect_images(struct collect *c, struct docker_client *d, struct st_error *err)
+static int collect_docker_kind(struct collect *c, struct docker_client *d, const struct docker_kind *k,
+			       struct st_error *err)
 {
 	struct st_error derr = { 0 };
 	json_t *list = NULL, *item;
+	char list_rel[64], list_what[64];
 	size_t i;
 	int rc;
 
-	if ((rc = ensure_subdir(c, "images", err)) != 0)
+	snprintf(list_rel, sizeof(list_rel), "%s/list.json", k->dir);
+	snprintf(list_what, sizeof(list_what), "%s list", k->noun);
+	if ((rc = ensure_subdir(c, k->dir, err)) != 0)
 		return rc;
-	if (docker_image_list(d, 0, NULL, DOCKER_TIMEOUT_DEFAULT, &list, &derr) != 0)
-		return record(c, "image list", "images/list.json", 0, &derr, err);
-	if ((rc = put_json(c, "image list", "images/list.json", list, err)) != 0)
+	if (k->list(d, DOCKER_TIMEOUT_DEFAULT, &list, &derr) != 0)
+		return record(c, list_what, list_rel, 0, &derr, err);
+	if ((rc = put_json(c, list_what, list_rel, list, err)) != 0)
 		goto out;
-	json_array_foreach(list, i, item) {
-		const char *id = json_string_value(json_object_get(item, "Id"));
-		const char *hex;
-		char file[128], rel[200], what[200];
+	json_array_foreach(k->items ? json_object_get(list, k->items) : list, i, item) {
+		const char *id = json_string_value(json_object_get(item, k->id_field));
+		char file[300], rel[400], what[400];
 		json_t *v = NULL;
 
 		if (cancelled(c)) {
@@ -473,12 +500,10 @@ static int collect_images(struct collect *c, struct docker_client *d, struct st_
 		}
 		if (!id)
 			continue;
-		hex = strncmp(id, "sha256:", 7) ? id : id + 7;
-		safe_name(hex, file, sizeof(file));
-		snprintf(rel, sizeof(rel), "images/%s.json", file);
-		snprintf(what, sizeof(what), "inspect of image %.12s", hex);
+		docker_item_names(k, item, id, file, sizeof(file), what, sizeof(what));
+		snprintf(rel, sizeof(rel), "%s/%s.json", k->dir, file);
 		st_error_clear(&derr);
-		if (docker_image_inspect(d, id, DOCKER_TIMEOUT_DEFAULT, &v, &derr) != 0)
+		if (k->inspect(d, id, DOCKER_TIMEOUT_DEFAULT, &v, &derr) != 0)
 			rc = record(c, what, rel, 0, &derr, err);
 		else
 			rc = put_json(c, what, rel, v, err);
@@ -491,40 +516,13 @@ out:
 	return rc;
 }
 
-static int collect_volumes(struct collect *c, struct docker_client *d, struct st_error *err)
+static int collect_docker_objects(struct collect *c, struct docker_client *d, struct st_error *err)
 {
-	struct st_error derr = { 0 };
-	json_t *list = NULL, *item;
 	size_t i;
-	int rc;
+	int rc = 0;
 
-	if ((rc = ensure_subdir(c, "volumes", err)) != 0)
-		return rc;
-	if (docker_volume_list(d, DOCKER_TIMEOUT_DEFAULT, &list, &derr) != 0)
-		return record(c, "volume list", "volumes/list.json", 0, &derr, err);
-	if ((rc = put_json(c, "volume list", "volumes/list.json", list, err)) != 0)
-		goto out;
-	json_array_foreach(json_object_get(list, "Volumes"), i, item) {
-		const char *name = json_string_value(json_object_get(item, "Name"));
-		char file[300], rel[400], what[400];
-		json_t *v = NULL;
-
-		if (!name)
-			continue;
-		safe_name(name, file, sizeof(file));
-		snprintf(rel, sizeof(rel), "volumes/%s.json", file);
-		snprintf(what, sizeof(what), "inspect of volume %s", name);
-		st_error_clear(&derr);
-		if (docker_volume_inspect(d, name, DOCKER_TIMEOUT_DEFAULT, &v, &derr) != 0)
-			rc = record(c, what, rel, 0, &derr, err);
-		else
-			rc = put_json(c, what, rel, v, err);
-		json_decref(v);
-		if (rc)
-			goto out;
-	}
-out:
-	json_decref(list);
+	for (i = 0; i < sizeof(docker_kinds) / sizeof(docker_kinds[0]) && rc == 0; i++)
+		rc = collect_docker_kind(c, d, &docker_kinds[i], err);
 	return rc;
 }
 
@@ -1136,8 +1134,7 @@ int incident_snapshot_take(const struct incident_snapshot_request *rq,
 	} else {
 		/* Logs first: they are what changes fastest. */
 		if ((rc = collect_logs(&c, d, err)) != 0 || (rc = ensure_subdir(&c, "docker", err)) != 0 ||
-		    (rc = collect_containers(&c, d, err)) != 0 || (rc = collect_images(&c, d, err)) != 0 ||
-		    (rc = collect_volumes(&c, d, err)) != 0 ||
+		    (rc = collect_docker_objects(&c, d, err)) != 0 ||
 		    (rc = put_docker(&c, d, "docker version", "docker/version.json", docker_version, err)) != 0 ||
 		    (rc = put_docker(&c, d, "docker info", "docker/info.json", docker_info, err)) != 0 ||
 		    (rc = put_docker(&c, d, "docker system df", "docker/system-df.json", docker_system_df,

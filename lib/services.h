@@ -50,10 +50,25 @@ struct services {
 	struct docker_client *docker; /* owned */
 	struct pg_conn *pg;           /* owned */
 	struct redis_conn *redis;     /* owned */
+	int fail_fast;                /* services_set_fail_fast() */
+	struct st_error pg_down;      /* first connect that timed out or was refused */
+	struct st_error redis_down;
 };
 
 void services_init(struct services *s, const struct st_config *cfg);
+/* Closes the handles; keeps fail_fast and what it learnt. */
 void services_release(struct services *s);
+
+/*
+ * Fail fast (diagnose): once connecting to PostgreSQL or Redis timed out or
+ * was refused, or a Docker request got no answer at all (docker.h,
+ * docker_client_set_fail_fast), later requests for that service in this
+ * run fail at once with ST_EUNREACHABLE, "postgres unreachable: <the first
+ * error>" and its hint, instead of each waiting out the same timeout. Off
+ * by default: a run that restarts a service and waits for it must retry.
+ * Turning it off (or on) forgets what was learnt.
+ */
+void services_set_fail_fast(struct services *s, int on);
 
 /* Borrowed handles, valid until services_release(). A Postgres or Redis
  * connection that a timeout left unusable is reopened transparently. */

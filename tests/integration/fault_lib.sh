@@ -1,24 +1,22 @@
 # shellcheck shell=bash
-# Shared by tests/integration/test_fault_*.sh (sourced, not a test itself):
-# results, bounded runs of the binary, waits with deadlines, the sandbox's
-# PostgreSQL, and a cleanup list that runs on EXIT whatever happened.
+# Shared by tests/integration/test_fault_*.sh (sourced, not a test itself),
+# on top of lib.sh (the binary, the sandbox contract, TAP results): bounded
+# runs of the binary, waits with deadlines, the sandbox's PostgreSQL, and a
+# cleanup list that runs on EXIT whatever happened.
 #
 # Every wait here has a deadline, every run of the binary a timeout(1), so a
 # fault that hangs the tool fails the test instead of hanging ctest.
 
-bin=${ST_BINARY:?run through ctest, which sets ST_BINARY}
-: "${ST_SANDBOX_DIR:?the sandbox contract (.sandbox/env) is missing: run scripts/sandbox up}"
-: "${ST_PG_HOST:?}" "${ST_PG_PORT:?}" "${ST_PG_USER:?}" "${ST_PG_DATABASE:?}" "${ST_PG_PASSWORD_FILE:?}"
-: "${ST_REDIS_PORT:?}" "${ST_REDIS_PASSWORD_FILE:?}" "${ST_BACKEND_URL:?}" "${DOCKER_HOST:?}"
-pgbin=/usr/lib/postgresql/15/bin
+# shellcheck source=tests/integration/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+need ST_SANDBOX_DIR ST_PG_HOST ST_PG_PORT ST_PG_USER ST_PG_DATABASE ST_PG_PASSWORD_FILE \
+	ST_REDIS_PORT ST_REDIS_PASSWORD_FILE ST_BACKEND_URL DOCKER_HOST
 PGPASSWORD=$(cat "$ST_PG_PASSWORD_FILE")
 PGOPTIONS='-c client_min_messages=warning'
 export PGPASSWORD PGOPTIONS
 
 fault_t0=$(date +%s%N)
-failures=0
-checks=0
-ok() { checks=$((checks + 1)); echo "ok $checks - $*"; }
+# TAP (lib.sh's ok), with each "not ok" on stderr.
 fail() { checks=$((checks + 1)); failures=$((failures + 1)); echo "not ok $checks - $*" >&2; }
 # expect DESCRIPTION COMMAND...: ok when the command succeeds.
 expect() {

@@ -7,11 +7,9 @@
 # midway, cron output and metrics, and the password kept out of everything.
 # Restores the sandbox state it changes (data, containers, databases).
 set -euo pipefail
-
-bin=${ST_BINARY:?run through ctest, which sets ST_BINARY}
-: "${ST_PG_HOST:?the sandbox contract (.sandbox/env) is missing: run scripts/sandbox up}"
-: "${ST_PG_PORT:?}" "${ST_PG_USER:?}" "${ST_PG_DATABASE:?}" "${ST_PG_PASSWORD_FILE:?}" "${ST_BACKEND_URL:?}"
-pgbin=/usr/lib/postgresql/15/bin
+# shellcheck source=tests/integration/lib.sh
+. "$(dirname "$0")/lib.sh"
+need ST_PG_HOST ST_PG_PORT ST_PG_USER ST_PG_DATABASE ST_PG_PASSWORD_FILE ST_BACKEND_URL
 tmp=$(mktemp -d /tmp/spilttea-test-backup.XXXXXX)
 big=spilttea_test_backup_big
 db=$ST_PG_DATABASE
@@ -62,8 +60,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-failures=0
-fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
+# Progress lines only: this test reports failures (lib.sh's fail), not TAP.
 ok() { echo "ok: $*"; }
 
 cfg=$tmp/config.yaml
@@ -454,8 +451,4 @@ fi
 if docker logs --since "$started" spilttea-backend 2>&1 | grep -q ' error: '; then
   fail "the backend logged errors during the test: $(docker logs --since "$started" spilttea-backend 2>&1 | grep ' error: ' | head -3)"
 fi
-if ((failures)); then
-  echo "$failures failure(s)" >&2
-  exit 1
-fi
-echo "all backup tests passed"
+finish "all backup tests passed"

@@ -9,27 +9,23 @@
 # bad id. The table printed at the end (input -> exit, first error line) is
 # the record for the issue's closing note.
 set -euo pipefail
-
-bin=${ST_BINARY:?run through ctest, which sets ST_BINARY}
-: "${ST_SANDBOX_DIR:?integration tests need the sandbox: scripts/sandbox up, then set -a; . .sandbox/env; set +a}"
-: "${SPILTTEA_OPS_CONFIG:?}"
+# shellcheck source=tests/integration/lib.sh
+. "$(dirname "$0")/lib.sh"
+need ST_SANDBOX_DIR SPILTTEA_OPS_CONFIG
 
 tmp=$(mktemp -d /tmp/spilttea-test-badinput.XXXXXX)
 cfg=$tmp/config.yaml
 state=$tmp/state
 backups=$tmp/backups
-failures=0
 record=()
-fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
 cleanup() { rm -rf "$tmp"; }
 trap cleanup EXIT
 
-sed -e "s|^state_dir:.*|state_dir: \"$state\"|" \
-    -e "s|^backup: .*|backup: { dir: \"$backups\", keep_days: 7, keep_min: 3, via: exec, compress: gzip }|" \
-    "$SPILTTEA_OPS_CONFIG" >"$cfg"
-chmod 600 "$cfg"
+config_copy "$cfg" "$state" \
+  "s|^backup: .*|backup: { dir: \"$backups\", keep_days: 7, keep_min: 3, via: exec, compress: gzip }|"
 unset SPILTTEA_OPS_CONFIG
 
+# psql's own arguments, in the container (not lib.sh's psql_q SQL).
 psql_q() { docker exec -i spilttea-postgres psql -X -q -At -v ON_ERROR_STOP=1 -U spilttea -d spilttea "$@"; }
 
 # try WANT PATTERN ARGS...: exit WANT (a list: "2" or "1,2") and PATTERN
@@ -233,8 +229,4 @@ st 2 "" runbook show '$(id)'
 
 printf '%s\n' "${record[@]}"
 echo "${#record[@]} inputs tried"
-if ((failures)); then
-  echo "$failures failure(s)" >&2
-  exit 1
-fi
-echo "bad input: ok"
+finish "bad input: ok"

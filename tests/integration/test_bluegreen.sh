@@ -12,22 +12,10 @@
 # new container keeps serving.
 # Restores spilttea-sandbox/backend:latest and removes the images it built.
 set -uo pipefail
+# shellcheck source=tests/integration/lib.sh
+. "$(dirname "$0")/lib.sh"
 
-failures=0
-checks=0
-ok() { checks=$((checks + 1)); printf 'ok %d - %s\n' "$checks" "$1"; }
-not_ok() { checks=$((checks + 1)); failures=$((failures + 1)); printf 'not ok %d - %s\n' "$checks" "$1"; [[ -z ${2:-} ]] || printf '#   %s\n' "$2"; }
-check() { # check DESCRIPTION COMMAND...
-	local what=$1 out
-	shift
-	if out=$("$@" 2>&1); then ok "$what"; else not_ok "$what" "$(printf '%s' "$out" | tail -n 3 | tr '\n' ' ')"; fi
-}
-bail() { printf 'Bail out! %s\n' "$1"; exit 1; }
-
-for v in SPILTTEA_OPS_CONFIG ST_SANDBOX_DIR ST_BINARY ST_PROXY_URL; do
-	[[ -n ${!v:-} ]] || bail "$v is not set: run scripts/sandbox up, source .sandbox/env (scripts/test does both)"
-done
-src=${ST_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
+need SPILTTEA_OPS_CONFIG ST_SANDBOX_DIR ST_PROXY_URL
 B=$ST_BINARY
 image=spilttea-sandbox/backend
 upstream=$ST_SANDBOX_DIR/proxy/upstream.conf

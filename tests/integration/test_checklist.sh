@@ -7,22 +7,10 @@
 # and agree with the exit code. Works on copies of the configuration; the
 # failed migration row it inserts and the backup it takes are removed.
 set -uo pipefail
+# shellcheck source=tests/integration/lib.sh
+. "$(dirname "$0")/lib.sh"
 
-failures=0
-checks=0
-ok() { checks=$((checks + 1)); printf 'ok %d - %s\n' "$checks" "$1"; }
-not_ok() { checks=$((checks + 1)); failures=$((failures + 1)); printf 'not ok %d - %s\n' "$checks" "$1"; [[ -z ${2:-} ]] || printf '#   %s\n' "$2"; }
-check() { # check DESCRIPTION COMMAND...
-	local what=$1 out
-	shift
-	if out=$("$@" 2>&1); then ok "$what"; else not_ok "$what" "$(printf '%s' "$out" | tail -n 3 | tr '\n' ' ')"; fi
-}
-bail() { printf 'Bail out! %s\n' "$1"; exit 1; }
-
-for v in SPILTTEA_OPS_CONFIG ST_SANDBOX_DIR ST_BINARY ST_PG_PASSWORD_FILE ST_PG_HOST ST_PG_PORT; do
-	[[ -n ${!v:-} ]] || bail "$v is not set: run scripts/sandbox up, source .sandbox/env (scripts/test does both)"
-done
-src=${ST_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
+need SPILTTEA_OPS_CONFIG ST_SANDBOX_DIR ST_PG_PASSWORD_FILE ST_PG_HOST ST_PG_PORT
 B=$ST_BINARY
 all=tests,code-review,security-review
 good=20260201100000_add_post_pinned
@@ -131,8 +119,4 @@ check "--backup: the backup exists and verifies" bash -c \
 check "then a recent verified backup satisfies it without --backup" \
 	"$B" -c "$out/config2.yaml" deploy --checklist --attest "$all"
 
-printf '1..%d\n' "$checks"
-if ((failures)); then
-	printf '# %d of %d checks failed\n' "$failures" "$checks"
-	exit 1
-fi
+tap_finish

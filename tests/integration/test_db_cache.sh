@@ -8,21 +8,14 @@
 # cache clear deletes only the matching keys, only when confirmed, -n
 # counting only. Restores what it changes.
 set -euo pipefail
-
-bin=${ST_BINARY:?run through ctest, which sets ST_BINARY}
-: "${SPILTTEA_OPS_CONFIG:?integration tests need the sandbox: scripts/sandbox up; set -a; . .sandbox/env; set +a}"
-: "${ST_PG_PASSWORD_FILE:?}" "${ST_PG_PORT:?}" "${ST_PG_USER:?}" "${ST_PG_DATABASE:?}"
-psql_bin=/usr/lib/postgresql/15/bin/psql
+# shellcheck source=tests/integration/lib.sh
+. "$(dirname "$0")/lib.sh"
+need SPILTTEA_OPS_CONFIG ST_PG_PASSWORD_FILE ST_PG_PORT ST_PG_USER ST_PG_DATABASE
+psql_bin=$pgbin/psql
 tmp=$(mktemp -d /tmp/spilttea-test-dbcache.XXXXXX)
 pids=()
-failures=0
-fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
+show_lines=40
 
-psql_q() {
-  PGPASSWORD=$(cat "$ST_PG_PASSWORD_FILE") "$psql_bin" -X -At -h 127.0.0.1 -p "$ST_PG_PORT" \
-    -U "$ST_PG_USER" -d "$ST_PG_DATABASE" -c "$1"
-}
-redis_cli() { docker exec spilttea-redis redis-cli "$@"; }
 cleanup() {
   local p
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
@@ -32,25 +25,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-run_st() {
-  local want=$1 name=$2 got
-  shift 2
-  set +e
-  setsid -w "$bin" "$@" </dev/null >"$tmp/out" 2>"$tmp/err"
-  got=$?
-  set -e
-  if [[ $got -ne $want ]]; then
-    fail "$name: exit $got, expected $want"
-    sed 's/^/  out: /' "$tmp/out" | head -40 >&2
-    sed 's/^/  err: /' "$tmp/err" >&2
-  fi
-}
-contains() { grep -qF -- "$2" "$1" || { fail "$3: '$2' not in output"; sed 's/^/  | /' "$1" | head -40 >&2; }; }
-jq_is() {
-  local got
-  got=$(jq -r "$1" "$tmp/out" 2>/dev/null || echo "(not JSON)")
-  [[ $got == "$2" ]] || { fail "$3: $1 is '$got', expected '$2'"; head -c 2000 "$tmp/out" | sed 's/^/  | /' >&2; }
-}
 # A session of application APP that runs one statement and sits idle on
 # file descriptor FD (psql reads its commands from a FIFO we keep open).
 hold_session() { # APP FD
@@ -186,8 +160,4 @@ contains "$tmp/out" "nothing to delete" "cache clear, nothing"
 run_st 2 "cache clear without pattern" cache clear
 grep -q '"runbook":"clear-cache"' "$journal" || fail "cache clear is not journaled"
 
-if ((failures)); then
-  echo "$failures failure(s)" >&2
-  exit 1
-fi
-echo "db and cache: all passed"
+finish "db and cache: all passed"

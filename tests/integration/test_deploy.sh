@@ -22,17 +22,13 @@
 # containers are put back on their original images before the test ends.
 # Prints the figures: time of a deploy, time to detect a broken one.
 set -euo pipefail
-
-bin=${ST_BINARY:?run through ctest, which sets ST_BINARY}
-src=${ST_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-: "${ST_SANDBOX_DIR:?integration tests need the sandbox: scripts/sandbox up; set -a; . .sandbox/env; set +a}"
-: "${ST_BACKEND_URL:?}" "${ST_FRONTEND_URL:?}" "${DOCKER_HOST:?}" "${ST_PG_PORT:?}" "${ST_REDIS_PORT:?}"
-: "${ST_PG_PASSWORD_FILE:?}" "${ST_REDIS_PASSWORD_FILE:?}"
+# shellcheck source=tests/integration/lib.sh
+. "$(dirname "$0")/lib.sh"
+need ST_SANDBOX_DIR ST_BACKEND_URL ST_FRONTEND_URL DOCKER_HOST ST_PG_PORT ST_REDIS_PORT \
+  ST_PG_PASSWORD_FILE ST_REDIS_PASSWORD_FILE
 
 tmp=$(mktemp -d /tmp/spilttea-test-deploy.XXXXXX)
 state=$tmp/state
-failures=0
-fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
 note() { echo "# $*"; }
 
 image_of() { docker inspect --format '{{.Image}}' "$1"; }
@@ -125,6 +121,21 @@ release_field() { # SERVICE INDEX FIELD (index from the end: -1 newest)
 }
 now() { date +%s.%N; }
 secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
+# wait_healthy CONTAINER...: until each one's healthcheck says healthy (a
+# sandbox just brought up, or a test before this one that restarted a
+# container, can leave postgres "starting"; a deploy then fails its
+# dependency check). Bounded: 120s for all, then the test fails loudly.
+wait_healthy() {
+	local c st deadline=$((SECONDS + 120))
+	for c in "$@"; do
+		while st=$(docker inspect --format '{{if .State.Health}}{{.State.Health.Status}}{{else}}{{.State.Status}}{{end}}' "$c" 2>/dev/null) &&
+			[[ $st != healthy && $st != running ]] && ((SECONDS < deadline)); do
+			sleep 0.5
+		done
+		[[ $st == healthy || $st == running ]] || { echo "FAIL: $c is '${st:-missing}', not healthy, after 120s" >&2; exit 1; }
+	done
+}
+wait_healthy spilttea-postgres spilttea-redis spilttea-backend spilttea-frontend
 
 # v1 carries a .dockerignore'd file; its build fails if the file got in.
 context "$tmp/v1" v1 $'COPY . /ctx/\nRUN test -e /ctx/kept.txt && test ! -e /ctx/secret.txt && test ! -e /ctx/logs/a.log\n'
@@ -365,6 +376,7 @@ grep -q 'DATABASE_URL\|JWT_SECRET' "$state/journal.jsonl" && fail "journal holds
 compose_extra="compose_file: \"$src/sandbox/docker-compose.yml\"
 compose_env_file: \"$ST_SANDBOX_DIR/compose.env\""
 mkcfg "$tmp/compose.yaml" "$src/sandbox/backend" "$compose_extra"
+wait_healthy spilttea-postgres spilttea-redis
 # build: comes from the compose file for the frontend, from services: for the backend
 run_st 0 "deploy all --dry-run (compose)" -c "$tmp/compose.yaml" deploy all --dry-run
 grep -n '^deploy ' "$tmp/out" | cut -d' ' -f2 | tr '\n' ' ' >"$tmp/order"

@@ -11,18 +11,15 @@
 # cache keys, analyzing "Post", restarting a backend whose logs report S3
 # errors), checked again. Secrets never show. Restores what it changes.
 set -euo pipefail
-
-bin=${ST_BINARY:?run through ctest, which sets ST_BINARY}
-: "${SPILTTEA_OPS_CONFIG:?integration tests need the sandbox: scripts/sandbox up; set -a; . .sandbox/env; set +a}"
-: "${ST_SANDBOX_DIR:?}" "${ST_PG_PASSWORD_FILE:?}" "${ST_PG_PORT:?}" "${ST_PG_USER:?}" "${ST_PG_DATABASE:?}"
-: "${ST_BACKEND_URL:?}"
+# shellcheck source=tests/integration/lib.sh
+. "$(dirname "$0")/lib.sh"
+need SPILTTEA_OPS_CONFIG ST_SANDBOX_DIR ST_PG_PASSWORD_FILE ST_PG_PORT ST_PG_USER ST_PG_DATABASE \
+  ST_BACKEND_URL
 psql_bin=/usr/lib/postgresql/15/bin/psql
 tmp=$(mktemp -d /tmp/spilttea-test-diagnose.XXXXXX)
 test_container=spilttea-test-backend
 idle_pid=
 posts_shifted=0
-failures=0
-fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
 
 psql_q() { # SQL -> one value
   PGPASSWORD=$(cat "$ST_PG_PASSWORD_FILE") "$psql_bin" -X -At -h 127.0.0.1 -p "$ST_PG_PORT" \

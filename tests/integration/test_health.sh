@@ -9,13 +9,16 @@
 # Fails (never skips) when the sandbox contract is missing.
 set -uo pipefail
 
+# Also runs by hand, outside ctest: the tree's build and sandbox.
 root=${ST_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-bin=${ST_BINARY:-$root/build/spilttea-ops}
+export ST_BINARY=${ST_BINARY:-$root/build/spilttea-ops}
 if [[ -z ${SPILTTEA_OPS_CONFIG:-} && -f $root/.sandbox/env ]]; then
 	set -a
 	. "$root/.sandbox/env"
 	set +a
 fi
+# shellcheck source=tests/integration/lib.sh
+. "$(dirname "$0")/lib.sh"
 [[ -n ${SPILTTEA_OPS_CONFIG:-} && -f ${SPILTTEA_OPS_CONFIG} ]] || {
 	echo "FAIL: SPILTTEA_OPS_CONFIG is not set or missing: run scripts/sandbox up (scripts/test does)"
 	exit 1
@@ -28,13 +31,13 @@ sock=/var/run/docker.sock
 api() { curl -s -m 30 --unix-socket "$sock" -X "$1" "http://localhost/v1.41$2" "${@:3}"; }
 
 tmp=$(mktemp -d)
-failures=0
 tests=0
 sandbox_containers=(spilttea-postgres spilttea-redis spilttea-backend spilttea-frontend)
 logger=spilttea-test-health-logger
 logger_image=spilttea-test-health-busybox
 listener_pid=
 
+# TAP of its own: fail is "not ok" here, and check shows the command's output.
 pass() { tests=$((tests + 1)); echo "ok $tests - $*"; }
 fail() { tests=$((tests + 1)); failures=$((failures + 1)); echo "not ok $tests - $*"; }
 check() { local what=$1; shift; if "$@"; then pass "$what"; else fail "$what"; fi; }

@@ -19,12 +19,11 @@
 # Everything the test changes in the sandbox it puts back (users deleted,
 # keys removed, containers started).
 set -euo pipefail
-
-bin=${ST_BINARY:?run through ctest, which sets ST_BINARY}
+# shellcheck source=tests/integration/lib.sh
+. "$(dirname "$0")/lib.sh"
 setsid=$(command -v setsid)
 setpriv=$(command -v setpriv)
-: "${ST_SANDBOX_DIR:?integration tests need the sandbox: scripts/sandbox up, then set -a; . .sandbox/env; set +a}"
-: "${SPILTTEA_OPS_CONFIG:?}"
+need ST_SANDBOX_DIR SPILTTEA_OPS_CONFIG
 sb=$ST_SANDBOX_DIR
 
 tmp=$(mktemp -d /tmp/spilttea-test-incident.XXXXXX)
@@ -33,9 +32,8 @@ state=$tmp/state
 cfg=$tmp/config.yaml
 tag=spilttea-test-$$
 seeded=spilttea-test-accesslog-$$
-failures=0
-fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
 
+# psql's own arguments, in the container (not lib.sh's psql_q SQL).
 psql_q() { docker exec -i spilttea-postgres psql -X -q -At -v ON_ERROR_STOP=1 "$@"; }
 redis_q() { docker exec spilttea-redis redis-cli --no-auth-warning "$@"; }
 
@@ -60,8 +58,8 @@ incident:
   session_pattern: "$tag-sess:*"
 EOF
 
-# run_st WANT NAME ARGS...: the binary without a terminal (setsid), stdin
-# /dev/null; output in $tmp/out, $tmp/err.
+# lib.sh's run_st with this test's configuration, every output kept in
+# $tmp/all-output (searched for secrets at the end).
 run_st() {
   local want=$1 name=$2 got
   shift 2
@@ -76,8 +74,6 @@ run_st() {
     sed 's/^/  err: /' "$tmp/err" >&2
   fi
 }
-contains() { grep -qF -- "$2" "$1" || { fail "$3: '$2' not in $(basename "$1")"; sed 's/^/  | /' "$1" >&2; }; }
-lacks() { if grep -qF -- "$2" "$1"; then fail "$3: '$2' found in $(basename "$1")"; fi; }
 
 wait_healthy() { # every sandbox container healthy again, within 60 s
   local c deadline=$((SECONDS + 60))

@@ -7,15 +7,12 @@
 # /status/500 request is found as an error on both streams, and --follow
 # streams a new one as it happens.
 set -euo pipefail
-
-bin=${ST_BINARY:?run through ctest, which sets ST_BINARY}
-: "${SPILTTEA_OPS_CONFIG:?integration tests need the sandbox: scripts/sandbox up; set -a; . .sandbox/env; set +a}"
-: "${ST_BACKEND_URL:?}"
+# shellcheck source=tests/integration/lib.sh
+. "$(dirname "$0")/lib.sh"
+need SPILTTEA_OPS_CONFIG ST_BACKEND_URL
 tmp=$(mktemp -d /tmp/spilttea-test-logs.XXXXXX)
 test_container=spilttea-test-logs
 follow_pid=
-failures=0
-fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
 cleanup() {
   if [[ -n $follow_pid ]]; then kill "$follow_pid" 2>/dev/null || true; fi
   docker rm -f "$test_container" >/dev/null 2>&1 || true
@@ -110,7 +107,11 @@ jq_is '[.[].time] == ([.[].time] | sort)' true "merged: in time order"
 
 # --- the stand-in backend: a 500 on both streams ------------------------
 curl -s -o /dev/null "$ST_BACKEND_URL/status/500"
-sleep 0.3
+# Until both lines are in the daemon's log (bounded: 10s), not a fixed nap.
+for ((i = 0; i < 50; i++)); do
+  [[ $(docker logs --since 1m spilttea-backend 2>&1 | grep -c '/status/500') -ge 2 ]] && break
+  sleep 0.2
+done
 run_st 0 "stand-in 500" logs backend --errors --since 1m --format json
 jq_is '[.[] | select(.text | test("/status/500")) | .stream] | unique | join(",")' "stderr,stdout" \
   "stand-in 500: the error line and the access line"
@@ -118,11 +119,15 @@ jq_is '[.[] | select(.text | test("/status/500")) | .stream] | unique | join(","
 # --- follow ------------------------------------------------------------
 "$bin" logs backend -f --tail 0 --errors --format json >"$tmp/follow" 2>"$tmp/follow.err" &
 follow_pid=$!
-sleep 1
-curl -s -o /dev/null "$ST_BACKEND_URL/status/502"
-for ((i = 0; i < 50; i++)); do
-  grep -q '/status/502' "$tmp/follow" && break
-  sleep 0.1
+# With --tail 0 only lines logged after the follower attached show, and
+# when it attached cannot be seen from here: ask again every half second
+# until one arrives (bounded: 20s) rather than guess a start-up time.
+for ((i = 0; i < 40; i++)); do
+  curl -s -o /dev/null "$ST_BACKEND_URL/status/502"
+  for ((j = 0; j < 5; j++)); do
+    grep -q '/status/502' "$tmp/follow" && break 2
+    sleep 0.1
+  done
 done
 kill -TERM "$follow_pid" 2>/dev/null || true
 wait "$follow_pid" 2>/dev/null || true

@@ -4,24 +4,12 @@
 # the backend alone; one that works runs inside the backend container, then
 # the backend is restarted and healthy. Restores the backend.
 set -euo pipefail
-
-bin=${ST_BINARY:?run through ctest, which sets ST_BINARY}
-: "${SPILTTEA_OPS_CONFIG:?integration tests need the sandbox: scripts/sandbox up; set -a; . .sandbox/env; set +a}"
+# shellcheck source=tests/integration/lib.sh
+. "$(dirname "$0")/lib.sh"
+need SPILTTEA_OPS_CONFIG
 tmp=$(mktemp -d /tmp/spilttea-test-prismagen.XXXXXX)
-failures=0
-fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
 marker=/tmp/spilttea-test-prisma-generated
 
-started_at() { docker inspect --format '{{.State.StartedAt}}' "$1"; }
-health_of() { docker inspect --format '{{if .State.Health}}{{.State.Health.Status}}{{end}}' "$1"; }
-wait_healthy() { # CONTAINER: up to 60 s
-	local i
-	for ((i = 0; i < 120; i++)); do
-		[[ $(health_of "$1") == healthy ]] && return 0
-		sleep 0.5
-	done
-	fail "$1 did not become healthy"
-}
 # shellcheck disable=SC2317 # runs from the EXIT trap
 cleanup() {
 	docker exec spilttea-backend rm -f "$marker" >/dev/null 2>&1 || true
@@ -30,20 +18,6 @@ cleanup() {
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
-
-run_st() { # WANT NAME ARGS... (no terminal)
-	local want=$1 name=$2 got
-	shift 2
-	set +e
-	setsid -w "$bin" "$@" </dev/null >"$tmp/out" 2>"$tmp/err"
-	got=$?
-	set -e
-	if [[ $got -ne $want ]]; then
-		fail "$name: exit $got, expected $want"
-		sed 's/^/  out: /' "$tmp/out" >&2
-		sed 's/^/  err: /' "$tmp/err" >&2
-	fi
-}
 
 wait_healthy spilttea-backend
 before=$(started_at spilttea-backend)

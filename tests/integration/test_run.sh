@@ -5,9 +5,8 @@
 # contention between two concurrent runs, undo, dry-run writing nothing, the
 # journal, and secrets kept out of output and journal.
 set -euo pipefail
-
-bin=${ST_BINARY:?run through ctest, which sets ST_BINARY}
-src=${ST_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
+# shellcheck source=tests/integration/lib.sh
+. "$(dirname "$0")/lib.sh"
 fx=$src/tests/fixtures/runbooks
 tmp=$(mktemp -d /tmp/spilttea-test-run.XXXXXX)
 bg=()
@@ -27,33 +26,6 @@ services:
 postgres: { host: 127.0.0.1, user: nobody, database: spilttea }
 redis: { host: 127.0.0.1 }
 EOF
-
-failures=0
-fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
-
-# run_st WANT NAME ARGS...: runs the binary without a controlling terminal
-# (setsid) and stdin from /dev/null; output in $tmp/out, $tmp/err.
-run_st() {
-  local want=$1 name=$2 got
-  shift 2
-  set +e
-  setsid -w "$bin" "$@" </dev/null >"$tmp/out" 2>"$tmp/err"
-  got=$?
-  set -e
-  if [[ $got -ne $want ]]; then
-    fail "$name: exit $got, expected $want"
-    sed 's/^/  out: /' "$tmp/out" >&2
-    sed 's/^/  err: /' "$tmp/err" >&2
-  fi
-}
-
-contains() { # FILE TEXT NAME
-  grep -qF -- "$2" "$1" 2>/dev/null ||
-    { fail "$3: '$2' not in $(basename "$1")"; sed 's/^/  | /' "$1" >&2 2>/dev/null || true; }
-}
-lacks() { # FILE TEXT NAME
-  if grep -qF -- "$2" "$1"; then fail "$3: '$2' found in $(basename "$1")"; fi
-}
 
 # --- exit 0: a run that works, journaled, lock released ------------------
 mkdir -p "$tmp/work"
@@ -205,8 +177,4 @@ run_st 2 "runbook bad subcommand" runbook frobnicate
 run_st 0 "run --help" run --help
 contains "$tmp/out" "usage: spilttea-ops run NAME|FILE" "run --help"
 
-if [[ $failures -ne 0 ]]; then
-  echo "$failures check(s) failed" >&2
-  exit 1
-fi
-echo "all run/runbook checks passed"
+finish "all run/runbook checks passed"

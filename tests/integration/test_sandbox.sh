@@ -6,17 +6,8 @@
 # .sandbox/env in the environment (scripts/test does both); fails otherwise.
 # Stops spilttea-postgres for a moment and restores it before it ends.
 set -uo pipefail
-
-failures=0
-checks=0
-ok() { checks=$((checks + 1)); printf 'ok %d - %s\n' "$checks" "$1"; }
-not_ok() { checks=$((checks + 1)); failures=$((failures + 1)); printf 'not ok %d - %s\n' "$checks" "$1"; [[ -z ${2:-} ]] || printf '#   %s\n' "$2"; }
-check() { # check DESCRIPTION COMMAND...
-	local what=$1 out
-	shift
-	if out=$("$@" 2>&1); then ok "$what"; else not_ok "$what" "$(printf '%s' "$out" | tail -n 3 | tr '\n' ' ')"; fi
-}
-bail() { printf 'Bail out! %s\n' "$1"; exit 1; }
+# shellcheck source=tests/integration/lib.sh
+. "$(dirname "$0")/lib.sh"
 
 vars=(SPILTTEA_OPS_CONFIG ST_SANDBOX_DIR DOCKER_HOST ST_PG_HOST ST_PG_PORT ST_PG_USER
 	ST_PG_DATABASE ST_PG_PASSWORD_FILE ST_REDIS_HOST ST_REDIS_PORT ST_REDIS_PASSWORD_FILE
@@ -244,8 +235,4 @@ fi
 docker rm -f "$leftover_green" "$leftover_test" >/dev/null 2>&1
 pg "DELETE FROM _prisma_migrations WHERE migration_name = '$orphan'" >/dev/null
 
-printf '1..%d\n' "$checks"
-if ((failures)); then
-	printf '# %d of %d checks failed\n' "$failures" "$checks"
-	exit 1
-fi
+tap_finish

@@ -14,10 +14,9 @@
 # are checked: files 0600, directories 0700 (the health --output textfile is
 # 0644 by design, for node_exporter, and holds no secret).
 set -euo pipefail
-
-bin=${ST_BINARY:?run through ctest, which sets ST_BINARY}
-: "${ST_SANDBOX_DIR:?integration tests need the sandbox: scripts/sandbox up, then set -a; . .sandbox/env; set +a}"
-: "${SPILTTEA_OPS_CONFIG:?}" "${ST_PG_PASSWORD_FILE:?}" "${ST_REDIS_PASSWORD_FILE:?}"
+# shellcheck source=tests/integration/lib.sh
+. "$(dirname "$0")/lib.sh"
+need ST_SANDBOX_DIR SPILTTEA_OPS_CONFIG ST_PG_PASSWORD_FILE ST_REDIS_PASSWORD_FILE
 sb=$ST_SANDBOX_DIR
 
 tmp=$(mktemp -d /tmp/spilttea-test-hygiene.XXXXXX)
@@ -26,9 +25,7 @@ scan=$tmp/scan   # unpacked archives and compressed files
 state=$tmp/state
 backups=$tmp/backups
 cfg=$tmp/config.yaml
-failures=0
 n=0
-fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
 mkdir -p "$out" "$scan"
 
 cleanup() {
@@ -61,13 +58,11 @@ chmod 600 "$tmp/backend.env"
 
 # The sandbox configuration with our own state and backup directories, the
 # passwords from the environment, and the .env copy.
-sed -e "s|^state_dir:.*|state_dir: \"$state\"|" \
-    -e "s|\"$sb/backend.env\"|\"$tmp/backend.env\"|g" \
-    -e "s|^backup: .*|backup: { dir: \"$backups\", keep_days: 7, keep_min: 3, via: exec, compress: gzip }|" \
-    -e "s|password_file: \"$sb/secrets/postgres.password\"|password_env: ST_HYGIENE_PG_PASSWORD|" \
-    -e "s|password_file: \"$sb/secrets/redis.password\"|password_env: ST_HYGIENE_REDIS_PASSWORD|" \
-    "$SPILTTEA_OPS_CONFIG" >"$cfg"
-chmod 600 "$cfg"
+config_copy "$cfg" "$state" \
+  "s|\"$sb/backend.env\"|\"$tmp/backend.env\"|g" \
+  "s|^backup: .*|backup: { dir: \"$backups\", keep_days: 7, keep_min: 3, via: exec, compress: gzip }|" \
+  "s|password_file: \"$sb/secrets/postgres.password\"|password_env: ST_HYGIENE_PG_PASSWORD|" \
+  "s|password_file: \"$sb/secrets/redis.password\"|password_env: ST_HYGIENE_REDIS_PASSWORD|"
 grep -q "password_env: ST_HYGIENE_PG_PASSWORD" "$cfg" || fail "config: postgres password_env not set"
 grep -q "password_env: ST_HYGIENE_REDIS_PASSWORD" "$cfg" || fail "config: redis password_env not set"
 grep -q "$tmp/backend.env" "$cfg" || fail "config: backend env_file not replaced"
@@ -254,8 +249,4 @@ done < <(bad_modes)
 [[ $(stat -c %a "$out/health.prom") == 644 ]] || fail "mode: health --output is $(stat -c %a "$out/health.prom"), documented 0644"
 
 echo "$n commands run, ${#secrets[@]} secret values searched in $(find "${searched[@]}" -type f | wc -l) files"
-if ((failures)); then
-  echo "$failures failure(s)" >&2
-  exit 1
-fi
-echo "secret hygiene: ok"
+finish "secret hygiene: ok"

@@ -6,30 +6,13 @@
 # (StartedAt of every container), PostgreSQL (sessions, last analyze) or
 # Redis, and writes no journal. Restores what it stops.
 set -euo pipefail
-
-bin=${ST_BINARY:?run through ctest, which sets ST_BINARY}
-: "${SPILTTEA_OPS_CONFIG:?integration tests need the sandbox: scripts/sandbox up; set -a; . .sandbox/env; set +a}"
-: "${ST_PG_PASSWORD_FILE:?}" "${ST_PG_PORT:?}" "${ST_PG_USER:?}" "${ST_PG_DATABASE:?}"
-psql_bin=/usr/lib/postgresql/15/bin/psql
+# shellcheck source=tests/integration/lib.sh
+. "$(dirname "$0")/lib.sh"
+need SPILTTEA_OPS_CONFIG ST_PG_PASSWORD_FILE ST_PG_PORT ST_PG_USER ST_PG_DATABASE
+psql_bin=$pgbin/psql
 tmp=$(mktemp -d /tmp/spilttea-test-svcrb.XXXXXX)
 idle_pid=
-failures=0
-fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
 
-psql_q() { # SQL -> one value
-  PGPASSWORD=$(cat "$ST_PG_PASSWORD_FILE") "$psql_bin" -X -At -h 127.0.0.1 -p "$ST_PG_PORT" \
-    -U "$ST_PG_USER" -d "$ST_PG_DATABASE" -c "$1"
-}
-started_at() { docker inspect --format '{{.State.StartedAt}}' "$1"; }
-health_of() { docker inspect --format '{{if .State.Health}}{{.State.Health.Status}}{{end}}' "$1"; }
-wait_healthy() { # CONTAINER: up to 60 s
-  local i
-  for ((i = 0; i < 120; i++)); do
-    [[ $(health_of "$1") == healthy ]] && return 0
-    sleep 0.5
-  done
-  fail "$1 did not become healthy"
-}
 cleanup() {
   exec 7>&- # end of input: psql exits
   [[ -n $idle_pid ]] && kill "$idle_pid" 2>/dev/null || true
@@ -40,21 +23,6 @@ cleanup() {
   rm -rf "$tmp"
 }
 trap cleanup EXIT
-
-run_st() { # WANT NAME ARGS... (no terminal, stdin /dev/null)
-  local want=$1 name=$2 got
-  shift 2
-  set +e
-  setsid -w "$bin" "$@" </dev/null >"$tmp/out" 2>"$tmp/err"
-  got=$?
-  set -e
-  if [[ $got -ne $want ]]; then
-    fail "$name: exit $got, expected $want"
-    sed 's/^/  out: /' "$tmp/out" >&2
-    sed 's/^/  err: /' "$tmp/err" >&2
-  fi
-}
-contains() { grep -qF -- "$2" "$1" || { fail "$3: '$2' not in output"; sed 's/^/  | /' "$1" >&2; }; }
 
 # An idle session that kill-idle-connections may terminate: psql reads its
 # commands from a FIFO we keep open, so it sits idle after one query.
@@ -158,8 +126,4 @@ sed 's/backend:  { container: spilttea-backend,/backend:  { container: spilttea-
 run_st 3 "start-after-db, no backend container" -c "$cfg2" run start-after-db
 contains "$tmp/err" "exists" "start-after-db, no backend container"
 
-if ((failures)); then
-  echo "$failures failure(s)" >&2
-  exit 1
-fi
-echo "service runbooks: all passed"
+finish "service runbooks: all passed"

@@ -170,6 +170,7 @@ static void test_example_states_the_defaults(void **state)
 	min = load_ok(MINIMAL);
 	assert_string_equal(ex->docker.host, min->docker.host);
 	assert_true(ex->docker.timeout == min->docker.timeout);
+	assert_true(ex->docker.stream_idle_timeout == min->docker.stream_idle_timeout);
 	assert_int_equal(ex->postgres.port, min->postgres.port);
 	assert_true(ex->postgres.connect_timeout == min->postgres.connect_timeout);
 	assert_true(ex->postgres.statement_timeout == min->postgres.statement_timeout);
@@ -215,6 +216,7 @@ static void test_defaults(void **state)
 	assert_string_equal(cfg->docker.host, "unix:///var/run/docker.sock");
 	assert_int_equal(cfg->docker.host_from_env, 0);
 	assert_true(cfg->docker.timeout == 30);
+	assert_true(cfg->docker.stream_idle_timeout == 600);
 	assert_int_equal(cfg->n_services, 1);
 	assert_string_equal(cfg->services[0].name, "postgres");
 	assert_string_equal(cfg->services[0].container, "pg");
@@ -267,11 +269,12 @@ static void test_values_override_defaults(void **state)
 
 	(void)state;
 	cfg = load_ok(MINIMAL
-		      "docker: { timeout: 500ms }\n"
+		      "docker: { timeout: 500ms, stream_idle_timeout: 0 }\n"
 		      "backup: { keep_days: 30, keep_min: 5, via: local, compress: zstd }\n"
 		      "health: { timeout: 1.5, log_window: 1h }\n"
 		      "thresholds:\n  disk_percent: { warn: 70 }\n  error_rate_percent: { crit: 2.5 }\n");
 	assert_true(cfg->docker.timeout > 0.499 && cfg->docker.timeout < 0.501);
+	assert_true(cfg->docker.stream_idle_timeout == 0);
 	assert_int_equal(cfg->backup.keep_days, 30);
 	assert_int_equal(cfg->backup.keep_min, 5);
 	assert_int_equal(cfg->backup.via, CONFIG_VIA_LOCAL);

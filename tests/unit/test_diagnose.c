@@ -112,6 +112,41 @@ static void test_model(void **state)
 	assert_int_equal(diag_set_status(&rep.before), ENGINE_FINDING_OK);
 }
 
+/* A check not run because its service is unreachable (or the deadline
+ * passed) is listed as skipped and raises the issue like a check that
+ * could not run; a plain skip does not. */
+static void test_unchecked(void **state)
+{
+	struct diag_set set = { 0 };
+	struct diag_issue *is;
+	json_t *j, *issue;
+	struct diag_report rep;
+
+	(void)state;
+	assert_int_equal(diag_set_add(&set, "trending", "diagnose-trending", "Trending", &is), 0);
+	assert_int_equal(diag_issue_add_skipped(is, "a", NULL, "configuration key 'x' is not set"), 0);
+	assert_int_equal(is->status, ENGINE_FINDING_OK);
+	assert_int_equal(diag_issue_add_unchecked(is, "posts", "Posts", "postgres unreachable: no answer within 2s",
+						  ENGINE_FINDING_WARN), 0);
+	assert_int_equal(is->status, ENGINE_FINDING_WARN);
+	assert_int_equal(diag_issue_add_unchecked(is, "views", NULL, "not started: the run's deadline (3s) passed",
+						  ENGINE_FINDING_PROBLEM), 0);
+	assert_int_equal(is->status, ENGINE_FINDING_PROBLEM);
+	assert_int_equal(is->nskipped, 3);
+	assert_int_equal(is->nfindings, 0);
+	memset(&rep, 0, sizeof(rep));
+	rep.before = set;
+	j = diag_render_json(&rep);
+	assert_non_null(j);
+	issue = json_array_get(json_object_get(j, "issues"), 0);
+	assert_string_equal(json_string_value(json_object_get(issue, "status")), "problem");
+	assert_string_equal(json_string_value(json_object_get(
+				    json_array_get(json_object_get(issue, "skipped"), 1), "reason")),
+			    "postgres unreachable: no answer within 2s");
+	json_decref(j);
+	diag_report_release(&rep);
+}
+
 static void test_text(void **state)
 {
 	struct diag_report rep;
@@ -251,6 +286,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_model),
+		cmocka_unit_test(test_unchecked),
 		cmocka_unit_test(test_text),
 		cmocka_unit_test(test_json),
 	};

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -36,6 +37,8 @@
 #define EXEC_STREAM "@exec-stream"   /* 200 raw-stream, framed output, no length: until close */
 #define HIJACK_CLOSE "@hijack-close" /* 101, stop reading stdin, one frame, close */
 #define HIJACK_SILENT "@hijack-silent" /* 101, then nothing for 2 s, close */
+#define STREAM_STALL "@stream-stall" /* 200, one frame, then nothing until the client leaves (5 s at most) */
+#define BUILD_STALL "@build-stall"   /* 200, one progress line, then the same */
 
 struct fake {
 	char dir[64];
@@ -154,6 +157,20 @@ static void hijack_silent(int fd)
 	usleep(2000 * 1000);
 }
 
+/* Headers and the start of a body, then silence: a daemon that hangs
+ * mid-stream. Ends when the client hangs up. */
+static void stream_stall(int fd, const char *first, size_t len)
+{
+	static const char head[] = "HTTP/1.1 200 OK\r\nContent-Type: application/vnd.docker.raw-stream\r\n\r\n";
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	char buf[4096];
+
+	send_str(fd, head, sizeof(head) - 1);
+	send_str(fd, first, len);
+	while (poll(&p, 1, 5000) > 0 && recv(fd, buf, sizeof(buf), 0) > 0)
+		;
+}
+
 static void *fake_main(void *arg)
 {
 	struct fake *f = arg;
@@ -177,6 +194,10 @@ static void *fake_main(void *arg)
 			hijack_close(fd);
 		else if (!strcmp(*a, HIJACK_SILENT))
 			hijack_silent(fd);
+		else if (!strcmp(*a, STREAM_STALL))
+			stream_stall(fd, "\x01\x00\x00\x00\x00\x00\x00\x06" "hello\n", 14);
+		else if (!strcmp(*a, BUILD_STALL))
+			stream_stall(fd, "{\"stream\":\"Step 1/2 : FROM scratch\\n\"}\r\n", 40);
 		else
 			send_str(fd, *a, strlen(*a));
 		close(fd);
@@ -325,6 +346,48 @@ static void test_refused_and_timeout(void **state)
 		assert_non_null(strstr(err.hint, "_ping"));
 		assert_null(out);
 	}
+	docker_client_free(c);
+	fake_stop(&f);
+}
+
+/* Fail fast (diagnose): after one request got no answer, the next fail at
+ * once with ST_EUNREACHABLE quoting it, unversioned or not; turning it off
+ * forgets it. A refused socket counts too. */
+static void test_fail_fast(void **state)
+{
+	struct docker_client *c = NULL;
+	struct st_error err;
+	json_t *out = NULL;
+	struct fake f;
+	double t0;
+
+	(void)state;
+	fake_start(&f, NULL, 1);
+	assert_int_equal(docker_client_new(f.host, &c, &err), 0);
+	docker_client_set_fail_fast(c, 1);
+	assert_int_equal(docker_ping(c, 0.3, &err), ST_ETIMEOUT);
+	t0 = time_monotonic();
+	assert_int_equal(docker_ping(c, 0.3, &err), ST_EUNREACHABLE);
+	assert_string_equal(err.message, "docker unreachable: cannot ping docker: docker did not finish within 0.3s");
+	assert_int_equal(docker_container_inspect(c, "x", 0.3, &out, &err), ST_EUNREACHABLE);
+	assert_true(time_monotonic() - t0 < 0.2 * tu_time_scale());
+	assert_null(out);
+	docker_client_set_fail_fast(c, 0);
+	t0 = time_monotonic();
+	assert_int_equal(docker_ping(c, 0.3, &err), ST_ETIMEOUT);
+	assert_true(time_monotonic() - t0 >= 0.25);
+	assert_int_equal(docker_ping(c, 0.3, &err), ST_ETIMEOUT);
+	docker_client_free(c);
+	fake_stop(&f);
+	/* Refused: remembered with its hint. */
+	fake_start(&f, NULL, 0);
+	assert_int_equal(docker_client_new(f.host, &c, &err), 0);
+	docker_client_set_fail_fast(c, 1);
+	assert_int_equal(docker_ping(c, 30, &err), ST_ESERVICE);
+	assert_int_equal(docker_container_inspect(c, "x", 30, &out, &err), ST_EUNREACHABLE);
+	assert_non_null(strstr(err.message, "docker unreachable: cannot ping docker: "));
+	assert_non_null(strstr(err.message, "connection refused"));
+	assert_non_null(strstr(err.hint, "dockerd"));
 	docker_client_free(c);
 	fake_stop(&f);
 }
@@ -754,6 +817,127 @@ static void test_exec_timeout_says_it_may_still_run(void **state)
 	fake_stop(&f);
 }
 
+static int count_lines(void *ud, const struct docker_log_line *line, struct st_error *err)
+{
+	(void)line;
+	(void)err;
+	(*(int *)ud)++;
+	return 0;
+}
+
+static ssize_t tiny_context(void *ud, void *buf, size_t cap, struct st_error *err)
+{
+	int *sent = ud;
+
+	(void)err;
+	if (*sent || cap < 512)
+		return 0;
+	memset(buf, 0, 512);
+	*sent = 1;
+	return 512;
+}
+
+#define INSPECT_NO_TTY "HTTP/1.1 200 OK\r\nContent-Length: 24\r\n\r\n{\"Config\":{\"Tty\":false}}"
+
+/* Streams whose daemon sends headers and a first piece, then nothing: log
+ * reads stall after the request timeout (or their own idle_timeout), exec
+ * and build streams after the client's stream idle timeout; each fails
+ * with what stalled, for how long, and the setting to raise. */
+static void test_stalled_streams(void **state)
+{
+	static const char *const logs_answers[] = {
+		VERSION_143, INSPECT_NO_TTY, STREAM_STALL, INSPECT_NO_TTY, STREAM_STALL, NULL,
+	};
+	static const char *const exec_answers[] = {
+		VERSION_143,
+		"HTTP/1.1 201 Created\r\nContent-Length: 12\r\n\r\n{\"Id\":\"e1\"}\n",
+		STREAM_STALL,
+		"HTTP/1.1 201 Created\r\nContent-Length: 12\r\n\r\n{\"Id\":\"e2\"}\n",
+		HIJACK_SILENT,
+		NULL,
+	};
+	static const char *const build_answers[] = { VERSION_143, BUILD_STALL, NULL };
+	static const char *const argv[] = { "pg_dump", "app", NULL };
+	static const char *const tags[] = { "web:1", NULL };
+	struct docker_client *c = NULL;
+	struct docker_logs_opts lo;
+	struct docker_exec_opts eo;
+	struct docker_build_opts bo;
+	struct st_error err;
+	struct outputs out;
+	struct feed in = { 0 };
+	char *image = NULL;
+	struct fake f;
+	int lines = 0, sent = 0;
+	double t0, el;
+
+	(void)state;
+	/* Logs: the request timeout (0.5s) is the idle default. */
+	fake_start(&f, logs_answers, 1);
+	assert_int_equal(docker_client_new(f.host, &c, &err), 0);
+	docker_client_set_timeouts(c, 0.5, 0);
+	memset(&lo, 0, sizeof(lo));
+	lo.timeout = 60;
+	t0 = time_monotonic();
+	assert_int_equal(docker_container_logs(c, "web", &lo, count_lines, &lines, &err), ST_ETIMEOUT);
+	el = time_monotonic() - t0;
+	assert_true(el >= 0.45 && el < 3 * tu_time_scale());
+	assert_int_equal(lines, 1);
+	assert_string_equal(err.message, "cannot read logs of container 'web': stalled: no data from docker for 0.5s");
+	assert_non_null(strstr(err.hint, "raise docker.timeout"));
+	assert_int_equal(err.http_status, 200);
+	/* Its own idle timeout: no setting to name. */
+	lo.idle_timeout = 0.3;
+	assert_int_equal(docker_container_logs(c, "web", &lo, count_lines, &lines, &err), ST_ETIMEOUT);
+	assert_non_null(strstr(err.message, "stalled: no data from docker for 0.3s"));
+	assert_null(strstr(err.hint, "raise"));
+	docker_client_free(c);
+	fake_stop(&f);
+
+	/* Exec, over libcurl and over the hijacked connection: the stream idle. */
+	memset(&out, 0, sizeof(out));
+	fake_start(&f, exec_answers, 1);
+	assert_int_equal(docker_client_new(f.host, &c, &err), 0);
+	docker_client_set_stream_idle(c, 0.4, "docker.stream_idle_timeout");
+	memset(&eo, 0, sizeof(eo));
+	eo.argv = argv;
+	eo.on_stdout = to_out;
+	eo.ud = &out;
+	t0 = time_monotonic();
+	assert_int_equal(docker_exec(c, "db", &eo, NULL, &err), ST_ETIMEOUT);
+	el = time_monotonic() - t0;
+	assert_true(el >= 0.35 && el < 3 * tu_time_scale());
+	assert_string_equal(sbuf_str(&out.out), "hello\n");
+	assert_string_equal(err.message, "cannot run 'pg_dump' in container 'db': stalled: no data from docker "
+			    "for 0.4s (the command may still be running in the container)");
+	assert_non_null(strstr(err.hint, "raise docker.stream_idle_timeout"));
+	eo.stdin_read = feed_read;
+	eo.stdin_ud = &in;
+	t0 = time_monotonic();
+	assert_int_equal(docker_exec(c, "db", &eo, NULL, &err), ST_ETIMEOUT);
+	el = time_monotonic() - t0;
+	assert_true(el >= 0.35 && el < 1.8 * tu_time_scale());
+	assert_non_null(strstr(err.message, "stalled: no data from docker for 0.4s"));
+	docker_client_free(c);
+	fake_stop(&f);
+	sbuf_release(&out.out);
+
+	/* Build progress. */
+	fake_start(&f, build_answers, 1);
+	assert_int_equal(docker_client_new(f.host, &c, &err), 0);
+	docker_client_set_stream_idle(c, 0.4, "docker.stream_idle_timeout");
+	memset(&bo, 0, sizeof(bo));
+	bo.tags = tags;
+	t0 = time_monotonic();
+	assert_int_equal(docker_image_build(c, &bo, tiny_context, &sent, &image, &err), ST_ETIMEOUT);
+	el = time_monotonic() - t0;
+	assert_true(el >= 0.35 && el < 3 * tu_time_scale());
+	assert_null(image);
+	assert_non_null(strstr(err.message, "stalled: no data from docker for 0.4s"));
+	docker_client_free(c);
+	fake_stop(&f);
+}
+
 /* Waiting for a health URL that does not answer: reason and message show
  * the URL without user:password and query (review item 15). */
 static void test_wait_ready_hides_url_secrets(void **state)
@@ -855,6 +1039,7 @@ int main(void)
 		cmocka_unit_test(test_host_selection),
 		cmocka_unit_test(test_missing_socket_fails_fast),
 		cmocka_unit_test(test_refused_and_timeout),
+		cmocka_unit_test(test_fail_fast),
 		cmocka_unit_test(test_permission_denied),
 		cmocka_unit_test(test_errors_and_paths),
 		cmocka_unit_test(test_request_lines),
@@ -864,6 +1049,7 @@ int main(void)
 		cmocka_unit_test(test_stop_succeeds_when_state_unreadable),
 		cmocka_unit_test(test_cancel_interrupts_waiting_calls),
 		cmocka_unit_test(test_exec_timeout_says_it_may_still_run),
+		cmocka_unit_test(test_stalled_streams),
 		cmocka_unit_test(test_wait_ready_hides_url_secrets),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

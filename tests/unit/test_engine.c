@@ -12,6 +12,7 @@
 #include "runbook.h"
 #include "sbuf.h"
 #include "testutil.h"
+#include "timeutil.h"
 
 /* ---- fake actions: every call is logged as "phase:step[:id]" ---------- */
 
@@ -81,8 +82,18 @@ static int fake_broken(struct engine_call *call, const json_t *args, json_t **re
 	return st_error_set(err, ST_ESERVICE, "cannot connect");
 }
 
+static int fake_gone(struct engine_call *call, const json_t *args, json_t **result,
+		     struct st_error *err)
+{
+	(void)args;
+	(void)result;
+	log_call(call, NULL);
+	return st_error_set(err, ST_EUNREACHABLE, "postgres unreachable: no answer within 2s");
+}
+
 static const struct engine_action fakes[] = {
 	{ "t.broken", "always fails", NULL, ENGINE_ACTION_READ_ONLY, fake_broken },
+	{ "t.gone", "its service is known to be down", NULL, ENGINE_ACTION_READ_ONLY, fake_gone },
 	{ "t.do", "does something", do_args, 0, fake_do },
 	{ "t.destroy", "loses data", do_args, ENGINE_ACTION_DESTRUCTIVE, fake_do },
 	{ "t.probe", "looks", probe_args, ENGINE_ACTION_READ_ONLY, fake_probe },
@@ -104,6 +115,7 @@ struct ui_rec {
 	char last_word[128];
 	int last_attempts;
 	char last_detail[1024];
+	struct sbuf codes;       /* "step:code|..." of every step_end with a code */
 	struct sbuf findings;    /* "step:status:message[:why][:error][:fix][:fix_runbook params]|..." */
 	json_t *evidence;        /* step -> evidence */
 };
@@ -131,6 +143,9 @@ static void ui_end(void *ud, const struct engine_step_event *ev)
 		    ev->step->name, engine_result_name(ev->result));
 	u->last_attempts = ev->attempts;
 	snprintf(u->last_detail, sizeof(u->last_detail), "%s", ev->detail ? ev->detail : "");
+	if (ev->code)
+		sbuf_printf(&u->codes, "%s%s:%s", u->codes.len ? "|" : "", ev->step->name,
+			    st_code_name(ev->code));
 }
 
 static void ui_notice(void *ud, const char *msg)
@@ -237,6 +252,7 @@ static int teardown(void **state)
 	sbuf_release(&fx->ui_rec.events);
 	sbuf_release(&fx->ui_rec.notices);
 	sbuf_release(&fx->ui_rec.findings);
+	sbuf_release(&fx->ui_rec.codes);
 	json_decref(fx->ui_rec.evidence);
 	sbuf_release(&call_log);
 	free(fx);
@@ -1020,6 +1036,69 @@ static void test_findings(void **state)
 		       "|act:h:skipped|act:after:ok");
 }
 
+/* A finding step whose service was found unreachable earlier in the run
+ * (ST_EUNREACHABLE, fail fast) is skipped with that error, not judged as
+ * "cannot check"; a plain step failing so still fails. */
+static void test_finding_unreachable_is_skipped(void **state)
+{
+	struct fx *fx = *state;
+
+	load(fx,
+	     "name: t\nsteps:\n"
+	     "  - name: a\n    action: t.gone\n    finding: { message: a }\n"
+	     "  - name: b\n    action: t.look\n    args: { result: { n: 1 } }\n"
+	     "    finding: { expect: { n: 1 }, message: b }\n"
+	     "  - name: c\n    action: t.gone\n    finding: { message: c, severity: warn }\n", NULL);
+	assert_int_equal(run(fx), 0);
+	ASSERT_LOG("act:a|act:b|act:c");
+	assert_string_equal(sbuf_str(&fx->ui_rec.findings), "b:ok:b");
+	assert_string_equal(sbuf_str(&fx->ui_rec.events),
+			    "start:a|end:a:skipped|start:b|end:b:ok|start:c|end:c:skipped");
+	assert_string_equal(sbuf_str(&fx->ui_rec.codes), "a:unreachable|c:unreachable");
+	assert_string_equal(fx->ui_rec.last_detail, "postgres unreachable: no answer within 2s");
+	assert_int_equal(fx->report.skipped, 2);
+	assert_int_equal(fx->report.failed, 0);
+	runbook_free(fx->rb);
+	json_decref(fx->params);
+	fx->rb = NULL;
+	fx->params = NULL;
+	load(fx, "name: t\nsteps:\n  - name: a\n    action: t.gone\n", NULL);
+	assert_int_equal(run(fx), ST_EFAILED);
+	assert_non_null(strstr(fx->err.message, "postgres unreachable"));
+}
+
+/* Steps not started by the run's deadline are skipped (code ST_ETIMEOUT)
+ * without calling their action. */
+static void test_deadline_skips_the_rest(void **state)
+{
+	struct fx *fx = *state;
+
+	load(fx,
+	     "name: t\nsteps:\n"
+	     "  - name: a\n    action: t.look\n    finding: { message: a }\n"
+	     "  - name: b\n    action: t.look\n    finding: { message: b }\n", NULL);
+	fx->opts.deadline = time_monotonic() - 0.001;
+	fx->opts.deadline_s = 3;
+	assert_int_equal(run(fx), 0);
+	ASSERT_LOG("");
+	assert_string_equal(sbuf_str(&fx->ui_rec.findings), "");
+	assert_string_equal(sbuf_str(&fx->ui_rec.events), "start:a|end:a:skipped|start:b|end:b:skipped");
+	assert_string_equal(sbuf_str(&fx->ui_rec.codes), "a:timeout|b:timeout");
+	assert_string_equal(fx->ui_rec.last_detail, "not started: the run's deadline (3s) passed");
+	/* A deadline still ahead changes nothing. */
+	runbook_free(fx->rb);
+	json_decref(fx->params);
+	fx->rb = NULL;
+	fx->params = NULL;
+	sbuf_reset(&fx->ui_rec.events);
+	sbuf_reset(&fx->ui_rec.codes);
+	load(fx, "name: t\nsteps:\n  - name: a\n    action: t.look\n    finding: { message: a }\n", NULL);
+	fx->opts.deadline = time_monotonic() + 600;
+	assert_int_equal(run(fx), 0);
+	assert_string_equal(sbuf_str(&fx->ui_rec.events), "start:a|end:a:ok");
+	assert_string_equal(sbuf_str(&fx->ui_rec.codes), "");
+}
+
 /* Secrets never reach a finding's message or evidence; a finding shows in
  * the plan. */
 static void test_finding_secrets_and_plan(void **state)
@@ -1443,6 +1522,8 @@ int main(void)
 		T(test_when_that_cannot_be_evaluated_fails),
 		T(test_continue_on_error),
 		T(test_findings),
+		T(test_finding_unreachable_is_skipped),
+		T(test_deadline_skips_the_rest),
 		T(test_finding_secrets_and_plan),
 		T(test_keep_results),
 		T(test_locked_run_does_nothing),

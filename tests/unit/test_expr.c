@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "expr.h"
+#include "sbuf.h"
 
 static const char *lookup(void *ud, const char *path)
 {
@@ -442,6 +443,39 @@ static void test_conditions(void **state)
 	assert_int_equal(expr_condition_scan("${args.mode} == ${env.X}", NULL, NULL, &err), ST_ECONFIG);
 }
 
+/* Quoted text evaluates to itself, whatever "${" and "$${" it holds. */
+static void test_quote_round_trip(void **state)
+{
+	static const char *const texts[] = { "", "plain", "a ${args.mode} b", "${", "$${x}", "x${}y",
+					      "${steps.q.rows}${config.app.name}", "$$", "end $", "$${args.mode}" };
+	struct world *w = *state;
+	struct st_error err = { 0 };
+	json_t *tmpl, *quoted, *back = NULL;
+	size_t i;
+
+	for (i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+		struct sbuf q = SBUF_INIT;
+		json_t *v = NULL;
+
+		assert_int_equal(expr_quote(texts[i], &q), 0);
+		assert_int_equal(expr_eval_string(sbuf_str(&q), &w->scope, &v, &err), 0);
+		assert_string_equal(json_string_value(v), texts[i]);
+		json_decref(v);
+		sbuf_release(&q);
+	}
+	tmpl = json_pack("{s:s,s:[s,i,b,n],s:{s:s},s:f}", "a", "${args.mode}", "b", "x${y", 3, 1,
+			 "c", "d", "$${e}", "r", 0.5);
+	assert_non_null(tmpl);
+	quoted = expr_quote_json(tmpl);
+	assert_non_null(quoted);
+	assert_string_equal(json_string_value(json_object_get(quoted, "a")), "$${args.mode}");
+	assert_int_equal(expr_resolve(quoted, &w->scope, &back, &err), 0);
+	assert_true(json_equal(back, tmpl));
+	json_decref(back);
+	json_decref(quoted);
+	json_decref(tmpl);
+}
+
 static void test_path_and_text(void **state)
 {
 	json_t *root = json_pack("{s:[i,{s:s}],s:f}", "a", 1, "b", "c", "r", 0.5);
@@ -480,6 +514,7 @@ int main(void)
 		cmocka_unit_test(test_truthy),
 		cmocka_unit_test_setup_teardown(test_conditions, setup, teardown),
 		cmocka_unit_test(test_path_and_text),
+		cmocka_unit_test_setup_teardown(test_quote_round_trip, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

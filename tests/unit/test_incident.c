@@ -20,6 +20,7 @@
 
 #include "config.h"
 #include "engine.h"
+#include "expr.h"
 #include "incident.h"
 #include "incident_actions.h"
 #include "journal.h"
@@ -215,16 +216,97 @@ static struct st_config *config_in(const char *dir)
 	return cfg;
 }
 
-static struct runbook *load(const struct sbuf *yaml)
-{
-	struct engine_registry *reg = NULL;
-	struct runbook *rb = NULL;
-	struct st_error err = { 0 };
+struct ref_check {
+	const struct runbook *rb;
+	size_t step;                  /* index of the step whose text is scanned */
+};
 
-	assert_int_equal(incident_registry(&reg, &err), 0);
-	if (incident_runbook_load(reg, yaml, &rb, &err) != 0)
-		fail_msg("%s\n%s", err.message, sbuf_str(yaml));
-	engine_registry_free(reg);
+/* A confirm may use ${steps.X} of an earlier step or of its own (its
+ * check's result), nothing else: what the runbook loader enforced. */
+static int confirm_ref(void *ud, enum expr_ns ns, const char *path, size_t pathlen, struct st_error *err)
+{
+	const struct ref_check *rc = ud;
+	size_t i, n = strcspn(path, ".");
+
+	(void)err;
+	assert_int_equal(ns, EXPR_NS_STEPS);
+	assert_true(n < pathlen);
+	for (i = 0; i <= rc->step; i++)
+		if (strlen(rc->rb->steps[i].name) == n && !strncmp(rc->rb->steps[i].name, path, n))
+			return 0;
+	fail_msg("confirm of step '%s' refers to '%.*s'", rc->rb->steps[rc->step].name, (int)pathlen, path);
+	return -1;
+}
+
+/* No string in v is a template: command-line values are literals. */
+static void assert_literal(const json_t *v)
+{
+	const char *k;
+	json_t *e;
+	size_t i;
+
+	if (json_is_string(v))
+		assert_false(expr_has_refs(json_string_value(v)));
+	json_array_foreach(v, i, e)
+		assert_literal(e);
+	json_object_foreach((json_t *)v, k, e)
+		assert_literal(e);
+}
+
+/* The checks the runbook loader made of the YAML these runbooks once
+ * were: known actions and arguments of the right types, read-only checks,
+ * a confirm on every destructive step, references to earlier steps only. */
+static void assert_call(const struct runbook_call *c, int read_only)
+{
+	const struct engine_arg_spec *spec;
+	struct st_error err = { 0 };
+	const char *k;
+	json_t *v, *conv = NULL;
+
+	assert_non_null(c->action);
+	assert_true(json_is_object(c->args));
+	if (read_only)
+		assert_true(c->action->flags & ENGINE_ACTION_READ_ONLY);
+	json_object_foreach(c->args, k, v)
+		assert_non_null(engine_action_arg(c->action, k));
+	for (spec = c->action->args; spec && spec->name; spec++) {
+		v = json_object_get(c->args, spec->name);
+		if (!v) {
+			assert_false((spec->flags & ENGINE_ARG_REQUIRED) && !spec->def);
+			continue;
+		}
+		assert_int_equal(engine_arg_convert(spec, v, &conv, &err), 0);
+		json_decref(conv);
+	}
+	assert_literal(c->args);
+}
+
+static struct runbook *checked(struct runbook *rb)
+{
+	struct st_error err = { 0 };
+	size_t i, j;
+
+	assert_non_null(rb);
+	assert_string_equal(rb->source, "(incident runbook)");
+	assert_non_null(rb->description);
+	assert_true(rb->nsteps > 0);
+	for (i = 0; i < rb->nsteps; i++) {
+		const struct runbook_step *st = &rb->steps[i];
+		struct ref_check rc = { rb, i };
+
+		for (j = 0; j < i; j++)
+			assert_string_not_equal(rb->steps[j].name, st->name);
+		assert_call(&st->act, 0);
+		if (st->act.action->flags & ENGINE_ACTION_DESTRUCTIVE)
+			assert_non_null(st->confirm);
+		if (st->check)
+			assert_call(st->check, 1);
+		if (st->undo)
+			assert_call(st->undo, 0);
+		if (st->confirm)
+			assert_int_equal(expr_scan(st->confirm, confirm_ref, &rc, &err), 0);
+		assert_true(st->verify_interval > 0);
+	}
 	return rb;
 }
 
@@ -235,11 +317,9 @@ static size_t rotate_files(const char *dir, char **files, size_t n)
 	struct st_config *cfg = config_in(dir);
 	struct incident_rotate_plan plan;
 	struct incident_session sess;
-	struct engine_registry *reg = NULL;
 	struct engine_options eo;
 	struct engine_report rep;
 	struct st_error err = { 0 };
-	struct sbuf y = SBUF_INIT;
 	struct runbook *rb;
 	json_t *params = NULL;
 	char state[1024];
@@ -248,9 +328,8 @@ static size_t rotate_files(const char *dir, char **files, size_t n)
 	memset(&plan, 0, sizeof(plan));
 	plan.files = files;
 	plan.nfiles = n;
-	assert_int_equal(incident_rb_rotate(cfg, "JWT_SECRET", NULL, &plan, 0, &y, &err), 0);
-	rb = load(&y);
-	assert_int_equal(incident_registry(&reg, &err), 0);
+	assert_int_equal(incident_rb_rotate(cfg, "JWT_SECRET", NULL, &plan, 0, &rb, &err), 0);
+	checked(rb);
 	assert_int_equal(engine_params_parse(rb, 0, NULL, &params, &err), 0);
 	snprintf(state, sizeof(state), "%s/state", dir);
 	incident_session_init(&sess, cfg, "INC-20261127-000000");
@@ -266,8 +345,6 @@ static size_t rotate_files(const char *dir, char **files, size_t n)
 	incident_session_release(&sess);
 	json_decref(params);
 	runbook_free(rb);
-	engine_registry_free(reg);
-	sbuf_release(&y);
 	config_free(cfg);
 	return failed;
 }
@@ -391,15 +468,20 @@ static void test_runbooks(void **state)
 	struct incident_investigate_opts io = { 3600, 5, 86400, 20, 30 };
 	struct incident_rotate_plan plan;
 	struct st_error err = { 0 };
-	struct sbuf y = SBUF_INIT;
 	struct runbook *rb;
 	char *files[] = { "/srv/app/.env", "/srv/app/backend/${HOME}.env", NULL };
 	char *services[] = { "backend", "worker", NULL };
 	const char *ids[] = { "7", "42" };
+	struct engine_registry *reg = NULL;
+
+	/* The table the runbooks take their actions from is a valid one. */
+	assert_int_equal(engine_registry_new(0, &reg, &err), 0);
+	assert_int_equal(engine_registry_add(reg, incident_actions, &err), 0);
+	engine_registry_free(reg);
 
 	/* contain: snapshot unless there is one, then frontend, backend, the rest. */
-	assert_int_equal(incident_rb_contain(cfg, &y, &err), 0);
-	rb = load(&y);
+	assert_int_equal(incident_rb_contain(cfg, &rb, &err), 0);
+	checked(rb);
 	assert_int_equal(rb->nsteps, 6);
 	assert_string_equal(rb->steps[0].name, "snapshot");
 	assert_non_null(rb->steps[0].check);
@@ -418,7 +500,6 @@ static void test_runbooks(void **state)
 	assert_string_equal(rb->locks[2], "svc:backend");
 	assert_string_equal(rb->locks[5], "svc:worker");
 	runbook_free(rb);
-	sbuf_reset(&y);
 
 	/* rotate: the paths are literals even when they hold "${". */
 	memset(&plan, 0, sizeof(plan));
@@ -426,8 +507,8 @@ static void test_runbooks(void **state)
 	plan.nfiles = 2;
 	plan.services = services;
 	plan.nservices = 2;
-	assert_int_equal(incident_rb_rotate(cfg, "JWT_SECRET", NULL, &plan, 1, &y, &err), 0);
-	rb = load(&y);
+	assert_int_equal(incident_rb_rotate(cfg, "JWT_SECRET", NULL, &plan, 1, &rb, &err), 0);
+	checked(rb);
 	assert_int_equal(rb->nsteps, 3);
 	assert_string_equal(rb->steps[0].act.action->name, "incident.env_set");
 	assert_non_null(rb->steps[0].undo);
@@ -441,57 +522,48 @@ static void test_runbooks(void **state)
 	assert_string_equal(rb->locks[0], INCIDENT_LOCK);
 	assert_string_equal(rb->locks[1], "svc:backend");
 	runbook_free(rb);
-	sbuf_reset(&y);
-	assert_int_equal(incident_rb_rotate(cfg, "SMTP_PASSWORD", "NEW_SMTP", &plan, 0, &y, &err), 0);
-	rb = load(&y);
+	assert_int_equal(incident_rb_rotate(cfg, "SMTP_PASSWORD", "NEW_SMTP", &plan, 0, &rb, &err), 0);
+	checked(rb);
 	assert_int_equal(rb->nsteps, 1);
 	assert_string_equal(json_string_value(json_object_get(rb->steps[0].act.args, "from_env")), "NEW_SMTP");
 	runbook_free(rb);
-	sbuf_reset(&y);
 
-	/* The others load and have the steps their commands print. */
-	assert_int_equal(incident_rb_lock_users(ids, 2, &y, &err), 0);
-	rb = load(&y);
+	/* The others are well formed and have the steps their commands print. */
+	assert_int_equal(incident_rb_lock_users(ids, 2, &rb, &err), 0);
+	checked(rb);
 	assert_string_equal(rb->steps[0].name, "find");
 	assert_string_equal(rb->steps[1].name, "lock");
 	assert_non_null(strstr(rb->steps[1].confirm, "${steps.find.list}"));
 	runbook_free(rb);
-	sbuf_reset(&y);
-	assert_int_equal(incident_rb_flush_sessions("sess:${x}*", 0, &y, &err), 0);
-	rb = load(&y);
+	assert_int_equal(incident_rb_flush_sessions("sess:${x}*", 0, &rb, &err), 0);
+	checked(rb);
 	assert_non_null(strstr(rb->steps[1].confirm, "'sess:$${x}*'"));
 	runbook_free(rb);
-	sbuf_reset(&y);
-	assert_int_equal(incident_rb_flush_sessions(NULL, 1, &y, &err), 0);
-	rb = load(&y);
+	assert_int_equal(incident_rb_flush_sessions(NULL, 1, &rb, &err), 0);
+	checked(rb);
 	assert_string_equal(rb->steps[0].confirm_word, "FLUSHALL");
 	runbook_free(rb);
-	sbuf_reset(&y);
-	assert_int_equal(incident_rb_start("a \"quoted\" ${title}", &y, &err), 0);
-	runbook_free(load(&y));
-	sbuf_reset(&y);
-	assert_int_equal(incident_rb_close(&y, &err), 0);
-	runbook_free(load(&y));
-	sbuf_reset(&y);
-	assert_int_equal(incident_rb_snapshot(1, &y, &err), 0);
-	runbook_free(load(&y));
-	sbuf_reset(&y);
-	assert_int_equal(incident_rb_investigate(&io, &y, &err), 0);
-	rb = load(&y);
+	assert_int_equal(incident_rb_start("a \"quoted\" ${title}", &rb, &err), 0);
+	checked(rb);
+	assert_string_equal(json_string_value(json_object_get(rb->steps[0].act.args, "title")),
+			    "a \"quoted\" $${title}");
+	runbook_free(rb);
+	assert_int_equal(incident_rb_close(&rb, &err), 0);
+	runbook_free(checked(rb));
+	assert_int_equal(incident_rb_snapshot(1, &rb, &err), 0);
+	runbook_free(checked(rb));
+	assert_int_equal(incident_rb_investigate(&io, &rb, &err), 0);
+	checked(rb);
 	assert_int_equal(rb->nlocks, 0);
 	runbook_free(rb);
-	sbuf_reset(&y);
-	assert_int_equal(incident_rb_top_ips("backend", 600, 20, &y, &err), 0);
-	runbook_free(load(&y));
-	sbuf_reset(&y);
-	assert_int_equal(incident_rb_block_ip("203.0.113.7", 1, &y, &err), 0);
-	rb = load(&y);
+	assert_int_equal(incident_rb_top_ips("backend", 600, 20, &rb, &err), 0);
+	runbook_free(checked(rb));
+	assert_int_equal(incident_rb_block_ip("203.0.113.7", 1, &rb, &err), 0);
+	checked(rb);
 	assert_int_equal(rb->nsteps, 2);
 	runbook_free(rb);
-	sbuf_reset(&y);
-	assert_int_equal(incident_rb_report("/tmp/r.md", &y, &err), 0);
-	runbook_free(load(&y));
-	sbuf_release(&y);
+	assert_int_equal(incident_rb_report("/tmp/r.md", &rb, &err), 0);
+	runbook_free(checked(rb));
 	config_free(cfg);
 }
 
