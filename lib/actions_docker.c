@@ -67,8 +67,8 @@ static int lifecycle(struct engine_call *call, const json_t *args, enum lifecycl
 		return rc;
 	if (!before.exists) {
 		st_error_set(err, ST_ENOTFOUND, "container '%s' does not exist", name);
-		return st_error_hint(err, "docker ps -a; is services.%s.container right?",
-				     service ? service : "NAME");
+		return st_error_hint(err, "'spilttea-ops health' lists the containers; "
+				     "is services.%s.container right?", service ? service : "NAME");
 	}
 	if (what == LC_START)
 		rc = docker_container_start(d, name, DOCKER_TIMEOUT_DEFAULT, err);

@@ -330,7 +330,8 @@ static int look(struct docker_client *d, const char *container, const struct con
 	if (rc == ST_ENOTFOUND) {
 		snprintf(r->reason, sizeof(r->reason), "container '%s' does not exist", container);
 		st_error_set(err, ST_ENOTFOUND, "%s", r->reason);
-		st_error_hint(err, "docker ps -a, or check services.*.container in the configuration");
+		st_error_hint(err, "'spilttea-ops config show' gives services.*.container: "
+			      "is the name right, and was the container created?");
 		goto out;
 	}
 	if (rc || (rc = container_state_parse(inspect, &r->state, err)) != 0)

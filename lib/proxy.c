@@ -342,7 +342,8 @@ int proxy_validate(struct docker_client *d, const struct config_proxy *cfg, stru
 		first_problem(&out, why, sizeof(why));
 		rc = st_error_set(err, ST_EFAILED, "proxy '%s' rejects its configuration (nginx -t exit %d): %s",
 				  cfg->container, code, why);
-		st_error_hint(err, "docker exec %s nginx -t", cfg->container);
+		st_error_hint(err, "nothing was reloaded; fix the proxy's nginx configuration "
+			      "(or proxy.upstream_template), then run again");
 	}
 out:
 	sbuf_release(&out);
