@@ -101,20 +101,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-run_st() { # WANT NAME ARGS... (no terminal, stdin /dev/null)
-	local want=$1 name=$2 got
-	shift 2
-	set +e
-	setsid -w "$bin" "$@" </dev/null >"$tmp/out" 2>"$tmp/err"
-	got=$?
-	set -e
-	if [[ $got -ne $want ]]; then
-		fail "$name: exit $got, expected $want"
-		sed 's/^/  out: /' "$tmp/out" >&2
-		sed 's/^/  err: /' "$tmp/err" >&2
-	fi
-}
-contains() { grep -qF -- "$2" "$1" || { fail "$3: '$2' not in $(basename "$1")"; sed 's/^/  | /' "$1" >&2; }; }
 release_field() { # SERVICE INDEX FIELD (index from the end: -1 newest)
 	python3 -c 'import json,sys; r=json.load(open(sys.argv[1]))["releases"][int(sys.argv[2])]; print(r.get(sys.argv[3]))' \
 		"$state/releases/$1.json" "$2" "$3"

@@ -15,27 +15,12 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 need SPILTTEA_OPS_CONFIG ST_SANDBOX_DIR ST_PG_PASSWORD_FILE ST_PG_PORT ST_PG_USER ST_PG_DATABASE \
   ST_BACKEND_URL
-psql_bin=/usr/lib/postgresql/15/bin/psql
 tmp=$(mktemp -d /tmp/spilttea-test-diagnose.XXXXXX)
 test_container=spilttea-test-backend
 idle_pid=
 posts_shifted=0
 
-psql_q() { # SQL -> one value
-  PGPASSWORD=$(cat "$ST_PG_PASSWORD_FILE") "$psql_bin" -X -At -h 127.0.0.1 -p "$ST_PG_PORT" \
-    -U "$ST_PG_USER" -d "$ST_PG_DATABASE" -c "$1"
-}
-health_of() { docker inspect --format '{{if .State.Health}}{{.State.Health.Status}}{{end}}' "$1"; }
 state_of() { docker inspect --format '{{.State.Status}}' "$1"; }
-wait_healthy() { # CONTAINER: up to 60 s
-  local i
-  for ((i = 0; i < 120; i++)); do
-    [[ $(health_of "$1") == healthy ]] && return 0
-    sleep 0.5
-  done
-  fail "$1 did not become healthy"
-}
-redis_cli() { docker exec spilttea-redis redis-cli "$@"; }
 cleanup() {
   exec 7>&- 2>/dev/null || true
   if [[ -n $idle_pid ]]; then kill "$idle_pid" 2>/dev/null || true; fi
@@ -53,26 +38,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-run_st() { # WANT NAME ARGS... (no terminal, stdin /dev/null)
-  local want=$1 name=$2 got
-  shift 2
-  set +e
-  setsid -w "$bin" "$@" </dev/null >"$tmp/out" 2>"$tmp/err"
-  got=$?
-  set -e
-  if [[ $got -ne $want ]]; then
-    fail "$name: exit $got, expected $want"
-    sed 's/^/  out: /' "$tmp/out" | head -60 >&2
-    sed 's/^/  err: /' "$tmp/err" >&2
-  fi
-}
-contains() { grep -qF -- "$2" "$1" || { fail "$3: '$2' not in output"; sed 's/^/  | /' "$1" | head -60 >&2; }; }
-# jq_is FILTER WANT NAME: the filter applied to the JSON output gives WANT.
-jq_is() {
-  local got
-  got=$(jq -r "$1" "$tmp/out" 2>/dev/null || echo "(not JSON)")
-  [[ $got == "$2" ]] || { fail "$3: $1 is '$got', expected '$2'"; head -c 3000 "$tmp/out" | sed 's/^/  | /' >&2; }
-}
+show_lines=60  # of a failing command's output (lib.sh run_st, contains)
 # The status of check CHECK of issue ISSUE in the JSON output (before fixes).
 finding() { printf '.issues[] | select(.id == "%s") | .findings[] | select(.check == "%s") | %s' "$1" "$2" "$3"; }
 after_finding() { printf '.after.issues[] | select(.id == "%s") | .findings[] | select(.check == "%s") | %s' "$1" "$2" "$3"; }
@@ -254,7 +220,7 @@ jq_is "$(finding frontend-network api-url '.evidence["origins.VITE_API_URL"].ina
 # --- connection pool: an idle session, and connections above the threshold
 mkfifo "$tmp/fifo"
 PGPASSWORD=$(cat "$ST_PG_PASSWORD_FILE") PGAPPNAME=spilttea-test-idle \
-  "$psql_bin" -X -q -h 127.0.0.1 -p "$ST_PG_PORT" -U "$ST_PG_USER" -d "$ST_PG_DATABASE" \
+  "$pgbin/psql" -X -q -h 127.0.0.1 -p "$ST_PG_PORT" -U "$ST_PG_USER" -d "$ST_PG_DATABASE" \
   <"$tmp/fifo" >/dev/null 2>&1 &
 idle_pid=$!
 exec 7>"$tmp/fifo"

@@ -20,21 +20,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-run_st() { # WANT NAME ARGS...
-  local want=$1 name=$2 got
-  shift 2
-  set +e
-  setsid -w "$bin" "$@" </dev/null >"$tmp/out" 2>"$tmp/err"
-  got=$?
-  set -e
-  if [[ $got -ne $want ]]; then
-    fail "$name: exit $got, expected $want"
-    sed 's/^/  out: /' "$tmp/out" | head -40 >&2
-    sed 's/^/  err: /' "$tmp/err" >&2
-  fi
-}
-contains() { grep -qF -- "$2" "$1" || { fail "$3: '$2' not in output"; sed 's/^/  | /' "$1" | head -40 >&2; }; }
-lacks() { ! grep -qF -- "$2" "$1" || fail "$3: '$2' in output"; }
+show_lines=40  # of a failing command's output (lib.sh run_st, contains)
 lines() { wc -l <"$tmp/out" | tr -d ' '; }
 jq_is() {
   local got
