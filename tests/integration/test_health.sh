@@ -397,7 +397,12 @@ conns = []
 while True:
     c, _ = s.accept(); conns.append(c)' "$port" &
 listener_pid=$!
-sleep 0.3
+# Until it listens (bounded: 30 s), not a fixed nap: a run against a port
+# nobody listens on yet is refused at once and tests the wrong thing.
+for ((i = 0; i < 300; i++)); do
+	(exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+	sleep 0.1
+done
 cfg=$(config_with "health=health: { timeout: 1 }")
 cfg2=$(python3 - "$cfg" "$port" <<'EOF'
 import re, sys
