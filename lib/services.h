@@ -16,6 +16,7 @@
 #include "config.h"
 #include "docker.h"
 #include "error.h"
+#include "failfast.h"
 #include "pg.h"
 #include "redis.h"
 
@@ -51,8 +52,8 @@ struct services {
 	struct pg_conn *pg;           /* owned */
 	struct redis_conn *redis;     /* owned */
 	int fail_fast;                /* services_set_fail_fast() */
-	struct st_error pg_down;      /* first connect that timed out or was refused */
-	struct st_error redis_down;
+	struct st_down pg_down;       /* first connect that found no server (failfast.h) */
+	struct st_down redis_down;
 };
 
 void services_init(struct services *s, const struct st_config *cfg);
@@ -60,8 +61,9 @@ void services_init(struct services *s, const struct st_config *cfg);
 void services_release(struct services *s);
 
 /*
- * Fail fast (diagnose): once connecting to PostgreSQL or Redis timed out or
- * was refused, or a Docker request got no answer at all (docker.h,
+ * Fail fast (diagnose): once connecting to PostgreSQL or Redis found no
+ * server (err->unreachable: refused, no such socket, no route, no answer
+ * in time), or a Docker request got no answer at all (docker.h,
  * docker_client_set_fail_fast), later requests for that service in this
  * run fail at once with ST_EUNREACHABLE, "postgres unreachable: <the first
  * error>" and its hint, instead of each waiting out the same timeout. Off
