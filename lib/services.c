@@ -89,6 +89,7 @@ void services_set_fail_fast(struct services *s, int on)
 	s->fail_fast = on;
 	st_down_reset(&s->pg_down, on);
 	st_down_reset(&s->redis_down, on);
+	http_down_reset(&s->http_down, on);
 	if (s->docker)
 		docker_client_set_fail_fast(s->docker, on);
 }

@@ -17,6 +17,7 @@
 #include "docker.h"
 #include "error.h"
 #include "failfast.h"
+#include "http.h"
 #include "pg.h"
 #include "redis.h"
 
@@ -54,6 +55,7 @@ struct services {
 	int fail_fast;                /* services_set_fail_fast() */
 	struct st_down pg_down;       /* first connect that found no server (failfast.h) */
 	struct st_down redis_down;
+	struct http_down_set http_down; /* http.probe's host:ports found dead */
 };
 
 void services_init(struct services *s, const struct st_config *cfg);
@@ -64,9 +66,10 @@ void services_release(struct services *s);
  * Fail fast (diagnose): once connecting to PostgreSQL or Redis found no
  * server (err->unreachable: refused, no such socket, no route, no answer
  * in time), or a Docker request got no answer at all (docker.h,
- * docker_client_set_fail_fast), later requests for that service in this
- * run fail at once with ST_EUNREACHABLE, "postgres unreachable: <the first
- * error>" and its hint, instead of each waiting out the same timeout. Off
+ * docker_client_set_fail_fast), or an http.probe of a host:port got none
+ * (http_probe_failfast with http_down), later requests for that service in
+ * this run fail at once with ST_EUNREACHABLE, "postgres unreachable: <the
+ * first error>" and its hint, instead of each waiting out the same timeout. Off
  * by default: a run that restarts a service and waits for it must retry.
  * Turning it off (or on) forgets what was learnt.
  */

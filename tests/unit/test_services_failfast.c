@@ -6,7 +6,7 @@
  * quoting it; without, each tries again. What counts is err->unreachable,
  * set where the connection is made, never the message: a server whose
  * refusal says "connection refused" is there, and a dead peer is dead
- * whatever its message says. The real
+ * whatever its message says. http.probe's host:ports likewise. The real
  * stack behind black holes: tests/integration/test_timeouts.sh.
  */
 #include <setjmp.h>
@@ -26,6 +26,7 @@
 
 #include "config.h"
 #include "failfast.h"
+#include "http.h"
 #include "services.h"
 #include "testutil.h"
 #include "timeutil.h"
@@ -171,9 +172,9 @@ static void test_flag_not_message(void **state)
 }
 
 /* A server on 127.0.0.1 that answers every connection the same way and
- * closes: Redis (one error reply) or PostgreSQL (declines SSL/GSS, then a
- * FATAL ErrorResponse to the startup packet). */
-enum fake_kind { FAKE_REDIS, FAKE_PG };
+ * closes: Redis (one error reply), PostgreSQL (declines SSL/GSS, then a
+ * FATAL ErrorResponse to the startup packet) or HTTP (one response). */
+enum fake_kind { FAKE_REDIS, FAKE_PG, FAKE_HTTP };
 
 struct fake {
 	int fd;
@@ -242,7 +243,7 @@ static void *fake_main(void *arg)
 		if (f->kind == FAKE_PG) {
 			pg_answer(c, f->say);
 		} else if (read(c, buf, sizeof(buf)) > 0) {
-			/* One read holds a Redis command. */
+			/* One read holds a Redis command or a small GET. */
 			if (write(c, f->say, strlen(f->say)) < 0)
 				break;
 		}
@@ -334,6 +335,117 @@ static void test_no_socket(void **state)
 	free(dir);
 }
 
+/* http.probe: a host:port that refused or did not answer is not probed
+ * again in the run (any path); one that answered, even 500, is; another
+ * port is; off, each probe goes out. */
+static void test_http_probe(void **state)
+{
+	struct http_down_set set;
+	struct http_result res;
+	struct st_error err = { 0 };
+	struct fake f500;
+	char url[128], url2[128];
+	long dead, deaf;
+	int fd_dead = local_port(0, &dead), fd_deaf = local_port(1, &deaf);
+	double t0;
+
+	(void)state;
+	http_down_reset(&set, 1);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%ld/health", dead);
+	snprintf(url2, sizeof(url2), "http://127.0.0.1:%ld/", dead);
+	assert_int_equal(http_probe_failfast(&set, url, 2, NULL, &res, &err), ST_ESERVICE);
+	assert_int_equal(err.unreachable, 1);
+	assert_string_equal(res.error, "connection refused");
+	http_result_release(&res);
+	assert_int_equal(http_probe_failfast(&set, url2, 2, "ok", &res, &err), ST_EUNREACHABLE);
+	assert_int_equal(res.status, 0);
+	assert_int_equal(res.match, HTTP_MATCH_MISSING);
+	assert_non_null(res.body);
+	assert_non_null(strstr(res.url, "http://127.0.0.1:"));
+	assert_non_null(strstr(res.error, " unreachable: connection refused"));
+	assert_non_null(strstr(err.message, " unreachable: request to 'http://127.0.0.1:"));
+	http_result_release(&res);
+
+	/* No status line within the timeout: the next one returns at once. */
+	snprintf(url, sizeof(url), "http://127.0.0.1:%ld/health", deaf);
+	assert_int_equal(http_probe_failfast(&set, url, 0.3, NULL, &res, &err), ST_ETIMEOUT);
+	http_result_release(&res);
+	t0 = time_monotonic();
+	assert_int_equal(http_probe_failfast(&set, url, 0.3, NULL, &res, &err), ST_EUNREACHABLE);
+	assert_true(time_monotonic() - t0 < 0.1 * tu_time_scale());
+	assert_non_null(strstr(res.error, "unreachable: no response within 0.3s"));
+	http_result_release(&res);
+
+	/* An answer, whatever it is, means the server is there. */
+	fake_start(&f500, FAKE_HTTP, "HTTP/1.0 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n");
+	snprintf(url, sizeof(url), "http://127.0.0.1:%ld/health", f500.port);
+	assert_int_equal(http_probe_failfast(&set, url, 2, NULL, &res, &err), 0);
+	assert_int_equal(res.status, 500);
+	http_result_release(&res);
+	assert_int_equal(http_probe_failfast(&set, url, 2, NULL, &res, &err), 0);
+	http_result_release(&res);
+	fake_stop(&f500);
+
+	/* Off (and forgetting): the dead port is asked again. */
+	http_down_reset(&set, 0);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%ld/health", dead);
+	assert_int_equal(http_probe_failfast(&set, url, 2, NULL, &res, &err), ST_ESERVICE);
+	http_result_release(&res);
+	assert_int_equal(http_probe_failfast(&set, url, 2, NULL, &res, &err), ST_ESERVICE);
+	http_result_release(&res);
+	assert_int_equal(http_probe_failfast(NULL, url, 2, NULL, &res, &err), ST_ESERVICE);
+	http_result_release(&res);
+	close(fd_dead);
+	close(fd_deaf);
+}
+
+/* Probing ahead: deaf ports cost one timeout together, then their probes
+ * fail at once; a port that answers is probed as usual. */
+static void test_http_probe_ahead(void **state)
+{
+	struct http_down_set set;
+	struct http_result res;
+	struct st_error err = { 0 };
+	struct fake f500;
+	char u1[128], u2[128], u3[128], u4[128];
+	const char *urls[4] = { u1, u2, u3, u4 };
+	const double timeouts[4] = { 0.5, 0.5, 0.5, 2 };
+	long p1, p2;
+	int fd1 = local_port(1, &p1), fd2 = local_port(1, &p2);
+	double t0;
+
+	(void)state;
+	fake_start(&f500, FAKE_HTTP, "HTTP/1.0 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n");
+	snprintf(u1, sizeof(u1), "http://127.0.0.1:%ld/health", p1);
+	snprintf(u2, sizeof(u2), "http://127.0.0.1:%ld/", p2);
+	snprintf(u3, sizeof(u3), "http://127.0.0.1:%ld/other", p1);
+	snprintf(u4, sizeof(u4), "http://127.0.0.1:%ld/", f500.port);
+	/* Off: nothing is sent. */
+	http_down_reset(&set, 0);
+	t0 = time_monotonic();
+	http_probe_ahead(&set, urls, timeouts, 4);
+	assert_true(time_monotonic() - t0 < 0.2 * tu_time_scale());
+	http_down_reset(&set, 1);
+	t0 = time_monotonic();
+	http_probe_ahead(&set, urls, timeouts, 4);
+	assert_true(time_monotonic() - t0 >= 0.45);
+	assert_true(time_monotonic() - t0 < 0.9 * tu_time_scale());
+	assert_int_equal(set.n, 2);
+	t0 = time_monotonic();
+	assert_int_equal(http_probe_failfast(&set, u1, 0.5, NULL, &res, &err), ST_EUNREACHABLE);
+	http_result_release(&res);
+	assert_int_equal(http_probe_failfast(&set, u2, 0.5, NULL, &res, &err), ST_EUNREACHABLE);
+	assert_non_null(strstr(res.error, "unreachable: no response within 0.5s"));
+	http_result_release(&res);
+	assert_true(time_monotonic() - t0 < 0.2 * tu_time_scale());
+	assert_int_equal(http_probe_failfast(&set, u4, 2, NULL, &res, &err), 0);
+	assert_int_equal(res.status, 500);
+	http_result_release(&res);
+	fake_stop(&f500);
+	close(fd1);
+	close(fd2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -342,7 +454,11 @@ int main(void)
 		cmocka_unit_test(test_flag_not_message),
 		cmocka_unit_test(test_refusing_server_is_not_down),
 		cmocka_unit_test(test_no_socket),
+		cmocka_unit_test(test_http_probe),
+		cmocka_unit_test(test_http_probe_ahead),
 	};
+
+	http_global_init(NULL);
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
