@@ -110,8 +110,7 @@ void docker_client_set_cancel(struct docker_client *c, volatile sig_atomic_t *ca
 void docker_client_set_fail_fast(struct docker_client *c, int on)
 {
 	pthread_mutex_lock(&c->lock);
-	c->fail_fast = on;
-	memset(&c->unreachable, 0, sizeof(c->unreachable));
+	st_down_reset(&c->down, on);
 	pthread_mutex_unlock(&c->lock);
 }
 
@@ -119,25 +118,20 @@ void docker_client_set_fail_fast(struct docker_client *c, int on)
  * answer, else 0. */
 static int check_unreachable(struct docker_client *c, struct st_error *err)
 {
-	struct st_error first;
+	int rc;
 
 	pthread_mutex_lock(&c->lock);
-	first = c->unreachable;
+	rc = st_down_check(&c->down, "docker", err);
 	pthread_mutex_unlock(&c->lock);
-	if (!first.code)
-		return 0;
-	st_error_set(err, ST_EUNREACHABLE, "docker unreachable: %s", first.message);
-	if (first.hint[0])
-		st_error_hint(err, "%s", first.hint);
-	return ST_EUNREACHABLE;
+	return rc;
 }
 
-/* With fail fast: remembers the first request that got no answer. */
-static void note_unreachable(struct docker_client *c, const struct st_error *err)
+/* Flags err as no answer at all and, with fail fast, remembers the first. */
+static void note_unreachable(struct docker_client *c, struct st_error *err)
 {
+	st_error_mark_unreachable(err);
 	pthread_mutex_lock(&c->lock);
-	if (c->fail_fast && !c->unreachable.code && err)
-		c->unreachable = *err;
+	st_down_note(&c->down, err);
 	pthread_mutex_unlock(&c->lock);
 }
 

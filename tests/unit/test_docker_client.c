@@ -355,6 +355,11 @@ static void test_refused_and_timeout(void **state)
  * forgets it. A refused socket counts too. */
 static void test_fail_fast(void **state)
 {
+	static const char *const refusing[] = {
+		"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 32\r\n\r\n{\"message\":\"connection refused\"}",
+		"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 32\r\n\r\n{\"message\":\"connection refused\"}",
+		NULL,
+	};
 	struct docker_client *c = NULL;
 	struct st_error err;
 	json_t *out = NULL;
@@ -366,6 +371,7 @@ static void test_fail_fast(void **state)
 	assert_int_equal(docker_client_new(f.host, &c, &err), 0);
 	docker_client_set_fail_fast(c, 1);
 	assert_int_equal(docker_ping(c, 0.3, &err), ST_ETIMEOUT);
+	assert_int_equal(err.unreachable, 1);
 	t0 = time_monotonic();
 	assert_int_equal(docker_ping(c, 0.3, &err), ST_EUNREACHABLE);
 	assert_string_equal(err.message, "docker unreachable: cannot ping docker: docker did not finish within 0.3s");
@@ -384,10 +390,23 @@ static void test_fail_fast(void **state)
 	assert_int_equal(docker_client_new(f.host, &c, &err), 0);
 	docker_client_set_fail_fast(c, 1);
 	assert_int_equal(docker_ping(c, 30, &err), ST_ESERVICE);
+	assert_int_equal(err.unreachable, 1);
 	assert_int_equal(docker_container_inspect(c, "x", 30, &out, &err), ST_EUNREACHABLE);
 	assert_non_null(strstr(err.message, "docker unreachable: cannot ping docker: "));
 	assert_non_null(strstr(err.message, "connection refused"));
 	assert_non_null(strstr(err.hint, "dockerd"));
+	docker_client_free(c);
+	fake_stop(&f);
+	/* A daemon that answers, even with an error that says "refused", is
+	 * there: asked again. */
+	fake_start(&f, refusing, 1);
+	assert_int_equal(docker_client_new(f.host, &c, &err), 0);
+	docker_client_set_fail_fast(c, 1);
+	assert_int_equal(docker_ping(c, 30, &err), ST_ESERVICE);
+	assert_non_null(strstr(err.message, "connection refused"));
+	assert_int_equal(err.unreachable, 0);
+	assert_int_equal(docker_ping(c, 30, &err), ST_ESERVICE);
+	assert_int_equal(err.http_status, 500);
 	docker_client_free(c);
 	fake_stop(&f);
 }
