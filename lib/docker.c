@@ -833,10 +833,52 @@ int docker_container_restart(struct docker_client *c, const char *name, int grac
 	return stop_like(c, name, "/restart", "restart", grace, timeout, err);
 }
 
+/* Docker answers 409 "removal of container X is already in progress" when
+ * another DELETE of it runs: typically our own earlier request that timed
+ * out on the client side while the daemon went on with it (a daemon that
+ * was frozen or overloaded). The container is as good as removed: wait
+ * until it is gone. */
+static int removal_in_progress(const struct st_error *err)
+{
+	return err->http_status == 409 && strstr(err->message, "already in progress");
+}
+
+static int wait_container_gone(struct docker_client *c, const char *name, double timeout,
+			       const struct st_error *conflict, struct st_error *err)
+{
+	double deadline = time_monotonic() + timeout;
+	json_t *info = NULL;
+	int rc;
+
+	for (;;) {
+		st_error_clear(err);
+		rc = docker_container_inspect(c, name, deadline - time_monotonic(), &info, err);
+		json_decref(info);
+		info = NULL;
+		if (rc == ST_ENOTFOUND) {
+			st_error_clear(err);
+			return 0;
+		}
+		if (rc)
+			return rc;
+		if (time_monotonic() + 0.2 > deadline) {
+			*err = *conflict;
+			st_error_wrap(err, "still there after %.1fs", timeout);
+			err->code = ST_ETIMEOUT;
+			err->http_status = 0; /* a deadline, not the daemon's refusal: callers may retry */
+			return ST_ETIMEOUT;
+		}
+		if (docker_cancelled(c))
+			return st_error_set(err, ST_EABORTED, "interrupted");
+		time_sleep(0.2);
+	}
+}
+
 int docker_container_remove(struct docker_client *c, const char *name, int force, int volumes,
 			    double timeout, struct st_error *err)
 {
 	struct docker_call call;
+	struct st_error conflict;
 	char what[256];
 	int rc;
 
@@ -849,6 +891,10 @@ int docker_container_remove(struct docker_client *c, const char *name, int force
 		goto out;
 	}
 	rc = docker_call_run(c, &call, what, err);
+	if (rc == ST_ECONFLICT && err && removal_in_progress(err)) {
+		conflict = *err;
+		rc = wait_container_gone(c, name, docker_timeout(c, timeout, 0), &conflict, err);
+	}
 out:
 	docker_call_release(&call);
 	return rc;
