@@ -7,6 +7,7 @@
  */
 #include "cmd.h"
 #include "cmd_engine.h"
+#include "../lib/actions.h"
 #include "../lib/config.h"
 #include "../lib/diagnose.h"
 #include "../lib/expr.h"
@@ -190,7 +191,14 @@ static int diagnose_all(struct diag_run *d, struct runbook **rbs, const char *co
 	/* One deadline for the whole diagnosis; a check that is running when
 	 * it passes still ends within its own timeouts. */
 	double deadline = time_monotonic() + d->timeout;
+	struct expr_scope config_scope;
 
+	/* Dead web endpoints cost one timeout together, not one per check. */
+	memset(&config_scope, 0, sizeof(config_scope));
+	config_scope.lookup_config = cmd_engine_lookup_config;
+	config_scope.config_ud = d->ctx->config;
+	if (!d->ctx->dry_run)
+		actions_http_probe_ahead(&d->services, rbs, n, &config_scope);
 	for (i = 0; i < n && !cmd_interrupted; i++) {
 		const struct diag_issue_def *def = diag_issue_def(ids[i]);
 		struct engine_options opts;

@@ -27,6 +27,16 @@ extern const struct engine_action actions_redis[];
 /* http.probe (lib/actions_http.c). */
 extern const struct engine_action actions_http[];
 
+struct expr_scope;
+
+/* With fail fast on s (diagnose): probes ahead, all at once
+ * (http_probe_ahead), the URLs of the unconditional http.probe steps of
+ * rbs whose url and timeout config_scope resolves (the configuration
+ * alone), so that the steps of a host:port found dead fail at once and
+ * dead peers cost one timeout together. s NULL or off: nothing. */
+void actions_http_probe_ahead(struct services *s, struct runbook *const *rbs, size_t n,
+			      const struct expr_scope *config_scope);
+
 /* backup.verify, backup.create, backup.load, backup.db_* (lib/actions_backup.c):
  * what the restore and restore-cleanup runbooks are made of. */
 extern const struct engine_action actions_backup[];

@@ -7,7 +7,10 @@
  */
 #include "actions.h"
 #include "actions_util.h"
+#include "expr.h"
 #include "http.h"
+#include "runbook.h"
+#include "services.h"
 
 #include <math.h>
 
@@ -28,9 +31,9 @@ static int act_probe(struct engine_call *call, const json_t *args, json_t **resu
 	char *shown = NULL;
 	int rc, ok;
 
-	(void)call;
 	memset(&res, 0, sizeof(res));
-	rc = http_probe(url, actions_arg_num(args, "timeout", 5), expect_body, &res, &perr);
+	rc = http_probe_failfast(call->services ? &call->services->http_down : NULL, url,
+				 actions_arg_num(args, "timeout", 5), expect_body, &res, &perr);
 	if (rc == ST_EUSAGE || rc == ST_ENOMEM) {
 		*err = perr;
 		goto out;
@@ -74,6 +77,48 @@ out:
 	json_decref(excerpt);
 	http_result_release(&res);
 	return rc;
+}
+
+/* The url and timeout of an unconditional http.probe step, resolved from
+ * the configuration alone; NULL when it is not one or needs more. The
+ * prepared arguments go into *args (caller json_decref). */
+static const char *step_probe(const struct runbook_step *step, const struct expr_scope *scope,
+			      json_t **args, double *timeout_s)
+{
+	struct st_error err = { 0 };
+	json_t *resolved = NULL;
+	const char *url = NULL;
+
+	*args = NULL;
+	if (!step->act.action || strcmp(step->act.action->name, "http.probe") || step->when)
+		return NULL;
+	if (expr_resolve(step->act.args, scope, &resolved, &err) == 0 &&
+	    engine_args_prepare(step->act.action, resolved, args, &err) == 0) {
+		url = actions_arg_str(*args, "url");
+		*timeout_s = actions_arg_num(*args, "timeout", 5);
+	}
+	json_decref(resolved);
+	return url;
+}
+
+void actions_http_probe_ahead(struct services *s, struct runbook *const *rbs, size_t n,
+			      const struct expr_scope *config_scope)
+{
+	const char *urls[HTTP_DOWN_MAX];
+	double timeouts[HTTP_DOWN_MAX];
+	json_t *held[HTTP_DOWN_MAX];
+	size_t i, j, k = 0;
+
+	for (i = 0; s && i < n; i++)
+		for (j = 0; j < rbs[i]->nsteps && k < HTTP_DOWN_MAX; j++)
+			if ((urls[k] = step_probe(&rbs[i]->steps[j], config_scope, &held[k], &timeouts[k])) != NULL)
+				k++;
+			else
+				json_decref(held[k]);
+	if (k)
+		http_probe_ahead(&s->http_down, urls, timeouts, k);
+	for (i = 0; i < k; i++)
+		json_decref(held[i]);
 }
 
 static const struct engine_arg_spec probe_args[] = {

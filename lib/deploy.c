@@ -1086,9 +1086,12 @@ static int undo_once(struct deploy_run *run, struct deploy_target *t, const char
 
 /* An undo puts the previous release back: when it fails because the
  * daemon did not answer at all (stopped, restarting, hung: no HTTP status),
- * it is tried again every second for up to deploy.health_timeout rather
- * than leaving the service down. Undos are written to be run again (each
- * clears what it has done). */
+ * it is tried again every second for up to deploy.health_timeout, and at
+ * least UNDO_RETRY_MIN seconds (a daemon that just came back first works
+ * through its backlog), rather than leaving the service down. Undos are
+ * written to be run again: each clears what it has done, and a request that
+ * timed out on our side may have been carried out by the daemon anyway. */
+#define UNDO_RETRY_MIN 30.0
 static int act_undo(struct engine_call *call, const json_t *args, json_t **result,
 		    struct st_error *err)
 {
@@ -1102,7 +1105,9 @@ static int act_undo(struct engine_call *call, const json_t *args, json_t **resul
 	(void)result;
 	if (!t || !op)
 		return ST_EUSAGE;
-	deadline = time_monotonic() + run->cfg->deploy.health_timeout;
+	deadline = time_monotonic() + (run->cfg->deploy.health_timeout > UNDO_RETRY_MIN
+					       ? run->cfg->deploy.health_timeout
+					       : UNDO_RETRY_MIN);
 	for (;;) {
 		st_error_clear(err);
 		rc = undo_once(run, t, op, err);

@@ -110,8 +110,7 @@ void docker_client_set_cancel(struct docker_client *c, volatile sig_atomic_t *ca
 void docker_client_set_fail_fast(struct docker_client *c, int on)
 {
 	pthread_mutex_lock(&c->lock);
-	c->fail_fast = on;
-	memset(&c->unreachable, 0, sizeof(c->unreachable));
+	st_down_reset(&c->down, on);
 	pthread_mutex_unlock(&c->lock);
 }
 
@@ -119,25 +118,20 @@ void docker_client_set_fail_fast(struct docker_client *c, int on)
  * answer, else 0. */
 static int check_unreachable(struct docker_client *c, struct st_error *err)
 {
-	struct st_error first;
+	int rc;
 
 	pthread_mutex_lock(&c->lock);
-	first = c->unreachable;
+	rc = st_down_check(&c->down, "docker", err);
 	pthread_mutex_unlock(&c->lock);
-	if (!first.code)
-		return 0;
-	st_error_set(err, ST_EUNREACHABLE, "docker unreachable: %s", first.message);
-	if (first.hint[0])
-		st_error_hint(err, "%s", first.hint);
-	return ST_EUNREACHABLE;
+	return rc;
 }
 
-/* With fail fast: remembers the first request that got no answer. */
-static void note_unreachable(struct docker_client *c, const struct st_error *err)
+/* Flags err as no answer at all and, with fail fast, remembers the first. */
+static void note_unreachable(struct docker_client *c, struct st_error *err)
 {
+	st_error_mark_unreachable(err);
 	pthread_mutex_lock(&c->lock);
-	if (c->fail_fast && !c->unreachable.code && err)
-		c->unreachable = *err;
+	st_down_note(&c->down, err);
 	pthread_mutex_unlock(&c->lock);
 }
 
@@ -833,10 +827,52 @@ int docker_container_restart(struct docker_client *c, const char *name, int grac
 	return stop_like(c, name, "/restart", "restart", grace, timeout, err);
 }
 
+/* Docker answers 409 "removal of container X is already in progress" when
+ * another DELETE of it runs: typically our own earlier request that timed
+ * out on the client side while the daemon went on with it (a daemon that
+ * was frozen or overloaded). The container is as good as removed: wait
+ * until it is gone. */
+static int removal_in_progress(const struct st_error *err)
+{
+	return err->http_status == 409 && strstr(err->message, "already in progress");
+}
+
+static int wait_container_gone(struct docker_client *c, const char *name, double timeout,
+			       const struct st_error *conflict, struct st_error *err)
+{
+	double deadline = time_monotonic() + timeout;
+	json_t *info = NULL;
+	int rc;
+
+	for (;;) {
+		st_error_clear(err);
+		rc = docker_container_inspect(c, name, deadline - time_monotonic(), &info, err);
+		json_decref(info);
+		info = NULL;
+		if (rc == ST_ENOTFOUND) {
+			st_error_clear(err);
+			return 0;
+		}
+		if (rc)
+			return rc;
+		if (time_monotonic() + 0.2 > deadline) {
+			*err = *conflict;
+			st_error_wrap(err, "still there after %.1fs", timeout);
+			err->code = ST_ETIMEOUT;
+			err->http_status = 0; /* a deadline, not the daemon's refusal: callers may retry */
+			return ST_ETIMEOUT;
+		}
+		if (docker_cancelled(c))
+			return st_error_set(err, ST_EABORTED, "interrupted");
+		time_sleep(0.2);
+	}
+}
+
 int docker_container_remove(struct docker_client *c, const char *name, int force, int volumes,
 			    double timeout, struct st_error *err)
 {
 	struct docker_call call;
+	struct st_error conflict;
 	char what[256];
 	int rc;
 
@@ -849,6 +885,10 @@ int docker_container_remove(struct docker_client *c, const char *name, int force
 		goto out;
 	}
 	rc = docker_call_run(c, &call, what, err);
+	if (rc == ST_ECONFLICT && err && removal_in_progress(err)) {
+		conflict = *err;
+		rc = wait_container_gone(c, name, docker_timeout(c, timeout, 0), &conflict, err);
+	}
 out:
 	docker_call_release(&call);
 	return rc;

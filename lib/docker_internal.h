@@ -9,6 +9,7 @@
 #include <pthread.h>
 
 #include "docker.h"
+#include "failfast.h"
 #include "sbuf.h"
 
 #define DOCKER_DEFAULT_REQUEST_TIMEOUT 30.0
@@ -35,9 +36,8 @@ struct docker_client {
 	char version_timeout[ST_ERROR_MESSAGE_MAX];
 	volatile sig_atomic_t *cancel; /* docker_client_set_cancel(); may be NULL */
 	/* docker_client_set_fail_fast(); under lock: the first request that
-	 * got no answer at all (code 0 until one did). */
-	int fail_fast;
-	struct st_error unreachable;
+	 * got no answer at all. */
+	struct st_down down;
 };
 
 /* 1 when c's calls are to stop (docker_client_set_cancel). */

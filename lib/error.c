@@ -22,6 +22,7 @@ int st_error_set(struct st_error *err, int code, const char *fmt, ...)
 		return code;
 	err->code = code;
 	err->http_status = 0;
+	err->unreachable = 0;
 	err->hint[0] = '\0';
 	va_start(ap, fmt);
 	vsnprintf(err->message, sizeof(err->message), fmt, ap);
@@ -78,6 +79,7 @@ void st_error_clear(struct st_error *err)
 		return;
 	err->code = 0;
 	err->http_status = 0;
+	err->unreachable = 0;
 	err->message[0] = '\0';
 	err->hint[0] = '\0';
 }

@@ -38,9 +38,13 @@ struct st_error {
 	int http_status;                    /* Docker/HTTP status when the failure came from one, else 0 */
 	char message[ST_ERROR_MESSAGE_MAX]; /* lowercase, no full stop, what failed first */
 	char hint[ST_ERROR_HINT_MAX];       /* next thing to try, may be empty */
+	/* 1 when the peer could not be reached at all (refused, no such
+	 * socket, no route, no answer while connecting), set where the
+	 * connection is made (failfast.h); 0 otherwise. Kept by wrap and hint. */
+	int unreachable;
 };
 
-/* Sets code and message (printf-style); clears the hint. Returns code so
+/* Sets code and message (printf-style); clears the hint and unreachable. Returns code so
  * callers can write `return st_error_set(err, ST_EIO, "...")`. err may be NULL. */
 int st_error_set(struct st_error *err, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));

@@ -397,6 +397,36 @@ out:
 	docker_client_free(c);
 }
 
+/* How a task connects to its server once it holds the password: params is
+ * its client's parameter struct, out where the client puts the connection. */
+typedef int (*connect_fn)(void *params, const char *password, void *out, struct st_error *err);
+
+/* The start of the tasks that talk to a server: reads the secret, connects
+ * with it (dial(params, password, out)) and forgets it again. 0 when
+ * connected; else every result of run says what failed (UNKNOWN when the
+ * secret cannot be read, CRITICAL when the connect fails) and the task has
+ * nothing more to do. */
+static int connect_or_fail(struct health_task_run *run, const struct config_secret *secret,
+			   connect_fn dial, void *params, void *out)
+{
+	struct st_error err;
+	char *password = NULL;
+	int rc;
+
+	st_error_clear(&err);
+	rc = config_read_secret(secret, &password, &err);
+	if (rc) {
+		fail_rest(run, 0, HEALTH_UNKNOWN, err.message);
+		goto out;
+	}
+	rc = dial(params, password, out, &err);
+	config_secret_free(password);
+	if (rc)
+		fail_rest(run, 0, HEALTH_CRITICAL, err.message);
+out:
+	return rc;
+}
+
 /* ---- Postgres ------------------------------------------------------------- */
 
 struct pg_arg {
@@ -468,6 +498,15 @@ static int eval_activity(struct health_result *r, const char *what, const char *
 				 strlen(list[0].query) > 60 ? "..." : "");
 }
 
+/* connect_fn of PostgreSQL: params a struct pg_params, out a struct pg_conn **. */
+static int connect_pg(void *params, const char *password, void *out, struct st_error *err)
+{
+	struct pg_params *pp = params;
+
+	pp->password = password;
+	return pg_connect(pp, out, err);
+}
+
 static void task_postgres(void *p, struct health_task_run *run)
 {
 	struct pg_arg *a = p;
@@ -479,30 +518,21 @@ static void task_postgres(void *p, struct health_task_run *run)
 	struct st_error err;
 	struct health_result *r = run->results;
 	struct health_metric *m;
-	char *password = NULL, up[32], lat[32];
+	char up[32], lat[32];
 	double t0 = time_monotonic(), took;
 	size_t n = 0;
 	int rc;
 
 	st_error_clear(&err);
-	if (config_read_secret(&a->password, &password, &err) != 0) {
-		fail_rest(run, 0, HEALTH_UNKNOWN, err.message);
-		return;
-	}
 	memset(&params, 0, sizeof(params));
 	params.host = a->host;
 	params.port = a->port;
 	params.user = a->user;
 	params.database = a->database;
-	params.password = password;
 	params.connect_timeout_s = min_d(a->connect_timeout, remaining(run));
 	params.application_name = "spilttea-ops health";
-	rc = pg_connect(&params, &conn, &err);
-	config_secret_free(password);
-	if (rc) {
-		fail_rest(run, 0, HEALTH_CRITICAL, err.message);
+	if (connect_or_fail(run, &a->password, connect_pg, &params, &conn))
 		return;
-	}
 
 	rc = pg_server_info(conn, min_d(a->statement_timeout, remaining(run)), &info, &err);
 	took = time_monotonic() - t0;
@@ -586,6 +616,15 @@ static void free_redis_arg(void *p)
 
 enum { REDIS_REACHABLE, REDIS_MEMORY, REDIS_CLIENTS, REDIS_EVICTIONS };
 
+/* connect_fn of Redis: params a struct redis_params, out a struct redis_conn **. */
+static int connect_redis(void *params, const char *password, void *out, struct st_error *err)
+{
+	struct redis_params *rp = params;
+
+	rp->password = password;
+	return redis_connect(rp, out, err);
+}
+
 static void task_redis(void *p, struct health_task_run *run)
 {
 	struct redis_arg *a = p;
@@ -597,30 +636,21 @@ static void task_redis(void *p, struct health_task_run *run)
 	struct health_result *r = run->results;
 	struct health_metric *m;
 	redisReply *reply = NULL;
-	char *password = NULL, up[32], lat[32];
+	char up[32], lat[32];
 	double t0 = time_monotonic(), took;
 	long long maxclients = -1;
 	int rc;
 
 	st_error_clear(&err);
-	if (config_read_secret(&a->password, &password, &err) != 0) {
-		fail_rest(run, 0, HEALTH_UNKNOWN, err.message);
-		return;
-	}
 	memset(&params, 0, sizeof(params));
 	params.host = a->host;
 	params.port = a->port;
 	params.socket_path = a->socket;
 	params.db = a->db;
-	params.password = password;
 	params.connect_timeout_s = min_d(a->timeout, remaining(run));
 	params.command_timeout_s = min_d(a->timeout, remaining(run));
-	rc = redis_connect(&params, &conn, &err);
-	config_secret_free(password);
-	if (rc) {
-		fail_rest(run, 0, HEALTH_CRITICAL, err.message);
+	if (connect_or_fail(run, &a->password, connect_redis, &params, &conn))
 		return;
-	}
 	redis_set_command_timeout(conn, min_d(a->timeout, remaining(run)), &err);
 	rc = redis_info(conn, NULL, &info, &err);
 	took = time_monotonic() - t0;

@@ -8,6 +8,7 @@
 
 #include <curl/curl.h>
 
+#include "failfast.h"
 #include "redact.h"
 #include "text.h"
 #include "timeutil.h"
@@ -217,13 +218,16 @@ static int perform(const char *url, const char *shown, const char *post_body, do
 	}
 	if (cc != CURLE_OK) {
 		failure_reason(h, cc, errbuf, reason, reason_size);
-		*status = 0;
 		if (cc == CURLE_OPERATION_TIMEDOUT) {
 			snprintf(reason, reason_size, "no response within %gs", timeout_s > 0 ? timeout_s : 5.0);
 			rc = st_error_set(err, ST_ETIMEOUT, "request to '%s' failed: %s", shown, reason);
 		} else {
 			rc = st_error_set(err, ST_ESERVICE, "request to '%s' failed: %s", shown, reason);
 		}
+		/* Refused, no route, or not even a status line in time. */
+		if (cc == CURLE_COULDNT_CONNECT || (cc == CURLE_OPERATION_TIMEDOUT && *status == 0))
+			st_error_mark_unreachable(err);
+		*status = 0;
 		goto out;
 	}
 	if (!body->truncated && curl_easy_getinfo(h, CURLINFO_TOTAL_TIME_T, &total_us) == CURLE_OK && total_us > 0)
@@ -269,6 +273,132 @@ out:
 	if (!res->body && rc == 0)
 		rc = st_error_set(err, ST_ENOMEM, "out of memory");
 	return rc;
+}
+
+/* "host:port" of an http(s) URL, the port defaulted from the scheme;
+ * 0, or -1 when url does not parse. */
+static int url_target(const char *url, char *out, size_t size)
+{
+	CURLU *u = curl_url();
+	char *host = NULL, *port = NULL;
+	int rc = -1;
+
+	if (u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) == CURLUE_OK &&
+	    (size_t)snprintf(out, size, "%s:%s", host, port) < size)
+		rc = 0;
+	curl_free(host);
+	curl_free(port);
+	curl_url_cleanup(u);
+	return rc;
+}
+
+void http_down_reset(struct http_down_set *set, int on)
+{
+	memset(set, 0, sizeof(*set));
+	set->on = on;
+}
+
+static struct http_down *down_find(struct http_down_set *set, const char *target)
+{
+	size_t i;
+
+	for (i = 0; i < set->n; i++)
+		if (!strcmp(set->items[i].target, target))
+			return &set->items[i];
+	return NULL;
+}
+
+/* Remembers a probe of target that failed with err (reason: its
+ * res->error) when it got no answer at all. d: target's entry or NULL. */
+static void down_note(struct http_down_set *set, struct http_down *d, const char *target,
+		      const struct st_error *err, const char *reason)
+{
+	if (!err || !err->unreachable)
+		return;
+	if (!d && set->n < HTTP_DOWN_MAX) {
+		d = &set->items[set->n++];
+		st_down_reset(&d->down, 1);
+		text_copy(d->target, sizeof(d->target), target);
+	}
+	if (d && !d->down.first.code) {
+		st_down_note(&d->down, err);
+		text_copy(d->reason, sizeof(d->reason), reason);
+	}
+}
+
+int http_probe_failfast(struct http_down_set *set, const char *url, double timeout_s, const char *expect_body,
+			struct http_result *res, struct st_error *err)
+{
+	struct http_down *d;
+	char target[sizeof(d->target)], why[sizeof(d->target) + sizeof(d->reason) + 16];
+	int rc;
+
+	if (!set || !set->on || url_target(url, target, sizeof(target)))
+		return http_probe(url, timeout_s, expect_body, res, err);
+	d = down_find(set, target);
+	if (d && d->down.first.code) {
+		/* As a probe without an answer, without asking again. */
+		memset(res, 0, sizeof(*res));
+		res->match = expect_body ? HTTP_MATCH_MISSING : HTTP_MATCH_NOT_ASKED;
+		safe_url(url, 0, res->url, sizeof(res->url), NULL);
+		snprintf(why, sizeof(why), "%s unreachable: %s", target, d->reason);
+		text_copy(res->error, sizeof(res->error), why);
+		res->body = calloc(1, 1);
+		return res->body ? st_down_check(&d->down, target, err) : st_error_set(err, ST_ENOMEM, "out of memory");
+	}
+	rc = http_probe(url, timeout_s, expect_body, res, err);
+	if (rc)
+		down_note(set, d, target, err, res->error);
+	return rc;
+}
+
+struct ahead {
+	const char *url;
+	double timeout_s;
+	char target[sizeof(((struct http_down *)0)->target)];
+	struct http_result res;
+	struct st_error err;
+	pthread_t thread;
+	int started;
+};
+
+static void *ahead_main(void *arg)
+{
+	struct ahead *a = arg;
+
+	http_probe(a->url, a->timeout_s, NULL, &a->res, &a->err);
+	return NULL;
+}
+
+void http_probe_ahead(struct http_down_set *set, const char *const *urls, const double *timeouts_s, size_t n)
+{
+	struct ahead a[HTTP_DOWN_MAX];
+	size_t i, j, k = 0;
+
+	if (!set || !set->on)
+		return;
+	memset(a, 0, sizeof(a));
+	for (i = 0; i < n && k < HTTP_DOWN_MAX; i++) {
+		if (url_target(urls[i], a[k].target, sizeof(a[k].target)) || down_find(set, a[k].target))
+			continue;
+		for (j = 0; j < k && strcmp(a[j].target, a[k].target); j++)
+			;
+		if (j < k)
+			continue;
+		a[k].url = urls[i];
+		a[k].timeout_s = timeouts_s[i];
+		a[k].started = pthread_create(&a[k].thread, NULL, ahead_main, &a[k]) == 0;
+		k++;
+	}
+	for (i = 0; i < k; i++) {
+		if (a[i].started) {
+			pthread_join(a[i].thread, NULL);
+			down_note(set, down_find(set, a[i].target), a[i].target, &a[i].err, a[i].res.error);
+		}
+		http_result_release(&a[i].res);
+	}
 }
 
 void http_result_release(struct http_result *res)

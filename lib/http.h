@@ -19,6 +19,7 @@
 #include <stddef.h>
 
 #include "error.h"
+#include "failfast.h"
 
 /* Bytes of response body kept by http_probe(). */
 #define HTTP_BODY_MAX (64 * 1024)
@@ -58,6 +59,46 @@ struct http_result {
  */
 int http_probe(const char *url, double timeout_s, const char *expect_body, struct http_result *res,
 	       struct st_error *err);
+
+/*
+ * Fail fast for the probes of one run (diagnose, services_set_fail_fast):
+ * once a probe of a host:port got no answer at all (refused, no route, no
+ * status line within its timeout), later probes of that host:port in the
+ * run are not sent. One thread only.
+ */
+#define HTTP_DOWN_MAX 8
+
+struct http_down {
+	char target[300];            /* "127.0.0.1:4001" */
+	char reason[256];            /* the first probe's res->error */
+	struct st_down down;
+};
+
+struct http_down_set {
+	int on;
+	struct http_down items[HTTP_DOWN_MAX]; /* the host:ports found dead; more are not remembered */
+	size_t n;
+};
+
+/* Turns fail fast on or off; either way forgets what was learnt. */
+void http_down_reset(struct http_down_set *set, int on);
+
+/* http_probe(), remembering in set (NULL or off: plain http_probe). A
+ * probe of a host:port found dead earlier returns at once ST_EUNREACHABLE,
+ * "<host:port> unreachable: <the first probe's error>" with res as for no
+ * response (status 0, res->error "<host:port> unreachable: <its reason>").
+ * Release res in every case. */
+int http_probe_failfast(struct http_down_set *set, const char *url, double timeout_s, const char *expect_body,
+			struct http_result *res, struct st_error *err);
+
+/* For a run that probes several host:ports one after another (diagnose):
+ * probes urls[i] (timeouts_s[i]) all at once, one thread each (the first
+ * URL of each host:port, at most HTTP_DOWN_MAX), and remembers in set
+ * those that got no answer, so their probes then fail at once: dead peers
+ * cost one timeout together instead of one each in turn. Answers are not
+ * kept. Returns when the last one answered or timed out. Nothing when set
+ * is NULL or off. http_global_init() must have run. */
+void http_probe_ahead(struct http_down_set *set, const char *const *urls, const double *timeouts_s, size_t n);
 
 /* NULL-safe; frees the body and zeroes res. */
 void http_result_release(struct http_result *res);

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "failfast.h"
 #include "redact.h"
 #include "text.h"
 #include "timeutil.h"
@@ -102,6 +103,15 @@ static void quiet_notice(void *ud, const char *message)
 	(void)message;
 }
 
+/* 1 when a failed connect's libpq message (PQerrorMessage, CONNECTION_BAD)
+ * says no server was reached at all: only the system spoke (no "FATAL:"
+ * from a server on any address tried), quoting a refused connection, a
+ * missing Unix socket or no route (libpq keeps no errno to ask). */
+static int server_unreached(const char *msg)
+{
+	return !strstr(msg, "FATAL:") && !strstr(msg, "ERROR:") && st_text_quotes_unreachable_errno(msg);
+}
+
 int pg_connect(const struct pg_params *params, struct pg_conn **out, struct st_error *err)
 {
 	const char *keys[12], *vals[12];
@@ -166,6 +176,7 @@ int pg_connect(const struct pg_params *params, struct pg_conn **out, struct st_e
 		rc = st_error_set(err, ST_ETIMEOUT, "cannot connect to postgres at '%s': no answer within %gs",
 				  c->label, limit_s);
 		st_error_hint(err, "run 'spilttea-ops health' to see whether the postgres container is running");
+		st_error_mark_unreachable(err);
 		goto out;
 	}
 	if (PQstatus(c->conn) != CONNECTION_OK) {
@@ -179,6 +190,7 @@ int pg_connect(const struct pg_params *params, struct pg_conn **out, struct st_e
 			rc = st_error_set(err, ST_ETIMEOUT, "cannot connect to postgres at '%s': %s after %gs",
 					  c->label, safe, limit_s);
 			st_error_hint(err, "run 'spilttea-ops health' to see whether the postgres container is running");
+			st_error_mark_unreachable(err);
 		} else if (strstr(safe, "password authentication failed") || strstr(safe, "no password supplied") ||
 			   strstr(safe, "authentication failed")) {
 			rc = st_error_set(err, ST_ESERVICE, "cannot connect to postgres at '%s': %s", c->label, safe);
@@ -190,6 +202,8 @@ int pg_connect(const struct pg_params *params, struct pg_conn **out, struct st_e
 		} else {
 			rc = st_error_set(err, ST_ESERVICE, "cannot connect to postgres at '%s': %s", c->label, safe);
 			st_error_hint(err, "run 'spilttea-ops health' to see whether the postgres container is running");
+			if (server_unreached(msg))
+				st_error_mark_unreachable(err);
 		}
 		goto out;
 	}

@@ -1,4 +1,5 @@
 #include "redis.h"
+#include "failfast.h"
 #include "text.h"
 
 #include <errno.h>
@@ -111,6 +112,11 @@ static int connect_failure(struct redis_conn *c, int saved_errno, struct st_erro
 	else
 		rc = st_error_set(err, ST_ESERVICE, "cannot connect to redis at '%s': %s", c->label, reason);
 	st_error_hint(err, "run 'spilttea-ops health' to see whether the redis container is running");
+	/* errstr is strerror() of connect()'s errno, taken when it failed
+	 * (behind "Can't create socket: " when no address had a route);
+	 * errno itself may have moved on since. */
+	if (st_text_quotes_unreachable_errno(c->ctx->errstr))
+		st_error_mark_unreachable(err);
 	return rc;
 }
 
@@ -206,6 +212,10 @@ int redis_connect(const struct redis_params *params, struct redis_conn **out, st
 	*out = c;
 	c = NULL;
 out:
+	/* No answer to connecting, AUTH, SELECT or PING in time (a frozen
+	 * server accepts in the kernel and says nothing): not there either. */
+	if (rc == ST_ETIMEOUT)
+		st_error_mark_unreachable(err);
 	if (reply)
 		freeReplyObject(reply);
 	redis_close(c);

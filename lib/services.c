@@ -84,38 +84,12 @@ int services_container(const struct st_config *cfg, const char *service, const c
 	return 0;
 }
 
-/* A connect failure that says the service is not there (rather than
- * refusing us: a bad password, a missing database). */
-static int unreachable_error(const struct st_error *err)
-{
-	return err->code == ST_ETIMEOUT ||
-	       (err->code == ST_ESERVICE && (strstr(err->message, "refused") ||
-					     strstr(err->message, "No such file") ||
-					     strstr(err->message, "no route to host") ||
-					     strstr(err->message, "No route to host")));
-}
-
-/* Remembers the first such failure of a service (when failing fast). */
-static void note_down(const struct services *s, struct st_error *down, const struct st_error *err)
-{
-	if (s->fail_fast && err && !down->code && unreachable_error(err))
-		*down = *err;
-}
-
-/* The failure remembered for what ("postgres"), as ST_EUNREACHABLE. */
-static int down_error(const char *what, const struct st_error *down, struct st_error *err)
-{
-	st_error_set(err, ST_EUNREACHABLE, "%s unreachable: %s", what, down->message);
-	if (down->hint[0])
-		st_error_hint(err, "%s", down->hint);
-	return ST_EUNREACHABLE;
-}
-
 void services_set_fail_fast(struct services *s, int on)
 {
 	s->fail_fast = on;
-	memset(&s->pg_down, 0, sizeof(s->pg_down));
-	memset(&s->redis_down, 0, sizeof(s->redis_down));
+	st_down_reset(&s->pg_down, on);
+	st_down_reset(&s->redis_down, on);
+	http_down_reset(&s->http_down, on);
 	if (s->docker)
 		docker_client_set_fail_fast(s->docker, on);
 }
@@ -154,10 +128,9 @@ int services_pg(struct services *s, struct pg_conn **out, struct st_error *err)
 		pg_close(s->pg);
 		s->pg = NULL;
 	}
-	if (!s->pg && s->fail_fast && s->pg_down.code)
-		rc = down_error("postgres", &s->pg_down, err);
-	else if (!s->pg && (rc = services_pg_connect(s->cfg, NULL, NULL, &s->pg, err)) != 0)
-		note_down(s, &s->pg_down, err);
+	if (!s->pg && (rc = st_down_check(&s->pg_down, "postgres", err)) == 0 &&
+	    (rc = services_pg_connect(s->cfg, NULL, NULL, &s->pg, err)) != 0)
+		st_down_note(&s->pg_down, err);
 	*out = s->pg;
 	return rc;
 }
@@ -170,10 +143,9 @@ int services_redis(struct services *s, struct redis_conn **out, struct st_error 
 		redis_close(s->redis);
 		s->redis = NULL;
 	}
-	if (!s->redis && s->fail_fast && s->redis_down.code)
-		rc = down_error("redis", &s->redis_down, err);
-	else if (!s->redis && (rc = services_redis_connect(s->cfg, &s->redis, err)) != 0)
-		note_down(s, &s->redis_down, err);
+	if (!s->redis && (rc = st_down_check(&s->redis_down, "redis", err)) == 0 &&
+	    (rc = services_redis_connect(s->cfg, &s->redis, err)) != 0)
+		st_down_note(&s->redis_down, err);
 	*out = s->redis;
 	return rc;
 }

@@ -16,6 +16,8 @@
 #include "config.h"
 #include "docker.h"
 #include "error.h"
+#include "failfast.h"
+#include "http.h"
 #include "pg.h"
 #include "redis.h"
 
@@ -51,8 +53,9 @@ struct services {
 	struct pg_conn *pg;           /* owned */
 	struct redis_conn *redis;     /* owned */
 	int fail_fast;                /* services_set_fail_fast() */
-	struct st_error pg_down;      /* first connect that timed out or was refused */
-	struct st_error redis_down;
+	struct st_down pg_down;       /* first connect that found no server (failfast.h) */
+	struct st_down redis_down;
+	struct http_down_set http_down; /* http.probe's host:ports found dead */
 };
 
 void services_init(struct services *s, const struct st_config *cfg);
@@ -60,11 +63,13 @@ void services_init(struct services *s, const struct st_config *cfg);
 void services_release(struct services *s);
 
 /*
- * Fail fast (diagnose): once connecting to PostgreSQL or Redis timed out or
- * was refused, or a Docker request got no answer at all (docker.h,
- * docker_client_set_fail_fast), later requests for that service in this
- * run fail at once with ST_EUNREACHABLE, "postgres unreachable: <the first
- * error>" and its hint, instead of each waiting out the same timeout. Off
+ * Fail fast (diagnose): once connecting to PostgreSQL or Redis found no
+ * server (err->unreachable: refused, no such socket, no route, no answer
+ * in time), or a Docker request got no answer at all (docker.h,
+ * docker_client_set_fail_fast), or an http.probe of a host:port got none
+ * (http_probe_failfast with http_down), later requests for that service in
+ * this run fail at once with ST_EUNREACHABLE, "postgres unreachable: <the
+ * first error>" and its hint, instead of each waiting out the same timeout. Off
  * by default: a run that restarts a service and waits for it must retry.
  * Turning it off (or on) forgets what was learnt.
  */

@@ -43,27 +43,10 @@ trap fault_exit EXIT
 tmp=$(mktemp -d /tmp/spilttea-test-fault.XXXXXX)
 on_exit 'rm -rf "$tmp"'
 
-# st WANT NAME [ARGS...]: the binary with config $cfg, no terminal, at most
-# 120 s; output in $out/$err; 0 when it exited WANT.
-n=0
-st() {
-	local want=$1 name=$2 got
-	shift 2
-	n=$((n + 1))
-	out=$tmp/out.$n
-	err=$tmp/err.$n
-	set +e
-	timeout -k 5 120 setsid -w "$bin" -c "$cfg" "$@" </dev/null >"$out" 2>"$err"
-	got=$?
-	set -e
-	if [[ $got -ne $want ]]; then
-		fail "$name: exit $got, expected $want"
-		sed 's/^/#  out: /' "$out" >&2
-		sed 's/^/#  err: /' "$err" >&2
-		return 1
-	fi
-	return 0
-}
+# lib.sh's st, each run of the binary bounded to 120 s; its output lines as
+# TAP comments.
+st_timeout=120
+st_prefix='#  '
 
 # bg_start NAME ARGS...: the binary in the background (own session, so a
 # signal reaches only it); pid in $bgpid, output in $tmp/NAME.out/.err.

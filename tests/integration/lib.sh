@@ -11,8 +11,8 @@
 #
 # Tests fail, never skip, when the sandbox contract is missing (HACKING.md).
 # The helpers write into $tmp, the scratch directory each test makes (and
-# removes) itself.
-# shellcheck disable=SC2154 # $tmp: see above
+# removes) itself; st runs the binary with the test's config file, $cfg.
+# shellcheck disable=SC2154 # $tmp, $cfg: see above
 
 bin=${ST_BINARY:?run through ctest, which sets ST_BINARY}
 # shellcheck disable=SC2034 # for the tests
@@ -54,6 +54,36 @@ run_st() {
 		sed 's/^/  out: /' "$tmp/out" | head -n "${show_lines:--0}" >&2
 		sed 's/^/  err: /' "$tmp/err" >&2
 	fi
+}
+
+# st WANT NAME [ARGS...]: the binary with config $cfg and ARGS (no terminal,
+# stdin /dev/null), each run's output in files of its own, $out and $err
+# ($tmp/out.N, $tmp/err.N); 0 when it exited WANT, else a failure (fail,
+# whichever style the test uses) with that output, and 1. With st_timeout
+# set (seconds), timeout(1) ends a run that outlives it (exit 124; SIGKILL
+# 5 s after the TERM), so a hang fails the test instead of hanging ctest.
+# Its output lines are shown behind st_prefix.
+st_timeout=
+st_prefix='  '
+n=0
+st() {
+	local want=$1 name=$2 got bound=()
+	shift 2
+	n=$((n + 1))
+	out=$tmp/out.$n
+	err=$tmp/err.$n
+	[[ -z $st_timeout ]] || bound=(timeout -k 5 "$st_timeout")
+	set +e
+	"${bound[@]}" setsid -w "$bin" -c "$cfg" "$@" </dev/null >"$out" 2>"$err"
+	got=$?
+	set -e
+	if [[ $got -ne $want ]]; then
+		fail "$name: exit $got, expected $want"
+		sed "s/^/${st_prefix}out: /" "$out" >&2
+		sed "s/^/${st_prefix}err: /" "$err" >&2
+		return 1
+	fi
+	return 0
 }
 
 # contains FILE TEXT NAME: a failure when FILE (which may be missing)

@@ -75,26 +75,6 @@ redis: { host: 127.0.0.1 }
 backup: { dir: $bdir, keep_days: 7, keep_min: 3 }
 EOF
 
-n=0
-# st WANT NAME ARGS...: runs the binary without a terminal; output in $out, $err.
-st() {
-  local want=$1 name=$2 got
-  shift 2
-  n=$((n + 1))
-  out=$tmp/out.$n
-  err=$tmp/err.$n
-  set +e
-  setsid -w "$bin" -c "$cfg" "$@" </dev/null >"$out" 2>"$err"
-  got=$?
-  set -e
-  if [[ $got -ne $want ]]; then
-    fail "$name: exit $got, expected $want"
-    sed 's/^/  out: /' "$out" >&2
-    sed 's/^/  err: /' "$err" >&2
-    return 1
-  fi
-  return 0
-}
 has() { grep -qF -- "$2" "$1" || { fail "$3: '$2' not in output"; sed 's/^/  | /' "$1" >&2; }; }
 
 # Per-table row count and checksum of the whole content, in a stable order.

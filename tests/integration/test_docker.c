@@ -33,6 +33,7 @@
 #define C_LOGS "spilttea-test-docker-logs"
 #define C_FOLLOW "spilttea-test-docker-follow"
 #define C_IDLE "spilttea-test-docker-idle"
+#define C_MANY "spilttea-test-docker-manyfiles"
 #define VOLUME "spilttea-test-docker-vol"
 #define BUSYBOX "/bin/busybox"
 #define MB50 (50u * 1024 * 1024)
@@ -924,6 +925,72 @@ static void test_rename_stop_wait_remove(void **state)
 	assert_null(j);
 }
 
+/* A second DELETE while the daemon still removes the container (the retry
+ * of a request that timed out on our side) gets 409 "removal ... already in
+ * progress" from the real daemon: docker_container_remove waits until the
+ * container is gone and succeeds. The container's layer holds thousands of
+ * files, so its removal lasts long enough to be caught "removing". */
+struct remove_call {
+	const char *name;
+	int rc;
+	struct st_error err;
+};
+
+static void *remove_in_thread(void *arg)
+{
+	struct remove_call *r = arg;
+
+	r->rc = docker_container_remove(dc, r->name, 1, 0, 60, &r->err);
+	return NULL;
+}
+
+static void test_remove_while_removal_in_progress(void **state)
+{
+	static const char *const cmd[] = {
+		"/bin/sh", "-c", "mkdir /many && cd /many && i=0; while [ $i -lt 6000 ]; do : > f$i; i=$((i+1)); done",
+		NULL,
+	};
+	struct remove_call first = { .name = C_MANY };
+	struct st_error err;
+	const char *status = "";
+	json_t *j = NULL;
+	pthread_t th;
+	int exit_status = -1, seen_removing = 0, rc;
+	double deadline;
+
+	(void)state;
+	create_container(C_MANY, cmd, 1);
+	assert_int_equal(docker_container_wait(dc, C_MANY, NULL, 120, &exit_status, &err), 0);
+	assert_int_equal(exit_status, 0);
+	assert_int_equal(pthread_create(&th, NULL, remove_in_thread, &first), 0);
+	deadline = time_monotonic() + 30;
+	while (time_monotonic() < deadline) {
+		rc = docker_container_inspect(dc, C_MANY, 0, &j, &err);
+		if (rc == ST_ENOTFOUND)
+			break;
+		assert_int_equal(rc, 0);
+		status = json_string_value(json_object_get(json_object_get(j, "State"), "Status"));
+		seen_removing = status && (!strcmp(status, "removing") || !strcmp(status, "dead"));
+		json_decref(j);
+		j = NULL;
+		if (seen_removing)
+			break;
+		time_sleep(0.002);
+	}
+	if (!seen_removing) {
+		pthread_join(th, NULL);
+		fail_msg("never saw %s being removed (last status '%s'): the race was not set up", C_MANY,
+			 status ? status : "");
+	}
+	rc = docker_container_remove(dc, C_MANY, 1, 0, 60, &err);
+	pthread_join(th, NULL);
+	if (rc)
+		fail_msg("second remove: %s (HTTP %d)", err.message, err.http_status);
+	if (first.rc)
+		fail_msg("first remove: %s", first.err.message);
+	assert_int_equal(docker_container_inspect(dc, C_MANY, 0, &j, &err), ST_ENOTFOUND);
+}
+
 /* ---- images and volumes ---- */
 
 static void test_image_tag_remove(void **state)
@@ -1013,6 +1080,7 @@ int main(void)
 		cmocka_unit_test(test_logs_follow),
 		cmocka_unit_test(test_stats),
 		cmocka_unit_test(test_rename_stop_wait_remove),
+		cmocka_unit_test(test_remove_while_removal_in_progress),
 		cmocka_unit_test(test_image_tag_remove),
 		cmocka_unit_test(test_volumes),
 		cmocka_unit_test(test_not_found),

@@ -157,7 +157,8 @@ if until_true 60 step_done "$j0" backend-start ok; then
 	end_since "$j0" | grep -q '"result":"failed"' && ok "dockerd frozen: the run ends failed in the journal" ||
 		fail "dockerd frozen: journal end: $(end_since "$j0")"
 	tail -n +"$((j0 + 1))" "$journal" | grep -q '"step":"backend-start","action":"deploy.undo","phase":"undo","result":"undone"' &&
-		ok "dockerd frozen: the undo of the start is journaled as done" || fail "dockerd frozen: the start was not undone"
+		ok "dockerd frozen: the undo of the start is journaled as done" ||
+		{ fail "dockerd frozen: the start was not undone"; tail -n +"$((j0 + 1))" "$journal" | grep '"phase":"undo"' | sed 's/^/#  /' >&2; sed 's/^/#  /' "$tmp/freeze-bg.err" >&2; }
 	[[ $(id_of spilttea-backend) == "$before" && $(docker inspect -f '{{.State.Running}}' spilttea-backend) == true ]] &&
 		ok "dockerd frozen: spilttea-backend is still the old container, running" || fail "dockerd frozen: the old backend changed"
 	[[ -z $(leftovers) ]] && ok "dockerd frozen: the new colour was removed once the daemon answered" ||

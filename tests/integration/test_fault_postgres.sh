@@ -157,7 +157,9 @@ live_intact && ok "postgres container killed mid-backup: database untouched" || 
 before=$(published "$bdir")
 bg_start kill-restore restore "$good" --database "$big" --yes
 if until_true 90 loading restore; then
-	pg_kill_backend "datname LIKE '${big}\\_restore\\_%' AND state = 'active'" >/dev/null || fail "no restore session to kill"
+	# psql's session is idle for an instant between two statements of the
+	# dump: poll for it active rather than ask once.
+	until_true 10 pg_kill_backend "datname LIKE '${big}\\_restore\\_%' AND state = 'active'" || fail "no restore session to kill"
 	bg_wait "$bgpid" 90
 	[[ $bgrc == 1 ]] && ok "pg killed mid-restore: exit 1" ||
 		{ fail "pg killed mid-restore: exit $bgrc, expected 1"; sed 's/^/#  /' "$tmp/kill-restore.err" >&2; }

@@ -24,20 +24,6 @@
 #include "incident.h"
 #include "testutil.h"
 
-static int setup(void **state)
-{
-	*state = tu_mkdtemp();
-	assert_non_null(*state);
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	tu_rmtree(*state);
-	free(*state);
-	return 0;
-}
-
 static char *path_in(const char *dir, const char *name)
 {
 	static char buf[4096];
@@ -265,11 +251,11 @@ static void test_envfile_rewrite_keeps_bytes(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_backup_names, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_manifest_symlink, setup, teardown),
+		tu_dir_test(test_backup_names),
+		tu_dir_test(test_manifest_symlink),
 		cmocka_unit_test(test_incident_ids),
 		cmocka_unit_test(test_user_ids),
-		cmocka_unit_test_setup_teardown(test_envfile_rewrite_keeps_bytes, setup, teardown),
+		tu_dir_test(test_envfile_rewrite_keeps_bytes),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

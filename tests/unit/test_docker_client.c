@@ -355,6 +355,11 @@ static void test_refused_and_timeout(void **state)
  * forgets it. A refused socket counts too. */
 static void test_fail_fast(void **state)
 {
+	static const char *const refusing[] = {
+		"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 32\r\n\r\n{\"message\":\"connection refused\"}",
+		"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 32\r\n\r\n{\"message\":\"connection refused\"}",
+		NULL,
+	};
 	struct docker_client *c = NULL;
 	struct st_error err;
 	json_t *out = NULL;
@@ -366,6 +371,7 @@ static void test_fail_fast(void **state)
 	assert_int_equal(docker_client_new(f.host, &c, &err), 0);
 	docker_client_set_fail_fast(c, 1);
 	assert_int_equal(docker_ping(c, 0.3, &err), ST_ETIMEOUT);
+	assert_int_equal(err.unreachable, 1);
 	t0 = time_monotonic();
 	assert_int_equal(docker_ping(c, 0.3, &err), ST_EUNREACHABLE);
 	assert_string_equal(err.message, "docker unreachable: cannot ping docker: docker did not finish within 0.3s");
@@ -384,10 +390,23 @@ static void test_fail_fast(void **state)
 	assert_int_equal(docker_client_new(f.host, &c, &err), 0);
 	docker_client_set_fail_fast(c, 1);
 	assert_int_equal(docker_ping(c, 30, &err), ST_ESERVICE);
+	assert_int_equal(err.unreachable, 1);
 	assert_int_equal(docker_container_inspect(c, "x", 30, &out, &err), ST_EUNREACHABLE);
 	assert_non_null(strstr(err.message, "docker unreachable: cannot ping docker: "));
 	assert_non_null(strstr(err.message, "connection refused"));
 	assert_non_null(strstr(err.hint, "dockerd"));
+	docker_client_free(c);
+	fake_stop(&f);
+	/* A daemon that answers, even with an error that says "refused", is
+	 * there: asked again. */
+	fake_start(&f, refusing, 1);
+	assert_int_equal(docker_client_new(f.host, &c, &err), 0);
+	docker_client_set_fail_fast(c, 1);
+	assert_int_equal(docker_ping(c, 30, &err), ST_ESERVICE);
+	assert_non_null(strstr(err.message, "connection refused"));
+	assert_int_equal(err.unreachable, 0);
+	assert_int_equal(docker_ping(c, 30, &err), ST_ESERVICE);
+	assert_int_equal(err.http_status, 500);
 	docker_client_free(c);
 	fake_stop(&f);
 }
@@ -1069,6 +1088,70 @@ static void test_stop_succeeds_when_state_unreadable(void **state)
 	fake_stop(&f);
 }
 
+/* A DELETE answered "removal ... already in progress" (our own earlier
+ * request that timed out client-side, still running in the daemon) waits
+ * until the container is gone and succeeds; still there at the deadline is
+ * a timeout the deploy undo may retry, not the daemon's refusal. */
+#define CONFLICT_IN_PROGRESS                                                                       \
+	"HTTP/1.1 409 Conflict\r\nContent-Type: application/json\r\nContent-Length: 61\r\n\r\n"   \
+	"{\"message\":\"removal of container web is already in progress\"}"
+#define INSPECT_STILL_THERE                                                                        \
+	"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 26\r\n\r\n"         \
+	"{\"Id\":\"abc\",\"Name\":\"/web\"}"
+#define INSPECT_GONE                                                                               \
+	"HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\nContent-Length: 36\r\n\r\n"  \
+	"{\"message\":\"No such container: web\"}"
+
+static void test_remove_waits_for_removal_in_progress(void **state)
+{
+	const char *gone[] = { VERSION_143, CONFLICT_IN_PROGRESS, INSPECT_STILL_THERE, INSPECT_GONE, NULL };
+	const char *stuck[] = { VERSION_143, CONFLICT_IN_PROGRESS, INSPECT_STILL_THERE, INSPECT_STILL_THERE,
+				INSPECT_STILL_THERE, INSPECT_STILL_THERE, INSPECT_STILL_THERE,
+				INSPECT_STILL_THERE, INSPECT_STILL_THERE, INSPECT_STILL_THERE, NULL };
+	const char *refused[] = { VERSION_143,
+				  "HTTP/1.1 409 Conflict\r\nContent-Length: 57\r\n\r\n"
+				  "{\"message\":\"You cannot remove a running container web. \"}",
+				  NULL };
+	struct docker_client *c = NULL;
+	struct st_error err = { 0 };
+	struct fake f;
+	const char *reqs;
+
+	(void)state;
+	fake_start(&f, gone, 1);
+	assert_int_equal(docker_client_new(f.host, &c, &err), 0);
+	assert_int_equal(docker_container_remove(c, "web", 1, 0, 5, &err), 0);
+	assert_int_equal(err.code, 0);
+	docker_client_free(c);
+	c = NULL;
+	reqs = sbuf_str(&f.requests);
+	assert_non_null(strstr(reqs, "DELETE /v1.43/containers/web?force=1"));
+	assert_non_null(strstr(reqs, "GET /v1.43/containers/web/json"));
+	fake_stop(&f);
+
+	/* Never gone: a timeout without an HTTP status, naming the conflict. */
+	fake_start(&f, stuck, 1);
+	assert_int_equal(docker_client_new(f.host, &c, &err), 0);
+	assert_int_equal(docker_container_remove(c, "web", 1, 0, 1, &err), ST_ETIMEOUT);
+	assert_int_equal(err.http_status, 0);
+	assert_non_null(strstr(err.message, "already in progress"));
+	assert_non_null(strstr(err.message, "still there after 1.0s"));
+	docker_client_free(c);
+	c = NULL;
+	/* the fake still waits for its unused answers: wake its accept() */
+	shutdown(f.lfd, SHUT_RDWR);
+	fake_stop(&f);
+
+	/* Any other conflict is the daemon's refusal, unchanged. */
+	fake_start(&f, refused, 1);
+	assert_int_equal(docker_client_new(f.host, &c, &err), 0);
+	assert_int_equal(docker_container_remove(c, "web", 0, 0, 5, &err), ST_ECONFLICT);
+	assert_int_equal(err.http_status, 409);
+	assert_non_null(strstr(err.message, "cannot remove a running container"));
+	docker_client_free(c);
+	fake_stop(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1087,6 +1170,7 @@ int main(void)
 		cmocka_unit_test(test_exec_timeout_says_it_may_still_run),
 		cmocka_unit_test(test_stalled_streams),
 		cmocka_unit_test(test_wait_ready_hides_url_secrets),
+		cmocka_unit_test(test_remove_waits_for_removal_in_progress),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

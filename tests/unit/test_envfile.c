@@ -13,20 +13,6 @@
 #include "envfile.h"
 #include "testutil.h"
 
-static int setup(void **state)
-{
-	*state = tu_mkdtemp();
-	assert_non_null(*state);
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	tu_rmtree(*state);
-	free(*state);
-	return 0;
-}
-
 /* envfile_set on text; returns the new text (caller frees), *n replaced. */
 static char *set(const char *text, const char *key, const char *value, int append, size_t *n)
 {
@@ -369,8 +355,8 @@ int main(void)
 		cmocka_unit_test(test_set_appends_after_lone_cr),
 		cmocka_unit_test(test_set_keeps_blank_before_comment),
 		cmocka_unit_test(test_set_refuses_ambiguous_values),
-		cmocka_unit_test_setup_teardown(test_update_file, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_load, setup, teardown),
+		tu_dir_test(test_update_file),
+		tu_dir_test(test_load),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -53,20 +53,6 @@ int fsync(int fd)
 	return (int)syscall(SYS_fsync, fd);
 }
 
-static int setup(void **state)
-{
-	*state = tu_mkdtemp();
-	assert_non_null(*state);
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	tu_rmtree(*state);
-	free(*state);
-	return 0;
-}
-
 /* ---- incidents -------------------------------------------------------------------- */
 
 static void test_ids(void **state)
@@ -882,17 +868,17 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_ids),
-		cmocka_unit_test_setup_teardown(test_open_close, setup, teardown),
+		tu_dir_test(test_open_close),
 		cmocka_unit_test(test_user_ids),
 		cmocka_unit_test(test_secret),
 		cmocka_unit_test(test_redact_inspect),
-		cmocka_unit_test_setup_teardown(test_runbooks, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_env_set_all_or_nothing, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_env_files, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_sums_and_archive, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_report_load, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_report_render, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_block_apply_runner, setup, teardown),
+		tu_dir_test(test_runbooks),
+		tu_dir_test(test_env_set_all_or_nothing),
+		tu_dir_test(test_env_files),
+		tu_dir_test(test_sums_and_archive),
+		tu_dir_test(test_report_load),
+		tu_dir_test(test_report_render),
+		tu_dir_test(test_block_apply_runner),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

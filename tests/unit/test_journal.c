@@ -13,20 +13,6 @@
 #include "text.h"
 #include "testutil.h"
 
-static int setup(void **state)
-{
-	*state = tu_mkdtemp();
-	assert_non_null(*state);
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	tu_rmtree(*state);
-	free(*state);
-	return 0;
-}
-
 struct collected {
 	json_t *records;  /* array */
 	size_t stop_after;
@@ -438,15 +424,14 @@ static void test_redact_set(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_run_records, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_secrets_never_reach_the_file, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_reader_skips_malformed_and_stops, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_appends_across_opens, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_unwritable_state_dir, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_invalid_utf8_is_repaired, setup, teardown),
+		tu_dir_test(test_run_records),
+		tu_dir_test(test_secrets_never_reach_the_file),
+		tu_dir_test(test_reader_skips_malformed_and_stops),
+		tu_dir_test(test_appends_across_opens),
+		tu_dir_test(test_unwritable_state_dir),
+		tu_dir_test(test_invalid_utf8_is_repaired),
 		cmocka_unit_test(test_error_truncation_keeps_utf8),
-		cmocka_unit_test_setup_teardown(test_short_write_does_not_corrupt_the_next_record, setup,
-						teardown),
+		tu_dir_test(test_short_write_does_not_corrupt_the_next_record),
 		cmocka_unit_test(test_redact_names),
 		cmocka_unit_test(test_redact_text),
 		cmocka_unit_test(test_redact_set),

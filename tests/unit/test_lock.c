@@ -10,20 +10,6 @@
 #include "lock.h"
 #include "testutil.h"
 
-static int setup(void **state)
-{
-	*state = tu_mkdtemp();
-	assert_non_null(*state);
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	tu_rmtree(*state);
-	free(*state);
-	return 0;
-}
-
 static void test_acquire_release(void **state)
 {
 	const char *dir = *state;
@@ -301,16 +287,16 @@ static void test_set_order(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_acquire_release, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_second_open_in_process_is_refused, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_contention_with_fork, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_stale_lock_file, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_lock_file_without_content, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_bad_names, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_state_dir_not_writable, setup, teardown),
+		tu_dir_test(test_acquire_release),
+		tu_dir_test(test_second_open_in_process_is_refused),
+		tu_dir_test(test_contention_with_fork),
+		tu_dir_test(test_stale_lock_file),
+		tu_dir_test(test_lock_file_without_content),
+		tu_dir_test(test_bad_names),
+		tu_dir_test(test_state_dir_not_writable),
 		cmocka_unit_test(test_resource_names),
-		cmocka_unit_test_setup_teardown(test_set_all_or_nothing, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_set_order, setup, teardown),
+		tu_dir_test(test_set_all_or_nothing),
+		tu_dir_test(test_set_order),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -62,6 +62,24 @@ static inline void tu_rmtree(const char *path)
 	rmdir(path);
 }
 
+/* cmocka fixture of a test that works in a scratch directory of its own:
+ * *state is its path (tu_mkdtemp), removed (tu_rmtree) and freed after.
+ * tu_dir_test(f) is cmocka_unit_test(f) with it. */
+static inline int tu_dir_setup(void **state)
+{
+	*state = tu_mkdtemp();
+	return *state ? 0 : -1;
+}
+
+static inline int tu_dir_teardown(void **state)
+{
+	tu_rmtree(*state);
+	free(*state);
+	return 0;
+}
+
+#define tu_dir_test(f) cmocka_unit_test_setup_teardown(f, tu_dir_setup, tu_dir_teardown)
+
 /* Whole file as a NUL-terminated string (caller frees), NULL if unreadable. */
 static inline char *tu_read(const char *path)
 {
