@@ -6,10 +6,14 @@
  * everything the thread touches (its task, argument, result array and a
  * private copy of its previous state). The session (mutex, condition, count
  * of pending tasks) is reference-counted by the runner and every live thread.
- * When the runner gives up on a slot it marks it abandoned under the lock
- * and never touches it again; the thread, when it finally returns, sees the
- * mark and frees the slot itself. Whoever drops the last session reference
- * frees the session.
+ * When the runner gives up on a slot it marks it abandoned under the lock,
+ * detaches its thread and never touches it again; the thread, when it
+ * finally returns, sees the mark and frees the slot itself. Whoever drops
+ * the last session reference frees the session. A thread that finished in
+ * time is joined: once health_run returns, none of its threads is still
+ * exiting (OpenSSL frees a thread's state in its thread-exit handlers; one
+ * still running them when the process exits leaks that state, or crashes
+ * in OpenSSL's atexit cleanup).
  */
 #include "health.h"
 #include "sbuf.h"
@@ -46,6 +50,8 @@ struct slot {
 	struct session *s;
 	struct health_task task;
 	struct health_task_run run;
+	pthread_t thread;
+	int joinable;   /* started, and the runner's to join (or detach) */
 	int done;
 	int abandoned;
 };
@@ -343,11 +349,11 @@ int health_run(struct health_task *tasks, size_t n_tasks, const struct health_ru
 		goto out;
 	}
 	attr_ok = 1;
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	/* Joinable: joined when done in time, detached when given up on. */
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_JOINABLE);
 
 	for (i = 0; i < n_tasks; i++) {
 		struct slot *sl = NULL;
-		pthread_t tid;
 		int any = 0;
 
 		for (j = 0; j < tasks[i].n_names && !any; j++)
@@ -370,7 +376,9 @@ int health_run(struct health_task *tasks, size_t n_tasks, const struct health_ru
 		s->refs++;
 		s->pending++;
 		pthread_mutex_unlock(&s->lock);
-		if (pthread_create(&tid, &attr, task_thread, sl) != 0) {
+		if (pthread_create(&sl->thread, &attr, task_thread, sl) == 0) {
+			sl->joinable = 1;
+		} else {
 			pthread_mutex_lock(&s->lock);
 			s->refs--;
 			s->pending--;
@@ -400,6 +408,8 @@ int health_run(struct health_task *tasks, size_t n_tasks, const struct health_ru
 		}
 		if (add_timeouts(sl, opts->select, opts->timeout, rep))
 			rc = st_error_set(err, ST_ENOMEM, "out of memory");
+		if (sl->joinable)
+			pthread_detach(sl->thread);
 		sl->abandoned = 1;
 		atomic_fetch_add(&abandoned_running, 1);
 		rep->abandoned++;
@@ -410,8 +420,12 @@ int health_run(struct health_task *tasks, size_t n_tasks, const struct health_ru
 out:
 	if (attr_ok)
 		pthread_attr_destroy(&attr);
-	for (i = 0; i < n_slots; i++)
+	for (i = 0; i < n_slots; i++) {
+		/* Done (or never started): past its last use of the slot. */
+		if (slots[i] && slots[i]->joinable)
+			pthread_join(slots[i]->thread, NULL);
 		slot_free(slots[i]);
+	}
 	free(slots);
 	for (i = 0; i < n_tasks; i++)
 		health_task_release(&tasks[i]);

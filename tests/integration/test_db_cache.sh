@@ -71,31 +71,52 @@ contains "$tmp/out" "BY APPLICATION" "db connections, text"
 # --- db slow-queries ----------------------------------------------------
 PGPASSWORD=$(cat "$ST_PG_PASSWORD_FILE") PGAPPNAME=spilttea-test-slow \
   "$psql_bin" -X -q -h 127.0.0.1 -p "$ST_PG_PORT" -U "$ST_PG_USER" -d "$ST_PG_DATABASE" \
-  -c "SELECT pg_sleep(4)" >/dev/null 2>&1 &
+  -c "SELECT pg_sleep(60)" >/dev/null 2>&1 &
 pids+=($!)
-sleep 1.5
+# Until it has run for over a second (bounded: 30 s), not a fixed nap: on a
+# loaded machine psql alone may take longer than a nap to start it. It
+# runs until cancelled below, so it is still running for every check.
+slow_running() {
+  [[ $(psql_q "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'spilttea-test-slow'
+                 AND state = 'active' AND now() - query_start > interval '1.2 s'") == 1 ]]
+}
+for ((i = 0; i < 300; i++)); do slow_running && break; sleep 0.1; done
+slow_running || fail "slow queries: the test query did not run for a second"
 run_st 0 "slow queries" db slow-queries --min 1s --format json
-jq_is '[.[] | select(.application == "spilttea-test-slow")][0].query' "SELECT pg_sleep(4)" "slow queries: pg_sleep"
+jq_is '[.[] | select(.application == "spilttea-test-slow")][0].query' "SELECT pg_sleep(60)" "slow queries: pg_sleep"
 jq_is '[.[] | select(.application == "spilttea-test-slow")][0].duration_s >= 1' true "slow queries: duration"
 run_st 0 "slow queries above 30s" db slow-queries --min 30s --format json
 jq_is 'length' 0 "slow queries above 30s"
 run_st 0 "slow queries, text" db slow-queries --min 1s
 contains "$tmp/out" "pg_sleep" "slow queries, text"
+psql_q "SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE application_name = 'spilttea-test-slow'" >/dev/null
+for ((i = 0; i < 50; i++)); do [[ $(sessions spilttea-test-slow) == 0 ]] && break; sleep 0.1; done
 
 # --- db kill-idle: only the old one, only when confirmed -----------------
-# spilttea-test-conn has been idle since above; a fresh one joins now.
-sleep 2
+# spilttea-test-conn has been idle since above; a fresh one joins once the
+# old one is idle for longer than --older-than (4s), and runs a statement
+# before each run below, so it stays younger than that however slow a run
+# is on a loaded machine (over a second each under ASan), not a fixed
+# nap's rest.
+idle_for() { # APP SECONDS: the session of APP idle for more than SECONDS
+  [[ $(psql_q "SELECT count(*) FROM pg_stat_activity WHERE application_name = '$1'
+                 AND state = 'idle' AND now() - state_change > interval '$2 s'") == 1 ]]
+}
+for ((i = 0; i < 300; i++)); do idle_for spilttea-test-conn 4.5 && break; sleep 0.1; done
+idle_for spilttea-test-conn 4.5 || fail "kill-idle: spilttea-test-conn is not idle for 4.5 s"
 hold_session spilttea-test-fresh 8
-run_st 3 "kill-idle without --yes" db kill-idle --older-than 3s
+run_st 3 "kill-idle without --yes" db kill-idle --older-than 4s
 contains "$tmp/out" "spilttea-test-conn" "kill-idle without --yes: lists the candidate"
 [[ $(sessions spilttea-test-conn) == 1 ]] || fail "kill-idle without --yes terminated a session"
-run_st 0 "kill-idle dry run" --dry-run db kill-idle --older-than 3s
-contains "$tmp/out" "pg.terminate_idle older_than=3s" "kill-idle dry run: the plan"
+echo "SELECT 1;" >&8
+run_st 0 "kill-idle dry run" --dry-run db kill-idle --older-than 4s
+contains "$tmp/out" "pg.terminate_idle older_than=4s" "kill-idle dry run: the plan"
 [[ $(sessions spilttea-test-conn) == 1 ]] || fail "kill-idle --dry-run terminated a session"
-run_st 0 "kill-idle" db kill-idle --older-than 3s --yes --format json
+echo "SELECT 1;" >&8
+run_st 0 "kill-idle" db kill-idle --older-than 4s --yes --format json
 jq_is '.terminated' 1 "kill-idle: terminated"
 jq_is '[.candidates[].application] | join(",")' spilttea-test-conn "kill-idle: the old one only"
-for ((i = 0; i < 20; i++)); do [[ $(sessions spilttea-test-conn) == 0 ]] && break; sleep 0.1; done
+for ((i = 0; i < 100; i++)); do [[ $(sessions spilttea-test-conn) == 0 ]] && break; sleep 0.1; done
 [[ $(sessions spilttea-test-conn) == 0 ]] || fail "kill-idle left the old session"
 [[ $(sessions spilttea-test-fresh) == 1 ]] || fail "kill-idle terminated the fresh session"
 run_st 0 "kill-idle, nothing to do" db kill-idle --older-than 1h

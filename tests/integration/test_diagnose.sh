@@ -132,7 +132,7 @@ docker run -d --name "$test_container" --network host --init --env-file "$tmp/br
     echo "[UploadService] S3 upload failed: InvalidAccessKeyId: The AWS Access Key Id you provided does not exist" >&2
     echo "[MailService] nodemailer error: Invalid login: 535-5.7.8 Username and Password not accepted" >&2
     exit 3' >/dev/null
-for ((i = 0; i < 50; i++)); do [[ $(state_of "$test_container") == exited ]] && break; sleep 0.1; done
+for ((i = 0; i < 300; i++)); do [[ $(state_of "$test_container") == exited ]] && break; sleep 0.1; done
 write_config "$tmp/crash.yaml" "$test_container" "$tmp/broken.env"
 run_st 1 "crashing backend" -c "$tmp/crash.yaml" diagnose backend-crash s3-upload email --format json
 jq_is "$(finding backend-crash backend-container .status)" problem "crash: backend-container"
@@ -225,7 +225,14 @@ PGPASSWORD=$(cat "$ST_PG_PASSWORD_FILE") PGAPPNAME=spilttea-test-idle \
 idle_pid=$!
 exec 7>"$tmp/fifo"
 echo "SELECT 1;" >&7
-sleep 2.5
+# Until the session is idle for longer than the 2s asked below (bounded:
+# 30 s), not a fixed nap: on a loaded machine psql may not even have
+# connected by the end of one.
+idle_long() {
+  [[ -n $(psql_q "SELECT pid FROM pg_stat_activity WHERE application_name = 'spilttea-test-idle'
+                    AND state = 'idle' AND now() - state_change > interval '2.5 s'") ]]
+}
+for ((i = 0; i < 300; i++)); do idle_long && break; sleep 0.1; done
 idle_backend=$(psql_q "SELECT pid FROM pg_stat_activity WHERE application_name = 'spilttea-test-idle'")
 [[ -n $idle_backend ]] || fail "no idle test session"
 run_st 0 "idle session (a warning)" diagnose db-pool idle_older_than=2s --format json
@@ -236,7 +243,7 @@ jq_is '.fixes[0].runbook + " " + .fixes[0].params.older_than' "kill-idle-connect
 run_st 0 "idle session, --fix --yes" diagnose db-pool idle_older_than=2s --fix --yes --format json
 jq_is '.fixes[0].result' "done" "idle, --fix"
 jq_is "$(after_finding db-pool idle-connections .status)" ok "idle, --fix: checked again"
-for ((i = 0; i < 20; i++)); do
+for ((i = 0; i < 100; i++)); do
   [[ -z $(psql_q "SELECT pid FROM pg_stat_activity WHERE application_name = 'spilttea-test-idle'") ]] && break
   sleep 0.1
 done

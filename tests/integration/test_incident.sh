@@ -305,7 +305,10 @@ i=0; while [ $i -lt 3 ]; do req 127.0.0.1 GET "192.0.2.44, 127.0.0.1"; i=$((i+1)
 echo "2026-11-27T22:41:31Z error: database check failed" >&2
 echo "listening on 127.0.0.1:1"; echo "203.0.113.7 garbage"; echo "" >&2
 exec sleep 600' >/dev/null
-until [[ $(docker logs "$seeded" 2>&1 | grep -c 'rt=0.001') -eq 50 ]]; do sleep 0.2; done
+for ((i = 0; i < 150; i++)); do # bounded (30 s): a hang would only show as ctest's timeout
+  [[ $(docker logs "$seeded" 2>&1 | grep -c 'rt=0.001') -eq 50 ]] && break
+  sleep 0.2
+done
 sed "s|^services:|services:\n  seeded: { container: $seeded }|" "$cfg" >"$tmp/seeded.yaml"
 cp "$cfg" "$tmp/cfg.saved"
 cp "$tmp/seeded.yaml" "$cfg"

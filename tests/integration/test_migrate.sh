@@ -144,9 +144,17 @@ if "$B" help rollback >/dev/null 2>&1; then
 	# migrate up holds) is taken, rollback db refuses (exit 4) and restores
 	# nothing (review 2 item 20).
 	mkdir -p "$ST_SANDBOX_DIR/state/locks"
-	flock -n -F "$ST_SANDBOX_DIR/state/locks/db:$ST_PG_DATABASE.lock" sleep 30 &
+	# Until the holder has the lock (it says so in a file), not a fixed
+	# nap: a rollback that ran before would restore for real.
+	rm -f "$out/held"
+	flock -n -F "$ST_SANDBOX_DIR/state/locks/db:$ST_PG_DATABASE.lock" \
+		sh -c ': >"$1"; exec sleep 30' _ "$out/held" &
 	holder=$!
-	sleep 0.3
+	for ((i = 0; i < 300; i++)); do
+		[[ -e $out/held ]] && break
+		sleep 0.1
+	done
+	check "the test's holder took the database lock" test -e "$out/held"
 	"$B" --yes rollback db >"$out/rb-locked" 2>&1
 	rc=$?
 	kill "$holder" 2>/dev/null

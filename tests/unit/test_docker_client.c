@@ -738,17 +738,39 @@ static void test_exec_stdin_hijack(void **state)
 
 static volatile sig_atomic_t cancel_flag;
 
+/* When cancel_later sets cancel_flag: 0.2 s after the fake F received a
+ * request containing SEEN (at once when F is NULL; after 30 s at the
+ * latest); the time it did in AT. */
+struct cancel_when {
+	struct fake *f;
+	const char *seen;
+	double at;
+};
+
 static void *cancel_later(void *arg)
 {
-	(void)arg;
+	struct cancel_when *w = arg;
+	int seen = !w->f, i;
+
+	for (i = 0; !seen && i < 3000; i++) {
+		pthread_mutex_lock(&w->f->lock);
+		seen = strstr(sbuf_str(&w->f->requests), w->seen) != NULL;
+		pthread_mutex_unlock(&w->f->lock);
+		if (!seen)
+			time_sleep(0.01);
+	}
 	time_sleep(0.2);
+	w->at = time_monotonic();
 	cancel_flag = 1;
 	return NULL;
 }
 
 /* Ctrl-C reaches a call that waits on the daemon (review item 5): a request
  * the daemon does not answer, and an exec (stdin over the hijacked
- * connection, no timeout) that prints nothing. */
+ * connection, no timeout) that prints nothing. Each ends soon after the
+ * cancel, measured from the cancel: on a loaded machine the calls
+ * before it may take longer than a fixed 0.2 s, and the exec's cancel must
+ * land once it has started (before, nothing may still run). */
 static void test_cancel_interrupts_waiting_calls(void **state)
 {
 	static const char *const answers[] = {
@@ -763,9 +785,11 @@ static void test_cancel_interrupts_waiting_calls(void **state)
 	struct docker_client *c = NULL;
 	struct st_error err;
 	struct feed in = { 0 };
+	struct cancel_when w = { 0 };
 	struct fake f;
 	pthread_t t;
-	double t0;
+	double t1;
+	int rc;
 
 	(void)state;
 	/* Listening, never answering: only the cancel can end the wait. */
@@ -773,12 +797,16 @@ static void test_cancel_interrupts_waiting_calls(void **state)
 	assert_int_equal(docker_client_new(f.host, &c, &err), 0);
 	docker_client_set_cancel(c, &cancel_flag);
 	cancel_flag = 0;
-	assert_int_equal(pthread_create(&t, NULL, cancel_later, NULL), 0);
-	t0 = time_monotonic();
-	assert_int_equal(docker_ping(c, 30, &err), ST_EABORTED);
-	assert_true(time_monotonic() - t0 < 1.5 * tu_time_scale());
-	assert_string_equal(err.message, "cannot ping docker: interrupted");
+	assert_int_equal(pthread_create(&t, NULL, cancel_later, &w), 0);
+	rc = docker_ping(c, 30, &err);
+	t1 = time_monotonic();
 	pthread_join(t, NULL);
+	assert_int_equal(rc, ST_EABORTED);
+	/* libcurl calls the progress callback (which sees the cancel) about
+	 * once a second while nothing moves: 2 s, where the timeout is 30. */
+	if (t1 - w.at >= 2.0 * tu_time_scale())
+		fail_msg("the ping ended %.2f s after the cancel", t1 - w.at);
+	assert_string_equal(err.message, "cannot ping docker: interrupted");
 	/* Already cancelled: nothing is sent. */
 	assert_int_equal(docker_ping(c, 30, &err), ST_EABORTED);
 	docker_client_free(c);
@@ -793,13 +821,17 @@ static void test_cancel_interrupts_waiting_calls(void **state)
 	opts.stdin_read = feed_read;
 	opts.stdin_ud = &in;
 	opts.timeout = DOCKER_TIMEOUT_NONE;
-	assert_int_equal(pthread_create(&t, NULL, cancel_later, NULL), 0);
-	t0 = time_monotonic();
-	assert_int_equal(docker_exec(c, "db", &opts, &res, &err), ST_EABORTED);
-	assert_true(time_monotonic() - t0 < 1.0 * tu_time_scale());
+	w.f = &f;
+	w.seen = "/exec/e9/start";
+	assert_int_equal(pthread_create(&t, NULL, cancel_later, &w), 0);
+	rc = docker_exec(c, "db", &opts, &res, &err);
+	t1 = time_monotonic();
+	pthread_join(t, NULL);
+	assert_int_equal(rc, ST_EABORTED);
+	if (t1 - w.at >= 1.0 * tu_time_scale())
+		fail_msg("the exec ended %.2f s after the cancel", t1 - w.at);
 	assert_non_null(strstr(err.message, "interrupted"));
 	assert_non_null(strstr(err.message, "may still be running"));
-	pthread_join(t, NULL);
 	docker_client_free(c);
 	fake_stop(&f);
 }
@@ -828,9 +860,13 @@ static void test_exec_timeout_says_it_may_still_run(void **state)
 	opts.argv = argv;
 	opts.stdin_read = feed_read;
 	opts.stdin_ud = &in;
-	opts.timeout = 0.3;
+	/* The deadline covers the requests before the stream too: 1.5 s, so
+	 * that on a loaded machine they are surely answered in time (with
+	 * 0.3 s the upgrade's answer could be what timed out) and the silent
+	 * stream (2 s from the upgrade on) is what the deadline cuts. */
+	opts.timeout = 1.5;
 	assert_int_equal(docker_exec(c, "db", &opts, &res, &err), ST_ETIMEOUT);
-	assert_string_equal(err.message, "cannot run 'sleep' in container 'db': not finished within 0.3s "
+	assert_string_equal(err.message, "cannot run 'sleep' in container 'db': not finished within 1.5s "
 			    "(the command may still be running in the container)");
 	docker_client_free(c);
 	fake_stop(&f);

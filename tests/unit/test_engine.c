@@ -450,19 +450,22 @@ static void test_verify_polls_until_it_holds(void **state)
 static void test_verify_timeout_undoes_the_step(void **state)
 {
 	struct fx *fx = *state;
-	const char *want = "step 'a' failed: verify did not hold within 150ms (";
+	const char *want = "step 'a' failed: verify did not hold within 1.0s (";
 
 	load(fx,
 	     "name: t\nsteps:\n"
 	     "  - name: a\n    action: t.do\n    args: { id: x }\n"
 	     "    verify: { action: t.probe, args: { ready_after: 1000 }, expect: { ready: true },"
-	     " timeout: 150ms, interval: 20ms }\n"
+	     " timeout: 1s, interval: 20ms }\n"
 	     "    undo: { action: t.do, args: { id: \"${steps.a.id}\" } }\n", NULL);
 	assert_int_equal(run(fx), ST_EFAILED);
 	if (strncmp(fx->err.message, want, strlen(want)))
 		fail_msg("message '%s'", fx->err.message);
 	assert_non_null(strstr(fx->err.message, "attempts): ready: expected true, got false"));
-	assert_true(probe_calls >= 3 && probe_calls <= 9);
+	/* Polled again and again, never more often than the interval: at
+	 * most 1 + 1s / 20ms. (The window is a second, not less: on a loaded
+	 * machine under ASan a 150 ms window held only two polls.) */
+	assert_true(probe_calls >= 3 && probe_calls <= 51);
 	assert_non_null(strstr(sbuf_str(&call_log), "|undo:a:x"));
 	ASSERT_JOURNAL(fx, "act:a:ok|verify:a:failed|undo:a:undone");
 	assert_int_equal(fx->report.undone, 1);

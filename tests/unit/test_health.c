@@ -626,15 +626,19 @@ static void test_run_concurrent_and_timeout(void **state)
 	prev = json_pack("{s:{s:i}, s:{s:i}}", "fast", "n", 1, "other", "kept", 1);
 	add_task(&tasks[0], "a.one", "a.two", 0.2 * k, HEALTH_OK, "fast", &freed);
 	add_task(&tasks[1], "b.one", NULL, 0.25 * k, HEALTH_WARNING, NULL, &freed);
-	add_task(&tasks[2], "c.stuck", NULL, 1.2 * k, HEALTH_OK, "stuck", &freed);
+	add_task(&tasks[2], "c.stuck", NULL, 2.0 * k, HEALTH_OK, "stuck", &freed);
 	opts.prev_state = prev;
 	t0 = time_monotonic();
 	assert_int_equal(health_run(tasks, 3, &opts, &rep, &next, &err), 0);
 	took = time_monotonic() - t0;
 	/* concurrent: 0.2 + 0.25 would be 0.45 in series; the stuck one is cut
-	 * at its deadline plus the grace period (0.25 s), not after 1.2 s */
+	 * at its deadline plus the grace period (0.25 s), not after its 2 s.
+	 * 0.8 s on top for a loaded machine: ASan beside a CPU hog went over
+	 * the 0.2 s there was when the stuck task slept 1.2 s, too close to
+	 * the deadline to allow more. */
 	assert_true(took >= 0.4 * k);
-	assert_true(took < 0.4 * k + 0.25 + 0.2 * k);
+	if (took >= 0.4 * k + 0.25 + 0.8 * k)
+		fail_msg("health_run took %.2f s", took);
 	assert_int_equal(rep.n, 4);
 	assert_int_equal(rep.abandoned, 1);
 	/* the process knows a thread it gave up on still runs (health: _exit) */
