@@ -840,13 +840,15 @@ static int removal_in_progress(const struct st_error *err)
 static int wait_container_gone(struct docker_client *c, const char *name, double timeout,
 			       const struct st_error *conflict, struct st_error *err)
 {
-	double deadline = time_monotonic() + timeout;
+	double deadline = time_monotonic() + timeout, left;
 	json_t *info = NULL;
 	int rc;
 
-	for (;;) {
+	/* A request timeout of 0 or less means the client's default: what is
+	 * left too short to ask (or to sleep and ask again) ends the wait. */
+	while ((left = deadline - time_monotonic()) >= 0.05) {
 		st_error_clear(err);
-		rc = docker_container_inspect(c, name, deadline - time_monotonic(), &info, err);
+		rc = docker_container_inspect(c, name, left, &info, err);
 		json_decref(info);
 		info = NULL;
 		if (rc == ST_ENOTFOUND) {
@@ -855,17 +857,17 @@ static int wait_container_gone(struct docker_client *c, const char *name, double
 		}
 		if (rc)
 			return rc;
-		if (time_monotonic() + 0.2 > deadline) {
-			*err = *conflict;
-			st_error_wrap(err, "still there after %.1fs", timeout);
-			err->code = ST_ETIMEOUT;
-			err->http_status = 0; /* a deadline, not the daemon's refusal: callers may retry */
-			return ST_ETIMEOUT;
-		}
+		if (time_monotonic() + 0.25 > deadline)
+			break;
 		if (docker_cancelled(c))
 			return st_error_set(err, ST_EABORTED, "interrupted");
 		time_sleep(0.2);
 	}
+	*err = *conflict;
+	st_error_wrap(err, "still there after %.1fs", timeout);
+	err->code = ST_ETIMEOUT;
+	err->http_status = 0; /* a deadline, not the daemon's refusal: callers may retry */
+	return ST_ETIMEOUT;
 }
 
 int docker_container_remove(struct docker_client *c, const char *name, int force, int volumes,
