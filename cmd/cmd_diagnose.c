@@ -193,12 +193,14 @@ static int diagnose_all(struct diag_run *d, struct runbook **rbs, const char *co
 	double deadline = time_monotonic() + d->timeout;
 	struct expr_scope config_scope;
 
-	/* Dead web endpoints cost one timeout together, not one per check. */
+	/* Dead web endpoints cost one timeout together, not one per check;
+	 * probing ahead takes at most half the deadline, so the checks that
+	 * need no web endpoint still get their turn within --timeout. */
 	memset(&config_scope, 0, sizeof(config_scope));
 	config_scope.lookup_config = cmd_engine_lookup_config;
 	config_scope.config_ud = d->ctx->config;
 	if (!d->ctx->dry_run)
-		actions_http_probe_ahead(&d->services, rbs, n, &config_scope);
+		actions_http_probe_ahead(&d->services, rbs, n, &config_scope, d->timeout / 2);
 	for (i = 0; i < n && !cmd_interrupted; i++) {
 		const struct diag_issue_def *def = diag_issue_def(ids[i]);
 		struct engine_options opts;

@@ -33,9 +33,11 @@ struct expr_scope;
  * (http_probe_ahead), the URLs of the unconditional http.probe steps of
  * rbs whose url and timeout config_scope resolves (the configuration
  * alone), so that the steps of a host:port found dead fail at once and
- * dead peers cost one timeout together. s NULL or off: nothing. */
+ * dead peers cost one timeout together. No probe waits longer than max_s
+ * (the caller's share of its own deadline); max_s <= 0 or s NULL or off:
+ * nothing. */
 void actions_http_probe_ahead(struct services *s, struct runbook *const *rbs, size_t n,
-			      const struct expr_scope *config_scope);
+			      const struct expr_scope *config_scope, double max_s);
 
 /* backup.verify, backup.create, backup.load, backup.db_* (lib/actions_backup.c):
  * what the restore and restore-cleanup runbooks are made of. */

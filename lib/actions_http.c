@@ -102,19 +102,24 @@ static const char *step_probe(const struct runbook_step *step, const struct expr
 }
 
 void actions_http_probe_ahead(struct services *s, struct runbook *const *rbs, size_t n,
-			      const struct expr_scope *config_scope)
+			      const struct expr_scope *config_scope, double max_s)
 {
 	const char *urls[HTTP_DOWN_MAX];
 	double timeouts[HTTP_DOWN_MAX];
 	json_t *held[HTTP_DOWN_MAX];
 	size_t i, j, k = 0;
 
+	if (max_s <= 0)
+		return;
 	for (i = 0; s && i < n; i++)
 		for (j = 0; j < rbs[i]->nsteps && k < HTTP_DOWN_MAX; j++)
-			if ((urls[k] = step_probe(&rbs[i]->steps[j], config_scope, &held[k], &timeouts[k])) != NULL)
+			if ((urls[k] = step_probe(&rbs[i]->steps[j], config_scope, &held[k], &timeouts[k])) != NULL) {
+				if (timeouts[k] > max_s)
+					timeouts[k] = max_s;
 				k++;
-			else
+			} else {
 				json_decref(held[k]);
+			}
 	if (k)
 		http_probe_ahead(&s->http_down, urls, timeouts, k);
 	for (i = 0; i < k; i++)

@@ -160,6 +160,10 @@ EOF
 gives_up 14 1 "$to" "diagnose --timeout 3s" diagnose --timeout 3s
 grep -q "not checked: not started: the run's deadline (3s) passed" "$tmp/out" ||
   fail "diagnose --timeout 3s: no check reported as not started"
+# Probing the web endpoints ahead takes at most half of --timeout: the
+# first check (the backend container, through Docker) still runs.
+grep -q "backend-container .*cannot check: .*docker did not finish" "$tmp/out" ||
+  fail "diagnose --timeout 3s: probing ahead used up the deadline, no check ran"
 
 # ---- round 2: the real Docker daemon; Postgres, Redis, URLs black holes --
 sed -i "s|^  host: \"unix://.*|  host: \"$real_docker_host\"|" "$cfg"
