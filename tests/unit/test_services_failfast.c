@@ -230,7 +230,11 @@ static void pg_answer(int c, const char *say)
 	msg[2] = (unsigned char)(n >> 16);
 	msg[3] = (unsigned char)(n >> 8);
 	msg[4] = (unsigned char)n;
-	assert_int_equal(write(c, msg, m), (ssize_t)m);
+	/* No cmocka assert here: this runs in the fake's thread. A short
+	 * write shows in the test thread as a connect error other than the
+	 * one it expects. */
+	if (write(c, msg, m) != (ssize_t)m)
+		return;
 }
 
 static void *fake_main(void *arg)
