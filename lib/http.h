@@ -64,7 +64,8 @@ int http_probe(const char *url, double timeout_s, const char *expect_body, struc
  * Fail fast for the probes of one run (diagnose, services_set_fail_fast):
  * once a probe of a host:port got no answer at all (refused, no route, no
  * status line within its timeout), later probes of that host:port in the
- * run are not sent. One thread only.
+ * run are not sent, whatever their path or timeout: a peer silent for one
+ * timeout counts as dead for the rest of the run. One thread only.
  */
 #define HTTP_DOWN_MAX 8
 
