@@ -55,12 +55,24 @@ int time_parse_duration(const char *text, double *seconds)
 
 char *time_format_rfc3339(double t, char *buf, size_t size)
 {
-	time_t secs = (time_t)floor(t);
-	int ms = (int)((t - floor(t)) * 1000.0);
+	/* Rounded, not truncated, to the millisecond: "15.1" parses to a double
+	 * just below .1, and truncating printed .099, so every rewrite of a
+	 * manifest moved its times back by a millisecond. */
+	double total_ms = floor(t * 1000.0 + 0.5), whole;
+	time_t secs;
+	int ms;
 	struct tm tm;
 
-	if (ms > 999)
-		ms = 999;
+	/* Kept within years 1-9999 (4-digit years; time_t holds them). */
+	if (isnan(total_ms))
+		total_ms = 0;
+	else if (total_ms < -62135596800000.0)
+		total_ms = -62135596800000.0;
+	else if (total_ms > 253402300799999.0)
+		total_ms = 253402300799999.0;
+	whole = floor(total_ms / 1000.0);
+	secs = (time_t)whole;
+	ms = (int)(total_ms - whole * 1000.0);
 	gmtime_r(&secs, &tm);
 	snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
 		 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms);

@@ -37,6 +37,12 @@ static void test_formats(void **state)
 
 	(void)state;
 	assert_string_equal(time_format_rfc3339(1795819456.5, buf, sizeof(buf)), "2026-11-27T22:44:16.500Z");
+	/* Rounded to the millisecond, not truncated: 16.1 is a double just
+	 * below .1 and printed .099 before (found by fuzz/backup_manifest). */
+	assert_string_equal(time_format_rfc3339(1795819456.0 + 0.1, buf, sizeof(buf)), "2026-11-27T22:44:16.100Z");
+	assert_string_equal(time_format_rfc3339(66637752255.0 + 0.1, buf, sizeof(buf)), "4081-08-31T06:44:15.100Z");
+	assert_string_equal(time_format_rfc3339(1795819456.9996, buf, sizeof(buf)), "2026-11-27T22:44:17.000Z");
+	assert_string_equal(time_format_rfc3339(1e300, buf, sizeof(buf)), "9999-12-31T23:59:59.999Z");
 	assert_string_equal(time_format_compact(1795819456.5, buf, sizeof(buf)), "20261127_224416");
 	assert_string_equal(time_format_duration(0.85, buf, sizeof(buf)), "850ms");
 	assert_string_equal(time_format_duration(12.34, buf, sizeof(buf)), "12.3s");
